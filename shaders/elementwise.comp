@@ -1,0 +1,37 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// Elementwise operators on [T][C][H][W] views: y = a + b, y = silu(a), y = a (strided copy, which is how
+// channel concat writes into a slice), y = a * scale + b. The operator is a specialization constant.
+
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const int OP = 0; // 0 add, 1 silu, 2 copy, 3 axpy (y = a * scale + b)
+
+layout(std430, binding = 0) readonly buffer A { float a[]; };
+layout(std430, binding = 1) readonly buffer B { float b[]; };
+layout(std430, binding = 2) buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+    uint aBase, aFrame;
+    uint bBase, bFrame;
+    uint yBase, yFrame;
+    uint frameElems; // C * H * W of one frame
+    uint count;      // T * frameElems
+    float scale;
+} p;
+
+void main()
+{
+    uint i = linear_index(256);
+    if (i >= p.count) return;
+    uint t = i / p.frameElems;
+    uint r = i - t * p.frameElems;
+    float va = a[p.aBase + t * p.aFrame + r];
+    float v;
+    if (OP == 0) v = va + b[p.bBase + t * p.bFrame + r];
+    else if (OP == 1) v = silu(va);
+    else if (OP == 2) v = va;
+    else v = va * p.scale + b[p.bBase + t * p.bFrame + r];
+    y[p.yBase + t * p.yFrame + r] = v;
+}

@@ -1,0 +1,92 @@
+using WfVae.Runtime;
+
+namespace WfVae.Cli;
+
+/// <summary>Entry point of the <c>wfvae</c> tool: one verb per command, one-line errors, nonzero exit on failure.</summary>
+public static class CommandLine
+{
+    public const string Usage = """
+        wfvae — WF-VAE video VAE on Vulkan
+
+        usage: wfvae <command> [options]
+
+        commands:
+          devices                 list the Vulkan devices and which one is chosen by default
+          help                    this text
+
+        common options:
+          --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
+        """;
+
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
+        {
+            stdout.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var options = Options.Parse(args.Skip(1));
+            switch (args[0])
+            {
+                case "devices":
+                    return Devices(options, stdout);
+                default:
+                    stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
+                    return 2;
+            }
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Devices(Options o, TextWriter stdout)
+    {
+        var devices = VulkanDevice.Enumerate();
+        var chosen = VulkanDevice.Select(devices, o.Device ?? Environment.GetEnvironmentVariable(DeviceOptions.SelectorVariable));
+        foreach (var d in devices)
+            stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
+        return 0;
+    }
+}
+
+/// <summary>A command-line mistake: printed as one line, exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>--name value options; flags have no value.</summary>
+public sealed class Options
+{
+    private readonly Dictionary<string, string?> _values = new();
+    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose" };
+
+    public static Options Parse(IEnumerable<string> args)
+    {
+        var o = new Options();
+        var list = args.ToList();
+        for (int i = 0; i < list.Count; i++)
+        {
+            var a = list[i];
+            if (!a.StartsWith("--")) throw new UsageException($"unexpected argument '{a}'");
+            if (Flags.Contains(a)) { o._values[a] = null; continue; }
+            if (i + 1 >= list.Count) throw new UsageException($"{a} needs a value");
+            o._values[a] = list[++i];
+        }
+        return o;
+    }
+
+    public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;
+    public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
+    public bool Has(string name) => _values.ContainsKey(name);
+    public string? Device => Get("--device");
+}

@@ -1,0 +1,3 @@
+using WfVae.Cli;
+
+return CommandLine.Run(args);

@@ -1,0 +1,24 @@
+using WfVae.Runtime;
+
+namespace WfVae.Operators;
+
+/// <summary>Grid helpers shared by the operator dispatchers.</summary>
+internal static class Dispatch
+{
+    private const uint MaxGroupsX = 65535;
+
+    /// <summary>A 2D grid covering <paramref name="invocations"/> with workgroups of <paramref name="local"/>, matching linear_index() in common.glsl.</summary>
+    public static (uint X, uint Y) Linear(long invocations, uint local)
+    {
+        long groups = (invocations + local - 1) / local;
+        if (groups <= MaxGroupsX) return ((uint)Math.Max(1, groups), 1);
+        return (MaxGroupsX, (uint)((groups + MaxGroupsX - 1) / MaxGroupsX));
+    }
+
+    public static uint CeilDiv(long a, long b) => (uint)((a + b - 1) / b);
+
+    public static void SameShape(GpuTensor a, GpuTensor b, string op)
+    {
+        if (!a.SameShape(b)) throw new ArgumentException($"{op}: shapes differ, {a.Shape} vs {b.Shape}");
+    }
+}

@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+using WfVae.Runtime;
+
+namespace WfVae.Operators;
+
+/// <summary>Dispatcher of shaders/elementwise.comp: add, SiLU, strided copy (channel concat), axpy.</summary>
+public static class Elementwise
+{
+    private enum Op { Add = 0, Silu = 1, Copy = 2, Axpy = 3 }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Push
+    {
+        public uint ABase, AFrame, BBase, BFrame, YBase, YFrame, FrameElems, Count;
+        public float Scale;
+    }
+
+    /// <summary>y = a + b (y may be a or b).</summary>
+    public static void Add(CommandRecorder rec, GpuTensor a, GpuTensor b, GpuTensor y) => Run(rec, Op.Add, a, b, y, 1f);
+
+    /// <summary>y = a · sigmoid(a).</summary>
+    public static void Silu(CommandRecorder rec, GpuTensor a, GpuTensor y) => Run(rec, Op.Silu, a, a, y, 1f);
+
+    /// <summary>y = a, between views of any strides (writes a channel slice of a concat target).</summary>
+    public static void Copy(CommandRecorder rec, GpuTensor a, GpuTensor y) => Run(rec, Op.Copy, a, a, y, 1f);
+
+    /// <summary>y = a · scale + b.</summary>
+    public static void Axpy(CommandRecorder rec, GpuTensor a, float scale, GpuTensor b, GpuTensor y) => Run(rec, Op.Axpy, a, b, y, scale);
+
+    private static void Run(CommandRecorder rec, Op op, GpuTensor a, GpuTensor b, GpuTensor y, float scale)
+    {
+        Dispatch.SameShape(a, y, op.ToString());
+        Dispatch.SameShape(b, y, op.ToString());
+        var pipe = rec.Device.Pipelines.Get("elementwise", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)op });
+        var push = new Push
+        {
+            ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
+            BBase = b.BaseElement, BFrame = (uint)b.FrameStride,
+            YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
+            FrameElems = (uint)y.FrameElements, Count = checked((uint)y.ElementCount),
+            Scale = scale,
+        };
+        var (gx, gy) = Dispatch.Linear(y.ElementCount, 256);
+        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, gx, gy, 1, op.ToString().ToLowerInvariant());
+    }
+}

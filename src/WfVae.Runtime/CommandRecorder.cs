@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Silk.NET.Vulkan;
+using Buffer = Silk.NET.Vulkan.Buffer;
+
+namespace WfVae.Runtime;
+
+/// <summary>A tensor bound to a shader, and whether the shader writes it (for hazard tracking).</summary>
+public readonly record struct Binding(GpuTensor Tensor, bool Write)
+{
+    public static Binding Read(GpuTensor t) => new(t, false);
+    public static Binding Written(GpuTensor t) => new(t, true);
+}
+
+/// <summary>GPU time of one labelled dispatch, from timestamp queries.</summary>
+public readonly record struct DispatchTiming(string Label, double Milliseconds);
+
+/// <summary>
+/// Records many dispatches into one command buffer and submits them together. Barriers are inserted
+/// only where a dispatch touches bytes that an earlier, not yet fenced dispatch wrote (or writes bytes
+/// an earlier one reads), so independent dispatches may overlap. Reusable: after
+/// <see cref="Submit"/> it records the next batch.
+/// </summary>
+public sealed unsafe class CommandRecorder : IDisposable
+{
+    private const int MaxTimestamps = 8192;
+    private readonly VulkanDevice _device;
+    private readonly CommandBuffer _cb;
+    private readonly Fence _fence;
+    private readonly QueryPool _queries;
+    private readonly bool _timestamps;
+    private readonly List<(Buffer Buffer, long Start, long End, bool Write)> _pending = new();
+    private readonly List<string> _labels = new();
+    private readonly List<DispatchTiming> _timings = new();
+    private Pipeline _boundPipeline;
+    private bool _recording;
+    private bool _disposed;
+
+    public VulkanDevice Device => _device;
+
+    /// <summary>Dispatches recorded since creation.</summary>
+    public int DispatchCount { get; private set; }
+    /// <summary>Barriers recorded since creation.</summary>
+    public int BarrierCount { get; private set; }
+    /// <summary>Submissions made since creation.</summary>
+    public int SubmitCount { get; private set; }
+    /// <summary>Per-dispatch GPU times of all submitted batches (when created with timestamps).</summary>
+    public IReadOnlyList<DispatchTiming> Timings => _timings;
+
+    internal CommandRecorder(VulkanDevice device, bool timestamps)
+    {
+        _device = device;
+        _timestamps = timestamps;
+        var vk = device.Vk;
+        var alloc = new CommandBufferAllocateInfo { SType = StructureType.CommandBufferAllocateInfo, CommandPool = device.CommandPool, Level = CommandBufferLevel.Primary, CommandBufferCount = 1 };
+        vk.AllocateCommandBuffers(device.Handle, in alloc, out _cb).Check("vkAllocateCommandBuffers");
+        var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
+        vk.CreateFence(device.Handle, in fenceInfo, null, out _fence).Check("vkCreateFence");
+        if (timestamps)
+        {
+            var q = new QueryPoolCreateInfo { SType = StructureType.QueryPoolCreateInfo, QueryType = QueryType.Timestamp, QueryCount = MaxTimestamps };
+            vk.CreateQueryPool(device.Handle, in q, null, out _queries).Check("vkCreateQueryPool");
+        }
+    }
+
+    private void EnsureRecording()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _device.ThrowIfDisposed();
+        if (_recording) return;
+        var begin = new CommandBufferBeginInfo { SType = StructureType.CommandBufferBeginInfo, Flags = CommandBufferUsageFlags.OneTimeSubmitBit };
+        _device.Vk.BeginCommandBuffer(_cb, in begin).Check("vkBeginCommandBuffer");
+        _recording = true;
+        _boundPipeline = default;
+        if (_timestamps)
+        {
+            _device.Vk.CmdResetQueryPool(_cb, _queries, 0, MaxTimestamps);
+            _device.Vk.CmdWriteTimestamp(_cb, PipelineStageFlags.TopOfPipeBit, _queries, 0);
+        }
+    }
+
+    /// <summary>Records one dispatch. <paramref name="bindings"/>[i] is bound at binding i (its whole memory block).</summary>
+    public void Dispatch<TPush>(ComputePipeline pipeline, ReadOnlySpan<Binding> bindings, in TPush push, uint groupsX, uint groupsY = 1, uint groupsZ = 1, string? label = null)
+        where TPush : unmanaged
+    {
+        if (sizeof(TPush) != pipeline.PushConstantBytes)
+            throw new ArgumentException($"{pipeline.Name}: push constants are {sizeof(TPush)} bytes, the pipeline expects {pipeline.PushConstantBytes}");
+        if (bindings.Length != pipeline.Bindings)
+            throw new ArgumentException($"{pipeline.Name}: {bindings.Length} bindings given, {pipeline.Bindings} expected");
+        if (groupsX == 0 || groupsY == 0 || groupsZ == 0) return;
+        EnsureRecording();
+        var vk = _device.Vk;
+
+        var key = new BufferSetKey();
+        for (int i = 0; i < bindings.Length; i++) key[i] = bindings[i].Tensor.Storage.Buffer.Handle;
+        Hazards(bindings);
+
+        if (_boundPipeline.Handle != pipeline.Handle.Handle)
+        {
+            vk.CmdBindPipeline(_cb, PipelineBindPoint.Compute, pipeline.Handle);
+            _boundPipeline = pipeline.Handle;
+        }
+        var set = pipeline.SetFor(key);
+        vk.CmdBindDescriptorSets(_cb, PipelineBindPoint.Compute, pipeline.Layout, 0, 1, &set, 0, null);
+        if (pipeline.PushConstantBytes > 0)
+        {
+            var copy = push;
+            vk.CmdPushConstants(_cb, pipeline.Layout, ShaderStageFlags.ComputeBit, 0, (uint)sizeof(TPush), &copy);
+        }
+        vk.CmdDispatch(_cb, groupsX, groupsY, groupsZ);
+        DispatchCount++;
+        Timestamp(label ?? pipeline.Name);
+    }
+
+    /// <summary>Copies a tensor into another of the same shape (frame by frame when strided).</summary>
+    public void Copy(GpuTensor src, GpuTensor dst, string? label = null)
+    {
+        if (!src.SameShape(dst) || src.ElementBytes != dst.ElementBytes)
+            throw new ArgumentException($"copy {src.Shape} -> {dst.Shape}: shapes differ");
+        if (src.ElementCount == 0) return;
+        EnsureRecording();
+        var b = new[] { Binding.Read(src), Binding.Written(dst) };
+        Hazards(b);
+        int regionsCount = src.IsDense && dst.IsDense ? 1 : src.T;
+        var regions = stackalloc BufferCopy[regionsCount];
+        long frameBytes = src.FrameElements * src.ElementBytes;
+        if (regionsCount == 1)
+            regions[0] = new BufferCopy((ulong)(src.Storage.Offset + src.Offset * src.ElementBytes), (ulong)(dst.Storage.Offset + dst.Offset * dst.ElementBytes), (ulong)(src.ElementCount * src.ElementBytes));
+        else
+            for (int t = 0; t < src.T; t++)
+                regions[t] = new BufferCopy(
+                    (ulong)(src.Storage.Offset + (src.Offset + t * src.FrameStride) * src.ElementBytes),
+                    (ulong)(dst.Storage.Offset + (dst.Offset + t * dst.FrameStride) * dst.ElementBytes),
+                    (ulong)frameBytes);
+        _device.Vk.CmdCopyBuffer(_cb, src.Storage.Buffer, dst.Storage.Buffer, (uint)regionsCount, regions);
+        Timestamp(label ?? "copy");
+    }
+
+    /// <summary>Sets every element of a dense tensor to zero.</summary>
+    public void Zero(GpuTensor t)
+    {
+        if (!t.IsDense) throw new ArgumentException("Zero needs a dense tensor");
+        if (t.ElementCount == 0) return;
+        EnsureRecording();
+        var b = new[] { Binding.Written(t) };
+        Hazards(b);
+        long bytes = t.ElementCount * t.ElementBytes;
+        _device.Vk.CmdFillBuffer(_cb, t.Storage.Buffer, (ulong)(t.Storage.Offset + t.Offset * t.ElementBytes), (ulong)((bytes + 3) / 4 * 4), 0);
+        Timestamp("zero");
+    }
+
+    /// <summary>Makes every earlier write visible to every later command.</summary>
+    public void Barrier()
+    {
+        EnsureRecording();
+        var mb = new MemoryBarrier
+        {
+            SType = StructureType.MemoryBarrier,
+            SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit | AccessFlags.ShaderReadBit | AccessFlags.TransferReadBit,
+            DstAccessMask = AccessFlags.ShaderReadBit | AccessFlags.ShaderWriteBit | AccessFlags.TransferReadBit | AccessFlags.TransferWriteBit,
+        };
+        const PipelineStageFlags stages = PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit;
+        _device.Vk.CmdPipelineBarrier(_cb, stages, stages, 0, 1, &mb, 0, null, 0, null);
+        _pending.Clear();
+        BarrierCount++;
+    }
+
+    private void Hazards(ReadOnlySpan<Binding> bindings)
+    {
+        bool conflict = false;
+        foreach (var b in bindings)
+        {
+            var buf = b.Tensor.Storage.Buffer;
+            var (s, e) = b.Tensor.ByteRange;
+            foreach (var p in _pending)
+            {
+                if (p.Buffer.Handle == buf.Handle && s < p.End && p.Start < e && (p.Write || b.Write))
+                {
+                    conflict = true;
+                    break;
+                }
+            }
+            if (conflict) break;
+        }
+        if (conflict) Barrier();
+        foreach (var b in bindings)
+        {
+            var (s, e) = b.Tensor.ByteRange;
+            _pending.Add((b.Tensor.Storage.Buffer, s, e, b.Write));
+        }
+    }
+
+    private void Timestamp(string label)
+    {
+        if (!_timestamps) return;
+        if (_labels.Count + 1 >= MaxTimestamps) return;
+        _labels.Add(label);
+        _device.Vk.CmdWriteTimestamp(_cb, PipelineStageFlags.BottomOfPipeBit, _queries, (uint)_labels.Count);
+    }
+
+    /// <summary>Submits everything recorded and waits for the GPU to finish it.</summary>
+    public void Submit()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_recording) return;
+        var vk = _device.Vk;
+        vk.EndCommandBuffer(_cb).Check("vkEndCommandBuffer");
+        _recording = false;
+        var cb = _cb;
+        var submit = new SubmitInfo { SType = StructureType.SubmitInfo, CommandBufferCount = 1, PCommandBuffers = &cb };
+        vk.QueueSubmit(_device.Queue, 1, in submit, _fence).Check("vkQueueSubmit");
+        var fence = _fence;
+        vk.WaitForFences(_device.Handle, 1, in fence, true, ulong.MaxValue).Check("vkWaitForFences");
+        vk.ResetFences(_device.Handle, 1, in fence).Check("vkResetFences");
+        vk.ResetCommandBuffer(_cb, 0).Check("vkResetCommandBuffer");
+        _pending.Clear();
+        SubmitCount++;
+        CollectTimings();
+    }
+
+    private void CollectTimings()
+    {
+        if (!_timestamps || _labels.Count == 0) return;
+        var ticks = new ulong[_labels.Count + 1];
+        fixed (ulong* p = ticks)
+            _device.Vk.GetQueryPoolResults(_device.Handle, _queries, 0, (uint)ticks.Length, (nuint)(ticks.Length * 8), p, 8, QueryResultFlags.Result64Bit | QueryResultFlags.ResultWaitBit).Check("vkGetQueryPoolResults");
+        double ns = _device.Info.TimestampPeriodNs;
+        for (int i = 0; i < _labels.Count; i++)
+            _timings.Add(new DispatchTiming(_labels[i], (ticks[i + 1] - ticks[i]) * ns / 1e6));
+        _labels.Clear();
+    }
+
+    public void ClearTimings() => _timings.Clear();
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        var vk = _device.Vk;
+        if (_recording)
+        {
+            vk.EndCommandBuffer(_cb);
+            _recording = false;
+        }
+        var cb = _cb;
+        vk.FreeCommandBuffers(_device.Handle, _device.CommandPool, 1, in cb);
+        vk.DestroyFence(_device.Handle, _fence, null);
+        if (_timestamps) vk.DestroyQueryPool(_device.Handle, _queries, null);
+    }
+}

@@ -1,0 +1,244 @@
+using Silk.NET.Vulkan;
+using Buffer = Silk.NET.Vulkan.Buffer;
+
+namespace WfVae.Runtime;
+
+public enum MemoryUsage
+{
+    /// <summary>Tensors and weights: device-local (also host-visible on unified-memory devices and CPUs).</summary>
+    Device,
+    /// <summary>Host-visible upload/readback buffers for discrete GPUs.</summary>
+    Staging,
+}
+
+/// <summary>
+/// Suballocates buffers from large blocks (one VkDeviceMemory + one VkBuffer each), so the engine makes a
+/// handful of Vulkan allocations instead of one per tensor. Whole blocks are bound to descriptors and
+/// tensors are addressed by element offsets, which keeps descriptor sets cacheable. Keeps the live and
+/// peak byte counts that benchmarks and the streaming tests read.
+/// </summary>
+public sealed unsafe class DeviceMemoryPool : IDisposable
+{
+    internal const long Alignment = 256;
+    private readonly VulkanDevice _device;
+    private readonly List<MemoryBlock> _blocks = new();
+    private readonly ulong _blockBytes;
+
+    internal event Action<Buffer>? BlockReleased;
+
+    /// <summary>Bytes of live allocations (tensors, weights, caches, staging).</summary>
+    public long CurrentBytes { get; private set; }
+    /// <summary>Highest <see cref="CurrentBytes"/> since creation or the last <see cref="ResetPeak"/>.</summary>
+    public long PeakBytes { get; private set; }
+    /// <summary>Bytes of VkDeviceMemory currently held from the driver.</summary>
+    public long ReservedBytes { get; private set; }
+    /// <summary>Largest single allocation the device can bind to a shader.</summary>
+    public long MaxAllocationBytes => (long)_blockBytes;
+
+    internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes)
+    {
+        _device = device;
+        _blockBytes = blockBytes;
+    }
+
+    public void ResetPeak() => PeakBytes = CurrentBytes;
+
+    public DeviceAllocation Allocate(long bytes, MemoryUsage usage = MemoryUsage.Device)
+    {
+        _device.ThrowIfDisposed();
+        if (bytes <= 0) bytes = 4;
+        long size = AlignUp(bytes, Alignment);
+        if ((ulong)size > _blockBytes)
+            throw new VulkanException($"An allocation of {bytes:N0} bytes exceeds the device's largest bindable buffer ({_blockBytes:N0} bytes, maxStorageBufferRange of {_device.Info.Name}); process the video in smaller chunks or at a lower resolution.", Result.ErrorOutOfDeviceMemory);
+        foreach (var block in _blocks)
+        {
+            if (block.Usage != usage) continue;
+            long offset = block.TryTake(size);
+            if (offset >= 0) return Track(new DeviceAllocation(this, block, offset, size));
+        }
+        var fresh = CreateBlock(usage, Math.Max((ulong)size, usage == MemoryUsage.Device ? _blockBytes : (ulong)size));
+        return Track(new DeviceAllocation(this, fresh, fresh.TryTake(size), size));
+    }
+
+    private DeviceAllocation Track(DeviceAllocation a)
+    {
+        CurrentBytes += a.Size;
+        PeakBytes = Math.Max(PeakBytes, CurrentBytes);
+        return a;
+    }
+
+    internal void Free(DeviceAllocation a)
+    {
+        a.Block.Give(a.Offset, a.Size);
+        CurrentBytes -= a.Size;
+    }
+
+    /// <summary>Returns empty blocks to the driver. Called between submissions, never while a batch may use them.</summary>
+    public void Trim()
+    {
+        for (int i = _blocks.Count - 1; i >= 0; i--)
+        {
+            if (!_blocks[i].IsEmpty) continue;
+            Release(_blocks[i]);
+            _blocks.RemoveAt(i);
+        }
+    }
+
+    private MemoryBlock CreateBlock(MemoryUsage usage, ulong size)
+    {
+        var vk = _device.Vk;
+        var info = new BufferCreateInfo
+        {
+            SType = StructureType.BufferCreateInfo,
+            Size = size,
+            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
+            SharingMode = SharingMode.Exclusive,
+        };
+        vk.CreateBuffer(_device.Handle, in info, null, out var buffer).Check("vkCreateBuffer");
+        vk.GetBufferMemoryRequirements(_device.Handle, buffer, out var req);
+        int type = ChooseMemoryType(req.MemoryTypeBits, usage);
+        var alloc = new MemoryAllocateInfo { SType = StructureType.MemoryAllocateInfo, AllocationSize = req.Size, MemoryTypeIndex = (uint)type };
+        var r = vk.AllocateMemory(_device.Handle, in alloc, null, out var memory);
+        if (r == Result.ErrorOutOfDeviceMemory || r == Result.ErrorOutOfHostMemory)
+        {
+            vk.DestroyBuffer(_device.Handle, buffer, null);
+            throw new VulkanException($"Out of device memory on {_device.Info.Name}: could not allocate a block of {req.Size:N0} bytes with {CurrentBytes:N0} bytes live ({ReservedBytes:N0} reserved).", r);
+        }
+        r.Check("vkAllocateMemory");
+        vk.BindBufferMemory(_device.Handle, buffer, memory, 0).Check("vkBindBufferMemory");
+        void* mapped = null;
+        var flags = _device.MemoryProperties.MemoryTypes[type].PropertyFlags;
+        if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0)
+            vk.MapMemory(_device.Handle, memory, 0, Vk.WholeSize, 0, &mapped).Check("vkMapMemory");
+        var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped);
+        _blocks.Add(block);
+        ReservedBytes += (long)req.Size;
+        return block;
+    }
+
+    private int ChooseMemoryType(uint allowed, MemoryUsage usage)
+    {
+        var props = _device.MemoryProperties;
+        int Find(MemoryPropertyFlags want, MemoryPropertyFlags avoid = 0)
+        {
+            for (int i = 0; i < props.MemoryTypeCount; i++)
+            {
+                var f = props.MemoryTypes[i].PropertyFlags;
+                if ((allowed & (1u << i)) != 0 && (f & want) == want && (f & avoid) == 0) return i;
+            }
+            return -1;
+        }
+        const MemoryPropertyFlags hostCoherent = MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit;
+        int t = usage == MemoryUsage.Device
+            ? FirstOf(Find(MemoryPropertyFlags.DeviceLocalBit | hostCoherent), Find(MemoryPropertyFlags.DeviceLocalBit), Find(hostCoherent))
+            : FirstOf(Find(hostCoherent | MemoryPropertyFlags.HostCachedBit), Find(hostCoherent));
+        if (t < 0) throw new VulkanException($"No suitable Vulkan memory type for {usage} buffers on {_device.Info.Name}.");
+        return t;
+    }
+
+    private static int FirstOf(params int[] candidates) => candidates.FirstOrDefault(c => c >= 0, -1);
+
+    private void Release(MemoryBlock block)
+    {
+        BlockReleased?.Invoke(block.Buffer);
+        var vk = _device.Vk;
+        if (block.Mapped != null) vk.UnmapMemory(_device.Handle, block.Memory);
+        vk.DestroyBuffer(_device.Handle, block.Buffer, null);
+        vk.FreeMemory(_device.Handle, block.Memory, null);
+        ReservedBytes -= block.Size;
+    }
+
+    internal static long AlignUp(long v, long a) => (v + a - 1) / a * a;
+
+    public void Dispose()
+    {
+        foreach (var b in _blocks) Release(b);
+        _blocks.Clear();
+        CurrentBytes = 0;
+    }
+}
+
+/// <summary>One VkDeviceMemory with its VkBuffer and a first-fit free list of byte ranges.</summary>
+internal sealed unsafe class MemoryBlock
+{
+    public readonly Buffer Buffer;
+    public readonly DeviceMemory Memory;
+    public readonly long Size;
+    public readonly MemoryUsage Usage;
+    public readonly byte* Mapped;
+    private readonly List<(long Offset, long Size)> _free;
+
+    public MemoryBlock(Buffer buffer, DeviceMemory memory, long size, MemoryUsage usage, byte* mapped)
+    {
+        Buffer = buffer;
+        Memory = memory;
+        Size = size;
+        Usage = usage;
+        Mapped = mapped;
+        _free = new() { (0, size) };
+    }
+
+    public bool IsEmpty => _free.Count == 1 && _free[0].Size == Size;
+
+    public long TryTake(long size)
+    {
+        for (int i = 0; i < _free.Count; i++)
+        {
+            var (off, len) = _free[i];
+            if (len < size) continue;
+            if (len == size) _free.RemoveAt(i);
+            else _free[i] = (off + size, len - size);
+            return off;
+        }
+        return -1;
+    }
+
+    public void Give(long offset, long size)
+    {
+        int i = 0;
+        while (i < _free.Count && _free[i].Offset < offset) i++;
+        _free.Insert(i, (offset, size));
+        // Coalesce with the right, then the left neighbour.
+        if (i + 1 < _free.Count && _free[i].Offset + _free[i].Size == _free[i + 1].Offset)
+        {
+            _free[i] = (_free[i].Offset, _free[i].Size + _free[i + 1].Size);
+            _free.RemoveAt(i + 1);
+        }
+        if (i > 0 && _free[i - 1].Offset + _free[i - 1].Size == _free[i].Offset)
+        {
+            _free[i - 1] = (_free[i - 1].Offset, _free[i - 1].Size + _free[i].Size);
+            _free.RemoveAt(i);
+        }
+    }
+}
+
+/// <summary>A byte range inside a memory block. Dispose returns it to the pool.</summary>
+public sealed unsafe class DeviceAllocation : IDisposable
+{
+    private readonly DeviceMemoryPool _pool;
+    internal readonly MemoryBlock Block;
+    /// <summary>Byte offset inside the block's VkBuffer.</summary>
+    public long Offset { get; }
+    public long Size { get; }
+    public bool Disposed { get; private set; }
+
+    internal DeviceAllocation(DeviceMemoryPool pool, MemoryBlock block, long offset, long size)
+    {
+        _pool = pool;
+        Block = block;
+        Offset = offset;
+        Size = size;
+    }
+
+    internal Buffer Buffer => Block.Buffer;
+    /// <summary>True when the host can read and write the memory directly (unified memory, CPU devices, staging).</summary>
+    public bool HostVisible => Block.Mapped != null;
+    internal byte* HostPointer => Block.Mapped == null ? null : Block.Mapped + Offset;
+
+    public void Dispose()
+    {
+        if (Disposed) return;
+        Disposed = true;
+        _pool.Free(this);
+    }
+}

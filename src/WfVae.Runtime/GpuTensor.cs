@@ -1,0 +1,85 @@
+namespace WfVae.Runtime;
+
+/// <summary>
+/// A [T, C, H, W] view of device memory, frame-major: frames are <see cref="FrameStride"/> elements apart,
+/// channels of one frame are H·W apart. Frame-major storage makes a chunk of frames, a cached tail of
+/// frames and a channel slice (same frame stride, shifted offset) all plain views without copies.
+/// </summary>
+public sealed class GpuTensor : IDisposable
+{
+    public DeviceAllocation Storage { get; }
+    /// <summary>First element of the view inside <see cref="Storage"/>.</summary>
+    public long Offset { get; }
+    public int C { get; }
+    public int T { get; }
+    public int H { get; }
+    public int W { get; }
+    /// <summary>Elements between the starts of consecutive frames (C·H·W for a dense tensor).</summary>
+    public long FrameStride { get; }
+    public int ElementBytes { get; }
+    private readonly bool _owner;
+
+    internal GpuTensor(DeviceAllocation storage, long offset, int c, int t, int h, int w, long frameStride, int elementBytes, bool owner)
+    {
+        Storage = storage;
+        Offset = offset;
+        C = c;
+        T = t;
+        H = h;
+        W = w;
+        FrameStride = frameStride;
+        ElementBytes = elementBytes;
+        _owner = owner;
+    }
+
+    public long Plane => (long)H * W;
+    public long FrameElements => C * Plane;
+    public long ElementCount => T * FrameElements;
+    public bool IsDense => FrameStride == FrameElements || T <= 1;
+    public string Shape => $"[T={T}, C={C}, H={H}, W={W}]";
+
+    /// <summary>Index of the view's first element in the whole memory block, as shaders address it.</summary>
+    public uint BaseElement => checked((uint)(Storage.Offset / ElementBytes + Offset));
+
+    /// <summary>Bytes from the block start of the first to one past the last element the view covers.</summary>
+    internal (long Start, long End) ByteRange
+    {
+        get
+        {
+            long first = Storage.Offset + Offset * ElementBytes;
+            long span = T == 0 ? 0 : ((T - 1) * FrameStride + FrameElements) * ElementBytes;
+            return (first, first + span);
+        }
+    }
+
+    public GpuTensor Channels(int start, int count)
+    {
+        if (start < 0 || count < 0 || start + count > C)
+            throw new ArgumentOutOfRangeException(nameof(start), $"channels {start}..{start + count} outside {Shape}");
+        return new GpuTensor(Storage, Offset + start * Plane, count, T, H, W, FrameStride, ElementBytes, false);
+    }
+
+    public GpuTensor Frames(int start, int count)
+    {
+        if (start < 0 || count < 0 || start + count > T)
+            throw new ArgumentOutOfRangeException(nameof(start), $"frames {start}..{start + count} outside {Shape}");
+        return new GpuTensor(Storage, Offset + start * FrameStride, C, count, H, W, FrameStride, ElementBytes, false);
+    }
+
+    /// <summary>The same memory seen with another frame count (for buffers sized for the largest chunk).</summary>
+    public GpuTensor WithFrames(int count)
+    {
+        if (count > T && !(_owner && Storage.Size >= (Offset + count * FrameStride) * ElementBytes))
+            throw new ArgumentOutOfRangeException(nameof(count), $"{count} frames exceed {Shape}");
+        return new GpuTensor(Storage, Offset, C, count, H, W, FrameStride, ElementBytes, false);
+    }
+
+    public bool SameShape(GpuTensor o) => o.C == C && o.T == T && o.H == H && o.W == W;
+
+    public void Dispose()
+    {
+        if (_owner) Storage.Dispose();
+    }
+
+    public override string ToString() => Shape;
+}

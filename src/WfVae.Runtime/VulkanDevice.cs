@@ -1,0 +1,338 @@
+using System.Runtime.InteropServices;
+using Silk.NET.Core;
+using Silk.NET.Core.Native;
+using Silk.NET.Vulkan;
+
+namespace WfVae.Runtime;
+
+/// <summary>
+/// One Vulkan device with a compute queue: the instance, the chosen physical device, the memory pool,
+/// the pipeline library and the command pool. Everything the engine allocates on the GPU hangs off it.
+/// Not thread-safe: one thread records and submits at a time.
+/// </summary>
+public sealed unsafe partial class VulkanDevice : IDisposable
+{
+    internal readonly Vk Vk;
+    internal readonly Instance Instance;
+    internal readonly PhysicalDevice Physical;
+    internal readonly Device Handle;
+    internal readonly Queue Queue;
+    internal readonly uint QueueFamily;
+    internal readonly CommandPool CommandPool;
+    internal readonly PhysicalDeviceMemoryProperties MemoryProperties;
+    private readonly DebugMessenger? _debug;
+    private bool _disposed;
+
+    public PhysicalDeviceInfo Info { get; }
+    public DeviceMemoryPool Memory { get; }
+    public PipelineLibrary Pipelines { get; }
+    /// <summary>True when validation layers are active for this device.</summary>
+    public bool ValidationEnabled => _debug != null;
+    /// <summary>Validation errors reported so far (empty without validation).</summary>
+    public IReadOnlyList<string> ValidationErrors => _debug?.Errors ?? (IReadOnlyList<string>)Array.Empty<string>();
+    public bool Float16Enabled { get; }
+
+    private VulkanDevice(Vk vk, Instance instance, DebugMessenger? debug, PhysicalDevice physical, PhysicalDeviceInfo info, DeviceOptions options)
+    {
+        Vk = vk;
+        Instance = instance;
+        _debug = debug;
+        Physical = physical;
+        Info = info;
+        vk.GetPhysicalDeviceMemoryProperties(physical, out MemoryProperties);
+
+        QueueFamily = FindComputeQueueFamily(vk, physical);
+        float priority = 1f;
+        var queueInfo = new DeviceQueueCreateInfo
+        {
+            SType = StructureType.DeviceQueueCreateInfo,
+            QueueFamilyIndex = QueueFamily,
+            QueueCount = 1,
+            PQueuePriorities = &priority,
+        };
+        // Half-precision storage and arithmetic are switched on where offered, for the fp16 path.
+        var f11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features, StorageBuffer16BitAccess = info.Storage16Bit };
+        var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, ShaderFloat16 = info.ShaderFloat16, PNext = &f11 };
+        bool api12 = Version.Parse(info.ApiVersion) >= new Version(1, 2);
+        var createInfo = new DeviceCreateInfo
+        {
+            SType = StructureType.DeviceCreateInfo,
+            QueueCreateInfoCount = 1,
+            PQueueCreateInfos = &queueInfo,
+            PNext = api12 ? &f12 : null,
+        };
+        vk.CreateDevice(physical, in createInfo, null, out Handle).Check("vkCreateDevice");
+        Float16Enabled = api12 && info.ShaderFloat16 && info.Storage16Bit;
+        vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
+
+        var poolInfo = new CommandPoolCreateInfo
+        {
+            SType = StructureType.CommandPoolCreateInfo,
+            QueueFamilyIndex = QueueFamily,
+            Flags = CommandPoolCreateFlags.ResetCommandBufferBit,
+        };
+        vk.CreateCommandPool(Handle, in poolInfo, null, out CommandPool).Check("vkCreateCommandPool");
+
+        Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange));
+        Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
+        Memory.BlockReleased += Pipelines.ForgetBuffer;
+    }
+
+    /// <summary>Lists every Vulkan physical device on this machine.</summary>
+    public static IReadOnlyList<PhysicalDeviceInfo> Enumerate()
+    {
+        var (vk, instance, debug) = CreateInstance(validation: false);
+        try
+        {
+            return EnumerateDevices(vk, instance).Select(d => d.Info).ToList();
+        }
+        finally
+        {
+            vk.DestroyInstance(instance, null);
+        }
+    }
+
+    /// <summary>Creates the device chosen by <paramref name="options"/> (selector, then WFVAE_DEVICE, then discrete > integrated > virtual > CPU).</summary>
+    public static VulkanDevice Create(DeviceOptions? options = null)
+    {
+        options ??= DeviceOptions.Default;
+        bool validation = options.Validation ?? ValidationFromEnvironment();
+        var (vk, instance, debug) = CreateInstance(validation);
+        try
+        {
+            var devices = EnumerateDevices(vk, instance);
+            var selector = options.Selector ?? Environment.GetEnvironmentVariable(DeviceOptions.SelectorVariable);
+            var chosen = Select(devices.Select(d => d.Info).ToList(), selector);
+            var physical = devices.First(d => d.Info.Index == chosen.Index).Handle;
+            return new VulkanDevice(vk, instance, debug, physical, chosen, options);
+        }
+        catch
+        {
+            debug?.Dispose();
+            vk.DestroyInstance(instance, null);
+            throw;
+        }
+    }
+
+    /// <summary>Applies the selection rule to a device list: index, name substring, or the default rank.</summary>
+    public static PhysicalDeviceInfo Select(IReadOnlyList<PhysicalDeviceInfo> devices, string? selector)
+    {
+        if (devices.Count == 0)
+            throw new NoVulkanDeviceException("No Vulkan device found: install a Vulkan driver (GPU vendor driver, or Mesa's lavapipe: 'apt-get install mesa-vulkan-drivers').");
+        if (string.IsNullOrWhiteSpace(selector))
+            return devices.OrderBy(d => d.Rank).ThenBy(d => d.Index).First();
+        selector = selector.Trim();
+        if (int.TryParse(selector, out int index))
+            return devices.FirstOrDefault(d => d.Index == index)
+                ?? throw new NoVulkanDeviceException($"No Vulkan device with index {index}; devices: {string.Join("; ", devices)}");
+        return devices.FirstOrDefault(d => d.Name.Contains(selector, StringComparison.OrdinalIgnoreCase))
+            ?? throw new NoVulkanDeviceException($"No Vulkan device whose name contains '{selector}'; devices: {string.Join("; ", devices)}");
+    }
+
+    private static bool ValidationFromEnvironment()
+    {
+        var v = Environment.GetEnvironmentVariable(DeviceOptions.ValidationVariable);
+        if (v == "1" || string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
+        if (v == "0" || string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
+#if DEBUG
+        return true;
+#else
+        return false;
+#endif
+    }
+
+    private static (Vk, Instance, DebugMessenger?) CreateInstance(bool validation)
+    {
+        Vk vk;
+        try
+        {
+            vk = Vk.GetApi();
+        }
+        catch (Exception e)
+        {
+            throw new NoVulkanDeviceException($"No Vulkan loader could be loaded ({e.GetType().Name}: {e.Message}). Install it: Debian/Ubuntu 'apt-get install libvulkan1 mesa-vulkan-drivers', Windows/macOS: a GPU driver or the Vulkan SDK.");
+        }
+
+        var layers = new List<string>();
+        var extensions = new List<string>();
+        if (validation && HasInstanceLayer(vk, "VK_LAYER_KHRONOS_validation"))
+        {
+            layers.Add("VK_LAYER_KHRONOS_validation");
+            extensions.Add("VK_EXT_debug_utils");
+        }
+        var name = (byte*)SilkMarshal.StringToPtr("WfVae.Vulkan");
+        var layerPtrs = (byte**)SilkMarshal.StringArrayToPtr(layers);
+        var extPtrs = (byte**)SilkMarshal.StringArrayToPtr(extensions);
+        try
+        {
+            var app = new ApplicationInfo
+            {
+                SType = StructureType.ApplicationInfo,
+                PApplicationName = name,
+                PEngineName = name,
+                ApiVersion = Vk.Version12,
+            };
+            var info = new InstanceCreateInfo
+            {
+                SType = StructureType.InstanceCreateInfo,
+                PApplicationInfo = &app,
+                EnabledLayerCount = (uint)layers.Count,
+                PpEnabledLayerNames = layerPtrs,
+                EnabledExtensionCount = (uint)extensions.Count,
+                PpEnabledExtensionNames = extPtrs,
+            };
+            Result r;
+            Instance instance;
+            try
+            {
+                r = vk.CreateInstance(in info, null, out instance);
+            }
+            catch (Exception e) when (e is DllNotFoundException or FileNotFoundException or EntryPointNotFoundException)
+            {
+                throw new NoVulkanDeviceException($"No Vulkan loader could be loaded ({e.Message}). Install it: Debian/Ubuntu 'apt-get install libvulkan1 mesa-vulkan-drivers'.");
+            }
+            if (r == Result.ErrorIncompatibleDriver)
+                throw new NoVulkanDeviceException("The Vulkan loader found no compatible driver (vkCreateInstance: ErrorIncompatibleDriver). Install a Vulkan driver, e.g. 'apt-get install mesa-vulkan-drivers' for the CPU (lavapipe).");
+            r.Check("vkCreateInstance");
+            var debug = layers.Count > 0 ? DebugMessenger.TryCreate(vk, instance) : null;
+            return (vk, instance, debug);
+        }
+        finally
+        {
+            SilkMarshal.Free((nint)name);
+            SilkMarshal.Free((nint)layerPtrs);
+            SilkMarshal.Free((nint)extPtrs);
+        }
+    }
+
+    private static bool HasInstanceLayer(Vk vk, string layer)
+    {
+        uint count = 0;
+        vk.EnumerateInstanceLayerProperties(ref count, null);
+        var props = new LayerProperties[count];
+        fixed (LayerProperties* p = props) vk.EnumerateInstanceLayerProperties(ref count, p);
+        foreach (var lp in props)
+            if (SilkMarshal.PtrToString((nint)lp.LayerName) == layer) return true;
+        return false;
+    }
+
+    private static List<(PhysicalDevice Handle, PhysicalDeviceInfo Info)> EnumerateDevices(Vk vk, Instance instance)
+    {
+        uint count = 0;
+        vk.EnumeratePhysicalDevices(instance, ref count, null).Check("vkEnumeratePhysicalDevices");
+        var handles = new PhysicalDevice[count];
+        fixed (PhysicalDevice* p = handles) vk.EnumeratePhysicalDevices(instance, ref count, p).Check("vkEnumeratePhysicalDevices");
+        var list = new List<(PhysicalDevice, PhysicalDeviceInfo)>();
+        for (int i = 0; i < handles.Length; i++)
+            list.Add((handles[i], Describe(vk, handles[i], i)));
+        return list;
+    }
+
+    private static PhysicalDeviceInfo Describe(Vk vk, PhysicalDevice pd, int index)
+    {
+        var driver = new PhysicalDeviceDriverProperties { SType = StructureType.PhysicalDeviceDriverProperties };
+        var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &driver };
+        var props2 = new PhysicalDeviceProperties2 { SType = StructureType.PhysicalDeviceProperties2, PNext = &subgroup };
+        vk.GetPhysicalDeviceProperties2(pd, &props2);
+        var p = props2.Properties;
+
+        var f11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features };
+        var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, PNext = &f11 };
+        var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &f12 };
+        bool api12 = p.ApiVersion >= Vk.Version12;
+        if (api12) vk.GetPhysicalDeviceFeatures2(pd, &features2);
+
+        vk.GetPhysicalDeviceMemoryProperties(pd, out var mem);
+        ulong local = 0;
+        for (int h = 0; h < mem.MemoryHeapCount; h++)
+            if ((mem.MemoryHeaps[h].Flags & MemoryHeapFlags.DeviceLocalBit) != 0) local += mem.MemoryHeaps[h].Size;
+        bool uma = true;
+        for (int t = 0; t < mem.MemoryTypeCount; t++)
+        {
+            var f = mem.MemoryTypes[t].PropertyFlags;
+            if ((f & MemoryPropertyFlags.DeviceLocalBit) != 0 && (f & MemoryPropertyFlags.HostVisibleBit) == 0) uma = false;
+        }
+
+        uint family = FindComputeQueueFamily(vk, pd, throwIfNone: false);
+        bool timestamps = false;
+        if (family != uint.MaxValue)
+        {
+            uint qc = 0;
+            vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, null);
+            var qp = new QueueFamilyProperties[qc];
+            fixed (QueueFamilyProperties* q = qp) vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, q);
+            timestamps = qp[family].TimestampValidBits > 0 && p.Limits.TimestampPeriod > 0;
+        }
+
+        string version = $"{p.ApiVersion >> 22}.{(p.ApiVersion >> 12) & 0x3FF}.{p.ApiVersion & 0xFFF}";
+        string driverName = api12 ? $"{SilkMarshal.PtrToString((nint)driver.DriverName)} {SilkMarshal.PtrToString((nint)driver.DriverInfo)}".Trim() : "";
+        return new PhysicalDeviceInfo(
+            index,
+            SilkMarshal.PtrToString((nint)p.DeviceName) ?? "?",
+            PhysicalDeviceInfo.KindOf(p.DeviceType),
+            p.VendorID,
+            p.DeviceID,
+            version,
+            driverName,
+            local,
+            uma,
+            p.Limits.MaxStorageBufferRange,
+            p.Limits.MaxComputeSharedMemorySize,
+            subgroup.SubgroupSize,
+            api12 && f12.ShaderFloat16,
+            api12 && f11.StorageBuffer16BitAccess,
+            p.Limits.TimestampPeriod,
+            timestamps);
+    }
+
+    private static uint FindComputeQueueFamily(Vk vk, PhysicalDevice pd, bool throwIfNone = true)
+    {
+        uint count = 0;
+        vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref count, null);
+        var props = new QueueFamilyProperties[count];
+        fixed (QueueFamilyProperties* p = props) vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref count, p);
+        // Prefer a family with timestamps so per-dispatch timing works.
+        int best = -1;
+        for (int i = 0; i < count; i++)
+        {
+            if ((props[i].QueueFlags & QueueFlags.ComputeBit) == 0) continue;
+            if (best < 0 || (props[best].TimestampValidBits == 0 && props[i].TimestampValidBits > 0)) best = i;
+        }
+        if (best < 0 && throwIfNone) throw new NoVulkanDeviceException("The selected Vulkan device has no compute queue.");
+        return best < 0 ? uint.MaxValue : (uint)best;
+    }
+
+    private static string? ResolveCachePath(DeviceOptions options, PhysicalDeviceInfo info)
+    {
+        if (options.PipelineCachePath == "") return null;
+        if (options.PipelineCachePath != null) return options.PipelineCachePath;
+        var root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        if (string.IsNullOrEmpty(root))
+            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae");
+        else
+            root = Path.Combine(root, "wfvae");
+        var safe = string.Concat(info.Name.Select(c => char.IsLetterOrDigit(c) ? c : '_'));
+        return Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
+    }
+
+    /// <summary>Starts a batch of dispatches that is submitted as one command buffer.</summary>
+    public CommandRecorder BeginCommands(bool timestamps = false) => new(this, timestamps && Info.TimestampsSupported);
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    public void WaitIdle() => Vk.DeviceWaitIdle(Handle).Check("vkDeviceWaitIdle");
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Vk.DeviceWaitIdle(Handle);
+        Pipelines.Dispose();
+        Memory.Dispose();
+        Vk.DestroyCommandPool(Handle, CommandPool, null);
+        Vk.DestroyDevice(Handle, null);
+        _debug?.Dispose();
+        Vk.DestroyInstance(Instance, null);
+        Vk.Dispose();
+    }
+}

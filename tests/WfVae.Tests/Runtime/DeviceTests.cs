@@ -1,0 +1,165 @@
+using WfVae.Operators;
+using WfVae.Runtime;
+using Xunit;
+
+namespace WfVae.Tests.Runtime;
+
+[Collection("gpu")]
+public sealed class DeviceTests(GpuFixture gpu)
+{
+    private static PhysicalDeviceInfo Fake(int index, string name, DeviceKind kind) =>
+        new(index, name, kind, 0, 0, "1.3.0", "", 1 << 30, kind == DeviceKind.Cpu, 1 << 27, 32768, 32, true, true, 1, true);
+
+    [Fact]
+    public void EnumeratesAtLeastOneDeviceWithAName()
+    {
+        var devices = VulkanDevice.Enumerate();
+        Assert.NotEmpty(devices);
+        Assert.All(devices, d => Assert.False(string.IsNullOrWhiteSpace(d.Name)));
+        Assert.Equal(Enumerable.Range(0, devices.Count), devices.Select(d => d.Index));
+    }
+
+    [Fact]
+    public void DefaultSelectionPrefersDiscreteThenIntegratedThenVirtualThenCpu()
+    {
+        var list = new[] { Fake(0, "llvmpipe", DeviceKind.Cpu), Fake(1, "Intel UHD", DeviceKind.IntegratedGpu), Fake(2, "NVIDIA H100", DeviceKind.DiscreteGpu), Fake(3, "virtio", DeviceKind.VirtualGpu) };
+        Assert.Equal(2, VulkanDevice.Select(list, null).Index);
+        Assert.Equal(1, VulkanDevice.Select(list.Where(d => d.Index != 2).ToList(), null).Index);
+        Assert.Equal(3, VulkanDevice.Select(list.Where(d => d.Index is 0 or 3).ToList(), "").Index);
+        Assert.Equal(0, VulkanDevice.Select(list.Take(1).ToList(), null).Index);
+    }
+
+    [Fact]
+    public void SelectsByIndexOrNameSubstringAndNamesTheChoicesOnAMiss()
+    {
+        var list = new[] { Fake(0, "llvmpipe (LLVM 15)", DeviceKind.Cpu), Fake(1, "AMD Radeon RX 7900", DeviceKind.DiscreteGpu) };
+        Assert.Equal(0, VulkanDevice.Select(list, "0").Index);
+        Assert.Equal(0, VulkanDevice.Select(list, "LLVMPIPE").Index);
+        Assert.Equal(1, VulkanDevice.Select(list, "radeon").Index);
+        var e = Assert.Throws<NoVulkanDeviceException>(() => VulkanDevice.Select(list, "geforce"));
+        Assert.Contains("geforce", e.Message);
+        Assert.Contains("Radeon", e.Message);
+        Assert.Throws<NoVulkanDeviceException>(() => VulkanDevice.Select(list, "7"));
+        Assert.Throws<NoVulkanDeviceException>(() => VulkanDevice.Select(Array.Empty<PhysicalDeviceInfo>(), null));
+    }
+
+    [Fact]
+    public void SelectingTheRealDeviceByNameWorks()
+    {
+        var first = VulkanDevice.Enumerate()[0];
+        using var d = VulkanDevice.Create(new DeviceOptions { Selector = first.Name[..Math.Min(6, first.Name.Length)], PipelineCachePath = "" });
+        Assert.Contains(first.Name[..Math.Min(6, first.Name.Length)], d.Info.Name);
+    }
+
+    [Fact]
+    public void UploadDownloadRoundTripsThroughStridedViews()
+    {
+        var dev = gpu.Device;
+        var data = Enumerable.Range(0, 3 * 5 * 4 * 7).Select(i => (float)i).ToArray();
+        using var t = dev.Upload(data, c: 5, t: 3, h: 4, w: 7);
+        Assert.Equal(data, dev.Download(t));
+        // Channels 1..3 of every frame: a strided view.
+        var view = t.Channels(1, 3);
+        var got = dev.Download(view);
+        for (int f = 0; f < 3; f++)
+            for (int i = 0; i < 3 * 28; i++)
+                Assert.Equal(data[f * 5 * 28 + 28 + i], got[f * 3 * 28 + i]);
+        var frames = dev.Download(t.Frames(2, 1));
+        Assert.Equal(data.Skip(2 * 5 * 28).ToArray(), frames);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void MemoryAccountingReturnsToItsStartAfterAGraphIsDisposed()
+    {
+        var dev = gpu.Device;
+        long start = dev.Memory.CurrentBytes;
+        dev.Memory.ResetPeak();
+        using (var arena = new TensorArena(dev))
+        {
+            var a = arena.Rent(8, 3, 17, 13);
+            var b = arena.Rent(8, 3, 17, 13);
+            var c = arena.Rent(8, 3, 17, 13);
+            using var rec = dev.BeginCommands();
+            rec.Zero(a);
+            rec.Zero(b);
+            Elementwise.Add(rec, a, b, c);
+            rec.Submit();
+            arena.Return(a);
+            var d = arena.Rent(8, 3, 17, 13); // reuses a's memory
+            Assert.Equal(a.Storage, d.Storage);
+            Assert.True(dev.Memory.CurrentBytes - start >= 3 * 8 * 3 * 17 * 13 * 4);
+        }
+        Assert.Equal(start, dev.Memory.CurrentBytes);
+        Assert.True(dev.Memory.PeakBytes >= start + 3 * 8 * 3 * 17 * 13 * 4);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void ManyDispatchesInOneBatchChainCorrectly()
+    {
+        // 500 dependent additions in one submission: every one must see the previous result.
+        var dev = gpu.Device;
+        var ones = Enumerable.Repeat(1f, 2 * 3 * 5 * 7).ToArray();
+        using var one = dev.Upload(ones, 3, 2, 5, 7);
+        using var acc = dev.Upload(new float[ones.Length], 3, 2, 5, 7);
+        using var rec = dev.BeginCommands();
+        for (int i = 0; i < 500; i++) Elementwise.Add(rec, acc, one, acc);
+        rec.Submit();
+        Assert.Equal(1, rec.SubmitCount);
+        Assert.Equal(500, rec.DispatchCount);
+        Assert.All(dev.Download(acc), v => Assert.Equal(500f, v));
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void IndependentDispatchesShareABarrierFreeStretch()
+    {
+        var dev = gpu.Device;
+        using var a = dev.Upload(new float[] { 1, 2, 3, 4 }, 1, 1, 2, 2);
+        using var b = dev.Upload(new float[] { 10, 20, 30, 40 }, 1, 1, 2, 2);
+        using var y1 = dev.CreateTensor(1, 1, 2, 2);
+        using var y2 = dev.CreateTensor(1, 1, 2, 2);
+        using var rec = dev.BeginCommands();
+        Elementwise.Add(rec, a, b, y1);
+        Elementwise.Add(rec, b, b, y2);   // independent of the first: no barrier
+        int before = rec.BarrierCount;
+        Elementwise.Add(rec, y1, y2, y1); // reads both results: a barrier
+        rec.Submit();
+        Assert.Equal(0, before);
+        Assert.Equal(1, rec.BarrierCount);
+        Assert.Equal(new float[] { 31, 62, 93, 124 }, dev.Download(y1));
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void TimestampsGiveOneTimingPerDispatch()
+    {
+        var dev = gpu.Device;
+        if (!dev.Info.TimestampsSupported) Assert.Fail($"{dev.Info.Name} has no timestamps; this test expects lavapipe or a GPU with them");
+        using var a = dev.Upload(new float[64], 1, 1, 8, 8);
+        using var rec = dev.BeginCommands(timestamps: true);
+        Elementwise.Silu(rec, a, a);
+        Elementwise.Add(rec, a, a, a);
+        rec.Submit();
+        Assert.Equal(new[] { "silu", "add" }, rec.Timings.Select(t => t.Label));
+        Assert.All(rec.Timings, t => Assert.True(t.Milliseconds >= 0));
+    }
+}
+
+[Collection("gpu")]
+public sealed class ValidationTests(GpuFixture gpu)
+{
+    [Fact]
+    public void ValidationLayersAreActiveInDebugBuildsWhenInstalled()
+    {
+        bool installed = new[] { "/usr/share/vulkan/explicit_layer.d", "/etc/vulkan/explicit_layer.d", "/usr/local/share/vulkan/explicit_layer.d" }
+            .Any(d => File.Exists(Path.Combine(d, "VkLayer_khronos_validation.json")));
+        bool requested = Environment.GetEnvironmentVariable(DeviceOptions.ValidationVariable) != "0";
+#if DEBUG
+        Assert.Equal(installed && requested, gpu.Device.ValidationEnabled);
+#else
+        Assert.Equal(Environment.GetEnvironmentVariable(DeviceOptions.ValidationVariable) == "1" && installed, gpu.Device.ValidationEnabled);
+#endif
+    }
+}
