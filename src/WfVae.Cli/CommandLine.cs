@@ -11,8 +11,17 @@ public static class CommandLine
         usage: wfvae <command> [options]
 
         commands:
+          encode --model <dir|file> --input <file.safetensors> [--tensor video] --output <out.safetensors>
+                                  encode a video tensor [N,3,T,H,W] in [-1,1]; writes 'mean' and 'logvar'
+                                  (--sample-seed <n> also writes a seeded 'sample')
+          decode --model <dir|file> --input <file.safetensors> [--tensor mean] --output <out.safetensors>
+                                  decode latents [N,L,t,h,w]; writes 'decoded' [N,3,4t-3,8h,8w]
+          info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
+
+        a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
+        .safetensors file), or a .safetensors file with --config <config.json> or a config.json beside it.
 
         common options:
           --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
@@ -34,12 +43,18 @@ public static class CommandLine
             {
                 case "devices":
                     return Devices(options, stdout);
+                case "encode":
+                    return ModelCommands.Encode(options, stdout);
+                case "decode":
+                    return ModelCommands.Decode(options, stdout);
+                case "info":
+                    return ModelCommands.Info(options, stdout);
                 default:
                     stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
                     return 2;
             }
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or FormatException or OverflowException)
         {
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 2;

@@ -35,6 +35,8 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     /// <summary>Largest single allocation the device can bind to a shader.</summary>
     public long MaxAllocationBytes => (long)_blockBytes;
 
+    internal VulkanDevice Device => _device;
+
     internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes)
     {
         _device = device;
@@ -231,6 +233,8 @@ public sealed unsafe class DeviceAllocation : IDisposable
     }
 
     internal Buffer Buffer => Block.Buffer;
+    /// <summary>The device this memory belongs to.</summary>
+    public VulkanDevice Device => _pool.Device;
     /// <summary>True when the host can read and write the memory directly (unified memory, CPU devices, staging).</summary>
     public bool HostVisible => Block.Mapped != null;
     internal byte* HostPointer => Block.Mapped == null ? null : Block.Mapped + Offset;

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
+using WfVae.Runtime;
+
+namespace WfVae.Cli;
+
+/// <summary>encode, decode and info on safetensors tensors (video [N,3,T,H,W] in [-1,1]; latents [N,L,t,h,w]).</summary>
+internal static class ModelCommands
+{
+    public static int Encode(Options o, TextWriter stdout)
+    {
+        using var model = LoadModel(o);
+        var video = ReadTensor(o.Require("--input"), o.Get("--tensor") ?? "video", expectChannels: 3);
+        var posterior = model.Encode(video);
+        var tensors = new List<(string, long[], ReadOnlyMemory<float>)>
+        {
+            ("mean", posterior.Mean.Shape, posterior.Mean.Data),
+            ("logvar", posterior.Logvar.Shape, posterior.Logvar.Data),
+        };
+        if (o.Get("--sample-seed") is { } seed)
+        {
+            var sample = posterior.Sample(ulong.Parse(seed));
+            tensors.Add(("sample", sample.Shape, sample.Data));
+        }
+        var output = o.Require("--output");
+        SafetensorsWriter.Write(output, tensors, metadata: Metadata(model, video.T));
+        if (!o.Has("--quiet"))
+            stdout.WriteLine($"encoded {video.ShapeText} -> mean/logvar {posterior.Mean.ShapeText} in {output}");
+        return 0;
+    }
+
+    public static int Decode(Options o, TextWriter stdout)
+    {
+        using var model = LoadModel(o);
+        var latents = ReadTensor(o.Require("--input"), o.Get("--tensor") ?? "mean", expectChannels: model.Config.LatentDim);
+        var video = model.Decode(latents);
+        var output = o.Require("--output");
+        SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: Metadata(model, video.T));
+        if (!o.Has("--quiet"))
+            stdout.WriteLine($"decoded {latents.ShapeText} -> {video.ShapeText} in {output}");
+        return 0;
+    }
+
+    public static int Info(Options o, TextWriter stdout)
+    {
+        using var model = LoadModel(o);
+        var c = model.Config;
+        stdout.WriteLine($"model:      {o.Require("--model")}");
+        stdout.WriteLine($"device:     {model.Device.Info}");
+        stdout.WriteLine($"config:     base_channels={c.BaseChannels} latent_dim={c.LatentDim} encoder_energy_flow_hidden_size={c.EncoderEnergyFlowHiddenSize} decoder_energy_flow_hidden_size={c.DecoderEnergyFlowHiddenSize}");
+        stdout.WriteLine($"            encoder_num_resblocks={c.EncoderNumResBlocks} decoder_num_resblocks={c.DecoderNumResBlocks} connect_res_layer_num={c.ConnectResLayerNum}");
+        stdout.WriteLine($"            norm_type={c.NormType.ToString().ToLowerInvariant()} t_interpolation={c.TemporalInterpolation.ToString().ToLowerInvariant()} use_attention={c.UseAttention.ToString().ToLowerInvariant()}");
+        stdout.WriteLine($"            scale=[{string.Join(", ", c.Scale)}] shift=[{string.Join(", ", c.Shift)}]");
+        stdout.WriteLine($"parameters: encoder {model.EncoderParameters:N0}, decoder {model.DecoderParameters:N0}, total {model.EncoderParameters + model.DecoderParameters:N0}");
+        stdout.WriteLine($"weights:    {model.WeightBytes / 1048576.0:F1} MiB on the device (sha256 {model.WeightsHash[..16]}…)");
+        stdout.WriteLine($"streaming:  {(c.NormType == NormType.LayerNorm ? "exact (LayerNorm model)" : "whole clip only (GroupNorm pools over time)")}");
+        return 0;
+    }
+
+    internal static WfVaeModel LoadModel(Options o)
+    {
+        var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        try
+        {
+            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"));
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    private static Dictionary<string, string> Metadata(WfVaeModel model, int frames) => new()
+    {
+        ["format"] = "pt",
+        ["producer"] = "wfvae (WfVae.Vulkan)",
+        ["weights_sha256"] = model.WeightsHash,
+        ["frames"] = frames.ToString(),
+        ["config"] = JsonSerializer.Serialize(new { model.Config.LatentDim, model.Config.BaseChannels }),
+    };
+
+    /// <summary>Reads a [N,C,T,H,W] (or [C,T,H,W]) tensor by name, with errors that name the file and tensor.</summary>
+    internal static HostTensor ReadTensor(string path, string name, int expectChannels)
+    {
+        using var file = SafetensorsFile.Open(path);
+        if (!file.Tensors.TryGetValue(name, out var info))
+            throw new InvalidDataException($"{path} has no tensor '{name}' (it has: {string.Join(", ", file.Tensors.Keys)}); choose one with --tensor");
+        var s = info.Shape;
+        if (s.Length == 4) s = new long[] { 1, s[0], s[1], s[2], s[3] };
+        if (s.Length != 5)
+            throw new InvalidDataException($"tensor '{name}' in {path} has shape [{string.Join(", ", info.Shape)}]; expected [N, C, T, H, W]");
+        if (s[1] != expectChannels)
+            throw new InvalidDataException($"tensor '{name}' in {path} has {s[1]} channels (shape [{string.Join(", ", info.Shape)}]); expected {expectChannels}");
+        return new HostTensor(file.ReadFloat32(name), (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4]);
+    }
+}

@@ -1,0 +1,100 @@
+using WfVae.Operators;
+using WfVae.Runtime;
+
+namespace WfVae.Model.Layers;
+
+/// <summary>
+/// A causal 3D convolution as a stream object (spec §6.4): it keeps the last input frames it still needs
+/// (kt − 1 copies of frame 0 at stream start) in a device cache that the conv shader reads in place as
+/// the frames before the pushed ones. With kt = 1 it is a per-frame 2D convolution and keeps nothing.
+/// Whole-clip inference is one push of every frame, so streamed and whole-clip outputs are the same
+/// arithmetic.
+/// </summary>
+public sealed class CausalConv : IDisposable
+{
+    private readonly ConvWeights _w;
+    private readonly int _st, _shw;
+    private readonly ConvPadding _padding;
+    private GpuTensor? _cache, _spare;
+    private int _cached;
+    private bool _started;
+
+    public string Name { get; }
+    public int Cin => _w.Cin;
+    public int Cout => _w.Cout;
+    public int Kt => _w.Kt;
+
+    public CausalConv(string name, ConvWeights weights, int strideT = 1, int strideHW = 1, ConvPadding padding = ConvPadding.Same)
+    {
+        Name = name;
+        _w = weights;
+        _st = strideT;
+        _shw = strideHW;
+        _padding = padding;
+    }
+
+    /// <summary>Output frames the next push of <paramref name="frames"/> input frames yields.</summary>
+    public int OutputFrames(int frames)
+    {
+        if (frames == 0) return 0;
+        int past = _started ? _cached : Kt - 1;
+        return Conv.OutputFrames(past + frames, Kt, _st);
+    }
+
+    public (int H, int W) OutputSize(int h, int w) => _padding == ConvPadding.RightBottom
+        ? (h / _shw, w / _shw)
+        : ((h + 2 * (_w.Kh / 2) - _w.Kh) / _shw + 1, (w + 2 * (_w.Kw / 2) - _w.Kw) / _shw + 1);
+
+    /// <summary>
+    /// Convolves the pushed frames (plus cached ones); writes into <paramref name="into"/> when given (a
+    /// channel slice of a concat target), else into a rented tensor. <paramref name="residual"/> is added.
+    /// </summary>
+    public GpuTensor Push(StreamContext ctx, GpuTensor x, GpuTensor? residual = null, GpuTensor? into = null)
+    {
+        int n = OutputFrames(x.T);
+        var (ho, wo) = OutputSize(x.H, x.W);
+        var y = into ?? ctx.Rent(Cout, n, ho, wo);
+        if (y.T != n || y.C != Cout || y.H != ho || y.W != wo)
+            throw new InvalidOperationException($"{Name}: output {y.Shape} but the conv yields [T={n}, C={Cout}, H={ho}, W={wo}]");
+        if (x.T == 0) return y;
+        if (Kt == 1)
+        {
+            Conv.Forward(ctx.Rec, null, x, _w, y, 1, _shw, _padding, residual, Name);
+            return y;
+        }
+        if (!_started)
+        {
+            _cache = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W);
+            _spare = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W);
+            for (int i = 0; i < Kt - 1; i++) ctx.Rec.Copy(x.Frames(0, 1), _cache.Frames(i, 1), Name + ".cache");
+            _cached = Kt - 1;
+            _started = true;
+        }
+        var past = _cached > 0 ? _cache!.Frames(0, _cached) : null;
+        if (n > 0) Conv.Forward(ctx.Rec, past, x, _w, y, _st, _shw, _padding, residual, Name);
+
+        // Keep the virtual frames [n·st, V) that later outputs still read.
+        int virtualFrames = _cached + x.T;
+        int start = n * _st;
+        for (int v = start; v < virtualFrames; v++)
+        {
+            var src = v < _cached ? _cache!.Frames(v, 1) : x.Frames(v - _cached, 1);
+            ctx.Rec.Copy(src, _spare!.Frames(v - start, 1), Name + ".cache");
+        }
+        (_cache, _spare) = (_spare, _cache);
+        _cached = virtualFrames - start;
+        return y;
+    }
+
+    /// <summary>Forgets the stream position and the cached frames (a new clip starts).</summary>
+    public void Reset()
+    {
+        _cache?.Dispose();
+        _spare?.Dispose();
+        _cache = _spare = null;
+        _cached = 0;
+        _started = false;
+    }
+
+    public void Dispose() => Reset();
+}

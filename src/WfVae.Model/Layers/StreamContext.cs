@@ -1,0 +1,44 @@
+using WfVae.Runtime;
+
+namespace WfVae.Model.Layers;
+
+/// <summary>
+/// What a layer needs while it records one push: the recorder every dispatch goes into and the arena
+/// that intermediate tensors are rented from and returned to.
+/// </summary>
+public sealed class StreamContext
+{
+    public VulkanDevice Device { get; }
+    public CommandRecorder Rec { get; }
+    public TensorArena Arena { get; }
+
+    public StreamContext(VulkanDevice device, CommandRecorder rec, TensorArena arena)
+    {
+        Device = device;
+        Rec = rec;
+        Arena = arena;
+    }
+
+    public GpuTensor Rent(int c, int t, int h, int w) => Arena.Rent(c, t, h, w);
+
+    private readonly List<IDisposable> _afterSubmit = new();
+
+    public void Return(params GpuTensor?[] tensors)
+    {
+        foreach (var t in tensors) Arena.Return(t);
+    }
+
+    /// <summary>Disposes <paramref name="d"/> once the recorded commands that may use it have run.</summary>
+    public void DisposeAfterSubmit(IDisposable? d)
+    {
+        if (d != null) _afterSubmit.Add(d);
+    }
+
+    /// <summary>Submits the recorded batch, waits for it, then releases what waited for it.</summary>
+    public void Submit()
+    {
+        Rec.Submit();
+        foreach (var d in _afterSubmit) d.Dispose();
+        _afterSubmit.Clear();
+    }
+}

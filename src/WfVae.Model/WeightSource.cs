@@ -1,0 +1,49 @@
+using WfVae.Model.Checkpoint;
+using WfVae.Operators;
+using WfVae.Runtime;
+
+namespace WfVae.Model;
+
+/// <summary>Reads tensors of a checkpoint by their official names and puts them on the device once.</summary>
+public sealed class WeightSource
+{
+    private readonly WfVaeCheckpoint _checkpoint;
+    private readonly List<IDisposable> _owned;
+
+    public VulkanDevice Device { get; }
+    public WfVaeConfig Config => _checkpoint.Config;
+
+    internal WeightSource(VulkanDevice device, WfVaeCheckpoint checkpoint, List<IDisposable> owned)
+    {
+        Device = device;
+        _checkpoint = checkpoint;
+        _owned = owned;
+    }
+
+    private float[] Read(string key, long expected)
+    {
+        var data = _checkpoint.Get(key);
+        if (data.LongLength != expected)
+            throw new InvalidDataException($"weight '{key}' has {data.LongLength} values, the model needs {expected}");
+        return data;
+    }
+
+    /// <summary>The convolution at <paramref name="path"/> (keys path.weight, path.bias).</summary>
+    public ConvWeights Conv(string path, int cout, int cin, int kt, int kh, int kw)
+    {
+        var w = Read(path + ".weight", (long)cout * cin * kt * kh * kw);
+        var b = Read(path + ".bias", cout);
+        var cw = ConvWeights.Upload(Device, w, b, cout, cin, kt, kh, kw);
+        _owned.Add(cw);
+        return cw;
+    }
+
+    /// <summary>Affine weights of a Normalize at <paramref name="path"/> (LayerNorm nests them one level deeper).</summary>
+    public (GpuTensor Gamma, GpuTensor Beta) NormVectors(string path, int channels)
+    {
+        var p = Config.NormType == NormType.LayerNorm ? path + ".norm" : path;
+        var gamma = Device.Upload(Read(p + ".weight", channels), 1, 1, 1, channels);
+        var beta = Device.Upload(Read(p + ".bias", channels), 1, 1, 1, channels);
+        return (gamma, beta);
+    }
+}

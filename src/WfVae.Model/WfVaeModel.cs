@@ -1,0 +1,114 @@
+using WfVae.Model.Checkpoint;
+using WfVae.Model.Layers;
+using WfVae.Operators;
+using WfVae.Runtime;
+
+namespace WfVae.Model;
+
+/// <summary>
+/// A loaded WF-VAE: weights on the device, an encoder and a decoder graph. Whole-clip
+/// <see cref="Encode"/>/<see cref="Decode"/> are one push of every frame through the same stream objects
+/// that chunked streaming uses, so both give the same numbers.
+/// </summary>
+public sealed class WfVaeModel : IDisposable
+{
+    private readonly bool _ownsDevice;
+    private readonly List<IDisposable> _weights = new();
+    private readonly WfVaeCheckpoint _checkpoint;
+    internal readonly Encoder Encoder;
+    internal readonly Decoder Decoder;
+    internal bool EncoderBusy, DecoderBusy;
+
+    public WfVaeConfig Config => _checkpoint.Config;
+    public VulkanDevice Device { get; }
+    /// <summary>SHA-256 of the weights file, identifying the model in latent streams.</summary>
+    public string WeightsHash => _checkpoint.WeightsHash;
+    /// <summary>Device bytes the weights occupy.</summary>
+    public long WeightBytes { get; }
+    public long EncoderParameters => _checkpoint.EncoderParameters;
+    public long DecoderParameters => _checkpoint.DecoderParameters;
+
+    private WfVaeModel(VulkanDevice device, bool ownsDevice, WfVaeCheckpoint checkpoint)
+    {
+        Device = device;
+        _ownsDevice = ownsDevice;
+        _checkpoint = checkpoint;
+        long before = device.Memory.CurrentBytes;
+        var source = new WeightSource(device, checkpoint, _weights);
+        Encoder = new Encoder(source);
+        Decoder = new Decoder(source);
+        WeightBytes = device.Memory.CurrentBytes - before;
+    }
+
+    /// <summary>
+    /// Loads a checkpoint (a folder with config.json and a .safetensors file, or a .safetensors file with
+    /// <paramref name="configPath"/> or a config.json beside it) onto <paramref name="device"/> (default: the
+    /// selected Vulkan device, which the model then owns).
+    /// </summary>
+    public static WfVaeModel Load(string modelPath, VulkanDevice? device = null, string? configPath = null)
+    {
+        var checkpoint = WfVaeCheckpoint.Load(modelPath, configPath);
+        bool owns = device == null;
+        device ??= VulkanDevice.Create();
+        try
+        {
+            return new WfVaeModel(device, owns, checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            if (owns) device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Starts a streaming encode (one at a time per model).</summary>
+    public EncoderSession OpenEncoder(int height, int width, ITapSink? taps = null) => new(this, height, width, taps);
+
+    /// <summary>Starts a streaming decode (one at a time per model).</summary>
+    public DecoderSession OpenDecoder(int height, int width, ITapSink? taps = null) => new(this, height, width, taps);
+
+    /// <summary>
+    /// Encodes a video [N, 3, T, H, W] with values in [-1, 1] to its posterior. Frames after the last
+    /// complete group of 4 do not reach a latent (official behaviour); see the streaming API for padding.
+    /// </summary>
+    public Posterior Encode(HostTensor video, ITapSink? taps = null)
+    {
+        if (video.C != 3) throw new ArgumentException($"video must have 3 channels (RGB), got shape {video.ShapeText}");
+        int t = (video.T - 1) / 4 + 1, l = Config.LatentDim;
+        var mean = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
+        var logvar = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
+        for (int n = 0; n < video.N; n++)
+        {
+            using var session = OpenEncoder(video.H, video.W, taps);
+            var chunk = session.Push(video.ToFrameMajor(n), video.T);
+            mean.SetFrames(n, 0, chunk.Mean, chunk.Frames);
+            logvar.SetFrames(n, 0, chunk.Logvar, chunk.Frames);
+        }
+        return new Posterior(this, mean, logvar);
+    }
+
+    /// <summary>Decodes latents [N, L, t, h, w] to video [N, 3, 4t − 3, 8h, 8w] (not clamped).</summary>
+    public HostTensor Decode(HostTensor latents, ITapSink? taps = null)
+    {
+        if (latents.C != Config.LatentDim) throw new ArgumentException($"latents must have {Config.LatentDim} channels for this model, got shape {latents.ShapeText}");
+        var video = new HostTensor(latents.N, 3, 4 * latents.T - 3, latents.H * 8, latents.W * 8);
+        for (int n = 0; n < latents.N; n++)
+        {
+            using var session = OpenDecoder(latents.H, latents.W, taps);
+            var frames = session.Push(latents.ToFrameMajor(n), latents.T, last: true);
+            video.SetFrames(n, 0, frames.Data, frames.Frames);
+        }
+        return video;
+    }
+
+    public void Dispose()
+    {
+        Encoder.Dispose();
+        Decoder.Dispose();
+        foreach (var w in _weights) w.Dispose();
+        _checkpoint.Dispose();
+        Device.Memory.Trim();
+        if (_ownsDevice) Device.Dispose();
+    }
+}
