@@ -1,0 +1,391 @@
+# WfVae.Vulkan build script (PowerShell 7).
+#
+#   dotnet tool restore
+#   dotnet pwsh ./build.ps1 <target> [options] [-- <arguments>]
+#
+# Run `dotnet pwsh ./build.ps1 help` for the targets and options.
+#
+# Arguments are parsed by hand (no param block) so that arguments meant for the CLI, such as
+# `--device 0`, pass through PowerShell untouched.
+
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+# Native commands are checked through $LASTEXITCODE after every call (see Invoke-Native).
+$PSNativeCommandUseErrorActionPreference = $false
+
+$RepoRoot = $PSScriptRoot
+# The CLI (run, bench) runs in the caller's directory so that relative paths mean what the caller meant.
+$CallerDir = (Get-Location).ProviderPath
+$Solution = Join-Path $RepoRoot 'WfVae.Vulkan.sln'
+$CliProject = Join-Path $RepoRoot 'src/WfVae.Cli'
+$TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
+$DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/benchmarks.md'))
+
+$env:DOTNET_NOLOGO = '1'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+
+# Debian/Ubuntu packages installed by `setup`.
+$AptPackages = @(
+    'libvulkan1', 'mesa-vulkan-drivers', 'vulkan-validationlayers', 'vulkan-tools',
+    'glslc', 'spirv-tools',
+    'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev'
+)
+
+$HelpText = @"
+WfVae.Vulkan build script
+
+usage: dotnet pwsh ./build.ps1 [target] [options] [-- <arguments>]
+       (run 'dotnet tool restore' once first; works from any directory)
+
+targets:
+  help     this text (the default when no target is given)
+  setup    install system prerequisites. Debian/Ubuntu: apt-get install (with sudo when not root)
+           the missing ones of:
+             $($AptPackages[0..5] -join ' ')
+             $($AptPackages[6..11] -join ' ')
+           Already-installed packages are skipped without touching the network.
+           Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
+  build    dotnet build WfVae.Vulkan.sln -c <Configuration>
+  test     setup, then dotnet test WfVae.Vulkan.sln -c Debug (Debug: Vulkan validation layers on)
+           with TRX results in artifacts/test-results/; ends with the line
+             tests: <N> passed, <F> failed, <S> skipped
+           and fails when the build or any test fails or when no test ran.
+           Extra arguments are passed to dotnet test (e.g. -- --filter DeviceTests).
+  bench    build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- bench <arguments>
+           (default arguments: ops --markdown <repo>/docs/benchmarks.md)
+  run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
+           e.g. dotnet pwsh ./build.ps1 run -- devices   (runs in the current directory)
+  clean    remove bin/ and obj/ under src/ and tests/, and artifacts/
+
+options:
+  -Configuration Debug|Release   (alias -c) configuration for build, bench and run; default Release.
+                                 test always uses Debug.
+  --                             everything after it is passed on unchanged (test, bench, run);
+                                 other unrecognised arguments are passed on as well.
+                                 help, setup, build and clean take no extra arguments.
+"@
+
+function Write-Step([string]$Message) {
+    Write-Host "==> $Message" -ForegroundColor Cyan
+}
+
+function Fail([string]$Message) {
+    throw "build.ps1: $Message"
+}
+
+# Runs a native command, echoing it, and fails when its exit code is nonzero.
+function Invoke-Native([string]$Command, [string[]]$Arguments) {
+    Write-Host "+ $Command $($Arguments -join ' ')" -ForegroundColor DarkGray
+    & $Command @Arguments
+    if ($LASTEXITCODE -ne 0) { Fail "'$Command $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
+}
+
+function Test-Command([string]$Name) {
+    return $null -ne (Get-Command $Name -CommandType Application -ErrorAction SilentlyContinue)
+}
+
+# ---------------------------------------------------------------- arguments
+
+$Target = 'help'
+$Configuration = 'Release'
+$Forward = [System.Collections.Generic.List[string]]::new()
+
+function Read-Arguments([string[]]$ArgList) {
+    $targetSeen = $false
+    for ($i = 0; $i -lt $ArgList.Count; $i++) {
+        $a = $ArgList[$i]
+        if ($a -eq '--') {
+            for ($j = $i + 1; $j -lt $ArgList.Count; $j++) { $Forward.Add($ArgList[$j]) }
+            break
+        }
+        if ($a -in @('-Configuration', '-c', '--configuration')) {
+            if ($i + 1 -ge $ArgList.Count) { Fail "$a needs a value (Debug or Release)" }
+            $i++
+            $value = $ArgList[$i]
+            if ($value -notin @('Debug', 'Release')) { Fail "$a must be Debug or Release, not '$value'" }
+            $script:Configuration = (Get-Culture).TextInfo.ToTitleCase($value.ToLowerInvariant())
+            continue
+        }
+        if (-not $targetSeen -and $a -in @('-h', '--help', '-help', '-?')) {
+            $script:Target = 'help'
+            $targetSeen = $true
+            continue
+        }
+        if (-not $targetSeen -and -not $a.StartsWith('-')) {
+            $script:Target = $a.ToLowerInvariant()
+            $targetSeen = $true
+            continue
+        }
+        $Forward.Add($a)
+    }
+    if ($Forward.Count -gt 0 -and $script:Target -in @('help', 'setup', 'build', 'clean')) {
+        Fail "target '$($script:Target)' takes no extra arguments (got: $($Forward -join ' '))"
+    }
+}
+
+# ---------------------------------------------------------------- setup
+
+function Get-OsRelease {
+    $file = '/etc/os-release'
+    if (-not (Test-Path $file)) { return @{} }
+    $map = @{}
+    foreach ($line in Get-Content $file) {
+        if ($line -match '^\s*([A-Z_][A-Z0-9_]*)=(.*)$') {
+            $map[$Matches[1]] = $Matches[2].Trim().Trim('"').Trim("'")
+        }
+    }
+    return $map
+}
+
+function Test-DebianLike {
+    if (-not $IsLinux) { return $false }
+    $os = Get-OsRelease
+    $ids = @()
+    if ($os.ContainsKey('ID')) { $ids += $os['ID'] }
+    if ($os.ContainsKey('ID_LIKE')) { $ids += ($os['ID_LIKE'] -split '\s+') }
+    return (($ids -contains 'debian') -or ($ids -contains 'ubuntu')) -and (Test-Command 'apt-get') -and (Test-Command 'dpkg-query')
+}
+
+# Names of the given packages that dpkg reports as installed (one dpkg-query call, no network).
+function Get-DpkgInstalled([string[]]$Packages) {
+    $lines = & dpkg-query -W -f '${Package} ${db:Status-Status}\n' @Packages 2>$null
+    $installed = @()
+    foreach ($line in @($lines)) {
+        $parts = "$line".Trim() -split '\s+'
+        if ($parts.Count -eq 2 -and $parts[1] -eq 'installed') { $installed += ($parts[0] -split ':')[0] }
+    }
+    return , $installed
+}
+
+function Find-VulkanLoader {
+    if ($IsWindows) {
+        $dll = Join-Path ([Environment]::SystemDirectory) 'vulkan-1.dll'
+        if (Test-Path $dll) { return $dll }
+        return $null
+    }
+    $names = if ($IsMacOS) { @('libvulkan.1.dylib', 'libvulkan.dylib') } else { @('libvulkan.so.1') }
+    $dirs = @()
+    if ($env:VULKAN_SDK) { $dirs += (Join-Path $env:VULKAN_SDK 'lib') }
+    if ($env:DYLD_LIBRARY_PATH) { $dirs += ($env:DYLD_LIBRARY_PATH -split ':') }
+    if ($env:LD_LIBRARY_PATH) { $dirs += ($env:LD_LIBRARY_PATH -split ':') }
+    $dirs += @('/usr/local/lib', '/opt/homebrew/lib', '/usr/lib', '/usr/lib64', '/lib', '/lib64',
+        '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu')
+    foreach ($d in $dirs) {
+        if (-not $d) { continue }
+        foreach ($n in $names) {
+            $p = Join-Path $d $n
+            if (Test-Path $p) { return $p }
+        }
+    }
+    if ($IsLinux -and (Test-Command 'ldconfig')) {
+        $line = & ldconfig -p 2>$null | Select-String -SimpleMatch 'libvulkan.so.1' | Select-Object -First 1
+        if ($line) { return ($line.ToString() -split '=>')[-1].Trim() }
+    }
+    return $null
+}
+
+function Find-Tool([string]$Name) {
+    if ($env:VULKAN_SDK) {
+        foreach ($candidate in @((Join-Path $env:VULKAN_SDK "bin/$Name"), (Join-Path $env:VULKAN_SDK "bin/$Name.exe"))) {
+            if (Test-Path $candidate) { return $candidate }
+        }
+    }
+    $cmd = Get-Command $Name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($cmd) { return $cmd.Source }
+    return $null
+}
+
+# Checks glslc, spirv-val and the Vulkan loader; returns the list of what is missing.
+function Get-MissingPrerequisites {
+    $missing = @()
+    if (-not (Find-Tool 'glslc')) { $missing += 'glslc (shaderc)' }
+    if (-not (Find-Tool 'spirv-val')) { $missing += 'spirv-val (SPIRV-Tools)' }
+    if (-not (Find-VulkanLoader)) { $missing += 'Vulkan loader (libvulkan.so.1 / vulkan-1.dll / libvulkan.1.dylib)' }
+    return , $missing
+}
+
+function Invoke-SetupDebian {
+    $installed = Get-DpkgInstalled $AptPackages
+    $missing = @($AptPackages | Where-Object { $installed -notcontains $_ })
+    if ($missing.Count -eq 0) {
+        Write-Host "setup: all $($AptPackages.Count) packages are already installed"
+    }
+    else {
+        Write-Host "setup: missing packages: $($missing -join ' ')"
+        $prefix = @()
+        $isRoot = ((& id -u) -eq '0')
+        if (-not $isRoot) {
+            if (-not (Test-Command 'sudo')) { Fail "setup needs root to install packages and sudo is not available; as root run: apt-get install $($missing -join ' ')" }
+            $prefix = @('sudo')
+        }
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
+        $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
+
+        Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
+
+        $installable = @()
+        $unavailable = @()
+        foreach ($p in $missing) {
+            $policy = (& apt-cache policy $p 2>$null) -join "`n"
+            if ($LASTEXITCODE -eq 0 -and $policy -match 'Candidate:\s*(\S+)' -and $Matches[1] -ne '(none)') { $installable += $p }
+            else { $unavailable += $p }
+        }
+        if ($unavailable.Count -gt 0) {
+            Write-Warning "setup: not available from the configured apt sources, skipped: $($unavailable -join ' ')"
+        }
+        if ($installable.Count -gt 0) {
+            Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '--no-install-recommends') + $installable)
+        }
+    }
+
+    $stillMissing = Get-MissingPrerequisites
+    if ($stillMissing.Count -gt 0) {
+        Fail "setup: still missing after apt-get: $($stillMissing -join ', '). Install the Vulkan SDK (https://vulkan.lunarg.com) and set VULKAN_SDK."
+    }
+    Write-Host "setup: ok (glslc, spirv-val and the Vulkan loader are present)"
+}
+
+function Invoke-SetupOther {
+    $system = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'this system (not Debian/Ubuntu with apt-get)' }
+    Write-Host @"
+setup: automatic installation is only implemented for Debian/Ubuntu. On $system install:
+  - the Vulkan SDK (https://vulkan.lunarg.com), which provides glslc, spirv-val, the Vulkan loader and
+    the validation layers; set VULKAN_SDK to its folder (or put glslc and spirv-val on PATH)
+  - a Vulkan driver for your GPU (NVIDIA, AMD or Intel driver; on macOS MoltenVK from the SDK),
+    or Mesa's lavapipe (CPU) driver
+  - FFmpeg 5.x, 6.x or 7.x shared libraries (libavcodec, libavformat, libavfilter, libswscale, libavutil)
+"@
+    $missing = Get-MissingPrerequisites
+    if ($missing.Count -gt 0) { Fail "setup: missing: $($missing -join ', ')" }
+    Write-Host "setup: ok (glslc, spirv-val and the Vulkan loader were found; FFmpeg is not checked here)"
+}
+
+function Invoke-Setup {
+    Write-Step 'setup'
+    if (Test-DebianLike) { Invoke-SetupDebian } else { Invoke-SetupOther }
+}
+
+# ---------------------------------------------------------------- build / test / run
+
+function Invoke-Build([string]$Config) {
+    Write-Step "build ($Config)"
+    Invoke-Native 'dotnet' @('build', $Solution, '-c', $Config)
+}
+
+function Get-TrxCounts([string]$Dir) {
+    $counts = [ordered]@{ Passed = 0; Failed = 0; Skipped = 0; Files = 0 }
+    if (-not (Test-Path $Dir)) { return $counts }
+    foreach ($file in Get-ChildItem -Path $Dir -Filter '*.trx' -Recurse -File) {
+        [xml]$trx = Get-Content -Raw -LiteralPath $file.FullName
+        $c = $trx.TestRun.ResultSummary.Counters
+        if ($null -eq $c) { continue }
+        $n = { param($name) $v = $c.GetAttribute($name); if ($v) { [int]$v } else { 0 } }
+        $counts.Files++
+        $counts.Passed += & $n 'passed'
+        $counts.Failed += (& $n 'failed') + (& $n 'error') + (& $n 'timeout') + (& $n 'aborted')
+        # VSTest leaves notExecuted at 0 for skipped tests but does not count them as executed.
+        $counts.Skipped += [Math]::Max((& $n 'notExecuted'), (& $n 'total') - (& $n 'executed'))
+    }
+    return $counts
+}
+
+function Invoke-Test {
+    Invoke-Setup
+    Write-Step 'test (Debug)'
+    if (Test-Path $TestResultsDir) { Remove-Item -Recurse -Force $TestResultsDir }
+    New-Item -ItemType Directory -Force -Path $TestResultsDir | Out-Null
+
+    $testArgs = @('test', $Solution, '-c', 'Debug',
+        '--results-directory', $TestResultsDir,
+        '--logger', 'trx',
+        '--logger', 'console;verbosity=normal') + $Forward
+    Write-Host "+ dotnet $($testArgs -join ' ')" -ForegroundColor DarkGray
+    & dotnet @testArgs
+    $testExit = $LASTEXITCODE
+
+    $counts = Get-TrxCounts $TestResultsDir
+    Write-Host "test results: $TestResultsDir"
+    # The one summary line, plain, alone on its line.
+    [Console]::Out.WriteLine("tests: $($counts.Passed) passed, $($counts.Failed) failed, $($counts.Skipped) skipped")
+    [Console]::Out.Flush()
+
+    if ($testExit -ne 0) { Fail "dotnet test failed with exit code $testExit (build error or failing tests; see above)" }
+    if ($counts.Files -eq 0) { Fail 'no TRX results were written' }
+    if ($counts.Failed -gt 0) { Fail "$($counts.Failed) test(s) failed" }
+    if ($counts.Passed -eq 0) { Fail 'no tests ran' }
+}
+
+function Invoke-Cli([string[]]$CliArgs) {
+    Push-Location $CallerDir
+    try {
+        $runArgs = @('run', '--project', $CliProject, '-c', $Configuration, '--no-build', '--') + $CliArgs
+        Write-Host "+ dotnet $($runArgs -join ' ')" -ForegroundColor DarkGray
+        & dotnet @runArgs
+        # The CLI's own exit code is passed on (2 = usage error, 1 = failure).
+        $script:exitCode = $LASTEXITCODE
+    }
+    finally {
+        Pop-Location
+    }
+}
+
+function Invoke-Clean {
+    Write-Step 'clean'
+    $dirs = @()
+    foreach ($top in @('src', 'tests')) {
+        $root = Join-Path $RepoRoot $top
+        if (Test-Path $root) {
+            $dirs += Get-ChildItem -Path $root -Directory -Recurse -Include 'bin', 'obj' |
+                Where-Object { Test-Path (Join-Path $_.Parent.FullName '*.csproj') } |
+                ForEach-Object FullName
+        }
+    }
+    $dirs += Join-Path $RepoRoot 'artifacts'
+    foreach ($d in $dirs) {
+        if (Test-Path $d) {
+            Write-Host "removing $d"
+            Remove-Item -Recurse -Force -LiteralPath $d
+        }
+    }
+}
+
+# ---------------------------------------------------------------- main
+
+$exitCode = 0
+Push-Location $RepoRoot
+try {
+    Read-Arguments @($args | ForEach-Object { [string]$_ })
+    switch ($Target) {
+        'help' { Write-Host $HelpText }
+        'setup' { Invoke-Setup }
+        'build' { Invoke-Build $Configuration }
+        'test' { Invoke-Test }
+        'bench' {
+            Invoke-Build $Configuration
+            $benchArgs = if ($Forward.Count -gt 0) { @($Forward) } else { $DefaultBenchArgs }
+            if ($Forward.Count -eq 0) { New-Item -ItemType Directory -Force -Path (Join-Path $RepoRoot 'docs') | Out-Null }
+            Write-Step "bench $($benchArgs -join ' ')"
+            Invoke-Cli (@('bench') + $benchArgs)
+        }
+        'run' {
+            Invoke-Build $Configuration
+            Write-Step "run $($Forward -join ' ')"
+            Invoke-Cli @($Forward)
+        }
+        'clean' { Invoke-Clean }
+        default {
+            Write-Host $HelpText
+            Fail "unknown target '$Target'"
+        }
+    }
+}
+catch {
+    Write-Host ''
+    Write-Host "$($_.Exception.Message)" -ForegroundColor Red
+    $exitCode = 1
+}
+finally {
+    Pop-Location
+}
+exit $exitCode
