@@ -10,8 +10,9 @@ namespace WfVae.Operators;
 public static class Attention
 {
     private const int QueriesPerGroup = 16;   // BQ in the shader
-    private const int SharedFloats = 4096;    // BUF in the shader
-    private const int KeyBlock = 32;          // BK in the shader
+    private const int Invocations = 256;      // workgroup size = keys per block = channel stride of accumulators
+    /// <summary>Largest C: 16 · ceil(C / 256) accumulators per invocation must stay in registers.</summary>
+    public const int MaxChannels = 1024;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct Push
@@ -31,12 +32,11 @@ public static class Attention
         Dispatch.SameShape(q, v, "Attention");
         Dispatch.SameShape(q, output, "Attention");
         int c = q.C;
-        if (c < 1 || c > SharedFloats) throw new ArgumentException($"Attention: {c} channels, supported 1..{SharedFloats}");
+        if (c < 1 || c > MaxChannels) throw new ArgumentException($"Attention: {c} channels, supported 1..{MaxChannels}");
         if (q.T > 65535) throw new ArgumentException("Attention: more than 65535 frames in one call");
         long n = q.Plane;
         if (n == 0 || q.T == 0) return;
-        var (acc, kv, ck) = Variant(c);
-        var pipe = rec.Device.Pipelines.Get("attention", 4, Marshal.SizeOf<Push>(), stackalloc[] { c, acc, kv, ck });
+        var pipe = rec.Device.Pipelines.Get("attention", 4, Marshal.SizeOf<Push>(), stackalloc[] { c, (c + Invocations - 1) / Invocations, Math.Min(64, c) });
         var push = new Push
         {
             QBase = q.BaseElement, QFrame = checked((uint)q.FrameStride),
@@ -53,14 +53,4 @@ public static class Attention
 
     /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (spec §7).</summary>
     public static long Flops(GpuTensor q) => 4L * q.Plane * q.Plane * q.C * q.T;
-
-    /// <summary>Specialization constants for C channels: accumulators per invocation, V keys staged at once, Q/K chunk channels.</summary>
-    internal static (int Acc, int Kv, int Ck) Variant(int c)
-    {
-        int acc = (c + 15) / 16;
-        int kv = 1;
-        while (kv * 2 <= KeyBlock && kv * 2 * c <= SharedFloats) kv *= 2;
-        int ck = Math.Min(64, (c + 7) / 8 * 8);   // CK * (16 + 32) <= 4096
-        return (acc, kv, ck);
-    }
 }

@@ -98,7 +98,9 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
     [Fact]
     public void LargeInputRunsWithoutNxNMemoryAndMatchesSampledRows()
     {
-        const int c = 64, h = 64, w = 64, n = h * w; // N = 4096
+        // N = 2048 (16 MiB if the scores were materialised). N = 4096 works the same (checked: 0 bytes of growth,
+        // rel_err 6.5e-6) but takes ~4x longer on lavapipe, too slow for the default run.
+        const int c = 64, h = 32, w = 64, n = h * w;
         var (qkv, q, k, v) = MakeQkv(c, 1, h, w, 300, strided: false);
         using var _ = qkv;
         using var o = Dev.CreateTensor(c, 1, h, w);
@@ -114,7 +116,7 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
         output.WriteLine($"peak memory growth during attention: {growth} bytes (N·N·4 = {(long)n * n * 4})");
         Assert.True(growth < (long)n * n * 4 / 64, $"attention allocated {growth} bytes");
 
-        int[] tokens = { 0, 1, 31, 32, 777, 2048, 3001, 4064, 4095 };
+        int[] tokens = { 0, 1, 15, 16, 255, 256, 777, 1500, 2047 };
         var expected = CpuOps.AttentionCore(q, k, v, scale, tokens);
         var got = Read(Dev, o);
         var e = new CpuTensor(c, 1, 1, tokens.Length);
@@ -125,7 +127,7 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
                 e.Data[ch * tokens.Length + i] = expected.Data[ch * n + tokens[i]];
                 a.Data[ch * tokens.Length + i] = got.Data[ch * n + tokens[i]];
             }
-        Check("attention N=4096 C=64 sampled rows", a, e, Tol);
+        Check($"attention N={n} C={c} sampled rows", a, e, Tol);
         gpu.AssertClean();
     }
 
