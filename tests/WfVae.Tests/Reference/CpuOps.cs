@@ -456,6 +456,42 @@ public static class CpuOps
         return Add(x, CausalConv3d(o, wp, bp, C, 1));
     }
 
+    /// <summary>
+    /// The attention core of AttnBlock3DFix alone (no norm, projections or residual), per frame t:
+    /// O[:, n] = Σ_m softmax_m(q_n · k_m · scale) v_m over the H·W tokens (token = y·W + x), in double
+    /// like <see cref="Attention"/>. When <paramref name="tokens"/> is given only those tokens (of every frame)
+    /// are computed, the rest of the output stays 0 (for spot checks of large inputs).
+    /// </summary>
+    public static CpuTensor AttentionCore(CpuTensor q, CpuTensor k, CpuTensor v, double scale, IReadOnlyList<int>? tokens = null)
+    {
+        if (!q.SameShape(k) || !q.SameShape(v)) throw new ArgumentException($"attention core: shapes differ {q} {k} {v}");
+        int C = q.C, T = q.T, N = q.H * q.W;
+        var o = new CpuTensor(C, T, q.H, q.W);
+        int[] toks = tokens?.ToArray() ?? Enumerable.Range(0, N).ToArray();
+        Parallel.For(0, T * toks.Length, tn =>
+        {
+            int t = tn / toks.Length, n = toks[tn % toks.Length];
+            var s = new double[N];
+            double max = double.NegativeInfinity;
+            for (int m = 0; m < N; m++)
+            {
+                double dot = 0;
+                for (int c = 0; c < C; c++) dot += (double)q.Data[(c * T + t) * N + n] * k.Data[(c * T + t) * N + m];
+                s[m] = dot * scale;
+                if (s[m] > max) max = s[m];
+            }
+            double sum = 0;
+            for (int m = 0; m < N; m++) { s[m] = Math.Exp(s[m] - max); sum += s[m]; }
+            for (int c = 0; c < C; c++)
+            {
+                double acc = 0;
+                for (int m = 0; m < N; m++) acc += s[m] * v.Data[(c * T + t) * N + m];
+                o.Data[(c * T + t) * N + n] = (float)(acc / sum);
+            }
+        });
+        return o;
+    }
+
     // ------------------------------------------------------------------ posterior (§3.11)
 
     /// <summary>moments [2L, …] → mean = moments[0:L], logvar = clamp(moments[L:2L], −30, 20).</summary>

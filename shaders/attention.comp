@@ -1,0 +1,185 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "common.glsl"
+
+// Attention core of AttnBlock3DFix (spec §3.6), flash style, per frame:
+//   O[:, n] = sum_j softmax_j(q_n . k_j * scale) v_j,   tokens n = y * W + x, N = H * W.
+// q, k, v, o are [T][C][H][W] views: token n, channel c of frame t at base + t * frameStride + c * N + n.
+//
+// One workgroup = BQ = 16 queries of one frame (grid: ceil(N / 16) x T). It walks the keys in blocks of
+// BK = 256 (one key per invocation), in order, never materialising the N x N scores:
+//   1. Scores: invocation lid owns key k0 + lid and computes its 16 scores s[q] = Q_q . K_k, over channel
+//      chunks of CK; the Q chunk [CK][16] is staged in shared memory (read uniformly by all invocations),
+//      K is read straight from memory (consecutive keys across invocations). 16 FMAs per K load.
+//   2. Online softmax, base 2 with the scale folded in: row maxima and row sums over the block are reduced
+//      in a fixed two-level order (16 partials of 16 keys, then the 16 partials); per row
+//      m' = max(m, block max), alpha = 2^(m − m'), p = 2^(s − m'), l = l·alpha + Σp.
+//   3. acc = acc·alpha + P V: invocation lid owns output channels lid, lid + 256, ... (ACCC = ceil(C / 256))
+//      of all 16 queries (16·ACCC accumulators in registers); for each key in order it loads its V values
+//      and reads the 16 probabilities of that key uniformly from shared memory. 16 FMAs per V load.
+// Every sum runs in a fixed order that depends only on N and C, so a frame's result does not depend on
+// the number of frames in the dispatch (streamed == whole clip, bit for bit).
+//
+// Shared memory: (CK·16 + 16·256 + 16·16 + 48) floats ≤ 21.2 KiB (< 32 KiB of lavapipe).
+
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint C = 64;    // channels
+layout(constant_id = 1) const int ACCC = 1;   // ceil(C / 256): output channels per invocation
+layout(constant_id = 2) const uint CK = 64;   // channels per staged Q chunk (≤ 64)
+
+#define WG 256u
+#define BQ 16
+#define BK 256u
+#define NEG (-1.0e30)
+
+layout(std430, binding = 0) readonly buffer Q { float qs[]; };
+layout(std430, binding = 1) readonly buffer K { float ks[]; };
+layout(std430, binding = 2) readonly buffer V { float vs[]; };
+layout(std430, binding = 3) buffer O { float os[]; };
+
+// Element access in one place, so an fp16-storage variant only changes these.
+#define LOAD_Q(i) qs[i]
+#define LOAD_K(i) ks[i]
+#define LOAD_V(i) vs[i]
+#define STORE_O(i, v) os[i] = (v)
+
+layout(push_constant) uniform Push {
+    uint qBase, qFrame;
+    uint kBase, kFrame;
+    uint vBase, vFrame;
+    uint oBase, oFrame;
+    uint N;
+    float scaleLog2;  // scale * log2(e)
+} p;
+
+shared float Qs[64 * BQ];       // Q chunk [CK][BQ]
+shared float Ps[BQ * BK];       // scores, then probabilities [BQ][BK]
+shared float red[BQ * 16];      // partial row maxima / sums [BQ][16]
+shared float rowM[BQ];
+shared float rowA[BQ];
+shared float rowL[BQ];
+
+void main()
+{
+    uint lid = gl_LocalInvocationIndex;
+    uint t = gl_WorkGroupID.y;
+    uint q0 = gl_WorkGroupID.x * uint(BQ);
+    uint N = p.N;
+    uint qb = p.qBase + t * p.qFrame;
+    uint kb = p.kBase + t * p.kFrame;
+    uint vb = p.vBase + t * p.vFrame;
+
+    float acc[BQ * ACCC];
+    [[unroll]] for (int i = 0; i < BQ * ACCC; i++) acc[i] = 0.0;
+    if (lid < uint(BQ))
+    {
+        rowM[lid] = NEG;
+        rowL[lid] = 0.0;
+    }
+
+    // Row reduction lanes: row rq, keys rs * 16 .. rs * 16 + 15 of the block.
+    uint rq = lid >> 4u, rs = lid & 15u;
+
+    for (uint k0 = 0u; k0 < N; k0 += BK)
+    {
+        uint k = k0 + lid;
+        bool kValid = k < N;
+
+        // ---- 1. scores of key k against the 16 queries
+        float s[BQ];
+        [[unroll]] for (int q = 0; q < BQ; q++) s[q] = 0.0;
+        for (uint c0 = 0u; c0 < C; c0 += CK)
+        {
+            barrier(); // Qs is free
+            for (uint e = lid; e < CK * uint(BQ); e += WG)
+            {
+                uint cc = e / uint(BQ), qq = e % uint(BQ);
+                uint c = c0 + cc, qn = q0 + qq;
+                Qs[e] = (c < C && qn < N) ? LOAD_Q(qb + c * N + qn) : 0.0;
+            }
+            barrier();
+            uint cn = min(CK, C - c0);
+            for (uint cc = 0u; cc < cn; cc++)
+            {
+                float kv = kValid ? LOAD_K(kb + (c0 + cc) * N + k) : 0.0;
+                [[unroll]] for (int q = 0; q < BQ; q++) s[q] = fma(Qs[cc * uint(BQ) + uint(q)], kv, s[q]);
+            }
+        }
+        [[unroll]] for (int q = 0; q < BQ; q++)
+        {
+            s[q] = kValid ? s[q] * p.scaleLog2 : NEG;
+            Ps[uint(q) * BK + lid] = s[q];
+        }
+        barrier();
+
+        // ---- 2. online softmax: block maxima
+        {
+            float mx = NEG;
+            for (uint j = 0u; j < 16u; j++) mx = max(mx, Ps[rq * BK + rs * 16u + j]);
+            red[lid] = mx;
+        }
+        barrier();
+        if (lid < uint(BQ))
+        {
+            float mOld = rowM[lid];
+            float mx = mOld;
+            for (uint j = 0u; j < 16u; j++) mx = max(mx, red[lid * 16u + j]);
+            rowA[lid] = exp2(mOld - mx);
+            rowM[lid] = mx;
+        }
+        barrier();
+        [[unroll]] for (int q = 0; q < BQ; q++) Ps[uint(q) * BK + lid] = exp2(s[q] - rowM[q]);
+        barrier();
+        {
+            float sum = 0.0;
+            for (uint j = 0u; j < 16u; j++) sum += Ps[rq * BK + rs * 16u + j];
+            red[lid] = sum;
+        }
+        [[unroll]] for (int q = 0; q < BQ; q++)
+        {
+            float a = rowA[q];
+            [[unroll]] for (int j = 0; j < ACCC; j++) acc[q * ACCC + j] *= a;
+        }
+        barrier();
+        if (lid < uint(BQ))
+        {
+            float sum = 0.0;
+            for (uint j = 0u; j < 16u; j++) sum += red[lid * 16u + j];
+            rowL[lid] = rowL[lid] * rowA[lid] + sum;
+        }
+
+        // ---- 3. acc += P V, keys in order
+        uint kn = min(BK, N - k0);
+        for (uint kk = 0u; kk < kn; kk++)
+        {
+            float v[ACCC];
+            [[unroll]] for (int j = 0; j < ACCC; j++)
+            {
+                uint c = lid + WG * uint(j);
+                v[j] = c < C ? LOAD_V(vb + c * N + k0 + kk) : 0.0;
+            }
+            [[unroll]] for (int q = 0; q < BQ; q++)
+            {
+                float pq = Ps[uint(q) * BK + kk];
+                [[unroll]] for (int j = 0; j < ACCC; j++) acc[q * ACCC + j] = fma(pq, v[j], acc[q * ACCC + j]);
+            }
+        }
+        // The next block's first barrier orders these Ps reads before Ps is rewritten.
+    }
+
+    barrier();
+    [[unroll]] for (int q = 0; q < BQ; q++)
+    {
+        uint qn = q0 + uint(q);
+        if (qn < N)
+        {
+            float inv = 1.0 / rowL[q];
+            [[unroll]] for (int j = 0; j < ACCC; j++)
+            {
+                uint c = lid + WG * uint(j);
+                if (c < C) STORE_O(p.oBase + t * p.oFrame + c * N + qn, acc[q * ACCC + j] * inv);
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+// Normalisation family on [T][C][H][W] views (spec §3.4), with optional fused SiLU.
+//
+// MODE 0  LayerNorm: one invocation per voxel (t, p); mean over the C channels, then the centred sum of
+//         squares (two passes, fixed channel order), then y. A voxel's arithmetic never depends on the
+//         dispatch (frame count, neighbours), so streamed and whole-clip results are bit-identical.
+// MODE 1  GroupNorm statistics: one workgroup per (chunk, group, frame). Inside a frame a group's channels
+//         are one contiguous run of cpg * plane elements; it is cut into chunks of chunkLen elements. Each
+//         workgroup writes (mean, M2, n) of its chunk (two passes over the chunk: mean, then centred squares).
+// MODE 2  GroupNorm merge: one workgroup per (group, segment); merges the chunks' (mean, M2, n) with Chan's
+//         formula in a fixed order (per-invocation strided sequence, then a fixed tree) and writes
+//         (mean, 1/sqrt(var + eps)) per (segment, group). A segment is a frame (perFrame) or the whole clip.
+// MODE 3  GroupNorm apply: one invocation per element.
+//
+// Bindings: 0 x, 1 gamma, 2 beta, 3 y, 4 scratch (GroupNorm partials and statistics). gamma/beta hold C
+// consecutive floats starting at gBase / bBase. Any bindings may be the same buffer; x and y may be the same view.
+
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const int MODE = 0;
+layout(constant_id = 1) const int SILU = 0;
+
+#define WG 256u
+
+layout(std430, binding = 0) readonly buffer X { float xs[]; };
+layout(std430, binding = 1) readonly buffer G { float gs[]; };
+layout(std430, binding = 2) readonly buffer B { float bs[]; };
+layout(std430, binding = 3) buffer Y { float ys[]; };
+layout(std430, binding = 4) buffer S { float ss[]; };
+
+// Element access in one place, so an fp16-storage variant only changes these.
+#define LOAD_X(i) xs[i]
+#define STORE_Y(i, v) ys[i] = (v)
+
+layout(push_constant) uniform Push {
+    uint xBase, xFrame;
+    uint yBase, yFrame;
+    uint gBase, bBase;
+    uint sBase;      // partials: (mean, M2, n) per ((t * groups + g) * nChunks + chunk)
+    uint statsOff;   // sBase + statsOff: (mean, rstd) per (segment * groups + g)
+    uint C, plane, T;
+    uint groups, cpg;
+    uint nChunks, chunkLen;
+    uint perFrame;
+    uint count;      // invocations needed (MODE 0: T * plane, MODE 3: T * C * plane)
+    float eps;
+} p;
+
+shared float sh0[WG];
+shared float sh1[WG];
+shared float sh2[WG];
+
+float finish(float v)
+{
+    return SILU != 0 ? silu(v) : v;
+}
+
+// Fixed-shape tree sum of sh0 (deterministic); result in sh0[0].
+void tree_sum()
+{
+    for (uint s = WG / 2u; s > 0u; s >>= 1u)
+    {
+        barrier();
+        if (gl_LocalInvocationIndex < s) sh0[gl_LocalInvocationIndex] += sh0[gl_LocalInvocationIndex + s];
+    }
+    barrier();
+}
+
+// Chan et al. parallel merge of (mean, M2, n) pairs.
+void merge(inout float ma, inout float m2a, inout float na, float mb, float m2b, float nb)
+{
+    if (nb == 0.0) return;
+    if (na == 0.0) { ma = mb; m2a = m2b; na = nb; return; }
+    float n = na + nb;
+    float d = mb - ma;
+    float f = nb / n;
+    ma = ma + d * f;
+    m2a = m2a + m2b + d * d * (na * f);
+    na = n;
+}
+
+void layer_norm()
+{
+    uint i = linear_index(WG);
+    if (i >= p.count) return;
+    uint t = i / p.plane;
+    uint pos = i - t * p.plane;
+    uint xb = p.xBase + t * p.xFrame + pos;
+    uint yb = p.yBase + t * p.yFrame + pos;
+    float sum = 0.0;
+    for (uint c = 0u; c < p.C; c++) sum += LOAD_X(xb + c * p.plane);
+    float mean = sum / float(p.C);
+    float sq = 0.0;
+    for (uint c = 0u; c < p.C; c++)
+    {
+        float d = LOAD_X(xb + c * p.plane) - mean;
+        sq += d * d;
+    }
+    float rstd = 1.0 / sqrt(sq / float(p.C) + p.eps);
+    for (uint c = 0u; c < p.C; c++)
+    {
+        float v = (LOAD_X(xb + c * p.plane) - mean) * (rstd * gs[p.gBase + c]) + bs[p.bBase + c];
+        STORE_Y(yb + c * p.plane, finish(v));
+    }
+}
+
+void group_stats()
+{
+    uint chunk = gl_WorkGroupID.x, g = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
+    uint lid = gl_LocalInvocationIndex;
+    uint runLen = p.cpg * p.plane;
+    uint start = chunk * p.chunkLen;
+    uint end = min(runLen, start + p.chunkLen);
+    uint base = p.xBase + t * p.xFrame + g * runLen;
+    float n = float(end - start);
+
+    float sum = 0.0;
+    for (uint e = start + lid; e < end; e += WG) sum += LOAD_X(base + e);
+    sh0[lid] = sum;
+    tree_sum();
+    float mean = sh0[0] / n;
+    barrier();
+    float sq = 0.0;
+    for (uint e = start + lid; e < end; e += WG)
+    {
+        float d = LOAD_X(base + e) - mean;
+        sq += d * d;
+    }
+    sh0[lid] = sq;
+    tree_sum();
+    if (lid == 0u)
+    {
+        uint o = p.sBase + ((t * p.groups + g) * p.nChunks + chunk) * 3u;
+        ss[o] = mean;
+        ss[o + 1u] = sh0[0];
+        ss[o + 2u] = n;
+    }
+}
+
+void group_merge()
+{
+    uint g = gl_WorkGroupID.x, seg = gl_WorkGroupID.y;
+    uint lid = gl_LocalInvocationIndex;
+    uint t0 = p.perFrame != 0u ? seg : 0u;
+    uint frames = p.perFrame != 0u ? 1u : p.T;
+    uint entries = frames * p.nChunks;
+    float m = 0.0, m2 = 0.0, n = 0.0;
+    for (uint j = lid; j < entries; j += WG)
+    {
+        uint t = t0 + j / p.nChunks;
+        uint ch = j - (j / p.nChunks) * p.nChunks;
+        uint o = p.sBase + ((t * p.groups + g) * p.nChunks + ch) * 3u;
+        merge(m, m2, n, ss[o], ss[o + 1u], ss[o + 2u]);
+    }
+    sh0[lid] = m;
+    sh1[lid] = m2;
+    sh2[lid] = n;
+    for (uint s = WG / 2u; s > 0u; s >>= 1u)
+    {
+        barrier();
+        if (lid < s)
+        {
+            float a = sh0[lid], a2 = sh1[lid], an = sh2[lid];
+            merge(a, a2, an, sh0[lid + s], sh1[lid + s], sh2[lid + s]);
+            sh0[lid] = a;
+            sh1[lid] = a2;
+            sh2[lid] = an;
+        }
+    }
+    barrier();
+    if (lid == 0u)
+    {
+        uint o = p.sBase + p.statsOff + (seg * p.groups + g) * 2u;
+        ss[o] = sh0[0];
+        ss[o + 1u] = 1.0 / sqrt(sh1[0] / sh2[0] + p.eps);
+    }
+}
+
+void group_apply()
+{
+    uint i = linear_index(WG);
+    if (i >= p.count) return;
+    uint frameElems = p.C * p.plane;
+    uint t = i / frameElems;
+    uint r = i - t * frameElems;
+    uint c = r / p.plane;
+    uint g = c / p.cpg;
+    uint seg = p.perFrame != 0u ? t : 0u;
+    uint o = p.sBase + p.statsOff + (seg * p.groups + g) * 2u;
+    float v = (LOAD_X(p.xBase + t * p.xFrame + r) - ss[o]) * (ss[o + 1u] * gs[p.gBase + c]) + bs[p.bBase + c];
+    STORE_Y(p.yBase + t * p.yFrame + r, finish(v));
+}
+
+void main()
+{
+    if (MODE == 0) layer_norm();
+    else if (MODE == 1) group_stats();
+    else if (MODE == 2) group_merge();
+    else group_apply();
+}

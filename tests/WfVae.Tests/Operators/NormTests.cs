@@ -1,0 +1,241 @@
+using WfVae.Operators;
+using WfVae.Runtime;
+using WfVae.Tests.Reference;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace WfVae.Tests.Operators;
+
+/// <summary>
+/// LayerNorm / GroupNorm (+ fused SiLU) against CpuOps (double accumulation), on odd shapes, strided views in
+/// and out, in place, several frame counts.
+/// </summary>
+[Collection("gpu")]
+public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
+{
+    // LayerNorm: per voxel, fp32 sums of C ≤ 64 terms (mean, then centred squares) give relative errors of
+    // ~sqrt(C)·6e-8 ≈ 5e-7 in μ and σ; with the output rounding and SiLU's exp the max error stays
+    // ~1e-6 of rms. 1e-5 keeps a 10× margin and is still far below any semantic slip (unbiased instead of
+    // biased variance is 1/C ≥ 1.5 % off, a missing gamma/beta or wrong channel stride is O(1)).
+    private const double LayerTol = 1e-5;
+    // GroupNorm: chunk sums of ≤ 4096 fp32 values in 256 strided partials + a fixed tree, merged with Chan's
+    // formula: μ and σ² carry ~1e-7 relative error, so outputs match to ~1e-6 of rms as for LayerNorm.
+    private const double GroupTol = 1e-5;
+
+    private VulkanDevice Dev => gpu.Device;
+
+    /// <summary>C affine values uniform in [offset − 0.5, offset + 0.5).</summary>
+    private static CpuTensor Affine(int c, int seed, float offset)
+    {
+        var r = CpuTensor.Random(c, 1, 1, 1, seed, 0.5f);
+        for (int i = 0; i < c; i++) r.Data[i] += offset;
+        return r;
+    }
+
+    /// <summary>Uploads <paramref name="x"/> as channels [before, before + C) of a larger random tensor (a strided view).</summary>
+    private (GpuTensor Container, CpuTensor Full, GpuTensor View) Strided(CpuTensor x, int before, int after, int seed)
+    {
+        var full = CpuTensor.ConcatChannels(CpuTensor.Random(before, x.T, x.H, x.W, seed + 1), x, CpuTensor.Random(after, x.T, x.H, x.W, seed + 2));
+        var g = Dev.Upload(full.ToFrameMajor(), full.C, full.T, full.H, full.W);
+        return (g, full, g.Channels(before, x.C));
+    }
+
+    private static CpuTensor Read(VulkanDevice d, GpuTensor t) => CpuTensor.FromFrameMajor(d.Download(t), t.C, t.T, t.H, t.W);
+
+    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol)
+    {
+        double e = CpuTensor.RelErr(actual, expected);
+        output.WriteLine($"{what}: rel_err {e:E2}");
+        Assert.True(e <= tol, $"{what}: rel_err {e:E3} > {tol:E1}");
+    }
+
+    /// <summary>The channels of the output container outside the written slice must be untouched.</summary>
+    private static void AssertOutsideUntouched(CpuTensor before, CpuTensor after, int c0, int count)
+    {
+        Assert.Equal(before.SliceChannels(0, c0).Data, after.SliceChannels(0, c0).Data);
+        Assert.Equal(before.SliceChannels(c0 + count, before.C - c0 - count).Data, after.SliceChannels(c0 + count, after.C - c0 - count).Data);
+    }
+
+    [Theory]
+    [InlineData(3, 1, 5, 7, false, false)]
+    [InlineData(3, 2, 5, 7, true, true)]
+    [InlineData(17, 5, 5, 7, false, true)]
+    [InlineData(17, 2, 7, 13, true, false)]
+    [InlineData(64, 1, 5, 7, true, true)]
+    [InlineData(64, 5, 5, 7, false, false)]
+    public void LayerNorm_MatchesReference(int c, int t, int h, int w, bool silu, bool strided)
+    {
+        var x = CpuTensor.Random(c, t, h, w, seed: 10 + c + t, scale: 2f);
+        // Non-zero mean per voxel, so the centring is exercised.
+        for (int i = 0; i < x.Length; i++) x.Data[i] += 0.75f;
+        var gamma = Affine(c, 1, 1f);
+        var beta = Affine(c, 2, 0f);
+        var (xc, _, xv) = strided ? Strided(x, 2, 3, 20) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w));
+        var yInit = CpuTensor.Random(c + 5, t, h, w, 30);
+        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 5, t, h, w);
+        var yv = strided ? yc.Channels(4, c) : yc.Channels(0, c);
+        using var g = Norm.UploadVector(Dev, gamma.Data);
+        using var b = Norm.UploadVector(Dev, beta.Data);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.LayerNorm(rec, xv, g, b, yv, silu);
+            rec.Submit();
+        }
+        var expected = CpuOps.LayerNorm(x, gamma.Data, beta.Data);
+        if (silu) expected = CpuOps.Silu(expected);
+        Check($"LayerNorm C={c} T={t} {h}x{w} silu={silu} strided={strided}", Read(Dev, yv), expected, LayerTol);
+        AssertOutsideUntouched(yInit, Read(Dev, yc), strided ? 4 : 0, c);
+        xc?.Dispose();
+        if (!strided) xv.Dispose();
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void LayerNorm_InPlaceOnAChannelSlice()
+    {
+        var x = CpuTensor.Random(17, 3, 5, 7, 40, 3f);
+        var gamma = Affine(17, 3, 1f);
+        var beta = Affine(17, 4, 0f);
+        var (xc, full, xv) = Strided(x, 5, 2, 41);
+        using var _ = xc;
+        using var g = Norm.UploadVector(Dev, gamma.Data);
+        using var b = Norm.UploadVector(Dev, beta.Data);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.LayerNorm(rec, xv, g, b, xv, silu: true);
+            rec.Submit();
+        }
+        Check("LayerNorm in place", Read(Dev, xv), CpuOps.Silu(CpuOps.LayerNorm(x, gamma.Data, beta.Data)), LayerTol);
+        AssertOutsideUntouched(full, Read(Dev, xc), 5, 17);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void LayerNorm_StreamedFrameByFrameIsBitIdenticalToWholeClip()
+    {
+        const int c = 33, t = 5, h = 5, w = 7;
+        var x = CpuTensor.Random(c, t, h, w, 50, 2f);
+        using var xg = Dev.Upload(x.ToFrameMajor(), c, t, h, w);
+        using var whole = Dev.CreateTensor(c, t, h, w);
+        using var streamed = Dev.CreateTensor(c, t, h, w);
+        using var g = Norm.UploadVector(Dev, Affine(c, 5, 1f).Data);
+        using var b = Norm.UploadVector(Dev, Affine(c, 6, 0f).Data);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.LayerNorm(rec, xg, g, b, whole, silu: true);
+            // Chunks of 1, 2, 2 frames, as a stream would deliver them.
+            Norm.LayerNorm(rec, xg.Frames(0, 1), g, b, streamed.Frames(0, 1), silu: true);
+            Norm.LayerNorm(rec, xg.Frames(1, 2), g, b, streamed.Frames(1, 2), silu: true);
+            Norm.LayerNorm(rec, xg.Frames(3, 2), g, b, streamed.Frames(3, 2), silu: true);
+            rec.Submit();
+        }
+        Assert.Equal(Dev.Download(whole), Dev.Download(streamed));
+        gpu.AssertClean();
+    }
+
+    [Theory]
+    [InlineData(32, 1, 5, 7, false, false, false)]
+    [InlineData(32, 3, 5, 7, true, true, true)]
+    [InlineData(64, 2, 5, 7, false, true, false)]
+    [InlineData(64, 5, 5, 7, true, false, true)]
+    [InlineData(96, 5, 5, 7, false, true, true)]
+    [InlineData(96, 2, 7, 13, true, false, false)]
+    // Several statistics chunks per (frame, group): cpg·H·W = 2·45·53 = 4770 > 4096.
+    [InlineData(64, 3, 45, 53, false, false, true)]
+    [InlineData(64, 2, 45, 53, true, true, false)]
+    public void GroupNorm_MatchesReference(int c, int t, int h, int w, bool perFrame, bool silu, bool strided)
+    {
+        var x = CpuTensor.Random(c, t, h, w, seed: 60 + c + t, scale: 2f);
+        // Different mean and spread per channel, so groups and frames really differ.
+        for (int ch = 0; ch < c; ch++)
+            for (int f = 0; f < t; f++)
+                for (int p = 0; p < h * w; p++)
+                    x.Data[(ch * t + f) * h * w + p] = x.Data[(ch * t + f) * h * w + p] * (1 + ch % 5) + 0.3f * (ch % 7) - 0.2f * f;
+        var gamma = Affine(c, 7, 1f);
+        var beta = Affine(c, 8, 0f);
+        var (xc, _, xv) = strided ? Strided(x, 3, 1, 70) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w));
+        var yInit = CpuTensor.Random(c + 6, t, h, w, 71);
+        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 6, t, h, w);
+        var yv = strided ? yc.Channels(5, c) : yc.Channels(0, c);
+        using var g = Norm.UploadVector(Dev, gamma.Data);
+        using var b = Norm.UploadVector(Dev, beta.Data);
+        using var arena = new TensorArena(Dev);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.GroupNorm(rec, xv, g, b, yv, silu, perFrame, arena);
+            rec.Submit();
+        }
+        var expected = CpuOps.GroupNorm(x, gamma.Data, beta.Data, 32, CpuOps.DefaultEps, perFrame);
+        if (silu) expected = CpuOps.Silu(expected);
+        Check($"GroupNorm C={c} T={t} {h}x{w} perFrame={perFrame} silu={silu} strided={strided}", Read(Dev, yv), expected, GroupTol);
+        AssertOutsideUntouched(yInit, Read(Dev, yc), strided ? 5 : 0, c);
+        xc?.Dispose();
+        if (!strided) xv.Dispose();
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void GroupNorm_InPlaceWithLargeMeanIsNumericallySound()
+    {
+        // Mean 100, spread ~1: E[x²] − E[x]² in fp32 would lose ~3 digits here (ulp(1e4) ≈ 1e-3 against σ² ≈ 1/3).
+        // The remaining error is the fp32 rounding of x − μ: |μ| · 6e-8 / σ ≈ 1e-5 of rms; tolerance 5e-5.
+        const int c = 64, t = 3, h = 9, w = 11;
+        var x = CpuTensor.Random(c, t, h, w, 80, 1f);
+        for (int i = 0; i < x.Length; i++) x.Data[i] += 100f;
+        var gamma = Affine(c, 9, 1f);
+        var beta = Affine(c, 10, 0f);
+        var (xc, full, xv) = Strided(x, 2, 2, 81);
+        using var _ = xc;
+        using var g = Norm.UploadVector(Dev, gamma.Data);
+        using var b = Norm.UploadVector(Dev, beta.Data);
+        using var arena = new TensorArena(Dev);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.GroupNorm(rec, xv, g, b, xv, silu: false, perFrame: false, arena);
+            rec.Submit();
+        }
+        Check("GroupNorm in place, mean 100", Read(Dev, xv), CpuOps.GroupNorm(x, gamma.Data, beta.Data), 5e-5);
+        AssertOutsideUntouched(full, Read(Dev, xc), 2, c);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void GroupNorm_PerFrameIsBitIdenticalWhenStreamedAndWholeClipDependsOnAllFrames()
+    {
+        const int c = 32, t = 4, h = 5, w = 7;
+        var x = CpuTensor.Random(c, t, h, w, 90, 2f);
+        for (int i = 0; i < x.Length; i++) x.Data[i] += (i / (h * w)) % t; // frames differ in mean
+        using var xg = Dev.Upload(x.ToFrameMajor(), c, t, h, w);
+        using var whole = Dev.CreateTensor(c, t, h, w);
+        using var streamed = Dev.CreateTensor(c, t, h, w);
+        using var clip = Dev.CreateTensor(c, t, h, w);
+        using var g = Norm.UploadVector(Dev, Affine(c, 11, 1f).Data);
+        using var b = Norm.UploadVector(Dev, Affine(c, 12, 0f).Data);
+        using var arena = new TensorArena(Dev);
+        using (var rec = Dev.BeginCommands())
+        {
+            Norm.GroupNorm(rec, xg, g, b, whole, true, perFrame: true, arena);
+            for (int f = 0; f < t; f++) Norm.GroupNorm(rec, xg.Frames(f, 1), g, b, streamed.Frames(f, 1), true, perFrame: true, arena);
+            Norm.GroupNorm(rec, xg, g, b, clip, true, perFrame: false, arena);
+            rec.Submit();
+        }
+        var a = Dev.Download(whole);
+        Assert.Equal(a, Dev.Download(streamed));
+        // Whole-clip statistics are not per frame: the two modes must differ.
+        Assert.True(CpuTensor.MaxAbsDiff(CpuTensor.FromFrameMajor(a, c, t, h, w), CpuTensor.FromFrameMajor(Dev.Download(clip), c, t, h, w)) > 0.1);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void RejectsBadArguments()
+    {
+        using var x = Dev.CreateTensor(48, 1, 3, 3);
+        using var g = Norm.UploadVector(Dev, new float[48]);
+        using var g2 = Norm.UploadVector(Dev, new float[47]);
+        using var arena = new TensorArena(Dev);
+        using var rec = Dev.BeginCommands();
+        Assert.Throws<ArgumentException>(() => Norm.GroupNorm(rec, x, g, g, x, false, false, arena)); // 48 % 32 != 0
+        Assert.Throws<ArgumentException>(() => Norm.LayerNorm(rec, x, g2, g, x, false));
+        Assert.Throws<ArgumentException>(() => Norm.LayerNorm(rec, x, g, g, x.Channels(0, 47), false));
+    }
+}
