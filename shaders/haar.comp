@@ -24,7 +24,7 @@
 //
 // Element access goes through ld_*/st_y so that an fp16-storage variant can swap the buffer types later.
 
-layout(local_size_x = 128) in;
+layout(local_size_x = 32, local_size_y = 4) in;
 layout(constant_id = 0) const int MODE = 0;   // 0 fwd3d, 1 inv3d, 2 fwd2d, 3 inv2d
 layout(constant_id = 1) const int ADD = 0;    // inverse modes: 1 adds b to the first C coefficient channels
 
@@ -40,7 +40,6 @@ layout(push_constant) uniform Push {
     uint h, w;     // half-resolution grid
     uint H, W;     // full-resolution row count and row length (input of forward, output of inverse)
     uint past;     // MODE 0: frames in a (the past); MODE 1: 1 = drop the very first output frame
-    uint count;    // frames * C * h * w invocations
     float k;       // scale: kappa (3D) or 0.5 (2D)
 } p;
 
@@ -58,14 +57,14 @@ float ld_virtual(uint n, uint c, uint row, uint col)
 
 void main()
 {
-    uint i = linear_index(128);
-    if (i >= p.count) return;
+    // Grid: x = column, y = row of the half-resolution grid, z = frame * C + channel (uniform per workgroup).
+    uint xx = gl_GlobalInvocationID.x, yy = gl_GlobalInvocationID.y;
+    if (xx >= p.w || yy >= p.h) return;
+    uint z = gl_WorkGroupID.z;
+    uint n = z / p.C;              // frame on the half-resolution side
+    uint c = z - n * p.C;
     uint hw = p.h * p.w;
-    uint pix = i % hw;
-    uint rest = i / hw;
-    uint c = rest % p.C;
-    uint n = rest / p.C;           // frame on the half-resolution side
-    uint yy = pix / p.w, xx = pix - yy * p.w;
+    uint pix = yy * p.w + xx;
     float k = p.k;
 
     if (MODE == 0 || MODE == 2) {

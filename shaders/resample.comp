@@ -22,7 +22,7 @@
 // One invocation per input cell (t, c, yy, xx) writes its 2x2 output block; it reads the 3x3 clamped
 // neighbourhood it needs. Element access goes through ld_*/st_y (fp16-storage variants later).
 
-layout(local_size_x = 128) in;
+layout(local_size_x = 32, local_size_y = 4) in;
 layout(constant_id = 0) const int MODE = 0;   // 0 nearest 2x, 1 blend + bilinear 2x
 
 layout(std430, binding = 0) readonly buffer A { float a_[]; };
@@ -34,7 +34,6 @@ layout(push_constant) uniform Push {
     uint bBase, bFrame;
     uint yBase, yFrame;
     uint C, h, w;      // input channels and size; output is 2h x 2w
-    uint count;        // T * C * h * w
     float wa, wb;
 } p;
 
@@ -61,14 +60,14 @@ float bilerp(float m00, float m01, float m10, float m11, float wy0, float wy1, f
 
 void main()
 {
-    uint i = linear_index(128);
-    if (i >= p.count) return;
+    // Grid: x = input column, y = input row, z = frame * C + channel (uniform per workgroup).
+    uint xx = gl_GlobalInvocationID.x, yy = gl_GlobalInvocationID.y;
+    if (xx >= p.w || yy >= p.h) return;
+    uint z = gl_WorkGroupID.z;
+    uint t = z / p.C;
+    uint c = z - t * p.C;
     uint hw = p.h * p.w;
-    uint pix = i % hw;
-    uint rest = i / hw;
-    uint c = rest % p.C;
-    uint t = rest / p.C;
-    uint yy = pix / p.w, xx = pix - yy * p.w;
+    uint pix = yy * p.w + xx;
     uint OW = 2u * p.w;
     uint ob = p.yBase + t * p.yFrame + c * (4u * hw) + (2u * yy) * OW + 2u * xx;
 

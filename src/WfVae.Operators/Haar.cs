@@ -13,13 +13,16 @@ public static class Haar
     /// <summary>The 3D constant of the official model: the float32 0.3536f (not 1/√8).</summary>
     public const float Kappa = 0.3536f;
 
+    // Guaranteed minimum of maxComputeWorkGroupCount[2].
+    private const long MaxGroupsZ = 65535;
+
     private enum Mode { Forward3D = 0, Inverse3D = 1, Forward2D = 2, Inverse2D = 3 }
 
     [StructLayout(LayoutKind.Sequential)]
     private struct Push
     {
         public uint ABase, AFrame, BBase, BFrame, YBase, YFrame;
-        public uint C, Hh, Wh, H, W, Past, Count;
+        public uint C, Hh, Wh, H, W, Past;
         public float K;
     }
 
@@ -87,8 +90,9 @@ public static class Haar
     private static void Run(CommandRecorder rec, Mode mode, bool add, GpuTensor a, GpuTensor b, GpuTensor y,
         int c, int hh, int wh, int h, int w, uint past, int frames, float k)
     {
-        long count = (long)frames * c * hh * wh;
-        if (count == 0) return;
+        long planes = (long)frames * c;   // workgroup z: one (frame, channel) plane each
+        if (planes == 0 || hh == 0 || wh == 0) return;
+        if (planes > MaxGroupsZ) throw new ArgumentException($"Haar: {frames} frames x {c} channels exceed {MaxGroupsZ} workgroups in z; split the frames");
         var pipe = rec.Device.Pipelines.Get("haar", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode, add ? 1 : 0 });
         var push = new Push
         {
@@ -96,11 +100,11 @@ public static class Haar
             BBase = b.BaseElement, BFrame = (uint)b.FrameStride,
             YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
             C = (uint)c, Hh = (uint)hh, Wh = (uint)wh, H = (uint)h, W = (uint)w,
-            Past = past, Count = checked((uint)count), K = k,
+            Past = past, K = k,
         };
-        var (gx, gy) = Dispatch.Linear(count, 128);
+        uint gx = Dispatch.CeilDiv(wh, 32), gy = Dispatch.CeilDiv(hh, 4);
         bool readB = mode == Mode.Forward3D || add;
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(readB ? b : a), Binding.Written(y) }, push, gx, gy, 1,
+        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(readB ? b : a), Binding.Written(y) }, push, gx, gy, (uint)planes,
             "haar." + mode.ToString().ToLowerInvariant());
     }
 }

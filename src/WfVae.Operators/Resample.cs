@@ -16,7 +16,7 @@ public static class Resample
     private struct Push
     {
         public uint ABase, AFrame, BBase, BFrame, YBase, YFrame;
-        public uint C, H, W, Count;
+        public uint C, H, W;
         public float Wa, Wb;
     }
 
@@ -79,19 +79,30 @@ public static class Resample
 
     private static void Run(CommandRecorder rec, Mode mode, GpuTensor a, GpuTensor b, GpuTensor y, float wa, float wb)
     {
-        long count = a.ElementCount;
-        if (count == 0) return;
+        if (a.ElementCount == 0) return;
+        // Workgroup z covers (frame, channel) planes; at most 65535 (the guaranteed limit) per dispatch.
+        int framesPerDispatch = Math.Max(1, 65535 / a.C);
+        for (int t0 = 0; t0 < a.T; t0 += framesPerDispatch)
+        {
+            int n = Math.Min(framesPerDispatch, a.T - t0);
+            if (n == a.T) RunFrames(rec, mode, a, b, y, wa, wb);
+            else RunFrames(rec, mode, a.Frames(t0, n), b.Frames(t0, n), y.Frames(t0, n), wa, wb);
+        }
+    }
+
+    private static void RunFrames(CommandRecorder rec, Mode mode, GpuTensor a, GpuTensor b, GpuTensor y, float wa, float wb)
+    {
         var pipe = rec.Device.Pipelines.Get("resample", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
             BBase = b.BaseElement, BFrame = (uint)b.FrameStride,
             YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
-            C = (uint)a.C, H = (uint)a.H, W = (uint)a.W, Count = checked((uint)count),
+            C = (uint)a.C, H = (uint)a.H, W = (uint)a.W,
             Wa = wa, Wb = wb,
         };
-        var (gx, gy) = Dispatch.Linear(count, 128);
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, gx, gy, 1,
+        uint gx = Dispatch.CeilDiv(a.W, 32), gy = Dispatch.CeilDiv(a.H, 4), gz = (uint)(a.T * a.C);
+        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, gx, gy, gz,
             mode == Mode.Nearest ? "resample.nearest2x" : "resample.blend_bilinear2x");
     }
 }
