@@ -4,6 +4,7 @@
 
 // Elementwise operators on [T][C][H][W] views: y = a + b, y = silu(a), y = a (strided copy, which is how
 // channel concat writes into a slice), y = a * scale + b. The operator is a specialization constant.
+// Grid: x covers the H*W plane, y the channel, z the frame, so no invocation divides.
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const int OP = 0; // 0 add, 1 silu, 2 copy, 3 axpy (y = a * scale + b)
@@ -16,17 +17,17 @@ layout(push_constant) uniform Push {
     uint aBase, aFrame;
     uint bBase, bFrame;
     uint yBase, yFrame;
-    uint frameElems; // C * H * W of one frame
-    uint count;      // T * frameElems
+    uint plane;      // H * W
+    uint unused;
     float scale;
 } p;
 
 void main()
 {
-    uint i = linear_index(256);
-    if (i >= p.count) return;
-    uint t = i / p.frameElems;
-    uint r = i - t * p.frameElems;
+    uint i = gl_GlobalInvocationID.x;
+    if (i >= p.plane) return;
+    uint r = gl_WorkGroupID.y * p.plane + i;
+    uint t = gl_WorkGroupID.z;
     float va = a[p.aBase + t * p.aFrame + r];
     float v;
     if (OP == 0) v = va + b[p.bBase + t * p.bFrame + r];

@@ -17,6 +17,9 @@ public static class CommandLine
           decode --model <dir|file> --input <file.safetensors> [--tensor mean] --output <out.safetensors>
                                   decode latents [N,L,t,h,w]; writes 'decoded' [N,3,4t-3,8h,8w]
           info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
+          verify [--case <folder>] encode and decode a reference case (config.json, model.safetensors,
+                                  io.safetensors from the official PyTorch code) and compare; default:
+                                  the repository's tests/fixtures/golden/long (33 frames, 32x32)
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
 
@@ -49,6 +52,8 @@ public static class CommandLine
                     return ModelCommands.Decode(options, stdout);
                 case "info":
                     return ModelCommands.Info(options, stdout);
+                case "verify":
+                    return VerifyCommand.Run(options, stdout);
                 default:
                     stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
                     return 2;

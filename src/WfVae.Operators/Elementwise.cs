@@ -11,7 +11,7 @@ public static class Elementwise
     [StructLayout(LayoutKind.Sequential)]
     private struct Push
     {
-        public uint ABase, AFrame, BBase, BFrame, YBase, YFrame, FrameElems, Count;
+        public uint ABase, AFrame, BBase, BFrame, YBase, YFrame, Plane, Unused;
         public float Scale;
     }
 
@@ -37,10 +37,10 @@ public static class Elementwise
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
             BBase = b.BaseElement, BFrame = (uint)b.FrameStride,
             YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
-            FrameElems = (uint)y.FrameElements, Count = checked((uint)y.ElementCount),
+            Plane = checked((uint)y.Plane),
             Scale = scale,
         };
-        var (gx, gy) = Dispatch.Linear(y.ElementCount, 256);
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, gx, gy, 1, op.ToString().ToLowerInvariant());
+        if (y.T == 0 || y.C == 0 || y.Plane == 0) return;
+        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, Dispatch.CeilDiv(y.Plane, 256), (uint)y.C, (uint)y.T, op.ToString().ToLowerInvariant());
     }
 }
