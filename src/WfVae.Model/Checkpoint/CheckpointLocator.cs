@@ -60,16 +60,22 @@ public static class CheckpointLocator
     /// <summary>
     /// Git checkouts without symlink support (core.symlinks=false, zip archives, some copies) turn a
     /// symbolic link into a tiny text file holding the target path; the golden cases image, nearest and
-    /// long share tiny's weights that way. Such a stub cannot be a safetensors file (its length prefix
-    /// points past its end), so following it never masks a real file.
+    /// long link to tiny's weights and become such stubs there. A stub cannot be a safetensors file (its
+    /// length prefix points past its end), so following it never masks a real file.
     /// </summary>
     public static string FollowLinkStub(string path)
     {
         for (int hop = 0; hop < 8; hop++)
         {
-            var info = new FileInfo(path);
-            if (!info.Exists || info.Length < 8 || info.Length > 4096) return path;
-            var bytes = File.ReadAllBytes(path);
+            byte[] bytes;
+            if (!File.Exists(path)) return path;
+            // Through a stream, so a real symbolic link is measured by its target (FileInfo measures the link).
+            using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+            {
+                if (stream.Length < 8 || stream.Length > 4096) return path;
+                bytes = new byte[stream.Length];
+                stream.ReadExactly(bytes);
+            }
             if (BinaryPrimitives.ReadUInt64LittleEndian(bytes) <= (ulong)(bytes.Length - 8)) return path;
             if (bytes.Any(b => b < 0x20 && b != (byte)'\n' && b != (byte)'\r')) return path;
             var target = Encoding.UTF8.GetString(bytes).Trim();

@@ -44,13 +44,16 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         var fullPath = System.IO.Path.GetFullPath(path);
-        long length = new FileInfo(fullPath) is { Exists: true } fi
-            ? fi.Length
-            : throw new FileNotFoundException($"Safetensors file '{fullPath}' does not exist.", fullPath);
+        // Length from the opened stream, not FileInfo: for a symbolic link FileInfo reports the link itself.
+        var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long length = stream.Length;
         if (length < 8)
+        {
+            stream.Dispose();
             throw SafetensorsHeader.Error(fullPath, $"file is truncated: {length} bytes, less than the 8-byte header length");
+        }
 
-        var map = MemoryMappedFile.CreateFromFile(fullPath, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         MemoryMappedViewAccessor? view = null;
         bool pointerAcquired = false;
         try

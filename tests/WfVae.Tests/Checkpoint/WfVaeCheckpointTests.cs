@@ -62,9 +62,29 @@ public sealed class WfVaeCheckpointTests : IDisposable
     {
         using var tiny = WfVaeCheckpoint.Load(TinyFolder);
         Assert.Equal("e91e75161edf2f3d4c31da8890b0224ed2e724de70d706c5f365baf52bf8b5bb", tiny.WeightsHash);
-        // image shares tiny's weights through a link (a stub file where symlinks were not kept).
+        // image shares tiny's weights through a symbolic link.
         using var image = WfVaeCheckpoint.Load(TestPaths.Golden("image"));
         Assert.Equal(tiny.WeightsHash, image.WeightsHash);
+    }
+
+    [Fact]
+    public void A_git_symlink_stub_is_followed_but_other_small_files_are_not()
+    {
+        // Checkouts without symlink support store a link as a text file holding the target path.
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "weights"));
+        File.Copy(Path.Combine(TinyFolder, "model.safetensors"), Path.Combine(_dir.Path, "weights", "model.safetensors"));
+        var caseFolder = Path.Combine(_dir.Path, "case");
+        Directory.CreateDirectory(caseFolder);
+        File.Copy(Path.Combine(TinyFolder, "config.json"), Path.Combine(caseFolder, "config.json"));
+        File.WriteAllText(Path.Combine(caseFolder, "model.safetensors"), "../weights/model.safetensors");
+        using (var ckpt = WfVaeCheckpoint.Load(caseFolder))
+        {
+            Assert.Equal(Path.Combine(_dir.Path, "weights", "model.safetensors"), ckpt.WeightsPath);
+            Assert.Equal("e91e75161edf2f3d4c31da8890b0224ed2e724de70d706c5f365baf52bf8b5bb", ckpt.WeightsHash);
+        }
+
+        File.WriteAllText(Path.Combine(caseFolder, "model.safetensors"), "../missing/model.safetensors");
+        Assert.Throws<SafetensorsFormatException>(() => WfVaeCheckpoint.Load(caseFolder));
     }
 
     [Fact]
