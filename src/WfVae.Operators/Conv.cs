@@ -1,0 +1,204 @@
+using System.Runtime.InteropServices;
+using WfVae.Runtime;
+
+namespace WfVae.Operators;
+
+/// <summary>Spatial zero padding of a convolution.</summary>
+public enum ConvPadding
+{
+    /// <summary>p = (k − 1)/2 zero rows/columns on all four sides (all 3×3 and 1×1 convs of the model).</summary>
+    Same,
+    /// <summary>One zero column on the right and one zero row at the bottom, nothing else (Downsample §3.7, Spatial2xTime2x3DDownsample §3.8).</summary>
+    RightBottom,
+}
+
+/// <summary>
+/// Tile shape of shaders/conv.comp (specialization constants): WG invocations per workgroup, WGN of them along the
+/// output positions, each computing TM output channels × TN positions; K advances BK input channels at a time.
+/// The workgroup tile is (WG/WGN·TM) channels × (WGN·TN) positions. Any valid tiling gives bit-identical results
+/// (one fma chain per output in a fixed K order); the tiling only changes speed.
+/// </summary>
+public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK)
+{
+    public int BM => WG / WGN * TM;
+    public int BN => WGN * TN;
+    public int SharedBytes => BK * (BM + BN) * 4;
+
+    /// <summary>lavapipe / CPU drivers: small workgroups (one workgroup runs on one core as 8-wide SIMD).</summary>
+    public static ConvTiles Cpu => new(64, 8, 4, 4, 16);
+    /// <summary>GPUs: 256 invocations, 64×64 tile, 4×4 outputs per invocation.</summary>
+    public static ConvTiles Gpu => new(256, 16, 4, 4, 16);
+
+    public static ConvTiles For(VulkanDevice d) => d.Info.Kind == DeviceKind.Cpu ? Cpu : Gpu;
+
+    internal void Validate(VulkanDevice d)
+    {
+        if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0)
+            throw new ArgumentException($"invalid conv tiles {this}");
+        if (SharedBytes > d.Info.MaxSharedMemoryBytes)
+            throw new ArgumentException($"conv tiles {this} need {SharedBytes} bytes of shared memory, the device has {d.Info.MaxSharedMemoryBytes}");
+    }
+}
+
+/// <summary>
+/// Weights of one convolution, repacked on the host for shaders/conv.comp: [kt·kh·kw taps][Cin][Cout] (output
+/// channel fastest, so a weight tile row is contiguous), followed by the bias [Cout].
+/// </summary>
+public sealed class ConvWeights : IDisposable
+{
+    public int Cout { get; }
+    public int Cin { get; }
+    public int Kt { get; }
+    public int Kh { get; }
+    public int Kw { get; }
+    public bool HasBias { get; }
+    /// <summary>The packed weights (+ bias) as a flat device tensor.</summary>
+    public GpuTensor Packed { get; }
+    internal long BiasOffset => (long)Kt * Kh * Kw * Cin * Cout;
+
+    private ConvWeights(GpuTensor packed, int cout, int cin, int kt, int kh, int kw, bool hasBias)
+    {
+        Packed = packed;
+        Cout = cout;
+        Cin = cin;
+        Kt = kt;
+        Kh = kh;
+        Kw = kw;
+        HasBias = hasBias;
+    }
+
+    /// <summary>
+    /// Uploads official weights: [Cout, Cin, kt, kh, kw] for 3D or [Cout, Cin, kh, kw] for 2D (pass kt = 1) and the
+    /// bias [Cout] (empty = none).
+    /// </summary>
+    public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (cout <= 0 || cin <= 0 || kt <= 0 || kh <= 0 || kw <= 0)
+            throw new ArgumentException($"conv weights: invalid shape [{cout}, {cin}, {kt}, {kh}, {kw}]");
+        long taps = (long)kt * kh * kw;
+        long count = cout * cin * taps;
+        if (weight.Length != count)
+            throw new ArgumentException($"conv weights: {weight.Length} values given, [{cout}, {cin}, {kt}, {kh}, {kw}] needs {count}");
+        if (bias.Length != 0 && bias.Length != cout)
+            throw new ArgumentException($"conv bias: {bias.Length} values given, expected {cout} (or none)");
+        var packed = new float[count + (bias.Length == 0 ? 0 : cout)];
+        for (int o = 0; o < cout; o++)
+            for (int i = 0; i < cin; i++)
+            {
+                long src = ((long)o * cin + i) * taps;
+                for (int tap = 0; tap < taps; tap++)
+                    packed[((long)tap * cin + i) * cout + o] = weight[(int)(src + tap)];
+            }
+        bias.CopyTo(packed.AsSpan((int)count));
+        var tensor = d.Upload(packed, 1, 1, 1, packed.Length);
+        return new ConvWeights(tensor, cout, cin, kt, kh, kw, bias.Length != 0);
+    }
+
+    public override string ToString() => $"conv {Cin}->{Cout} {Kt}x{Kh}x{Kw}";
+
+    public void Dispose() => Packed.Dispose();
+}
+
+/// <summary>Dispatcher of shaders/conv.comp: causal 3D, per-frame 2D, strided and right/bottom-padded convolutions.</summary>
+public static class Conv
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Push
+    {
+        public uint PastBase, PastFrame, PastT;
+        public uint XBase, XFrame;
+        public uint Cin, H, W;
+        public uint YBase, YFrame;
+        public uint Cout, Ho, Wo, N;
+        public uint RBase, RFrame, HasRes;
+        public uint St, Sh;
+        public uint PadTop, PadLeft;
+        public uint Kt, Kh, Kw;
+        public uint WBase, BiasOffset;
+    }
+
+    /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For"/> of the device.</summary>
+    public static ConvTiles? TilesOverride { get; set; }
+
+    /// <summary>Output frames of a conv over V virtual frames: ⌊(V − kt)/st⌋ + 1, or 0 if V &lt; kt.</summary>
+    public static int OutputFrames(int virtualFrames, int kt, int st)
+    {
+        if (kt <= 0 || st <= 0) throw new ArgumentException($"OutputFrames: kt={kt}, st={st}");
+        return virtualFrames < kt ? 0 : (virtualFrames - kt) / st + 1;
+    }
+
+    /// <summary>Output rows (or columns) of a conv over <paramref name="size"/> input rows.</summary>
+    public static int OutputSize(int size, int k, int stride, ConvPadding padding)
+    {
+        int padded = padding == ConvPadding.Same ? size + 2 * ((k - 1) / 2) : size + 1;
+        return padded < k ? 0 : (padded - k) / stride + 1;
+    }
+
+    /// <summary>
+    /// y = conv(past ++ x) + bias (+ residual). The input is the virtual frame sequence past ++ x (past: the causal
+    /// cache or replicated first frames, may be null); output frame j reads virtual frames strideT·j + a,
+    /// a = 0..kt−1, so y.T must be <see cref="OutputFrames"/>(past.T + x.T, kt, strideT). Any argument may be a
+    /// strided view (channel slice / frame range); y must not overlap the inputs (residual may be y itself).
+    /// </summary>
+    public static void Forward(CommandRecorder rec, GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
+        int strideT = 1, int strideHW = 1, ConvPadding padding = ConvPadding.Same,
+        GpuTensor? residual = null, string? label = null)
+    {
+        ArgumentNullException.ThrowIfNull(rec);
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(y);
+        if (strideT < 1 || strideHW < 1) throw new ArgumentException($"conv: strides must be >= 1 (strideT={strideT}, strideHW={strideHW})");
+        if (x.C != w.Cin) throw new ArgumentException($"conv {w}: input has {x.C} channels, expected {w.Cin} ({x.Shape})");
+        if (past != null && (past.C != x.C || past.H != x.H || past.W != x.W))
+            throw new ArgumentException($"conv {w}: past {past.Shape} does not match input {x.Shape} in channels or frame size");
+        if (y.C != w.Cout) throw new ArgumentException($"conv {w}: output has {y.C} channels, expected {w.Cout} ({y.Shape})");
+        int pastT = past?.T ?? 0;
+        int tout = OutputFrames(pastT + x.T, w.Kt, strideT);
+        if (y.T != tout)
+            throw new ArgumentException($"conv {w}: {pastT} past + {x.T} input frames with kt={w.Kt}, st={strideT} give {tout} output frames, output has {y.T}");
+        if (padding == ConvPadding.Same && (w.Kh % 2 == 0 || w.Kw % 2 == 0))
+            throw new ArgumentException($"conv {w}: Same padding needs odd spatial kernels");
+        int ho = OutputSize(x.H, w.Kh, strideHW, padding), wo = OutputSize(x.W, w.Kw, strideHW, padding);
+        if (y.H != ho || y.W != wo)
+            throw new ArgumentException($"conv {w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
+        if (residual != null && !residual.SameShape(y))
+            throw new ArgumentException($"conv {w}: residual {residual.Shape} differs from output {y.Shape}");
+        foreach (var t in new[] { past, x, y, residual })
+            if (t != null && t.ElementBytes != 4) throw new NotSupportedException($"conv: only float32 tensors ({t.Shape} has {t.ElementBytes}-byte elements)");
+        long n = (long)tout * ho * wo;
+        if (n == 0) return;
+        if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
+
+        var tiles = TilesOverride ?? ConvTiles.For(rec.Device);
+        tiles.Validate(rec.Device);
+        var pipe = rec.Device.Pipelines.Get("conv", 5, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK });
+        int pad = padding == ConvPadding.Same ? 1 : 0;
+        var push = new Push
+        {
+            PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)pastT,
+            XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
+            Cin = (uint)x.C, H = (uint)x.H, W = (uint)x.W,
+            YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
+            Cout = (uint)y.C, Ho = (uint)ho, Wo = (uint)wo, N = (uint)n,
+            RBase = residual?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
+            St = (uint)strideT, Sh = (uint)strideHW,
+            PadTop = (uint)(pad * ((w.Kh - 1) / 2)), PadLeft = (uint)(pad * ((w.Kw - 1) / 2)),
+            Kt = (uint)w.Kt, Kh = (uint)w.Kh, Kw = (uint)w.Kw,
+            WBase = w.Packed.BaseElement,
+            BiasOffset = w.HasBias ? checked((uint)(w.Packed.BaseElement + w.BiasOffset)) : uint.MaxValue,
+        };
+        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
+        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
+        var bindings = new[]
+        {
+            Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y),
+        };
+        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv");
+    }
+
+    /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>
+    public static long Flops(ConvWeights w, GpuTensor y) =>
+        2L * w.Cout * w.Cin * w.Kt * w.Kh * w.Kw * y.T * y.H * y.W;
+}

@@ -1,0 +1,357 @@
+using WfVae.Operators;
+using WfVae.Runtime;
+using WfVae.Tests.Reference;
+using Xunit;
+
+namespace WfVae.Tests.Operators;
+
+/// <summary>
+/// shaders/conv.comp against CpuOps (double accumulation). Tolerance: the shader accumulates K = Cin·kt·kh·kw
+/// products in one float32 fma chain; rounding error grows like sqrt(K)·6e-8 relative to rms(y) (K ≤ 33·27 = 891
+/// here: ~2e-6), so rel_err = max|a − e| / rms(e) ≤ 1e-5 leaves a margin of ~5 for the maximum over all elements,
+/// while a wrong tap, channel, frame or padding moves single elements by O(1/sqrt(K)) ≥ 3e-2 of rms.
+/// </summary>
+[Collection("gpu")]
+public sealed class ConvTests(GpuFixture gpu)
+{
+    private const double Tol = 1e-5;
+
+    private static (float[] W, float[] B) RandomWeights(int cout, int cin, int kt, int kh, int kw, int seed, bool bias = true)
+    {
+        int k = cin * kt * kh * kw;
+        var w = CpuTensor.Random(1, 1, 1, cout * k, seed, (float)(1.0 / Math.Sqrt(k))).Data;
+        var b = bias ? CpuTensor.Random(1, 1, 1, cout, seed + 1, 0.5f).Data : Array.Empty<float>();
+        return (w, b);
+    }
+
+    private static CpuTensor RepeatFirst(CpuTensor x, int count) =>
+        count == 0 ? new CpuTensor(x.C, 0, x.H, x.W) : CpuTensor.ConcatFrames(Enumerable.Repeat(x.SliceFrames(0, 1), count).ToArray());
+
+    private CpuTensor Gpu(CpuTensor? past, CpuTensor x, float[] w, float[] b, int cout, int kt, int kh, int st, int sh,
+        ConvPadding padding, CpuTensor? residual = null)
+    {
+        var d = gpu.Device;
+        using var cw = ConvWeights.Upload(d, w, b, cout, x.C, kt, kh, kh);
+        using var gp = past == null ? null : d.Upload(past.ToFrameMajor(), past.C, past.T, past.H, past.W);
+        using var gx = d.Upload(x.ToFrameMajor(), x.C, x.T, x.H, x.W);
+        int to = Conv.OutputFrames((past?.T ?? 0) + x.T, kt, st);
+        int ho = Conv.OutputSize(x.H, kh, sh, padding), wo = Conv.OutputSize(x.W, kh, sh, padding);
+        using var gy = d.CreateTensor(cout, to, ho, wo);
+        using var gr = residual == null ? null : d.Upload(residual.ToFrameMajor(), residual.C, residual.T, residual.H, residual.W);
+        using (var rec = d.BeginCommands())
+        {
+            Conv.Forward(rec, gp, gx, cw, gy, st, sh, padding, gr);
+            rec.Submit();
+        }
+        return CpuTensor.FromFrameMajor(d.Download(gy), cout, to, ho, wo);
+    }
+
+    /// <summary>
+    /// Plain (unpadded in time) conv over the virtual sequence v via the reference: CpuOps pads with kt−1 copies of
+    /// frame 0; prepend r more so that (kt−1+r) is a multiple of st and drop the (kt−1+r)/st outputs that read them.
+    /// </summary>
+    private static CpuTensor PlainReference(CpuTensor v, float[] w, float[] b, int cout, int kt, int kh, int st, int sh, ConvPadding padding)
+    {
+        int r = (st - (kt - 1) % st) % st;
+        var vp = r == 0 ? v : CpuTensor.ConcatFrames(RepeatFirst(v, r), v);
+        CpuTensor full;
+        float[]? bias = b.Length == 0 ? null : b;
+        if (padding == ConvPadding.Same)
+            full = CpuOps.CausalConv3d(vp, w, bias, cout, (kt, kh, kh), (st, sh, sh), (kh - 1) / 2);
+        else if (kt == 1 && st == 1 && kh == 3 && sh == 2)
+            full = CpuOps.Downsample2d(vp, w, bias, cout);
+        else if (kt == 3 && st == 2 && kh == 3 && sh == 2)
+            full = CpuOps.S2T2Downsample3d(vp, w, bias, cout);
+        else throw new NotSupportedException("RightBottom reference exists for Downsample2d and S2T2 only");
+        int drop = (kt - 1 + r) / st;
+        return full.SliceFrames(drop, full.T - drop);
+    }
+
+    [Theory]
+    //          cin cout kt st kh sh  T  H   W
+    [InlineData(3, 5, 3, 1, 3, 1, 5, 7, 13)]
+    [InlineData(17, 33, 3, 1, 3, 1, 2, 9, 6)]
+    [InlineData(24, 16, 1, 1, 1, 1, 3, 7, 13)]
+    [InlineData(12, 8, 1, 1, 3, 1, 2, 11, 5)]
+    [InlineData(12, 8, 2, 2, 3, 1, 5, 7, 13)]
+    [InlineData(5, 7, 3, 2, 3, 1, 5, 6, 9)]
+    [InlineData(9, 6, 3, 1, 3, 2, 3, 7, 13)]
+    [InlineData(40, 70, 3, 1, 3, 1, 1, 5, 7)]
+    public void CausalConv3dWithReplicatedPastMatchesReference(int cin, int cout, int kt, int st, int kh, int sh, int t, int h, int w)
+    {
+        var x = CpuTensor.Random(cin, t, h, w, seed: cin * 100 + cout);
+        var (wt, b) = RandomWeights(cout, cin, kt, kh, kh, seed: 7 + kt);
+        var expected = CpuOps.CausalConv3d(x, wt, b, cout, (kt, kh, kh), (st, sh, sh), (kh - 1) / 2);
+        var got = Gpu(kt > 1 ? RepeatFirst(x, kt - 1) : null, x, wt, b, cout, kt, kh, st, sh, ConvPadding.Same);
+        Assert.Equal(expected.Shape, got.Shape);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Theory]
+    //          kt st pastT  T
+    [InlineData(3, 1, 0, 4)]
+    [InlineData(3, 1, 1, 3)]
+    [InlineData(3, 1, 2, 1)]
+    [InlineData(2, 2, 1, 4)]
+    [InlineData(2, 2, 0, 5)]
+    [InlineData(3, 2, 2, 3)]
+    [InlineData(3, 2, 1, 2)]
+    [InlineData(1, 1, 2, 2)] // kt = 1 with a past: past frames are outputs too
+    public void ArbitraryPastFramesAreReadAsTheVirtualSequence(int kt, int st, int pastT, int t)
+    {
+        const int cin = 6, cout = 10, h = 5, w = 9;
+        var past = CpuTensor.Random(cin, pastT, h, w, seed: 11);
+        var x = CpuTensor.Random(cin, t, h, w, seed: 12);
+        var (wt, b) = RandomWeights(cout, cin, kt, 3, 3, seed: 13);
+        var v = pastT == 0 ? x : CpuTensor.ConcatFrames(past, x);
+        var expected = PlainReference(v, wt, b, cout, kt, 3, st, 1, ConvPadding.Same);
+        var got = Gpu(pastT == 0 ? null : past, x, wt, b, cout, kt, 3, st, 1, ConvPadding.Same);
+        Assert.Equal(Conv.OutputFrames(pastT + t, kt, st), got.T);
+        Assert.Equal(expected.Shape, got.Shape);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void Conv2dPerFrameMatchesReference()
+    {
+        var x = CpuTensor.Random(17, 5, 7, 13, seed: 21);
+        var (wt, b) = RandomWeights(33, 17, 1, 3, 3, seed: 22);
+        var expected = CpuOps.Conv2d(x, wt, b, 33, 3);
+        var got = Gpu(null, x, wt, b, 33, 1, 3, 1, 1, ConvPadding.Same);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Theory]
+    [InlineData(7, 13)]
+    [InlineData(8, 6)]
+    public void Downsample2dRightBottomMatchesReference(int h, int w)
+    {
+        var x = CpuTensor.Random(12, 2, h, w, seed: 31);
+        var (wt, b) = RandomWeights(8, 12, 1, 3, 3, seed: 32);
+        var expected = CpuOps.Downsample2d(x, wt, b, 8);
+        var got = Gpu(null, x, wt, b, 8, 1, 3, 1, 2, ConvPadding.RightBottom);
+        Assert.Equal((8, 2, h / 2, w / 2), got.Shape);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Theory]
+    [InlineData(5, 7, 13)]
+    [InlineData(1, 6, 9)]
+    [InlineData(4, 9, 8)]
+    public void S2T2DownsampleMatchesReference(int t, int h, int w)
+    {
+        var x = CpuTensor.Random(5, t, h, w, seed: 41);
+        var (wt, b) = RandomWeights(17, 5, 3, 3, 3, seed: 42);
+        var expected = CpuOps.S2T2Downsample3d(x, wt, b, 17);
+        var got = Gpu(RepeatFirst(x, 2), x, wt, b, 17, 3, 3, 2, 2, ConvPadding.RightBottom);
+        Assert.Equal((17, (t - 1) / 2 + 1, h / 2, w / 2), got.Shape);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void NoBiasAndResidual()
+    {
+        var x = CpuTensor.Random(3, 2, 7, 13, seed: 51);
+        var res = CpuTensor.Random(5, 2, 7, 13, seed: 52);
+        var (wt, _) = RandomWeights(5, 3, 3, 3, 3, seed: 53, bias: false);
+        var expected = CpuOps.Add(CpuOps.CausalConv3d(x, wt, null, 5, 3), res);
+        var got = Gpu(RepeatFirst(x, 2), x, wt, Array.Empty<float>(), 5, 3, 3, 1, 1, ConvPadding.Same, res);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void ReadsAndWritesChannelSliceViewsWithResidual()
+    {
+        // Input = channels 4..21 of a 25-channel tensor; output = channels 3..35 of a 40-channel concat target;
+        // residual = channels 1..33 of another tensor. The other channels of the target must stay untouched.
+        const int t = 3, h = 7, w = 13, cin = 17, cout = 33;
+        var d = gpu.Device;
+        var big = CpuTensor.Random(25, t, h, w, seed: 61);
+        var x = big.SliceChannels(4, cin);
+        var resBig = CpuTensor.Random(36, t, h, w, seed: 62);
+        var res = resBig.SliceChannels(1, cout);
+        var target = CpuTensor.Random(40, t, h, w, seed: 63);
+        var (wt, b) = RandomWeights(cout, cin, 3, 3, 3, seed: 64);
+        var expected = CpuOps.Add(CpuOps.CausalConv3d(x, wt, b, cout, 3), res);
+
+        using var cw = ConvWeights.Upload(d, wt, b, cout, cin, 3, 3, 3);
+        using var gBig = d.Upload(big.ToFrameMajor(), 25, t, h, w);
+        using var gRes = d.Upload(resBig.ToFrameMajor(), 36, t, h, w);
+        using var gTarget = d.Upload(target.ToFrameMajor(), 40, t, h, w);
+        using var gPast = d.CreateTensor(cin, 2, h, w);
+        using (var rec = d.BeginCommands())
+        {
+            var xs = gBig.Channels(4, cin);
+            rec.Copy(xs.Frames(0, 1), gPast.Frames(0, 1));
+            rec.Copy(xs.Frames(0, 1), gPast.Frames(1, 1));
+            Conv.Forward(rec, gPast, xs, cw, gTarget.Channels(3, cout), residual: gRes.Channels(1, cout));
+            rec.Submit();
+        }
+        var all = CpuTensor.FromFrameMajor(d.Download(gTarget), 40, t, h, w);
+        Assert.InRange(CpuTensor.RelErr(all.SliceChannels(3, cout), expected), 0, Tol);
+        Assert.Equal(target.SliceChannels(0, 3).Data, all.SliceChannels(0, 3).Data);
+        Assert.Equal(target.SliceChannels(36, 4).Data, all.SliceChannels(36, 4).Data);
+        gpu.AssertClean();
+    }
+
+    /// <summary>
+    /// Spec §6.4: the §6.4 CausalConv stream object driven by the caller (cache of ≤ kt−1 frames kept in a separate
+    /// tensor, chunks of 1 or more frames) must give the whole-clip result bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 1, 1, 3, 1, ConvPadding.Same, new[] { 1 })]
+    [InlineData(3, 1, 1, 3, 1, ConvPadding.Same, new[] { 1, 3, 2 })]
+    [InlineData(3, 2, 2, 3, 2, ConvPadding.RightBottom, new[] { 1 })]
+    [InlineData(3, 2, 2, 3, 2, ConvPadding.RightBottom, new[] { 2, 1, 3 })]
+    [InlineData(2, 2, 1, 3, 1, ConvPadding.Same, new[] { 1 })]
+    [InlineData(1, 1, 0, 1, 1, ConvPadding.Same, new[] { 1, 2 })]
+    public void StreamedFrameByFrameIsBitIdenticalToWholeClip(int kt, int st, int unusedPast, int kh, int sh, ConvPadding padding, int[] chunks)
+    {
+        _ = unusedPast;
+        const int cin = 19, cout = 37, t = 9, h = 11, w = 10;
+        var d = gpu.Device;
+        var x = CpuTensor.Random(cin, t, h, w, seed: 71);
+        var (wt, b) = RandomWeights(cout, cin, kt, kh, kh, seed: 72);
+        using var cw = ConvWeights.Upload(d, wt, b, cout, cin, kt, kh, kh);
+        using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w);
+        int ho = Conv.OutputSize(h, kh, sh, padding), wo = Conv.OutputSize(w, kh, sh, padding);
+        int tout = Conv.OutputFrames(t + kt - 1, kt, st);
+
+        // Whole clip: one dispatch over past (kt−1 copies of frame 0) ++ x.
+        using var replicated = d.CreateTensor(cin, Math.Max(1, kt - 1), h, w);
+        using var whole = d.CreateTensor(cout, tout, ho, wo);
+        using (var rec = d.BeginCommands())
+        {
+            for (int i = 0; i < kt - 1; i++) rec.Copy(gx.Frames(0, 1), replicated.Frames(i, 1));
+            Conv.Forward(rec, kt > 1 ? replicated.WithFrames(kt - 1) : null, gx, cw, whole, st, sh, padding);
+            rec.Submit();
+        }
+
+        // Streamed: chunks cycle through `chunks`; the cache holds the not yet consumed virtual frames.
+        using var streamed = d.CreateTensor(cout, tout, ho, wo);
+        using var cacheA = d.CreateTensor(cin, Math.Max(1, kt), h, w);
+        using var cacheB = d.CreateTensor(cin, Math.Max(1, kt), h, w);
+        var cache = cacheA;
+        var spare = cacheB;
+        int cached = -1; // -1: not started
+        int produced = 0, f = 0, ci = 0;
+        using (var rec = d.BeginCommands())
+        {
+            while (f < t)
+            {
+                int n = Math.Min(chunks[ci++ % chunks.Length], t - f);
+                var chunk = gx.Frames(f, n);
+                if (cached < 0)
+                {
+                    for (int i = 0; i < kt - 1; i++) rec.Copy(chunk.Frames(0, 1), cache.Frames(i, 1));
+                    cached = kt - 1;
+                }
+                int v = cached + n;
+                int outs = Conv.OutputFrames(v, kt, st);
+                if (outs > 0)
+                {
+                    Conv.Forward(rec, cached > 0 ? cache.WithFrames(cached) : null, chunk, cw, streamed.Frames(produced, outs), st, sh, padding);
+                    produced += outs;
+                }
+                // Keep virtual frames from outs*st on (§6.4: drop st frames per output).
+                int keepFrom = outs * st, keep = v - keepFrom;
+                for (int i = 0; i < keep; i++)
+                {
+                    int src = keepFrom + i;
+                    rec.Copy(src < cached ? cache.Frames(src, 1) : chunk.Frames(src - cached, 1), spare.Frames(i, 1));
+                }
+                (cache, spare) = (spare, cache);
+                cached = keep;
+                f += n;
+            }
+            rec.Submit();
+        }
+        Assert.Equal(tout, produced);
+        var a = d.Download(whole);
+        var s = d.Download(streamed);
+        Assert.Equal(a.Length, s.Length);
+        for (int i = 0; i < a.Length; i++)
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(s[i]))
+                Assert.Fail($"element {i}: whole {a[i]:R} vs streamed {s[i]:R}");
+        // And the whole clip is right.
+        var expected = padding == ConvPadding.Same
+            ? CpuOps.CausalConv3d(x, wt, b, cout, (kt, kh, kh), (st, sh, sh), (kh - 1) / 2)
+            : CpuOps.S2T2Downsample3d(x, wt, b, cout);
+        Assert.InRange(CpuTensor.RelErr(CpuTensor.FromFrameMajor(a, cout, tout, ho, wo), expected), 0, Tol);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void TileShapesDoNotChangeTheBits()
+    {
+        // Different tilings (and tile positions) compute each element with the same fma chain.
+        var d = gpu.Device;
+        var x = CpuTensor.Random(21, 2, 9, 7, seed: 81);
+        var (wt, b) = RandomWeights(19, 21, 3, 3, 3, seed: 82);
+        float[] Run(ConvTiles? tiles)
+        {
+            var old = Conv.TilesOverride;
+            Conv.TilesOverride = tiles;
+            try { return Gpu(RepeatFirst(x, 2), x, wt, b, 19, 3, 3, 1, 1, ConvPadding.Same).Data; }
+            finally { Conv.TilesOverride = old; }
+        }
+        var reference = Run(null);
+        foreach (var tiles in new[] { ConvTiles.Cpu, ConvTiles.Gpu, new ConvTiles(32, 4, 2, 3, 5), new ConvTiles(16, 16, 1, 1, 8) })
+            Assert.Equal(reference, Run(tiles));
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void RejectsMismatchedShapesWithClearMessages()
+    {
+        var d = gpu.Device;
+        var (wt, b) = RandomWeights(5, 3, 3, 3, 3, seed: 91);
+        using var cw = ConvWeights.Upload(d, wt, b, 5, 3, 3, 3, 3);
+        using var x = d.CreateTensor(3, 2, 7, 9);
+        using var x4 = d.CreateTensor(4, 2, 7, 9);
+        using var past = d.CreateTensor(3, 2, 7, 9);
+        using var pastBad = d.CreateTensor(3, 2, 7, 8);
+        using var y = d.CreateTensor(5, 2, 7, 9);
+        using var y6 = d.CreateTensor(6, 2, 7, 9);
+        using var y3f = d.CreateTensor(5, 3, 7, 9);
+        using var ySmall = d.CreateTensor(5, 2, 4, 5);
+        using var rec = d.BeginCommands();
+        Assert.Contains("channels", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x4, cw, y)).Message);
+        Assert.Contains("channels", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x, cw, y6)).Message);
+        Assert.Contains("output frames", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x, cw, y3f)).Message);
+        Assert.Contains("output frames", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, null, x, cw, y)).Message);
+        Assert.Contains("gives 7x9", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x, cw, ySmall)).Message);
+        Assert.Contains("gives 3x4", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x, cw, y, strideHW: 2, padding: ConvPadding.RightBottom)).Message);
+        Assert.Contains("past", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, pastBad, x, cw, y)).Message);
+        Assert.Contains("residual", Assert.Throws<ArgumentException>(() => Conv.Forward(rec, past, x, cw, y, residual: ySmall)).Message);
+        Assert.Contains("needs", Assert.Throws<ArgumentException>(() => ConvWeights.Upload(d, wt.AsSpan(1), b, 5, 3, 3, 3, 3)).Message);
+        Assert.Contains("bias", Assert.Throws<ArgumentException>(() => ConvWeights.Upload(d, wt, b.AsSpan(1), 5, 3, 3, 3, 3)).Message);
+        rec.Submit();
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void OutputFramesAndFlops()
+    {
+        Assert.Equal(0, Conv.OutputFrames(2, 3, 1));
+        Assert.Equal(1, Conv.OutputFrames(3, 3, 1));
+        Assert.Equal(17, Conv.OutputFrames(19, 3, 1));
+        Assert.Equal(9, Conv.OutputFrames(19, 3, 2));  // S2T2: 17 frames + 2 replicated -> 9
+        Assert.Equal(17, Conv.OutputFrames(34, 2, 2)); // Haar3D: 33 + 1 -> 17
+        Assert.Equal(64, Conv.OutputSize(128, 3, 2, ConvPadding.RightBottom));
+        Assert.Equal(3, Conv.OutputSize(7, 3, 2, ConvPadding.RightBottom));
+        Assert.Equal(4, Conv.OutputSize(7, 3, 2, ConvPadding.Same));
+        var d = gpu.Device;
+        using var cw = ConvWeights.Upload(d, new float[384 * 384 * 27], Array.Empty<float>(), 384, 384, 3, 3, 3);
+        using var y = d.CreateTensor(384, 17, 8, 8);
+        // Appendix A: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
+        Assert.Equal(2L * 384 * 384 * 27 * 17 * 64, Conv.Flops(cw, y));
+        Assert.Equal(554.45, Conv.Flops(cw, y) * 64 / 1e9, 2);
+    }
+}
