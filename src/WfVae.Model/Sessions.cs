@@ -61,7 +61,7 @@ public sealed class EncoderSession : IDisposable
         _arena.Return(x);
         var mean = _arena.Rent(l, moments.T, moments.H, moments.W);
         var logvar = _arena.Rent(l, moments.T, moments.H, moments.W);
-        if (moments.T > 0) Posterior.Split(_rec, moments, mean, logvar);
+        if (moments.T > 0) WfVae.Operators.Posterior.Split(_rec, moments, mean, logvar);
         _ctx.Submit();
         (_taps as DeviceTaps)?.Collect();
         var result = new LatentFrames(LatentsOut, moments.T, _model.Device.Download(mean), _model.Device.Download(logvar));

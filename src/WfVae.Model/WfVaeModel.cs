@@ -25,8 +25,9 @@ public sealed class WfVaeModel : IDisposable
     public string WeightsHash => _checkpoint.WeightsHash;
     /// <summary>Device bytes the weights occupy.</summary>
     public long WeightBytes { get; }
-    public long EncoderParameters => _checkpoint.EncoderParameters;
-    public long DecoderParameters => _checkpoint.DecoderParameters;
+    /// <summary>Parameters as PyTorch's parameters() counts them (the encoder's fixed 3D Haar filters included).</summary>
+    public long EncoderParameters => WeightManifest.TorchParameterCount(Config, ModelPart.Encoder);
+    public long DecoderParameters => WeightManifest.TorchParameterCount(Config, ModelPart.Decoder);
 
     private WfVaeModel(VulkanDevice device, bool ownsDevice, WfVaeCheckpoint checkpoint)
     {
