@@ -1,5 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
 #include "common.glsl"
 
 // Every convolution of WF-VAE as one implicit GEMM:
@@ -13,9 +15,11 @@
 // bottom/right zero row/column fall out of the bounds test).
 //
 // Workgroup: WG = WGM * WGN invocations computing a BM x BN tile of y (BM = WGM*TM output channels, BN = WGN*TN
-// positions); invocation (mi, ni) owns channels m0 + mi*TM + i and positions n0 + ni + j*WGN (adjacent invocations
-// hold adjacent positions: coalesced stores and shared reads). K advances in chunks of BK input channels of one tap,
-// staged in shared memory (weights Ws[BK][BM], gathered input Xs[BK][BN]).
+// positions); invocation (mi, ni) owns channels m0 + mi*TM + i and positions n0 + ni*TN + j. K advances in chunks of
+// BK input channels of one tap, staged in shared memory (weights Ws[BK][BM], gathered input Xs[BK][BN]) as vec4s:
+// TM and TN are multiples of 4 and every shared/weight access moves a vec4 (on lavapipe each memory instruction is a
+// loop over the SIMD lanes, so wide accesses matter as much as register blocking; on GPUs they are 128-bit accesses
+// that consecutive invocations make at consecutive addresses).
 //
 // Bit-exactness (spec §6.4): every output element accumulates with one fma chain in the same K order
 // (tap-major, input channel ascending), independent of the tile it falls in and of the number of frames of the
@@ -26,19 +30,27 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
 layout(constant_id = 1) const int WGN = 8;   // invocations along N
-layout(constant_id = 2) const int TM = 4;    // output channels per invocation
-layout(constant_id = 3) const int TN = 4;    // output positions per invocation
+layout(constant_id = 2) const int TM = 4;    // output channels per invocation (multiple of 4)
+layout(constant_id = 3) const int TN = 4;    // output positions per invocation (multiple of 4)
 layout(constant_id = 4) const int BK = 16;   // input channels per K chunk
+// SG8 = 1: subgroups are 8 invocations that share mi (WGN a multiple of 8, BK a multiple of 8). Lane l then reads
+// weight row k8 + l once and the other lanes get it by subgroupBroadcast, instead of all 8 lanes reading every row
+// (lavapipe: one memory instruction instead of eight; bits are unchanged).
+layout(constant_id = 5) const int SG8 = 0;
 
 const int WGM = WG / WGN;
 const int BM = WGM * TM;
 const int BN = WGN * TN;
-const int XPASS = (BK * BN + WG - 1) / WG; // shared-memory fill passes for the input tile
-const int WPASS = (BK * BM + WG - 1) / WG; // ... and for the weight tile
+const int BM4 = BM / 4;
+const int BN4 = BN / 4;
+const int TM4 = TM / 4;
+const int TN4 = TN / 4;
+const int XPASS = (BK * BN4 + WG - 1) / WG; // shared-memory fill passes (one vec4 each) for the input tile
+const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 
 layout(std430, binding = 0) readonly buffer Past { float pastData[]; };
 layout(std430, binding = 1) readonly buffer X { float xData[]; };
-layout(std430, binding = 2) readonly buffer Wt { float wData[]; };   // [taps][Cin][Cout], then bias[Cout]
+layout(std430, binding = 2) readonly buffer Wt { vec4 wData[]; };   // [taps][Cin][CoutPad4], then bias[CoutPad4]
 layout(std430, binding = 3) readonly buffer Res { float resData[]; };
 layout(std430, binding = 4) buffer Y { float yData[]; };
 
@@ -52,16 +64,17 @@ layout(push_constant) uniform Push {
     uint st, sh;               // temporal and spatial stride
     uint padTop, padLeft;
     uint kt, kh, kw;
-    uint wBase;                // element index of the packed weights in wData
-    uint biasOffset;           // element index of bias[0] in wData; ~0u: no bias
+    uint wBase4;               // vec4 index of the packed weights in wData
+    uint cout4;                // CoutPad4 / 4: vec4s per weight row
+    uint biasBase4;            // vec4 index of bias[0]; ~0u: no bias
 } p;
 
-shared float Ws[BK * BM];
-shared float Xs[BK * BN];
+shared vec4 Ws[BK * BM4];
+shared vec4 Xs[BK * BN4];
 
 float loadPast(uint i) { return pastData[i]; }
 float loadX(uint i) { return xData[i]; }
-float loadW(uint i) { return wData[i]; }
+vec4 loadW4(uint i) { return wData[i]; }
 float loadRes(uint i) { return resData[i]; }
 void storeY(uint i, float v) { yData[i] = v; }
 
@@ -78,29 +91,28 @@ void main()
     const uint hw = p.h * p.w;
     const uint howo = p.ho * p.wo;
 
-    // Input-tile fill: pass q covers tile element e = lid + q*WG (row e / BN, column e % BN). Decode the output
-    // position of each column once.
-    int colT[XPASS], colY[XPASS], colX[XPASS];
-    uint colRow[XPASS];
-    bool colOk[XPASS];
+    // Input-tile fill: pass q fills vec4 e = lid + q*WG of Xs: row e / BN4, columns 4*(e % BN4) .. +3. Decode the
+    // output position of each of those columns once.
+    int colT[XPASS][4], colY[XPASS][4], colX[XPASS][4];
+    bool colOk[XPASS][4];
     for (int q = 0; q < XPASS; q++) {
         uint e = lid + uint(q * WG);
-        uint c = e % BN;
-        colRow[q] = e / BN;
-        uint nn = n0 + c;
-        colOk[q] = e < uint(BK * BN) && nn < p.n;
-        uint t = nn / howo;
-        uint r = nn - t * howo;
-        uint yo = r / p.wo;
-        uint xo = r - yo * p.wo;
-        colT[q] = int(t * p.st);
-        colY[q] = int(yo * p.sh) - int(p.padTop);
-        colX[q] = int(xo * p.sh) - int(p.padLeft);
+        for (int c = 0; c < 4; c++) {
+            uint nn = n0 + (e % BN4) * 4u + uint(c);
+            colOk[q][c] = e < uint(BK * BN4) && nn < p.n;
+            uint t = nn / howo;
+            uint r = nn - t * howo;
+            uint yo = r / p.wo;
+            uint xo = r - yo * p.wo;
+            colT[q][c] = int(t * p.st);
+            colY[q][c] = int(yo * p.sh) - int(p.padTop);
+            colX[q][c] = int(xo * p.sh) - int(p.padLeft);
+        }
     }
 
-    float acc[TM][TN];
+    vec4 acc[TM][TN4];
     for (int i = 0; i < TM; i++)
-        for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
+        for (int j = 0; j < TN4; j++) acc[i][j] = vec4(0.0);
 
     const uint taps = p.kt * p.kh * p.kw;
     for (uint tap = 0; tap < taps; tap++) {
@@ -111,63 +123,82 @@ void main()
 
         // Source of each of this invocation's tile columns for this tap: element offset (without ci*hw) in past
         // or x, or nothing (zero padding / beyond N).
-        uint srcOff[XPASS];
-        bool srcPast[XPASS];
-        bool srcOk[XPASS];
+        uint srcOff[XPASS][4];
+        bool srcPast[XPASS][4];
+        bool srcOk[XPASS][4];
         for (int q = 0; q < XPASS; q++) {
-            int iy = colY[q] + int(u);
-            int ix = colX[q] + int(v);
-            uint vf = uint(colT[q]) + a;
-            srcOk[q] = colOk[q] && iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
-            srcPast[q] = vf < p.pastT;
-            uint sp = uint(iy) * p.w + uint(ix);
-            srcOff[q] = srcPast[q] ? p.pastBase + vf * p.pastFrame + sp : p.xBase + (vf - p.pastT) * p.xFrame + sp;
+            for (int c = 0; c < 4; c++) {
+                int iy = colY[q][c] + int(u);
+                int ix = colX[q][c] + int(v);
+                uint vf = uint(colT[q][c]) + a;
+                srcOk[q][c] = colOk[q][c] && iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
+                srcPast[q][c] = vf < p.pastT;
+                uint sp = uint(iy) * p.w + uint(ix);
+                srcOff[q][c] = srcPast[q][c] ? p.pastBase + vf * p.pastFrame + sp : p.xBase + (vf - p.pastT) * p.xFrame + sp;
+            }
         }
-        const uint wTap = p.wBase + tap * p.cin * p.cout;
+        const uint wTap = p.wBase4 + tap * p.cin * p.cout4;
 
         for (uint c0 = 0; c0 < p.cin; c0 += BK) {
             const uint kc = min(uint(BK), p.cin - c0);
             // Fill the input tile.
             for (int q = 0; q < XPASS; q++) {
                 uint e = lid + uint(q * WG);
-                if (e < uint(BK * BN)) {
-                    uint ci = c0 + colRow[q];
-                    float val = 0.0;
-                    if (srcOk[q] && ci < p.cin) {
-                        uint idx = srcOff[q] + ci * hw;
-                        val = srcPast[q] ? loadPast(idx) : loadX(idx);
+                if (e < uint(BK * BN4)) {
+                    uint ci = c0 + e / BN4;
+                    vec4 val = vec4(0.0);
+                    if (ci < p.cin) {
+                        for (int c = 0; c < 4; c++) {
+                            if (srcOk[q][c]) {
+                                uint idx = srcOff[q][c] + ci * hw;
+                                val[c] = srcPast[q][c] ? loadPast(idx) : loadX(idx);
+                            }
+                        }
                     }
                     Xs[e] = val;
                 }
             }
-            // Fill the weight tile: Ws[r][c] = W[tap][c0 + r][m0 + c].
+            // Fill the weight tile: Ws[r][c4] = W[tap][c0 + r][m0 + 4*c4 .. +3] (zero rows beyond Cin; columns beyond
+            // Cout are zero in the packed weights up to CoutPad4, and tiles beyond that are never stored).
             for (int q = 0; q < WPASS; q++) {
                 uint e = lid + uint(q * WG);
-                if (e < uint(BK * BM)) {
-                    uint r = e / BM;
-                    uint c = e % BM;
-                    uint ci = c0 + r;
-                    uint m = m0 + c;
-                    Ws[e] = (ci < p.cin && m < p.cout) ? loadW(wTap + ci * p.cout + m) : 0.0;
+                if (e < uint(BK * BM4)) {
+                    uint ci = c0 + e / BM4;
+                    uint m4 = m0 / 4u + e % BM4;
+                    Ws[e] = (ci < p.cin && m4 < p.cout4) ? loadW4(wTap + ci * p.cout4 + m4) : vec4(0.0);
                 }
             }
             barrier();
 
-            if (kc == uint(BK)) {
-                for (int k = 0; k < BK; k++) {
-                    float av[TM], bv[TN];
-                    for (int i = 0; i < TM; i++) av[i] = Ws[k * BM + int(mi) * TM + i];
-                    for (int j = 0; j < TN; j++) bv[j] = Xs[k * BN + int(ni) + j * WGN];
-                    for (int i = 0; i < TM; i++)
-                        for (int j = 0; j < TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+            if (SG8 != 0) {
+                const uint lane = gl_SubgroupInvocationID;
+                for (int k8 = 0; k8 < BK; k8 += 8) {
+                    if (uint(k8) < kc) {
+                        vec4 wl[TM4];
+                        for (int i = 0; i < TM4; i++) wl[i] = Ws[(uint(k8) + lane) * BM4 + mi * TM4 + i];
+#define CONV_STEP(S) \
+                        if (uint(k8 + S) < kc) { \
+                            vec4 bv[TN4]; \
+                            for (int j = 0; j < TN4; j++) bv[j] = Xs[(k8 + S) * BN4 + int(ni) * TN4 + j]; \
+                            for (int i = 0; i < TM4; i++) { \
+                                vec4 wv = subgroupBroadcast(wl[i], S); \
+                                for (int c = 0; c < 4; c++) \
+                                    for (int j = 0; j < TN4; j++) acc[4 * i + c][j] = fma(vec4(wv[c]), bv[j], acc[4 * i + c][j]); \
+                            } \
+                        }
+                        CONV_STEP(0) CONV_STEP(1) CONV_STEP(2) CONV_STEP(3) CONV_STEP(4) CONV_STEP(5) CONV_STEP(6) CONV_STEP(7)
+#undef CONV_STEP
+                    }
                 }
             } else {
-                for (int k = 0; k < int(kc); k++) {
-                    float av[TM], bv[TN];
-                    for (int i = 0; i < TM; i++) av[i] = Ws[k * BM + int(mi) * TM + i];
-                    for (int j = 0; j < TN; j++) bv[j] = Xs[k * BN + int(ni) + j * WGN];
-                    for (int i = 0; i < TM; i++)
-                        for (int j = 0; j < TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+                for (int k = 0; k < BK; k++) {
+                    if (uint(k) < kc) {
+                        vec4 av[TM4], bv[TN4];
+                        for (int i = 0; i < TM4; i++) av[i] = Ws[k * BM4 + int(mi) * TM4 + i];
+                        for (int j = 0; j < TN4; j++) bv[j] = Xs[k * BN4 + int(ni) * TN4 + j];
+                        for (int i = 0; i < TM; i++)
+                            for (int j = 0; j < TN4; j++) acc[i][j] = fma(vec4(av[i / 4][i % 4]), bv[j], acc[i][j]);
+                    }
                 }
             }
             barrier();
@@ -176,15 +207,15 @@ void main()
 
     // Epilogue: + bias (+ residual), store into the (possibly strided) output view.
     for (int j = 0; j < TN; j++) {
-        uint nn = n0 + ni + uint(j * WGN);
+        uint nn = n0 + ni * uint(TN) + uint(j);
         if (nn >= p.n) continue;
         uint t = nn / howo;
         uint r = nn - t * howo;
         for (int i = 0; i < TM; i++) {
             uint m = m0 + mi * uint(TM) + uint(i);
             if (m >= p.cout) continue;
-            float val = acc[i][j];
-            if (p.biasOffset != 0xFFFFFFFFu) val += loadW(p.biasOffset + m);
+            float val = acc[i][j / 4][j % 4];
+            if (p.biasBase4 != 0xFFFFFFFFu) val += loadW4(p.biasBase4 + m / 4u)[m % 4u];
             if (p.hasRes != 0u) val += loadRes(p.rBase + t * p.rFrame + m * howo + r);
             storeY(p.yBase + t * p.yFrame + m * howo + r, val);
         }

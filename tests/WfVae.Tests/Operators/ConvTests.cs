@@ -302,7 +302,9 @@ public sealed class ConvTests(GpuFixture gpu)
             finally { Conv.TilesOverride = old; }
         }
         var reference = Run(null);
-        foreach (var tiles in new[] { ConvTiles.Cpu, ConvTiles.Gpu, new ConvTiles(32, 4, 2, 3, 5), new ConvTiles(16, 16, 1, 1, 8) })
+        var all = new List<ConvTiles> { ConvTiles.Cpu, ConvTiles.Gpu, new(32, 4, 8, 4, 5), new(16, 16, 4, 8, 8) };
+        if (d.Info.SubgroupSize == 8) all.Add(new ConvTiles(64, 8, 8, 4, 16, Subgroup8: true));
+        foreach (var tiles in all)
             Assert.Equal(reference, Run(tiles));
         gpu.AssertClean();
     }
@@ -353,5 +355,27 @@ public sealed class ConvTests(GpuFixture gpu)
         // Appendix A: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
         Assert.Equal(2L * 384 * 384 * 27 * 17 * 64, Conv.Flops(cw, y));
         Assert.Equal(554.45, Conv.Flops(cw, y) * 64 / 1e9, 2);
+    }
+}
+
+[Collection("gpu")]
+public sealed class ConvBenchmarkTests(GpuFixture gpu)
+{
+    [Fact]
+    public void QuickBenchmarkHasOneRowPerLayerWithPositiveNumbers()
+    {
+        var report = WfVae.Cli.Benchmarks.OperatorBenchmark.Run(gpu.Device, TextWriter.Null, quick: true);
+        Assert.Contains(gpu.Device.Info.Name, report);
+        Assert.Contains("peak", report);
+        var rows = report.Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| layer")).ToList();
+        Assert.Equal(WfVae.Cli.Benchmarks.OperatorBenchmark.Layers.Count, rows.Count);
+        foreach (var row in rows)
+        {
+            var cells = row.Split('|', StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
+            Assert.Equal(6, cells.Length);
+            for (int i = 2; i < 6; i++)
+                Assert.True(double.Parse(cells[i], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
+        }
+        gpu.AssertClean();
     }
 }

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using WfVae.Operators;
+using WfVae.Runtime;
+
+namespace WfVae.Cli.Benchmarks;
+
+/// <summary>
+/// Times the convolutions of WF-VAE-L-16Chn (B = 192) at their real channel counts against the device's measured
+/// fp32 FMA peak (shaders/peak.comp). GPUs run the real frame sizes; CPU drivers (lavapipe) run smaller frames so
+/// the whole table takes seconds; <c>quick</c> uses tiny frames (smoke tests). Times are GPU timestamps (wall clock
+/// around the submission when the device has none), median of several runs after one warm-up run.
+/// </summary>
+public static class OperatorBenchmark
+{
+    /// <summary>One benchmarked convolution: input [Cin, past + T, H, W] → output.</summary>
+    public sealed record Layer(string Name, int Cin, int Cout, int Kt, int K, int St, int Shw, ConvPadding Padding,
+        int PastT, (int T, int H) Gpu, (int T, int H) Cpu);
+
+    /// <summary>The layers of the table (L config, spec Appendix A).</summary>
+    public static IReadOnlyList<Layer> Layers { get; } = new Layer[]
+    {
+        new("encoder.down1.1.conv1 (ResnetBlock2D conv)", 192, 192, 1, 3, 1, 1, ConvPadding.Same, 0, (4, 128), (1, 32)),
+        new("encoder.down1.3.conv (Downsample 3x3 s2)", 192, 192, 1, 3, 1, 2, ConvPadding.RightBottom, 0, (4, 128), (1, 32)),
+        new("encoder.down2.1.conv1 (3D 3x3x3)", 384, 384, 3, 3, 1, 1, ConvPadding.Same, 2, (4, 64), (1, 16)),
+        new("encoder.down2.3.conv (S2T2 3x3x3 s2)", 384, 384, 3, 3, 2, 2, ConvPadding.RightBottom, 2, (8, 64), (2, 16)),
+        new("encoder.mid.0.conv2 (3D 3x3x3)", 768, 768, 3, 3, 1, 1, ConvPadding.Same, 2, (4, 32), (1, 8)),
+        new("decoder.up1.0.conv2 (3D 3x3x3)", 384, 384, 3, 3, 1, 1, ConvPadding.Same, 2, (4, 64), (1, 16)),
+        new("decoder.up1.0.nin_shortcut (1x1x1)", 768, 384, 1, 1, 1, 1, ConvPadding.Same, 0, (4, 64), (1, 32)),
+        new("decoder.layer.0.conv1 (3D 3x3x3)", 384, 192, 3, 3, 1, 1, ConvPadding.Same, 2, (2, 128), (1, 16)),
+    };
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PeakPush
+    {
+        public uint Iters, Count;
+        public float A, B;
+    }
+
+    /// <summary>Runs the benchmark and returns a Markdown report (device, measured peak, one row per layer).</summary>
+    public static string Run(VulkanDevice device, TextWriter log, bool quick)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        log ??= TextWriter.Null;
+        bool cpu = device.Info.Kind == DeviceKind.Cpu;
+        int reps = quick ? 3 : cpu ? 3 : 10;
+        var inv = CultureInfo.InvariantCulture;
+
+        log.WriteLine($"bench ops: {device.Info.Name}, measuring fp32 FMA peak ...");
+        double peak = MeasurePeak(device, quick, reps);
+        log.WriteLine(string.Format(inv, "  peak {0:F1} GFLOP/s", peak));
+
+        var tiles = Conv.TilesOverride ?? ConvTiles.For(device);
+        var sb = new StringBuilder();
+        sb.AppendLine("# Operator benchmark: convolutions of WF-VAE-L-16Chn");
+        sb.AppendLine();
+        sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
+        sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
+        sb.AppendLine($"- conv tiles: {tiles} (workgroup tile {tiles.BM}x{tiles.BN}), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine();
+        sb.AppendLine("| layer | shape | GFLOP | ms | GFLOP/s | % of peak |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|");
+
+        var rng = new Random(1);
+        foreach (var l in Layers)
+        {
+            var (t, hw) = quick ? (1, 4) : cpu ? l.Cpu : l.Gpu;
+            using var w = ConvWeights.Upload(device, RandomArray(rng, l.Cout * l.Cin * l.Kt * l.K * l.K, 0.05f), RandomArray(rng, l.Cout, 0.1f), l.Cout, l.Cin, l.Kt, l.K, l.K);
+            using var x = device.Upload(RandomArray(rng, l.Cin * t * hw * hw, 1f), l.Cin, t, hw, hw);
+            using var past = l.PastT > 0 ? device.Upload(RandomArray(rng, l.Cin * l.PastT * hw * hw, 1f), l.Cin, l.PastT, hw, hw) : null;
+            int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
+            int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
+            using var y = device.CreateTensor(l.Cout, to, ho, ho);
+            double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
+            double gflop = Conv.Flops(w, y) / 1e9;
+            double rate = gflop / (ms / 1e3);
+            string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
+                           $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
+            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2:F3} | {3:F2} | {4:F1} | {5:F1} |", l.Name, shape, gflop, ms, rate, 100 * rate / peak));
+            log.WriteLine(string.Format(inv, "  {0}: {1:F2} ms, {2:F1} GFLOP/s", l.Name, ms, rate));
+        }
+        return sb.ToString();
+    }
+
+    private static float[] RandomArray(Random rng, int n, float scale)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    /// <summary>Median milliseconds of one recorded batch over <paramref name="reps"/> runs, after one warm-up run.</summary>
+    private static double Time(VulkanDevice device, int reps, Action<CommandRecorder> record)
+    {
+        var times = new List<double>();
+        using var rec = device.BeginCommands(timestamps: true);
+        for (int r = 0; r <= reps; r++)
+        {
+            rec.ClearTimings();
+            record(rec);
+            var sw = Stopwatch.StartNew();
+            rec.Submit();
+            sw.Stop();
+            double ms = device.Info.TimestampsSupported ? rec.Timings.Sum(x => x.Milliseconds) : sw.Elapsed.TotalMilliseconds;
+            if (r > 0) times.Add(ms);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>fp32 FMA GFLOP/s of shaders/peak.comp, sized to run ~50 ms (quick: ~10 ms) per measurement.</summary>
+    public static double MeasurePeak(VulkanDevice device, bool quick, int reps = 3)
+    {
+        const int wg = 64, chains = 16, unroll = 8;
+        bool cpu = device.Info.Kind == DeviceKind.Cpu;
+        uint count = cpu ? 64u * 64 : 1u << 20;
+        var pipe = device.Pipelines.Get("peak", 1, Marshal.SizeOf<PeakPush>(), stackalloc[] { wg, chains, unroll });
+        using var outBuf = device.CreateTensor(1, 1, 1, (int)count);
+        double Measure(uint iters) => Time(device, reps, rec =>
+        {
+            var push = new PeakPush { Iters = iters, Count = count, A = 0.999f, B = 0.001f };
+            rec.Dispatch(pipe, new[] { Binding.Written(outBuf) }, push, count / wg, 1, 1, "peak");
+        });
+        uint it = 16;
+        double ms = Measure(it);
+        double target = quick ? 10 : 50;
+        while (ms < target / 4 && it < (1u << 24))
+        {
+            it = (uint)Math.Min(1u << 24, it * Math.Clamp(target / Math.Max(ms, 1e-3), 2, 64));
+            ms = Measure(it);
+        }
+        double flops = 2.0 * chains * unroll * it * count;
+        return flops / (ms / 1e3) / 1e9;
+    }
+}
