@@ -20,6 +20,11 @@ public static class CommandLine
           verify [--case <folder>] encode and decode a reference case (config.json, model.safetensors,
                                   io.safetensors from the official PyTorch code) and compare; default:
                                   the repository's tests/fixtures/golden/long (33 frames, 32x32)
+          bench ops [--quick] [--markdown <file>]
+                                  GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
+          bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
+                [--runs 3] [--json <file>] [--markdown <file>]
+                                  whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
 
@@ -41,6 +46,7 @@ public static class CommandLine
         }
         try
         {
+            if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
             var options = Options.Parse(args.Skip(1));
             switch (args[0])
             {
@@ -64,10 +70,16 @@ public static class CommandLine
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 1;
+        }
+        catch (Exception e)
+        {
+            // A bug, not bad input: still one line, with the details on request.
+            stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
+            return 70;
         }
     }
 
@@ -88,7 +100,7 @@ public sealed class UsageException(string message) : Exception(message);
 public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new();
-    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose" };
+    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force" };
 
     public static Options Parse(IEnumerable<string> args)
     {

@@ -28,8 +28,10 @@ public sealed class EncoderSession : IDisposable
     public int Width { get; }
     public int FramesIn { get; private set; }
     public int LatentsOut { get; private set; }
+    /// <summary>GPU time of every dispatch so far (sessions opened with profile: true).</summary>
+    public IReadOnlyList<DispatchTiming> Timings => _rec.Timings;
 
-    internal EncoderSession(WfVaeModel model, int height, int width, ITapSink? taps)
+    internal EncoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
     {
         if (model.EncoderBusy) throw new InvalidOperationException("this model already has an open encoder session; dispose it first");
         if (height < 8 || width < 8) throw new ArgumentException($"frames must be at least 8x8 pixels, got {width}x{height}");
@@ -38,7 +40,7 @@ public sealed class EncoderSession : IDisposable
         Height = height;
         Width = width;
         _arena = new TensorArena(model.Device);
-        _rec = model.Device.BeginCommands();
+        _rec = model.Device.BeginCommands(timestamps: profile);
         _ctx = new StreamContext(model.Device, _rec, _arena);
         model.Encoder.Reset();
         model.EncoderBusy = true;
@@ -98,8 +100,10 @@ public sealed class DecoderSession : IDisposable
     public int Width { get; }
     public int LatentsIn { get; private set; }
     public int FramesOut { get; private set; }
+    /// <summary>GPU time of every dispatch so far (sessions opened with profile: true).</summary>
+    public IReadOnlyList<DispatchTiming> Timings => _rec.Timings;
 
-    internal DecoderSession(WfVaeModel model, int height, int width, ITapSink? taps)
+    internal DecoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
     {
         if (model.DecoderBusy) throw new InvalidOperationException("this model already has an open decoder session; dispose it first");
         if (height < 1 || width < 1) throw new ArgumentException($"latent frames must be at least 1x1, got {width}x{height}");
@@ -108,7 +112,7 @@ public sealed class DecoderSession : IDisposable
         Height = height;
         Width = width;
         _arena = new TensorArena(model.Device);
-        _rec = model.Device.BeginCommands();
+        _rec = model.Device.BeginCommands(timestamps: profile);
         _ctx = new StreamContext(model.Device, _rec, _arena);
         model.Decoder.Reset();
         model.DecoderBusy = true;

@@ -64,10 +64,10 @@ public sealed class WfVaeModel : IDisposable
     }
 
     /// <summary>Starts a streaming encode (one at a time per model).</summary>
-    public EncoderSession OpenEncoder(int height, int width, ITapSink? taps = null) => new(this, height, width, taps);
+    public EncoderSession OpenEncoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
     /// <summary>Starts a streaming decode (one at a time per model).</summary>
-    public DecoderSession OpenDecoder(int height, int width, ITapSink? taps = null) => new(this, height, width, taps);
+    public DecoderSession OpenDecoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
     /// <summary>
     /// Encodes a video [N, 3, T, H, W] with values in [-1, 1] to its posterior. Frames after the last

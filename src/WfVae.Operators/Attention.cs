@@ -48,7 +48,7 @@ public static class Attention
         };
         uint groups = Dispatch.CeilDiv(n, QueriesPerGroup);
         if (groups > 65535) throw new ArgumentException($"Attention: {n} tokens exceed {65535 * QueriesPerGroup}");
-        rec.Dispatch(pipe, new[] { Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output) }, push, groups, (uint)q.T, 1, "attention");
+        rec.Dispatch(pipe, new[] { Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output) }, push, groups, (uint)q.T, 1, "attention", Flops(q));
     }
 
     /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (spec §7).</summary>

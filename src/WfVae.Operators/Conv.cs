@@ -206,7 +206,7 @@ public static class Conv
         {
             Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y),
         };
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv");
+        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
     /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>

@@ -13,8 +13,8 @@ public readonly record struct Binding(GpuTensor Tensor, bool Write)
     public static Binding Written(GpuTensor t) => new(t, true);
 }
 
-/// <summary>GPU time of one labelled dispatch, from timestamp queries.</summary>
-public readonly record struct DispatchTiming(string Label, double Milliseconds);
+/// <summary>GPU time of one labelled dispatch, from timestamp queries, and the FLOPs its operator counts (spec §7).</summary>
+public readonly record struct DispatchTiming(string Label, double Milliseconds, long Flops);
 
 /// <summary>
 /// Records many dispatches into one command buffer and submits them together. Barriers are inserted
@@ -31,7 +31,7 @@ public sealed unsafe class CommandRecorder : IDisposable
     private readonly QueryPool _queries;
     private readonly bool _timestamps;
     private readonly List<(Buffer Buffer, long Start, long End, bool Write)> _pending = new();
-    private readonly List<string> _labels = new();
+    private readonly List<(string Label, long Flops)> _labels = new();
     private readonly List<DispatchTiming> _timings = new();
     private Pipeline _boundPipeline;
     private bool _recording;
@@ -81,7 +81,7 @@ public sealed unsafe class CommandRecorder : IDisposable
     }
 
     /// <summary>Records one dispatch. <paramref name="bindings"/>[i] is bound at binding i (its whole memory block).</summary>
-    public void Dispatch<TPush>(ComputePipeline pipeline, ReadOnlySpan<Binding> bindings, in TPush push, uint groupsX, uint groupsY = 1, uint groupsZ = 1, string? label = null)
+    public void Dispatch<TPush>(ComputePipeline pipeline, ReadOnlySpan<Binding> bindings, in TPush push, uint groupsX, uint groupsY = 1, uint groupsZ = 1, string? label = null, long flops = 0)
         where TPush : unmanaged
     {
         if (sizeof(TPush) != pipeline.PushConstantBytes)
@@ -110,7 +110,7 @@ public sealed unsafe class CommandRecorder : IDisposable
         }
         vk.CmdDispatch(_cb, groupsX, groupsY, groupsZ);
         DispatchCount++;
-        Timestamp(label ?? pipeline.Name);
+        Timestamp(label ?? pipeline.Name, flops);
     }
 
     /// <summary>Copies a tensor into another of the same shape (frame by frame when strided).</summary>
@@ -191,11 +191,11 @@ public sealed unsafe class CommandRecorder : IDisposable
         }
     }
 
-    private void Timestamp(string label)
+    private void Timestamp(string label, long flops = 0)
     {
         if (!_timestamps) return;
         if (_labels.Count + 1 >= MaxTimestamps) return;
-        _labels.Add(label);
+        _labels.Add((label, flops));
         _device.Vk.CmdWriteTimestamp(_cb, PipelineStageFlags.BottomOfPipeBit, _queries, (uint)_labels.Count);
     }
 
@@ -227,7 +227,7 @@ public sealed unsafe class CommandRecorder : IDisposable
             _device.Vk.GetQueryPoolResults(_device.Handle, _queries, 0, (uint)ticks.Length, (nuint)(ticks.Length * 8), p, 8, QueryResultFlags.Result64Bit | QueryResultFlags.ResultWaitBit).Check("vkGetQueryPoolResults");
         double ns = _device.Info.TimestampPeriodNs;
         for (int i = 0; i < _labels.Count; i++)
-            _timings.Add(new DispatchTiming(_labels[i], (ticks[i + 1] - ticks[i]) * ns / 1e6));
+            _timings.Add(new DispatchTiming(_labels[i].Label, (ticks[i + 1] - ticks[i]) * ns / 1e6, _labels[i].Flops));
         _labels.Clear();
     }
 

@@ -62,14 +62,29 @@ public sealed unsafe class PipelineLibrary : IDisposable
         return SpirvByName.GetOrAdd(name, n =>
         {
             var resource = n + ".spv";
-            foreach (var asm in AppDomain.CurrentDomain.GetAssemblies())
+            // Shaders live in the operator library, which may not be loaded yet: walk the references too.
+            var seen = new HashSet<string>();
+            var queue = new Queue<Assembly>(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic));
+            while (queue.Count > 0)
             {
-                if (asm.IsDynamic) continue;
-                using var s = asm.GetManifestResourceStream(resource);
-                if (s == null) continue;
-                var bytes = new byte[s.Length];
-                s.ReadExactly(bytes);
-                return bytes;
+                var asm = queue.Dequeue();
+                if (!seen.Add(asm.FullName ?? asm.GetName().Name ?? "")) continue;
+                using (var s = asm.GetManifestResourceStream(resource))
+                {
+                    if (s != null)
+                    {
+                        var bytes = new byte[s.Length];
+                        s.ReadExactly(bytes);
+                        return bytes;
+                    }
+                }
+                foreach (var r in asm.GetReferencedAssemblies())
+                {
+                    if (r.Name == null || r.Name.StartsWith("System") || r.Name.StartsWith("Microsoft") || seen.Contains(r.FullName)) continue;
+                    try { queue.Enqueue(Assembly.Load(r)); }
+                    catch (IOException) { }
+                    catch (BadImageFormatException) { }
+                }
             }
             throw new InvalidOperationException($"No embedded SPIR-V named '{resource}' in the loaded assemblies; was the shader compiled (shaders/{n}.comp)?");
         });

@@ -1,0 +1,91 @@
+using WfVae.Cli.Benchmarks;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
+using WfVae.Runtime;
+
+namespace WfVae.Cli;
+
+/// <summary>
+/// wfvae bench ops: GFLOP/s of the convolutions at WF-VAE shapes against the measured FMA peak.
+/// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing.
+/// </summary>
+internal static class BenchCommand
+{
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        bool ops = args.Length > 0 && args[0] == "ops";
+        var o = Options.Parse(ops ? args.Skip(1) : args);
+        using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        return ops ? Ops(device, o, stdout, stderr) : Model(device, o, stdout, stderr);
+    }
+
+    private static int Ops(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        var table = OperatorBenchmark.Run(device, stderr, o.Has("--quick"));
+        stdout.WriteLine(table);
+        if (o.Get("--markdown") is { } path) WriteSection(path, "Convolution operators", table);
+        return 0;
+    }
+
+    private static int Model(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        var precision = o.Get("--precision") ?? "fp32";
+        if (precision != "fp32")
+            throw new UsageException($"--precision {precision}: only fp32 is implemented so far");
+        int frames = Int(o, "--frames", 9), height = Int(o, "--height", 64), width = Int(o, "--width", 64), runs = Int(o, "--runs", 3);
+        if (runs < 1) throw new UsageException("--runs must be at least 1");
+        string modelPath, name;
+        if (o.Get("--preset") is { } preset)
+        {
+            if (preset != "wfvae-l-16chn") throw new UsageException($"unknown --preset '{preset}' (known: wfvae-l-16chn)");
+            modelPath = ModelBenchmark.RandomCheckpointFolder(WfVaeConfig.WfVaeL16Chn, preset, stderr);
+            name = "WF-VAE-L-16Chn (random weights)";
+        }
+        else
+        {
+            modelPath = o.Get("--model") ?? throw new UsageException("give --preset wfvae-l-16chn or --model <path>");
+            name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
+        }
+
+        double peak = OperatorBenchmark.MeasurePeak(device, quick: true);
+        using var model = WfVaeModel.Load(modelPath, device);
+        var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
+        var table = ModelBenchmark.ToMarkdown(result);
+        stdout.WriteLine(table);
+        if (o.Get("--json") is { } json) WriteAtomically(json, ModelBenchmark.ToJson(result));
+        if (o.Get("--markdown") is { } md) WriteSection(md, $"{name}, {frames}x{height}x{width}, {result.Device}", table);
+        return 0;
+    }
+
+    private static int Int(Options o, string name, int fallback)
+    {
+        var v = o.Get(name);
+        if (v == null) return fallback;
+        return int.TryParse(v, out int n) && n > 0 ? n : throw new UsageException($"{name} needs a positive whole number, got '{v}'");
+    }
+
+    /// <summary>Replaces (or appends) the "## title" section of a Markdown file, keeping the rest.</summary>
+    internal static void WriteSection(string path, string title, string body)
+    {
+        var heading = "## " + title;
+        var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n";
+        int start = text.IndexOf(heading + "\n", StringComparison.Ordinal);
+        var section = $"{heading}\n\n{body.TrimEnd()}\n\n";
+        if (start < 0) text = text.TrimEnd() + "\n\n" + section;
+        else
+        {
+            int end = text.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
+            text = text[..start] + section + (end < 0 ? "" : text[(end + 1)..]);
+        }
+        WriteAtomically(path, text.TrimEnd() + "\n");
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var tmp = full + ".tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, full, overwrite: true);
+    }
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
+using WfVae.Runtime;
+
+namespace WfVae.Cli.Benchmarks;
+
+/// <summary>
+/// Whole-clip encode and decode of a model on a synthetic clip: median wall time of several runs after a
+/// warm-up, peak device memory, and a profiled run whose timestamps give GPU time and GFLOP/s per layer.
+/// </summary>
+public static class ModelBenchmark
+{
+    public sealed record LayerTime(string Name, double Ms, double Gflop, double GflopPerS, double PercentOfPeak);
+
+    public sealed record Result(
+        string Device, string Precision, string Model, int Frames, int Height, int Width, int Runs,
+        double EncodeS, double DecodeS, double EncodeGflop, double DecodeGflop, long PeakDeviceBytes, long WeightBytes,
+        double PeakGflopPerS, double[] EncodeRunsS, double[] DecodeRunsS, LayerTime[] EncoderLayers, LayerTime[] DecoderLayers)
+    {
+        public double EncodeFramesPerS => Frames / EncodeS;
+        public double DecodeFramesPerS => Frames / DecodeS;
+        public double EncodeGflopPerS => EncodeGflop / EncodeS;
+        public double DecodeGflopPerS => DecodeGflop / DecodeS;
+    }
+
+    public static Result Run(WfVaeModel model, string modelName, int frames, int height, int width, int runs, double peakGflops, TextWriter log)
+    {
+        var dev = model.Device;
+        var rng = new Random(1234);
+        var video = new HostTensor(1, 3, frames, height, width);
+        for (int i = 0; i < video.Data.Length; i++) video.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+
+        log.WriteLine($"bench: warm-up ({modelName}, {frames}x{height}x{width} on {dev.Info.Name})");
+        var latents = model.Encode(video).Mean;
+        model.Decode(latents);
+
+        dev.Memory.ResetPeak();
+        var enc = new double[runs];
+        var dec = new double[runs];
+        for (int r = 0; r < runs; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Encode(video);
+            enc[r] = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            model.Decode(latents);
+            dec[r] = sw.Elapsed.TotalSeconds;
+            log.WriteLine($"bench: run {r + 1}/{runs}: encode {enc[r]:F3} s, decode {dec[r]:F3} s");
+        }
+        long peak = dev.Memory.PeakBytes;
+
+        log.WriteLine("bench: profiled run (GPU timestamps)");
+        IReadOnlyList<DispatchTiming> encTimings, decTimings;
+        using (var s = model.OpenEncoder(height, width, profile: true))
+        {
+            s.Push(video.ToFrameMajor(0), frames);
+            encTimings = s.Timings.ToList();
+        }
+        using (var s = model.OpenDecoder(latents.H, latents.W, profile: true))
+        {
+            s.Push(latents.ToFrameMajor(0), latents.T, last: true);
+            decTimings = s.Timings.ToList();
+        }
+
+        return new Result(dev.Info.Name, "fp32", modelName, frames, height, width, runs,
+            Median(enc), Median(dec), encTimings.Sum(t => t.Flops) / 1e9, decTimings.Sum(t => t.Flops) / 1e9,
+            peak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, peakGflops), Layers(decTimings, peakGflops));
+    }
+
+    private static LayerTime[] Layers(IReadOnlyList<DispatchTiming> timings, double peak) =>
+        timings.GroupBy(t => t.Label)
+            .Select(g =>
+            {
+                double ms = g.Sum(t => t.Milliseconds), gflop = g.Sum(t => t.Flops) / 1e9;
+                double rate = ms > 0 ? gflop / (ms / 1e3) : 0;
+                return new LayerTime(g.Key, ms, gflop, rate, peak > 0 ? 100 * rate / peak : 0);
+            })
+            .OrderByDescending(l => l.Ms)
+            .ToArray();
+
+    private static double Median(double[] v)
+    {
+        var s = v.OrderBy(x => x).ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    public static string ToJson(Result r) => JsonSerializer.Serialize(new
+    {
+        device = r.Device,
+        precision = r.Precision,
+        model = r.Model,
+        frames = r.Frames,
+        height = r.Height,
+        width = r.Width,
+        runs = r.Runs,
+        encode_s = r.EncodeS,
+        decode_s = r.DecodeS,
+        encode_runs_s = r.EncodeRunsS,
+        decode_runs_s = r.DecodeRunsS,
+        encode_frames_per_s = r.EncodeFramesPerS,
+        decode_frames_per_s = r.DecodeFramesPerS,
+        encode_gflop = r.EncodeGflop,
+        decode_gflop = r.DecodeGflop,
+        encode_gflop_per_s = r.EncodeGflopPerS,
+        decode_gflop_per_s = r.DecodeGflopPerS,
+        peak_device_bytes = r.PeakDeviceBytes,
+        weight_bytes = r.WeightBytes,
+        device_peak_gflop_per_s = r.PeakGflopPerS,
+        encoder_layers = r.EncoderLayers.Select(LayerJson),
+        decoder_layers = r.DecoderLayers.Select(LayerJson),
+    }, new JsonSerializerOptions { WriteIndented = true });
+
+    private static object LayerJson(LayerTime l) => new { name = l.Name, gpu_ms = l.Ms, gflop = l.Gflop, gflop_per_s = l.GflopPerS, percent_of_peak = l.PercentOfPeak };
+
+    public static string ToMarkdown(Result r, int topLayers = 12)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"| model | clip | encode s | decode s | encode frames/s | decode frames/s | encode GFLOP/s | decode GFLOP/s | peak device memory |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine($"| {r.Model} | {r.Frames}x{r.Height}x{r.Width} | {r.EncodeS:F2} | {r.DecodeS:F2} | {r.EncodeFramesPerS:F2} | {r.DecodeFramesPerS:F2} | {r.EncodeGflopPerS:F1} | {r.DecodeGflopPerS:F1} | {r.PeakDeviceBytes / 1048576.0:F0} MiB |");
+        sb.AppendLine();
+        sb.AppendLine($"Device: {r.Device}, {r.Precision}; median of {r.Runs} runs after a warm-up; {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (spec §7 counting); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
+        foreach (var (title, layers) in new[] { ("encoder", r.EncoderLayers), ("decoder", r.DecoderLayers) })
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Slowest {title} layers (profiled run):");
+            sb.AppendLine();
+            sb.AppendLine("| layer | GPU ms | GFLOP | GFLOP/s | % of peak |");
+            sb.AppendLine("|---|---:|---:|---:|---:|");
+            foreach (var l in layers.Take(topLayers))
+                sb.AppendLine($"| {l.Name} | {l.Ms:F1} | {l.Gflop:F2} | {l.GflopPerS:F1} | {l.PercentOfPeak:F1} |");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>A randomly initialised checkpoint of <paramref name="config"/>, written once into the user's cache and reused.</summary>
+    public static string RandomCheckpointFolder(WfVaeConfig config, string name, TextWriter log)
+    {
+        var root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        root = string.IsNullOrEmpty(root)
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae")
+            : Path.Combine(root, "wfvae");
+        var folder = Path.Combine(root, "random-checkpoints", name + "-seed0");
+        var weights = Path.Combine(folder, "diffusion_pytorch_model.safetensors");
+        var configPath = Path.Combine(folder, "config.json");
+        if (File.Exists(weights) && File.Exists(configPath) && File.ReadAllText(configPath) == config.ToJson())
+            return folder;
+        log.WriteLine($"bench: writing random weights for {name} to {folder} (once)");
+        Directory.CreateDirectory(folder);
+        RandomCheckpoint.Write(config, folder, SafetensorsDType.F32, seed: 0);
+        return folder;
+    }
+}
