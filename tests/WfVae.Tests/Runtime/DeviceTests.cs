@@ -163,3 +163,35 @@ public sealed class ValidationTests(GpuFixture gpu)
 #endif
     }
 }
+
+[Collection("gpu")]
+public sealed class DisposalTests(GpuFixture gpu)
+{
+    [Fact]
+    public void AModelOnItsOwnDeviceDisposesEveryVulkanObject()
+    {
+        // Validation layers report objects still alive at vkDestroyDevice/vkDestroyInstance as errors.
+        var device = WfVae.Runtime.VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "" });
+        bool validated = device.ValidationEnabled;
+        var errorsBefore = device.ValidationErrors.Count;
+        long start = device.Memory.CurrentBytes;
+        using (var model = WfVae.Model.WfVaeModel.Load(TestPaths.Golden("tiny") + "/model.safetensors", device))
+        {
+            var z = new WfVae.Model.HostTensor(1, 4, 2, 2, 3);
+            Assert.Equal(5, model.Decode(z).T);
+        }
+        Assert.Equal(start, device.Memory.CurrentBytes);
+        device.Dispose();
+        // Messages raised while the device and instance were destroyed are kept after disposal.
+        Assert.Equal(errorsBefore, device.ValidationErrors.Count);
+        Assert.True(validated || !gpu.Device.ValidationEnabled, "a fresh device should validate like the shared one");
+    }
+
+    [Fact]
+    public void DisposedDeviceRefusesWork()
+    {
+        var device = WfVae.Runtime.VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "" });
+        device.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => device.CreateTensor(1, 1, 1, 1));
+    }
+}
