@@ -195,3 +195,40 @@ public sealed class DisposalTests(GpuFixture gpu)
         Assert.Throws<ObjectDisposedException>(() => device.CreateTensor(1, 1, 1, 1));
     }
 }
+
+public sealed class PipelineCacheTests
+{
+    [Fact]
+    public void ThePipelineCacheIsSavedOnDisposeAndReadBack()
+    {
+        var dir = Directory.CreateTempSubdirectory("wfvae-cache-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "sub", "pipelines.bin");
+            using (var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = path }))
+            {
+                using var a = d.Upload(new float[] { 1, 2 }, 1, 1, 1, 2);
+                using var rec = d.BeginCommands();
+                Elementwise.Silu(rec, a, a);
+                rec.Submit();
+                Assert.Equal(1, d.Pipelines.Count);
+            }
+            Assert.True(new FileInfo(path).Length > 0);
+            // A second device starts from the saved blob; a corrupt blob is ignored rather than fatal.
+            using (var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = path })) Assert.Equal(0, d.Pipelines.Count);
+            File.WriteAllBytes(path, new byte[] { 1, 2, 3 });
+            using (var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = path }))
+            {
+                using var a = d.Upload(new float[] { -1 }, 1, 1, 1, 1);
+                using var rec = d.BeginCommands();
+                Elementwise.Silu(rec, a, a);
+                rec.Submit();
+                Assert.Equal(-1 / (1 + MathF.E), d.Download(a)[0], 5);
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
