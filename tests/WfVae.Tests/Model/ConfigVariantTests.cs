@@ -33,14 +33,14 @@ public sealed class ConfigVariantTests(GpuFixture gpu, ITestOutputHelper log) : 
 
     private static readonly Variant[] All =
     {
-        new("no_attention", Base with { UseAttention = false }, 1, 9, 32, 32),
-        new("connect_res_0_nearest", Base with { ConnectResLayerNum = 0, TemporalInterpolation = ConfigInterp.Nearest }, 1, 9, 32, 32),
-        new("connect_res_2", Base with { ConnectResLayerNum = 2 }, 1, 9, 32, 32),
-        new("enc_res_0_dec_res_1", Base with { EncoderNumResBlocks = 0, DecoderNumResBlocks = 1 }, 1, 9, 32, 32),
+        new("no_attention", Base with { UseAttention = false }, 1, 9, 24, 32),
+        new("connect_res_0_nearest", Base with { ConnectResLayerNum = 0, TemporalInterpolation = ConfigInterp.Nearest }, 1, 9, 24, 32),
+        new("connect_res_2", Base with { ConnectResLayerNum = 2 }, 1, 9, 24, 32),
+        new("enc_res_0_dec_res_1", Base with { EncoderNumResBlocks = 0, DecoderNumResBlocks = 1 }, 1, 9, 24, 32),
         new("enc_res_1_dec_res_3", Base with { EncoderNumResBlocks = 1, DecoderNumResBlocks = 3 }, 1, 5, 32, 32),
         new("enc_res_3", Base with { EncoderNumResBlocks = 3 }, 1, 5, 32, 32),
-        new("latent_3_Ee12_Ed20", Base with { LatentDim = 3, EncoderEnergyFlowHiddenSize = 12, DecoderEnergyFlowHiddenSize = 20 }, 1, 9, 32, 32),
-        new("latent_16_nearest", Base with { LatentDim = 16, TemporalInterpolation = ConfigInterp.Nearest }, 1, 9, 32, 32),
+        new("latent_3_Ee12_Ed20", Base with { LatentDim = 3, EncoderEnergyFlowHiddenSize = 12, DecoderEnergyFlowHiddenSize = 20 }, 1, 9, 24, 32),
+        new("latent_16_nearest", Base with { LatentDim = 16, TemporalInterpolation = ConfigInterp.Nearest }, 1, 9, 24, 32),
         // Widths that are odd and not multiples of 4 anywhere (shader vector paths), and a single latent channel.
         new("odd_widths_B10_Ee7_Ed13_L1", Base with { BaseChannels = 10, EncoderEnergyFlowHiddenSize = 7, DecoderEnergyFlowHiddenSize = 13, LatentDim = 1 }, 1, 5, 24, 24),
         new("base_24_24x40", Base with { BaseChannels = 24, EncoderEnergyFlowHiddenSize = 12, DecoderEnergyFlowHiddenSize = 20 }, 1, 5, 24, 40),
