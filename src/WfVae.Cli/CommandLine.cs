@@ -17,6 +17,10 @@ public static class CommandLine
           decode --model <dir|file> --input <file.safetensors> [--tensor mean] --output <out.safetensors>
                                   decode latents [N,L,t,h,w]; writes 'decoded' [N,3,4t-3,8h,8w]
           info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
+          generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
+                   [--seed <n>] [--force]
+                                  write a randomly initialised checkpoint (config.json + diffusion_pytorch_model
+                                  .safetensors, official key names); refuses a non-empty folder unless --force
           verify [--case <folder>] encode and decode a reference case (config.json, model.safetensors,
                                   io.safetensors from the official PyTorch code) and compare; default:
                                   the repository's tests/fixtures/golden/long (33 frames, 32x32)
@@ -58,6 +62,8 @@ public static class CommandLine
                     return ModelCommands.Decode(options, stdout);
                 case "info":
                     return ModelCommands.Info(options, stdout);
+                case "generate":
+                    return GenerateCommand.Run(options, stdout, stderr);
                 case "verify":
                     return VerifyCommand.Run(options, stdout);
                 default:

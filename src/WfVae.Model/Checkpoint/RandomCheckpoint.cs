@@ -12,7 +12,13 @@ public static class RandomCheckpoint
     // not depend on thread count, scheduling or the order tensors are written in.
     private const int ChunkElements = 1 << 16;
 
-    public static void Write(WfVaeConfig config, string folder, SafetensorsDType dtype = SafetensorsDType.F32, int seed = 0)
+    /// <summary>
+    /// Writes the checkpoint into <paramref name="folder"/> (created if needed; the two files are replaced
+    /// atomically). <paramref name="progress"/>, when given, is called after each tensor is generated with
+    /// (values generated so far, total values), so a caller can report on multi-gigabyte checkpoints.
+    /// </summary>
+    public static void Write(WfVaeConfig config, string folder, SafetensorsDType dtype = SafetensorsDType.F32, int seed = 0,
+        Action<long, long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(folder);
@@ -26,12 +32,19 @@ public static class RandomCheckpoint
 
         // One reusable buffer the size of the largest tensor: the file is streamed, never held whole.
         var buffer = new float[manifest.Max(s => s.ElementCount)];
+        long total = manifest.Sum(s => s.ElementCount), done = 0;
         // Fixed filters stay F32: their constant 0.3536 is not representable in F16/BF16.
         var layout = manifest.Select(s => (s.Name, s.Shape, s.Kind == WeightKind.FixedFilter ? SafetensorsDType.F32 : dtype));
         SafetensorsWriter.WriteStreaming(
             Path.Combine(folder, CheckpointLocator.DiffusersWeightsName),
             layout,
-            name => Fill(specs[name], buffer, seed),
+            name =>
+            {
+                var values = Fill(specs[name], buffer, seed);
+                done += values.Length;
+                progress?.Invoke(done, total);
+                return values;
+            },
             new Dictionary<string, string> { ["format"] = "pt" });
 
         WriteTextAtomically(Path.Combine(folder, CheckpointLocator.ConfigName), config.ToJson());
