@@ -43,11 +43,10 @@ public sealed class StreamExactnessTests(GpuFixture gpu)
         var z = golden.Tensor("mean");
         var latents = z.ToFrameMajor();
         var wholeVideo = model.Decode(new HostTensor(z.Data, 1, z.C, z.T, z.H, z.W)).ToFrameMajor(0);
-        // (chunk, latents per Push call): one at a time; chunks of 2 fed 3 at a time; whole clip through the stream API.
-        foreach (var (chunk, perPush) in new[] { (1, 1), (2, 3), (0, 1) })
+        // One latent at a time (other chunkings: the random-config test; decoding this case costs seconds on lavapipe).
+        using (var decoder = new StreamingDecoder(model, z.H, z.W, chunk: 1))
         {
-            using var decoder = new StreamingDecoder(model, z.H, z.W, chunk);
-            var (decoded, _) = Decode(decoder, latents, z.T, perPush);
+            var (decoded, _) = Decode(decoder, latents, z.T, perPush: 1);
             Assert.Equal(wholeVideo, decoded);
         }
         double decErr = CpuTensor.RelErr(CpuTensor.FromFrameMajor(wholeVideo, 3, 33, 32, 32), golden.Tensor("decoded"));
@@ -87,10 +86,11 @@ public sealed class StreamExactnessTests(GpuFixture gpu)
 
         int t = whole.Mean.T;
         var wholeVideo = model.Decode(whole.Mean).ToFrameMajor(0);
-        foreach (int chunk in new[] { 1, 2, 4 })
+        // (latents per push, latents per Push call): one at a time, chunks fed in other sizes, whole clip.
+        foreach (var (chunk, perPush) in new[] { (1, 1), (2, 3), (4, 1), (0, 2) })
         {
             using var decoder = new StreamingDecoder(model, h / 8, w / 8, chunk, frameCount: frames);
-            var (decoded, _) = Decode(decoder, wholeMean, t, perPush: 1);
+            var (decoded, _) = Decode(decoder, wholeMean, t, perPush);
             // The cut keeps exactly the frames that came in: the whole-clip decode of the padded clip, truncated.
             Assert.Equal(wholeVideo[..(frames * frameElements)], decoded);
         }

@@ -38,7 +38,10 @@ internal static class StreamTestKit
     private static readonly Dictionary<WfVaeConfig, string> Folders = new();
 
     /// <summary>Loads a random checkpoint of <paramref name="config"/> (written once per test run).</summary>
-    public static WfVaeModel LoadRandom(GpuFixture gpu, WfVaeConfig config)
+    public static WfVaeModel LoadRandom(GpuFixture gpu, WfVaeConfig config) => WfVaeModel.Load(RandomFolder(config), gpu.Device);
+
+    /// <summary>The folder of a random checkpoint of <paramref name="config"/> (written once per test run).</summary>
+    public static string RandomFolder(WfVaeConfig config)
     {
         string dir;
         lock (Folders)
@@ -51,7 +54,7 @@ internal static class StreamTestKit
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
             }
         }
-        return WfVaeModel.Load(dir, gpu.Device);
+        return dir;
     }
 
     public static WfVaeModel LoadSmall(GpuFixture gpu) => LoadRandom(gpu, SmallConfig);
