@@ -30,6 +30,8 @@ public static class CommandLine
           verify [--case <folder>] encode and decode a reference case (config.json, model.safetensors,
                                   io.safetensors from the official PyTorch code) and compare; default:
                                   the repository's tests/fixtures/golden/long (33 frames, 32x32)
+          bench stream [--quick] [--output <file.md>]
+                                  streaming latency/throughput and peak memory vs stream length (Markdown)
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
 
@@ -51,7 +53,7 @@ public static class CommandLine
         }
         try
         {
-            var options = Options.Parse(args.Skip(1));
+            var options = args[0] == "bench" ? new Options() : Options.Parse(args.Skip(1)); // bench parses after its sub-verb
             switch (args[0])
             {
                 case "devices":
@@ -64,6 +66,8 @@ public static class CommandLine
                     return ModelCommands.Info(options, stdout);
                 case "verify":
                     return VerifyCommand.Run(options, stdout);
+                case "bench":
+                    return BenchCommand.Run(args, stdout, stderr);
                 default:
                     stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
                     return 2;
@@ -98,7 +102,7 @@ public sealed class UsageException(string message) : Exception(message);
 public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new();
-    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose" };
+    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick" };
 
     public static Options Parse(IEnumerable<string> args)
     {
