@@ -7,16 +7,33 @@ namespace WfVae.Cli;
 
 /// <summary>
 /// wfvae bench ops: GFLOP/s of the convolutions at WF-VAE shapes against the measured FMA peak.
+/// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length.
 /// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing.
+/// Tables go to stdout (and into a section of --markdown), progress to stderr.
 /// </summary>
 internal static class BenchCommand
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        bool ops = args.Length > 0 && args[0] == "ops";
-        var o = Options.Parse(ops ? args.Skip(1) : args);
+        string? what = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : null;
+        var o = Options.Parse(what != null ? args.Skip(1) : args);
+        if (what is not (null or "ops" or "stream"))
+            throw new UsageException($"unknown benchmark '{what}' (ops, stream, or model options such as --preset)");
         using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
-        return ops ? Ops(device, o, stdout, stderr) : Model(device, o, stdout, stderr);
+        return what switch
+        {
+            "ops" => Ops(device, o, stdout, stderr),
+            "stream" => Stream(device, o, stdout, stderr),
+            _ => Model(device, o, stdout, stderr),
+        };
+    }
+
+    private static int Stream(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        var table = StreamBenchmark.Run(device, stderr, o.Has("--quick"));
+        stdout.WriteLine(table);
+        if (o.Get("--markdown") is { } path) WriteSection(path, "Streaming", table);
+        return 0;
     }
 
     private static int Ops(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)

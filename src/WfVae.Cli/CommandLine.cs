@@ -11,11 +11,21 @@ public static class CommandLine
         usage: wfvae <command> [options]
 
         commands:
-          encode --model <dir|file> --input <file.safetensors> [--tensor video] --output <out.safetensors>
+          encode --model <dir|file> --input <file.safetensors> [--tensor video] --output <out.safetensors|out.wfl>
                                   encode a video tensor [N,3,T,H,W] in [-1,1]; writes 'mean' and 'logvar'
-                                  (--sample-seed <n> also writes a seeded 'sample')
-          decode --model <dir|file> --input <file.safetensors> [--tensor mean] --output <out.safetensors>
-                                  decode latents [N,L,t,h,w]; writes 'decoded' [N,3,4t-3,8h,8w]
+                                  (--sample-seed <n> also writes a seeded 'sample') or a .wfl latent stream
+                 --input <file|-> --raw rgb24|f32 --size WxH [--fps 30000/1001]
+                                  encode raw frames (packed RGB24, or planar float32 [3][H][W]) from a file or stdin
+          decode --model <dir|file> --input <file.safetensors|file.wfl> [--tensor mean] --output <out.safetensors>
+                                  decode latents [N,L,t,h,w] or a .wfl stream; writes 'decoded' [N,3,T,H,W]
+                 --output <file|-> --raw rgb24|f32   write raw frames to a file or stdout as they are decoded
+          streaming options (encode, decode):
+            --chunk <n>           encode: video frames per push after the first frame (a multiple of 4, default 4);
+                                  decode: latent frames per push (default 1); 0 = whole-clip inference.
+                                  Every chunking gives the same numbers; GroupNorm models run whole clips only.
+            --policy pad|drop     encode: when T is not 1+4k, repeat the last frame (pad, default; decode returns
+                                  exactly T frames) or leave the incomplete group out (drop, the official behaviour)
+            --stats <file.json>   peak device bytes, frames in/out, padded/dropped frames, per-chunk latency (ms)
           info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
                    [--seed <n>] [--force]
@@ -26,6 +36,8 @@ public static class CommandLine
                                   the repository's tests/fixtures/golden/long (33 frames, 32x32)
           bench ops [--quick] [--markdown <file>]
                                   GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
+          bench stream [--quick] [--markdown <file>]
+                                  streaming latency/throughput and peak memory vs stream length
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
@@ -57,9 +69,9 @@ public static class CommandLine
                 case "devices":
                     return Devices(options, stdout);
                 case "encode":
-                    return ModelCommands.Encode(options, stdout);
+                    return EncodeCommand.Run(options, stdout);
                 case "decode":
-                    return ModelCommands.Decode(options, stdout);
+                    return DecodeCommand.Run(options, stdout);
                 case "info":
                     return ModelCommands.Info(options, stdout);
                 case "generate":

@@ -5,43 +5,9 @@ using WfVae.Runtime;
 
 namespace WfVae.Cli;
 
-/// <summary>encode, decode and info on safetensors tensors (video [N,3,T,H,W] in [-1,1]; latents [N,L,t,h,w]).</summary>
+/// <summary>info, and the helpers encode/decode share (model loading, tensor reading, output metadata).</summary>
 internal static class ModelCommands
 {
-    public static int Encode(Options o, TextWriter stdout)
-    {
-        using var model = LoadModel(o);
-        var video = ReadTensor(o.Require("--input"), o.Get("--tensor") ?? "video", expectChannels: 3);
-        var posterior = model.Encode(video);
-        var tensors = new List<(string, long[], ReadOnlyMemory<float>)>
-        {
-            ("mean", posterior.Mean.Shape, posterior.Mean.Data),
-            ("logvar", posterior.Logvar.Shape, posterior.Logvar.Data),
-        };
-        if (o.Get("--sample-seed") is { } seed)
-        {
-            var sample = posterior.Sample(ulong.Parse(seed));
-            tensors.Add(("sample", sample.Shape, sample.Data));
-        }
-        var output = o.Require("--output");
-        SafetensorsWriter.Write(output, tensors, metadata: Metadata(model, video.T));
-        if (!o.Has("--quiet"))
-            stdout.WriteLine($"encoded {video.ShapeText} -> mean/logvar {posterior.Mean.ShapeText} in {output}");
-        return 0;
-    }
-
-    public static int Decode(Options o, TextWriter stdout)
-    {
-        using var model = LoadModel(o);
-        var latents = ReadTensor(o.Require("--input"), o.Get("--tensor") ?? "mean", expectChannels: model.Config.LatentDim);
-        var video = model.Decode(latents);
-        var output = o.Require("--output");
-        SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: Metadata(model, video.T));
-        if (!o.Has("--quiet"))
-            stdout.WriteLine($"decoded {latents.ShapeText} -> {video.ShapeText} in {output}");
-        return 0;
-    }
-
     public static int Info(Options o, TextWriter stdout)
     {
         using var model = LoadModel(o);
@@ -72,7 +38,7 @@ internal static class ModelCommands
         }
     }
 
-    private static Dictionary<string, string> Metadata(WfVaeModel model, int frames) => new()
+    internal static Dictionary<string, string> Metadata(WfVaeModel model, int frames) => new()
     {
         ["format"] = "pt",
         ["producer"] = "wfvae (WfVae.Vulkan)",

@@ -149,7 +149,7 @@ public sealed class Decoder : IDisposable
         _timeUp.Reset();
         _invL2.Reset();
         _invOut.Reset();
-        _l2Queue.Reset();
+        _l2Queue.Dispose(); // its buffers go with the stream, so a closed session leaves only the weights on the device
     }
 
     public void Dispose()

@@ -14,7 +14,7 @@ public sealed class Posterior
     public HostTensor Mean { get; }
     public HostTensor Logvar { get; }
 
-    internal Posterior(WfVaeModel model, HostTensor mean, HostTensor logvar)
+    public Posterior(WfVaeModel model, HostTensor mean, HostTensor logvar)
     {
         _model = model;
         Mean = mean;

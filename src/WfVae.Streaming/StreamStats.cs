@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using WfVae.Runtime;
+
+namespace WfVae.Streaming;
+
+/// <summary>One push through the model: what went in, what came out, how long it took (upload, GPU, download).</summary>
+public sealed record ChunkStat(
+    [property: JsonPropertyName("index")] int Index,
+    [property: JsonPropertyName("frames_in")] int FramesIn,
+    [property: JsonPropertyName("frames_out")] int FramesOut,
+    [property: JsonPropertyName("latency_ms")] double LatencyMs);
+
+/// <summary>
+/// Figures of one stream (encode: frames in = video frames, out = latent frames; decode: the reverse).
+/// Device bytes come from the runtime's memory accounting: the peak is reset when the stream starts and
+/// includes everything live on the device then (the weights).
+/// </summary>
+public sealed class StreamStats
+{
+    private readonly VulkanDevice _device;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    [JsonPropertyName("direction")] public string Direction { get; }
+    [JsonPropertyName("chunk")] public int Chunk { get; }
+    [JsonPropertyName("frames_in")] public long FramesIn { get; internal set; }
+    [JsonPropertyName("frames_out")] public long FramesOut { get; internal set; }
+    /// <summary>Encode: copies of the last frame appended (pad policy). Decode: frames cut after the true count.</summary>
+    [JsonPropertyName("padded_frames")] public int PaddedFrames { get; internal set; }
+    /// <summary>Encode: frames of an incomplete final group left out (drop policy).</summary>
+    [JsonPropertyName("dropped_frames")] public int DroppedFrames { get; internal set; }
+    [JsonPropertyName("device_bytes_at_start")] public long DeviceBytesAtStart { get; }
+    [JsonPropertyName("peak_device_bytes")] public long PeakDeviceBytes => Math.Max(_peak, _device.Memory.PeakBytes);
+    /// <summary>Peak minus the bytes live at the start: what the stream itself needed (caches, arena).</summary>
+    [JsonPropertyName("peak_stream_bytes")] public long PeakStreamBytes => PeakDeviceBytes - DeviceBytesAtStart;
+    [JsonPropertyName("elapsed_ms")] public double ElapsedMs { get; private set; }
+    [JsonPropertyName("chunk_latency_ms")] public IEnumerable<double> ChunkLatencyMs => Chunks.Select(c => c.LatencyMs);
+    [JsonPropertyName("chunks")] public List<ChunkStat> Chunks { get; } = new();
+
+    private long _peak;
+
+    internal StreamStats(VulkanDevice device, string direction, int chunk)
+    {
+        _device = device;
+        Direction = direction;
+        Chunk = chunk;
+        DeviceBytesAtStart = device.Memory.CurrentBytes;
+        device.Memory.ResetPeak();
+    }
+
+    internal void Add(int framesIn, int framesOut, double ms)
+    {
+        Chunks.Add(new ChunkStat(Chunks.Count, framesIn, framesOut, ms));
+        FramesIn += framesIn;
+        FramesOut += framesOut;
+        _peak = Math.Max(_peak, _device.Memory.PeakBytes);
+        ElapsedMs = _clock.Elapsed.TotalMilliseconds;
+    }
+
+    internal void Finish()
+    {
+        _peak = Math.Max(_peak, _device.Memory.PeakBytes);
+        ElapsedMs = _clock.Elapsed.TotalMilliseconds;
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
+
+    public void WriteJson(string path) => File.WriteAllText(path, ToJson() + "\n");
+}

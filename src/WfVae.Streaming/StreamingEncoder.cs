@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
+
+namespace WfVae.Streaming;
+
+/// <summary>What to do with the frames of an incomplete last group (T − 1 not a multiple of 4, spec §6.8).</summary>
+public enum FramePolicy
+{
+    /// <summary>Repeat the last frame to complete the group; the true frame count travels with the latents so decoding returns exactly the input frames.</summary>
+    Pad,
+    /// <summary>The official behaviour: the incomplete group never reaches a latent.</summary>
+    Drop,
+}
+
+/// <summary>
+/// Encodes a live raw video stream into latent frames as soon as they are computable (spec §6.2): the
+/// first frame alone, then every <see cref="Chunk"/> frames (a multiple of 4; each 4 frames complete one
+/// latent). The chunk size changes when latents come out, never their values: every chunking is bit
+/// identical to whole-clip inference (<see cref="Chunk"/> = 0, one push of the whole stream). Device
+/// memory is the weights, the layers' causal caches and one chunk's intermediates, whatever the stream
+/// length; host memory is one chunk of frames plus what the pipe buffers.
+/// </summary>
+public sealed class StreamingEncoder
+{
+    private readonly WfVaeModel _model;
+
+    public RawFrameFormat Format { get; }
+    /// <summary>Video frames per push after the first frame (a multiple of 4), or 0 for whole-clip inference.</summary>
+    public int Chunk { get; }
+    public FramePolicy Policy { get; }
+    /// <summary>Figures of the last (or current) stream.</summary>
+    public StreamStats? Stats { get; private set; }
+    /// <summary>Video frames that came in (before padding) in the last stream.</summary>
+    public long FramesIn { get; private set; }
+
+    public StreamingEncoder(WfVaeModel model, RawFrameFormat format, int chunk = 4, FramePolicy policy = FramePolicy.Pad)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        Format = format ?? throw new ArgumentNullException(nameof(format));
+        CheckChunk(model.Config, chunk, "video frames", multipleOf4: true);
+        if (format.Width % 8 != 0 || format.Height % 8 != 0)
+            throw new ArgumentException($"frames must be a multiple of 8 pixels in each direction for the 8x spatial compression, got {format.Width}x{format.Height}");
+        Chunk = chunk;
+        Policy = policy;
+    }
+
+    /// <summary>Validates a chunk size; GroupNorm models only run whole clips (their statistics span every frame of a push, spec §6.6).</summary>
+    internal static void CheckChunk(WfVaeConfig config, int chunk, string unit, bool multipleOf4)
+    {
+        if (chunk < 0 || (multipleOf4 && chunk % 4 != 0))
+            throw new ArgumentException($"the chunk size must be {(multipleOf4 ? "a multiple of 4 " : "")}{unit} (0 = whole clip), got {chunk}");
+        if (chunk != 0 && config.NormType == NormType.GroupNorm)
+            throw new NotSupportedException("this model uses GroupNorm, whose statistics span the whole clip: chunked streaming would change the result; use whole-clip inference (chunk 0)");
+    }
+
+    /// <summary>
+    /// Reads frames from <paramref name="input"/> until the producer completes, yielding latents as they
+    /// become computable. The reader is completed when the stream ends. A truncated last frame or a failing
+    /// producer throws (InvalidDataException / IOException) after every latent computable from the complete
+    /// frames before it was yielded. Cancellation throws OperationCanceledException and frees the device state.
+    /// </summary>
+    public async IAsyncEnumerable<LatentFrames> EncodeAsync(PipeReader input, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var reader = new RawFrameReader(input, Format);
+        var stats = Stats = new StreamStats(_model.Device, "encode", Chunk);
+        int frameElements = Format.FrameElements;
+        // Whole clip: the buffer grows with the stream (that is what whole-clip means); chunked: one chunk.
+        var buffer = new float[(Chunk == 0 ? 33 : Chunk) * frameElements];
+        var session = _model.OpenEncoder(Format.Height, Format.Width);
+        Exception? failure = null;
+        try
+        {
+            FramesIn = 0;
+            long pushedFrames = 0;
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                int want = Chunk == 0 ? int.MaxValue : pushedFrames == 0 ? 1 : Chunk;
+                int have = 0;
+                while (have < want && !reader.Ended)
+                {
+                    if (Chunk == 0 && have == buffer.Length / frameElements) Array.Resize(ref buffer, 2 * buffer.Length);
+                    int room = Math.Min(want, buffer.Length / frameElements) - have;
+                    have += await reader.ReadAsync(buffer.AsMemory(have * frameElements), room, ct).ConfigureAwait(false);
+                }
+                FramesIn += have;
+                if (!reader.Ended)
+                {
+                    yield return Push(session, stats, buffer, have);
+                    pushedFrames += have;
+                    continue;
+                }
+
+                // End of stream: complete or leave out the last group, then report what ended the stream badly.
+                long total = pushedFrames + have;
+                int rho = total == 0 ? 0 : (int)((total - 1) % 4);
+                if (reader.Error != null || Policy == FramePolicy.Drop)
+                {
+                    have -= Math.Min(have, rho); // frames of the incomplete group would stay pending in the encoder anyway
+                    if (reader.Error == null) stats.DroppedFrames = rho;
+                }
+                else if (rho != 0)
+                {
+                    int pad = 4 - rho;
+                    if ((have + pad) * frameElements > buffer.Length) Array.Resize(ref buffer, (have + pad) * frameElements);
+                    var last = buffer.AsSpan((have - 1) * frameElements, frameElements);
+                    for (int i = 0; i < pad; i++) last.CopyTo(buffer.AsSpan((have + i) * frameElements, frameElements));
+                    have += pad;
+                    stats.PaddedFrames = pad;
+                }
+                if (have > 0) yield return Push(session, stats, buffer, have);
+                stats.FramesIn = FramesIn;
+                stats.Finish();
+                failure = reader.Error;
+                break;
+            }
+        }
+        finally
+        {
+            session.Dispose();
+            await reader.CompleteAsync(failure).ConfigureAwait(false);
+        }
+        if (failure != null) throw failure;
+    }
+
+    private static LatentFrames Push(EncoderSession session, StreamStats stats, float[] buffer, int frames)
+    {
+        var clock = Stopwatch.StartNew();
+        var r = session.Push(buffer.AsSpan(0, frames * session.Height * session.Width * 3), frames);
+        stats.Add(frames, r.Frames, clock.Elapsed.TotalMilliseconds);
+        return r;
+    }
+}

@@ -1,0 +1,112 @@
+using WfVae.Model;
+using WfVae.Streaming;
+using Xunit;
+using static WfVae.Tests.Streaming.StreamTestKit;
+
+namespace WfVae.Tests.Streaming;
+
+/// <summary>End of stream (spec §6.8): image mode, streams that are not 1 + 4k frames, pad and drop.</summary>
+[Collection("gpu")]
+public sealed class StreamEndTests(GpuFixture gpu)
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    public async Task StreamsRoundTripToTheRightFrameCount(int frames)
+    {
+        using var model = LoadSmall(gpu);
+        const int h = 16, w = 16, fe = 3 * h * w;
+        var video = RandomVideo(frames, h, w, seed: 100 + frames);
+        int rho = (frames - 1) % 4;
+
+        // Pad (default): every input frame comes back; the last group was completed with repeats.
+        var pad = new StreamingEncoder(model, Planar(h, w), chunk: 4);
+        var padded = await EncodeAsync(pad, video);
+        int t = padded.Sum(c => c.Frames);
+        Assert.Equal((frames + 2) / 4 + 1, t);
+        Assert.Equal(rho == 0 ? 0 : 4 - rho, pad.Stats!.PaddedFrames);
+        Assert.Equal(0, pad.Stats.DroppedFrames);
+        Assert.Equal(frames, pad.Stats.FramesIn);
+        using (var decoder = new StreamingDecoder(model, h / 8, w / 8, chunk: 1, frameCount: frames))
+        {
+            var (decoded, _) = Decode(decoder, Means(padded), t, perPush: 1);
+            Assert.Equal(frames * fe, decoded.Length);
+            Assert.Equal(frames, decoder.Stats.FramesOut);
+        }
+
+        // Drop (official): the incomplete group is left out and reported; its latents are a prefix of pad's (causality).
+        var drop = new StreamingEncoder(model, Planar(h, w), chunk: 4, FramePolicy.Drop);
+        var dropped = await EncodeAsync(drop, video);
+        int td = dropped.Sum(c => c.Frames);
+        Assert.Equal((frames - 1) / 4 + 1, td);
+        Assert.Equal(rho, drop.Stats!.DroppedFrames);
+        Assert.Equal(0, drop.Stats.PaddedFrames);
+        Assert.Equal(Means(padded)[..Means(dropped).Length], Means(dropped));
+        var whole = model.Encode(HostTensor.FromFrameMajor(video, 3, frames, h, w));
+        Assert.Equal(whole.Mean.ToFrameMajor(0), Means(dropped));
+        using (var decoder = new StreamingDecoder(model, h / 8, w / 8, chunk: 1))
+        {
+            var (decoded, _) = Decode(decoder, Means(dropped), td, perPush: 1);
+            Assert.Equal((frames - rho) * fe, decoded.Length);
+        }
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public async Task ImageModeMatchesTheGoldenImageCase()
+    {
+        var golden = Reference.ReferenceTolerance.Golden("image");
+        using var model = LoadGolden(gpu, "image");
+        var video = golden.Tensor("video");
+        var encoder = new StreamingEncoder(model, Planar(video.H, video.W), chunk: 4);
+        var chunks = await EncodeAsync(encoder, video.ToFrameMajor());
+        Assert.Single(chunks);
+        var mean = new Reference.CpuTensor(4, 1, video.H / 8, video.W / 8, chunks[0].Mean);
+        Assert.True(Reference.CpuTensor.RelErr(mean, golden.Tensor("mean")) <= Reference.ReferenceTolerance.Latent);
+        using var decoder = new StreamingDecoder(model, video.H / 8, video.W / 8, chunk: 1, frameCount: 1);
+        var (decoded, parts) = Decode(decoder, chunks[0].Mean, 1, perPush: 1);
+        Assert.Equal(1, parts[0].Frames); // the single frame leaves with its latent
+        Assert.Equal(3 * video.H * video.W, decoded.Length);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void GroupNormModelsStreamOnlyWholeClips()
+    {
+        using var model = LoadGolden(gpu, "groupnorm");
+        var e = Assert.Throws<NotSupportedException>(() => new StreamingEncoder(model, Planar(32, 32), chunk: 4));
+        Assert.Contains("GroupNorm", e.Message);
+        Assert.Throws<NotSupportedException>(() => new StreamingDecoder(model, 4, 4, chunk: 1));
+        _ = new StreamingEncoder(model, Planar(32, 32), chunk: 0);
+        using var whole = new StreamingDecoder(model, 4, 4, chunk: 0);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void BadChunkSizesAndFrameSizesAreRefused()
+    {
+        using var model = LoadSmall(gpu);
+        Assert.Contains("multiple of 4", Assert.Throws<ArgumentException>(() => new StreamingEncoder(model, Planar(16, 16), chunk: 6)).Message);
+        Assert.Throws<ArgumentException>(() => new StreamingEncoder(model, Planar(16, 16), chunk: -4));
+        Assert.Contains("multiple of 8", Assert.Throws<ArgumentException>(() => new StreamingEncoder(model, Planar(12, 16), chunk: 4)).Message);
+        Assert.Throws<ArgumentException>(() => new StreamingDecoder(model, 2, 2, chunk: -1));
+    }
+
+    [Fact]
+    public void Rgb24MapsBytesAsTheOfficialPreprocessingAndBack()
+    {
+        var f = new RawFrameFormat(RawPixelFormat.Rgb24, 16, 16);
+        var bytes = Enumerable.Range(0, f.FrameBytes).Select(i => (byte)(i * 7)).ToArray();
+        var floats = new float[f.FrameElements];
+        f.ToModel(bytes, floats);
+        Assert.Equal(bytes[3 * 5 + 1] / 255f * 2f - 1f, floats[256 + 5]); // pixel 5, green: planar [3][H][W]
+        Assert.Equal(-1f, new[] { 0 }.Select(b => b / 255f * 2f - 1f).Single());
+        var back = new byte[f.FrameBytes];
+        f.FromModel(floats, back);
+        Assert.Equal(bytes, back);
+        Assert.Equal(16 * 16 * 12, new RawFrameFormat(RawPixelFormat.PlanarFloat32, 16, 16).FrameBytes);
+    }
+}
