@@ -301,8 +301,6 @@ public static unsafe class Exports
         _ => Status.Internal,
     };
 
-    private sealed class HandleException(string message) : Exception(message);
-
     // ------------------------------------------------------------------ helpers
 
     private static PluginModel Get(nint handle)
@@ -333,3 +331,6 @@ public static unsafe class Exports
         return new Span<float>(data, (int)total);
     }
 }
+
+/// <summary>A NULL, closed or unknown handle (WFVAE_E_HANDLE).</summary>
+internal sealed class HandleException(string message) : Exception(message);

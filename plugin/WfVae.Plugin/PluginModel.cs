@@ -17,11 +17,12 @@ internal sealed class PluginModel : IDisposable
     private OutputQueue? _means, _logvars;
     private DecoderSession? _decoder;
     private OutputQueue? _frames;
+    private bool _closed;
 
     /// <summary>Pixels per latent along H and W, and frames per latent in time (after the first).</summary>
     public const int SpatialCompression = 8, TemporalCompression = 4;
 
-    public int LatentChannels => _model.Config.LatentDim;
+    public int LatentChannels => EnsureOpen()._model.Config.LatentDim;
 
     private PluginModel(VulkanDevice device, WfVaeModel model)
     {
@@ -31,7 +32,7 @@ internal sealed class PluginModel : IDisposable
 
     public static PluginModel Open(string modelPath, string? deviceSelector)
     {
-        // The selector is applied even when empty so that WFVAE_DEVICE still works for a NULL device.
+        // A null selector means the runtime's default rule: WFVAE_DEVICE, then discrete > integrated > ... > CPU.
         var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector });
         try
         {
@@ -48,6 +49,7 @@ internal sealed class PluginModel : IDisposable
 
     public void BeginEncoder(int height, int width)
     {
+        EnsureOpen();
         if (_encoder != null) throw new InvalidOperationException("an encoder stream is already open on this model; call wfvae_encoder_end first");
         if (height % SpatialCompression != 0 || width % SpatialCompression != 0)
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
@@ -84,19 +86,22 @@ internal sealed class PluginModel : IDisposable
         return n;
     }
 
-    public void EndEncoder()
+    public void EndEncoder() => EnsureOpen().ReleaseEncoder();
+
+    private void ReleaseEncoder()
     {
         _encoder?.Dispose();
         _encoder = null;
         _means = _logvars = null;
     }
 
-    private EncoderSession Encoder => _encoder ?? throw new InvalidOperationException("no encoder stream is open on this model; call wfvae_encoder_begin first");
+    private EncoderSession Encoder => EnsureOpen()._encoder ?? throw new InvalidOperationException("no encoder stream is open on this model; call wfvae_encoder_begin first");
 
     // ------------------------------------------------------------------ decoder
 
     public void BeginDecoder(int latentHeight, int latentWidth)
     {
+        EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
         _decoder = _model.OpenDecoder(latentHeight, latentWidth);
         _frames = new OutputQueue(3 * latentHeight * SpatialCompression * latentWidth * SpatialCompression);
@@ -130,19 +135,29 @@ internal sealed class PluginModel : IDisposable
         return _frames!.Take(destination, maxFrames);
     }
 
-    public void EndDecoder()
+    public void EndDecoder() => EnsureOpen().ReleaseDecoder();
+
+    private void ReleaseDecoder()
     {
         _decoder?.Dispose();
         _decoder = null;
         _frames = null;
     }
 
-    private DecoderSession Decoder => _decoder ?? throw new InvalidOperationException("no decoder stream is open on this model; call wfvae_decoder_begin first");
+    private DecoderSession Decoder => EnsureOpen()._decoder ?? throw new InvalidOperationException("no decoder stream is open on this model; call wfvae_decoder_begin first");
+
+    /// <summary>
+    /// A thread that looked the handle up just before another closed it gets here after the close (it
+    /// waited on the handle's lock): it must see a closed handle, not a disposed device.
+    /// </summary>
+    private PluginModel EnsureOpen() => _closed ? throw new HandleException("the model handle was closed") : this;
 
     public void Dispose()
     {
-        EndEncoder();
-        EndDecoder();
+        if (_closed) return;
+        _closed = true;
+        ReleaseEncoder();
+        ReleaseDecoder();
         _model.Dispose();
         _device.Dispose();
     }
