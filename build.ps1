@@ -20,6 +20,8 @@ $Solution = Join-Path $RepoRoot 'WfVae.Vulkan.sln'
 $CliProject = Join-Path $RepoRoot 'src/WfVae.Cli'
 $TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
 $DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/benchmarks.md'))
+$PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
+$PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
 
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
@@ -55,12 +57,17 @@ targets:
            (default arguments: ops --markdown <repo>/docs/benchmarks.md)
   run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
            e.g. dotnet pwsh ./build.ps1 run -- devices   (runs in the current directory)
-  clean    remove bin/ and obj/ under src/ and tests/, and artifacts/
+  plugin   the native plugin (NativeAOT shared library, docs/plugin.md):
+             dotnet publish plugin/WfVae.Plugin -c Release -r <this machine's RID> -o artifacts/plugin
+           then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib. Needs a C toolchain as
+           the linker (Linux: clang or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
+           Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
+  clean    remove bin/ and obj/ under src/, tests/ and plugin/, and artifacts/
 
 options:
   -Configuration Debug|Release   (alias -c) configuration for build, bench and run; default Release.
                                  test always uses Debug.
-  --                             everything after it is passed on unchanged (test, bench, run);
+  --                             everything after it is passed on unchanged (test, bench, run, plugin);
                                  other unrecognised arguments are passed on as well.
                                  help, setup, build and clean take no extra arguments.
 "@
@@ -330,10 +337,25 @@ function Invoke-Cli([string[]]$CliArgs) {
     }
 }
 
+function Invoke-Plugin {
+    Write-Step 'plugin (NativeAOT, Release)'
+    $publishArgs = @('publish', $PluginProject, '-c', 'Release', '-o', $PluginDir)
+    # The host's RID unless the caller names one (cross-compiling needs that platform's toolchain).
+    if (-not ($Forward | Where-Object { $_ -in @('-r', '--runtime') -or $_ -like '--runtime=*' })) {
+        $publishArgs += @('-r', [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier)
+    }
+    Invoke-Native 'dotnet' ($publishArgs + $Forward)
+    Copy-Item -Force -LiteralPath (Join-Path $RepoRoot 'plugin/include/wfvae.h') -Destination $PluginDir
+    $lib = Get-ChildItem -LiteralPath $PluginDir -File | Where-Object { $_.Name -match '^wfvae_plugin\.(so|dll|dylib)$' } | Select-Object -First 1
+    if (-not $lib) { Fail "dotnet publish left no wfvae_plugin library in $PluginDir" }
+    Write-Host "plugin: $($lib.FullName)"
+    Write-Host "header: $(Join-Path $PluginDir 'wfvae.h')"
+}
+
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
-    foreach ($top in @('src', 'tests')) {
+    foreach ($top in @('src', 'tests', 'plugin')) {
         $root = Join-Path $RepoRoot $top
         if (Test-Path $root) {
             $dirs += Get-ChildItem -Path $root -Directory -Recurse -Include 'bin', 'obj' |
@@ -373,6 +395,7 @@ try {
             Write-Step "run $($Forward -join ' ')"
             Invoke-Cli @($Forward)
         }
+        'plugin' { Invoke-Plugin }
         'clean' { Invoke-Clean }
         default {
             Write-Host $HelpText

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Silk.NET.Core.Native;
@@ -78,7 +79,7 @@ public sealed unsafe class PipelineLibrary : IDisposable
                         return bytes;
                     }
                 }
-                foreach (var r in asm.GetReferencedAssemblies())
+                foreach (var r in ReferencedAssemblies(asm))
                 {
                     if (r.Name == null || r.Name.StartsWith("System") || r.Name.StartsWith("Microsoft") || seen.Contains(r.FullName)) continue;
                     try { queue.Enqueue(Assembly.Load(r)); }
@@ -88,6 +89,16 @@ public sealed unsafe class PipelineLibrary : IDisposable
             }
             throw new InvalidOperationException($"No embedded SPIR-V named '{resource}' in the loaded assemblies; was the shader compiled (shaders/{n}.comp)?");
         });
+    }
+
+    // NativeAOT (the native plugin) has no assembly reference metadata: GetReferencedAssemblies throws
+    // PlatformNotSupportedException. There every compiled assembly is listed by GetAssemblies() already,
+    // so nothing is lost by not walking references.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only a fallback for assemblies not loaded yet; under NativeAOT all are listed by GetAssemblies().")]
+    private static AssemblyName[] ReferencedAssemblies(Assembly asm)
+    {
+        try { return asm.GetReferencedAssemblies(); }
+        catch (PlatformNotSupportedException) { return Array.Empty<AssemblyName>(); }
     }
 
     internal DescriptorSet AllocateSet(DescriptorSetLayout layout, int bindings)
