@@ -1,3 +1,4 @@
+using WfVae.Media;
 using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
 
@@ -38,7 +39,7 @@ public static class Demo
             return Execute(options, log, errors);
         }
         catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidModelDataException or InvalidDataException
-            or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            or MediaException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             errors.WriteLine($"wfvae-demo: {e.Message}");
             return 1;
@@ -102,15 +103,9 @@ public static class Demo
     private static RgbClip LoadClip(DemoOptions o, TextWriter log)
     {
         if (o.Input == null) return SyntheticClip.Generate(o.Frames, o.Width, o.Height);
-        var clip = MediaBridge.ReadVideo(o.Input, o.Frames, o.Width, o.Height);
-        if (clip.Frames.Count == 0) throw new InvalidDataException($"--input: '{o.Input}' has no video frames");
-        // A short video is cut to the longest 1 + 4k prefix: frames past the last group of 4 reach no latent.
-        int usable = (clip.Frames.Count - 1) / 4 * 4 + 1;
-        if (usable < o.Frames)
-        {
-            log.WriteLine($"note: the input has {clip.Frames.Count} frames; streaming the first {usable} (1 + 4k)");
-            clip = clip with { Frames = clip.Frames.Take(usable).ToList() };
-        }
+        var clip = VideoInput.Read(o.Input, o.Frames, o.Width, o.Height);
+        if (clip.Frames.Count < o.Frames)
+            log.WriteLine($"note: the input is shorter than --frames {o.Frames}; streaming its first {clip.Frames.Count} frames (1 + 4k)");
         return clip;
     }
 
@@ -141,7 +136,7 @@ public static class Demo
             rows.AddRange(ran.Select(r => r.Reconstruction));
             var sheet = ContactSheet.Compose(rows, o.SheetColumns, o.Clip.Width, o.Clip.Height);
             var (w, h) = ContactSheet.Size(rows.Count, o.SheetColumns.Count, o.Clip.Width, o.Clip.Height);
-            AtomicFile.Write(sheetPath, stream => MediaBridge.WritePng(stream, sheet, w, h));
+            PngWriter.Write(sheetPath, sheet, w, h); // atomic: temporary name, then rename
         }
         else if (File.Exists(sheetPath))
         {

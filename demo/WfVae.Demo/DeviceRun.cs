@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using WfVae.Model;
+using WfVae.Media;
 using WfVae.Runtime;
 
 namespace WfVae.Demo;
@@ -94,7 +95,7 @@ public static class DeviceRun
                 {
                     // The first frame goes alone: it is the one frame the causal model encodes by itself.
                     int count = pos == 0 ? 1 : Math.Min(chunk, n - pos);
-                    float[] input = MediaBridge.ToModelInput(clip, pos, count);
+                    float[] input = FrameConversion.ToPlanar(clip.Frames.Skip(pos).Take(count).ToList(), w, h);
                     var sw = Stopwatch.StartNew();
                     var z = encoder.Push(input, count);
                     double encodeMs = sw.Elapsed.TotalMilliseconds;
@@ -125,8 +126,12 @@ public static class DeviceRun
             result.DecodedFrames = result.Decoded.Length / (3 * h * w);
             if (result.DecodedFrames != n)
                 throw new InvalidOperationException($"the decoder returned {result.DecodedFrames} frames for {n} input frames");
-            result.Reconstruction = MediaBridge.ToRgbFrames(result.Decoded, result.DecodedFrames, w, h);
-            (result.Psnr, result.Ssim) = MediaBridge.Quality(clip, result.Reconstruction);
+            int frameSize = 3 * h * w;
+            result.Reconstruction = Enumerable.Range(0, n)
+                .Select(f => FrameConversion.ToRgb24(result.Decoded.AsSpan(f * frameSize, frameSize), w, h)).ToList();
+            result.Psnr = ImageMetrics.MeanPsnr(clip.Frames, result.Reconstruction);
+            // SSIM's 11x11 window needs frames at least that large.
+            if (w >= 11 && h >= 11) result.Ssim = ImageMetrics.MeanSsim(clip.Frames, result.Reconstruction, w, h);
             log.WriteLine($"  encode {result.EncodeFps:F1} frames/s, decode {result.DecodeFps:F1} frames/s, peak {Report.Bytes(result.PeakBytes)}, PSNR {result.Psnr:F2} dB");
         }
         finally

@@ -77,6 +77,23 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
         gpu.AssertClean();
     }
 
+    [Fact]
+    public void VideoInputIsScaledAndCutToWholeLatentGroups()
+    {
+        // 7 frames of 80x45: scaled to cover 16x16 and cropped; frames 6 and 7 complete no group of 4.
+        string clip = Path.Combine(_dir, "clip.mp4");
+        Media.MediaTools.Run("ffmpeg", "-f", "lavfi", "-i", "testsrc2=size=80x45:rate=12", "-frames:v", "7", "-pix_fmt", "yuv420p", clip);
+        string output = Path.Combine(_dir, "report");
+        var (code, log) = Run("--input", clip, "--size", "16x16", "--devices", Device, "--output", output);
+        Assert.True(code == 0, log);
+        string md = File.ReadAllText(Path.Combine(output, "report.md"));
+        Assert.Contains("first 5 frames scaled and centre-cropped to 16x16", md);
+        Assert.Contains("over all 5 frames", md);
+        // Rows: input + one device; columns: frames 0 and 4; 16x16 tiles enlarged 8x.
+        Assert.Equal((2 * 128 + 3 * 4, 2 * 128 + 3 * 4), ReadPngSize(Path.Combine(output, "contact-sheet.png")));
+        gpu.AssertClean();
+    }
+
     [Theory]
     [InlineData("--frames", "10")]
     [InlineData("--size", "30x32")]
@@ -97,6 +114,39 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("does not exist", log);
         Assert.Single(log.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void ReportNamesAFailedDeviceAndDisagreeingLatents()
+    {
+        // No GPU needed: the report is built from results as the devices would have returned them.
+        static DeviceResult Ran(int index, string name, float[] latents) => new()
+        {
+            Info = new WfVae.Runtime.PhysicalDeviceInfo(index, name, WfVae.Runtime.DeviceKind.DiscreteGpu, 0x10DE, 1, "1.3", "test", 1L << 30, false, 1L << 30, 49152, 32, true, true, 1, true),
+            Latents = latents, Decoded = [0.5f], DecodedFrames = 1, Psnr = 30, Ssim = 0.9,
+            Chunks = { new ChunkTiming(0, 1, 1, 10, 1, 20), new ChunkTiming(1, 0, 0, 0, 0, 5) },
+        };
+        var a = Ran(0, "GPU A", [1f, -1f, 1f, -1f]);
+        var b = Ran(1, "GPU B", [1f, -1f, 1f, -1.01f]);  // rel_err 1e-2
+        var c = Ran(2, "GPU C", [1f, -1f, 1f, -1f]);
+        c.Error = "VulkanException: vkQueueSubmit failed: ErrorDeviceLost";
+        var results = new[] { a, b, c };
+        var agreements = LatentAgreement.Compare(results);
+        Assert.Equal(2, agreements.Count);
+        Assert.Equal(0.01, agreements[1].LatentRelErr, 1e-6);
+        var clip = SyntheticClip.Generate(1, 16, 16);
+        var model = new ModelSummary("m", WfVae.Model.Checkpoint.WfVaeConfig.WfVaeL16Chn, 1, 2, "abcdef", Untrained: false);
+        var outcome = new DemoOutcome(new DemoOptions(), clip, model, results, agreements, [0]);
+        Assert.False(outcome.AllRan);
+        Assert.False(outcome.LatentsAgree);
+
+        string md = Report.Build(outcome).ToMarkdown();
+        Assert.Contains("**Latents agree across devices:** **no**", md);
+        Assert.Contains("| [1] GPU B | 1.0e-2 |", md);
+        Assert.Contains("## Failure on [2] GPU C", md);
+        Assert.Contains("ErrorDeviceLost", md);
+        Assert.Contains("| 30.00 dB |", md);
+        Assert.DoesNotContain("untrained", md, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>Checks the PNG signature and the IHDR chunk (first, 13 bytes, 8-bit RGB) and returns the size.</summary>
