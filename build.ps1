@@ -18,6 +18,7 @@ $RepoRoot = $PSScriptRoot
 $CallerDir = (Get-Location).ProviderPath
 $Solution = Join-Path $RepoRoot 'WfVae.Vulkan.sln'
 $CliProject = Join-Path $RepoRoot 'src/WfVae.Cli'
+$DemoProject = Join-Path $RepoRoot 'demo/WfVae.Demo'
 $TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
 $DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/benchmarks.md'))
 $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
@@ -62,12 +63,15 @@ targets:
            then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib. Needs a C toolchain as
            the linker (Linux: clang or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
            Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
-  clean    remove bin/ and obj/ under src/, tests/ and plugin/, and artifacts/
+  demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
+           streams a clip through encode and decode on every Vulkan device and writes demo-report/
+           (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
+  clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
-  -Configuration Debug|Release   (alias -c) configuration for build, bench and run; default Release.
+  -Configuration Debug|Release   (alias -c) configuration for build, bench, run and demo; default Release.
                                  test always uses Debug.
-  --                             everything after it is passed on unchanged (test, bench, run, plugin);
+  --                             everything after it is passed on unchanged (test, bench, run, plugin, demo);
                                  other unrecognised arguments are passed on as well.
                                  help, setup, build and clean take no extra arguments.
 "@
@@ -323,10 +327,10 @@ function Invoke-Test {
     if ($counts.Passed -eq 0) { Fail 'no tests ran' }
 }
 
-function Invoke-Cli([string[]]$CliArgs) {
+function Invoke-Cli([string[]]$CliArgs, [string]$Project = $CliProject) {
     Push-Location $CallerDir
     try {
-        $runArgs = @('run', '--project', $CliProject, '-c', $Configuration, '--no-build', '--') + $CliArgs
+        $runArgs = @('run', '--project', $Project, '-c', $Configuration, '--no-build', '--') + $CliArgs
         Write-Host "+ dotnet $($runArgs -join ' ')" -ForegroundColor DarkGray
         & dotnet @runArgs
         # The CLI's own exit code is passed on (2 = usage error, 1 = failure).
@@ -355,7 +359,7 @@ function Invoke-Plugin {
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
-    foreach ($top in @('src', 'tests', 'plugin')) {
+    foreach ($top in @('src', 'tests', 'plugin', 'demo')) {
         $root = Join-Path $RepoRoot $top
         if (Test-Path $root) {
             $dirs += Get-ChildItem -Path $root -Directory -Recurse -Include 'bin', 'obj' |
@@ -396,6 +400,13 @@ try {
             Invoke-Cli @($Forward)
         }
         'plugin' { Invoke-Plugin }
+        'demo' {
+            # Only the demo and what it references: the main job should not wait for the test project.
+            Write-Step "build demo ($Configuration)"
+            Invoke-Native 'dotnet' @('build', $DemoProject, '-c', $Configuration)
+            Write-Step "demo $($Forward -join ' ')"
+            Invoke-Cli @($Forward) $DemoProject
+        }
         'clean' { Invoke-Clean }
         default {
             Write-Host $HelpText

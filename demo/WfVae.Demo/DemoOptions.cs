@@ -1,0 +1,111 @@
+using System.Globalization;
+
+namespace WfVae.Demo;
+
+/// <summary>A command-line mistake: one line on stderr, exit code 2.</summary>
+public sealed class DemoUsageException(string message) : Exception(message);
+
+/// <summary>The demo's options (see <see cref="Usage"/>).</summary>
+public sealed record DemoOptions
+{
+    public const string Usage = """
+        wfvae-demo — stream a video through WF-VAE encode and decode on every Vulkan device and report
+
+        usage: wfvae-demo [options]
+
+          --input <file|URL>     video to stream (any format FFmpeg reads); default: a synthetic clip
+                                 generated in code (moving gradient, disk and bar)
+          --model <dir|file>     checkpoint (e.g. the published WF-VAE-L-16Chn folder); default: the small
+                                 untrained checkpoint in demo/assets/default-model
+          --frames <N>           frames to stream, 1 + 4k (default 17)
+          --size <W>x<H>         frame size, multiples of 8 (default 64x64); an input video is scaled to it
+          --chunk <n>            frames per encoder push after the first frame, which goes alone (default 4)
+          --output <folder>      where report.md, report.html and contact-sheet.png go (default demo-report)
+          --devices all|<sel>    'all' (default) or a comma-separated list of device indices or name
+                                 substrings, e.g. --devices 0,llvmpipe
+          --help                 this text
+
+        exit code: 0 when every device ran and all latents agree, 1 otherwise, 2 for a usage error.
+        """;
+
+    public string? Input { get; init; }
+    public string? Model { get; init; }
+    public int Frames { get; init; } = 17;
+    public int Width { get; init; } = 64;
+    public int Height { get; init; } = 64;
+    public int Chunk { get; init; } = 4;
+    public string Output { get; init; } = "demo-report";
+    public string Devices { get; init; } = "all";
+    public bool Help { get; init; }
+
+    /// <summary>The options as a command line (for the report), defaults included.</summary>
+    public IReadOnlyList<string> ToArguments()
+    {
+        var a = new List<string>();
+        if (Input != null) a.AddRange(["--input", Quote(Input)]);
+        if (Model != null) a.AddRange(["--model", Quote(Model)]);
+        a.AddRange(["--frames", Frames.ToString(CultureInfo.InvariantCulture), "--size", $"{Width}x{Height}",
+            "--chunk", Chunk.ToString(CultureInfo.InvariantCulture), "--output", Quote(Output), "--devices", Quote(Devices)]);
+        return a;
+    }
+
+    private static string Quote(string s) => s.Any(char.IsWhiteSpace) ? $"\"{s}\"" : s;
+
+    public static DemoOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new DemoOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string name = args[i];
+            if (name is "--help" or "-h" or "help") { o = o with { Help = true }; continue; }
+            if (!name.StartsWith("--", StringComparison.Ordinal)) throw new DemoUsageException($"unexpected argument '{name}' (see --help)");
+            if (i + 1 >= args.Count) throw new DemoUsageException($"{name} needs a value");
+            string value = args[++i];
+            o = name switch
+            {
+                "--input" => o with { Input = NonEmpty(name, value) },
+                "--model" => o with { Model = NonEmpty(name, value) },
+                "--frames" => o with { Frames = ParseFrames(value) },
+                "--size" => ParseSize(o, value),
+                "--chunk" => o with { Chunk = Positive(name, value) },
+                "--output" => o with { Output = NonEmpty(name, value) },
+                "--devices" => o with { Devices = NonEmpty(name, value) },
+                _ => throw new DemoUsageException($"unknown option '{name}' (see --help)"),
+            };
+        }
+        return o;
+    }
+
+    private static string NonEmpty(string name, string value) =>
+        string.IsNullOrWhiteSpace(value) ? throw new DemoUsageException($"{name} needs a non-empty value") : value;
+
+    private static int Positive(string name, string value)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
+            throw new DemoUsageException($"{name} must be a positive integer, got '{value}'");
+        return n;
+    }
+
+    // The encoder turns the first frame alone and then every group of 4 frames into one latent frame;
+    // frames after the last complete group never reach a latent, so they could not be reconstructed.
+    private static int ParseFrames(string value)
+    {
+        int n = Positive("--frames", value);
+        if ((n - 1) % 4 != 0)
+            throw new DemoUsageException($"--frames must be 1 + 4k (1, 5, 9, 13, 17, ...): the encoder maps the first frame and then each group of 4 frames to one latent frame; got {n}");
+        return n;
+    }
+
+    private static DemoOptions ParseSize(DemoOptions o, string value)
+    {
+        var parts = value.ToLowerInvariant().Split('x');
+        if (parts.Length != 2
+            || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int w)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h))
+            throw new DemoUsageException($"--size must be <width>x<height>, e.g. 64x64; got '{value}'");
+        // The model halves the frame three times (8x smaller latents).
+        if (w < 8 || h < 8 || w % 8 != 0 || h % 8 != 0)
+            throw new DemoUsageException($"--size must be multiples of 8 of at least 8x8 (latents are 8x smaller); got {w}x{h}");
+        return o with { Width = w, Height = h };
+    }
+}

@@ -1,0 +1,3 @@
+using WfVae.Demo;
+
+return Demo.Run(args, Console.Out, Console.Error);

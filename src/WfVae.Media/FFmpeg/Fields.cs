@@ -1,0 +1,83 @@
+namespace WfVae.Media.FFmpeg;
+
+/// <summary>
+/// Byte offsets of the few FFmpeg struct fields that have no accessor function or AVOption (x64, LP64 and
+/// LLP64 agree here: no field involved sits after a C <c>long</c>). Everything else goes through functions
+/// and AVOptions (codec context size / pixel format / time base / bit rate are set with av_opt_*).
+/// One instance per supported FFmpeg release; the offsets were taken with <c>offsetof</c> against the
+/// installed FFmpeg 5.1 headers (Debian 12) and are re-checked against the running libraries by
+/// tests/WfVae.Tests/Media/FFmpegLayoutTests.cs (oracles: av_opt_get_*, ffprobe, av_frame_get_buffer).
+/// </summary>
+internal sealed record FFmpegLayout(
+    string Release,
+    int FormatPb, int FormatNbStreams, int FormatStreams, // AVFormatContext
+    int OutputFormatFlags,                                 // AVOutputFormat
+    int StreamIndex, int StreamTimeBase, int StreamCodecpar, // AVStream
+    int PacketStreamIndex,                                 // AVPacket
+    int FrameData, int FrameLinesize, int FrameWidth, int FrameHeight, int FrameFormat, int FramePts, int FrameBestEffortTimestamp, // AVFrame
+    int InOutName, int InOutFilterCtx, int InOutPadIdx, int InOutNext, // AVFilterInOut
+    int CodecName)                                         // AVCodec
+{
+    /// <summary>FFmpeg 5.1 (avformat 59, avcodec 59, avutil 57, avfilter 8, swscale 6).</summary>
+    public static readonly FFmpegLayout FFmpeg5 = new(
+        "5.x",
+        FormatPb: 32, FormatNbStreams: 44, FormatStreams: 48,
+        OutputFormatFlags: 44,
+        StreamIndex: 0, StreamTimeBase: 16, StreamCodecpar: 208,
+        PacketStreamIndex: 36,
+        FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 344,
+        InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
+        CodecName: 0);
+}
+
+/// <summary>Typed reads and writes of the fields in <see cref="FFmpegLayout"/> for the loaded libraries.</summary>
+internal static unsafe class Fields
+{
+    private static FFmpegLayout L => FFmpegLibrary.Layout;
+
+    private static T Get<T>(nint p, int offset) where T : unmanaged => *(T*)((byte*)p + offset);
+    private static void Set<T>(nint p, int offset, T value) where T : unmanaged => *(T*)((byte*)p + offset) = value;
+
+    // AVFormatContext
+    public static nint* FormatPbAddress(nint fmt) => (nint*)((byte*)fmt + L.FormatPb);
+    public static int FormatNbStreams(nint fmt) => (int)Get<uint>(fmt, L.FormatNbStreams);
+    public static nint FormatStream(nint fmt, int i) => ((nint*)Get<nint>(fmt, L.FormatStreams))[i];
+
+    // AVOutputFormat
+    public static int OutputFormatFlags(nint ofmt) => Get<int>(ofmt, L.OutputFormatFlags);
+
+    // AVStream
+    public static int StreamIndex(nint st) => Get<int>(st, L.StreamIndex);
+    public static AVRational StreamTimeBase(nint st) => Get<AVRational>(st, L.StreamTimeBase);
+    public static void SetStreamTimeBase(nint st, AVRational tb) => Set(st, L.StreamTimeBase, tb);
+    public static nint StreamCodecpar(nint st) => Get<nint>(st, L.StreamCodecpar);
+
+    // AVPacket
+    public static int PacketStreamIndex(nint pkt) => Get<int>(pkt, L.PacketStreamIndex);
+    public static void SetPacketStreamIndex(nint pkt, int i) => Set(pkt, L.PacketStreamIndex, i);
+
+    // AVFrame
+    public static nint FrameData(nint f) => f + L.FrameData;       // uint8_t *data[8]
+    public static nint FrameLinesize(nint f) => f + L.FrameLinesize; // int linesize[8]
+    public static byte* FramePlane(nint f, int i) => ((byte**)FrameData(f))[i];
+    public static int FrameLinesizeOf(nint f, int i) => ((int*)FrameLinesize(f))[i];
+    public static int FrameWidth(nint f) => Get<int>(f, L.FrameWidth);
+    public static int FrameHeight(nint f) => Get<int>(f, L.FrameHeight);
+    public static int FrameFormat(nint f) => Get<int>(f, L.FrameFormat);
+    public static void SetFrameGeometry(nint f, int width, int height, int format)
+    {
+        Set(f, L.FrameWidth, width); Set(f, L.FrameHeight, height); Set(f, L.FrameFormat, format);
+    }
+    public static long FramePts(nint f) => Get<long>(f, L.FramePts);
+    public static void SetFramePts(nint f, long pts) => Set(f, L.FramePts, pts);
+    public static long FrameBestEffortTimestamp(nint f) => Get<long>(f, L.FrameBestEffortTimestamp);
+
+    // AVFilterInOut (name must be av_malloc'ed: avfilter_inout_free frees it)
+    public static void SetInOut(nint io, nint avName, nint filterCtx, int padIdx, nint next)
+    {
+        Set(io, L.InOutName, avName); Set(io, L.InOutFilterCtx, filterCtx); Set(io, L.InOutPadIdx, padIdx); Set(io, L.InOutNext, next);
+    }
+
+    // AVCodec
+    public static string CodecName(nint codec) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8(Get<nint>(codec, L.CodecName)) ?? "?";
+}

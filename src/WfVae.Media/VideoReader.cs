@@ -1,0 +1,268 @@
+using System.Runtime.InteropServices;
+using WfVae.Media.FFmpeg;
+using static WfVae.Media.FFmpeg.Native;
+
+namespace WfVae.Media;
+
+public sealed record VideoReaderOptions
+{
+    /// <summary>libavfilter graph applied to decoded frames, e.g. <c>scale=512:512,fps=8</c> (null: none).</summary>
+    public string? VideoFilter { get; init; }
+
+    /// <summary>Input format short name (<c>mpegts</c>, <c>rawvideo</c>, ...) instead of probing.</summary>
+    public string? InputFormat { get; init; }
+
+    /// <summary>
+    /// Demuxer and protocol options for avformat_open_input, e.g. <c>timeout</c> (µs) for udp/tcp,
+    /// <c>listen</c>=1 for tcp, <c>follow</c>=1 to keep reading a file that is still being written.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? InputOptions { get; init; }
+}
+
+/// <summary>
+/// Decodes the best video stream of anything FFmpeg opens (file, <c>pipe:0</c> or <c>-</c>, udp/tcp/http URL)
+/// into packed RGB24 frames, optionally through a libavfilter graph. <see cref="Open"/> decodes the first
+/// frame, so size, rate and pixel format are known (and a broken input fails) right away.
+/// Not thread-safe.
+/// </summary>
+public sealed unsafe class VideoReader : IDisposable
+{
+    private static readonly int AVERROR_INVALIDDATA = -('I' | ('N' << 8) | ('D' << 16) | ('A' << 24));
+
+    private nint _fmt, _dec, _pkt, _decFrame, _filtFrame, _rgbFrame, _sws, _graph, _src, _sink;
+    private nint _stream, _out;
+    private int _streamIndex, _swsW, _swsH, _swsFmt = -1, _rgb24;
+    private bool _demuxEof, _filterFlushed, _pending, _disposed;
+    private readonly string? _filterSpec;
+
+    /// <summary>The input as given to <see cref="Open"/>.</summary>
+    public string Input { get; }
+    /// <summary>Output frame size (after the filter graph, if any).</summary>
+    public int Width { get; private set; }
+    public int Height { get; private set; }
+    /// <summary>Bytes of one RGB24 output frame.</summary>
+    public int FrameBytes => Width * Height * 3;
+    /// <summary>Output frame rate: the filter's output rate, else the stream's (avg_frame_rate / r_frame_rate via av_guess_frame_rate); 0/1 when unknown.</summary>
+    public AVRational FrameRate { get; private set; }
+    /// <summary>Decoded (source) pixel format, e.g. <c>yuv420p</c>.</summary>
+    public string PixelFormatName { get; private set; } = "";
+    public int SourceWidth { get; private set; }
+    public int SourceHeight { get; private set; }
+    /// <summary>Name of the decoder, e.g. <c>h264</c>.</summary>
+    public string CodecName { get; private set; } = "";
+    /// <summary>Frames returned so far.</summary>
+    public long FramesRead { get; private set; }
+
+    private VideoReader(string input, string? filter) => (Input, _filterSpec) = (input, string.IsNullOrWhiteSpace(filter) ? null : filter);
+
+    /// <summary>Opens <paramref name="urlOrPath"/> (<c>-</c> means standard input) and decodes its first frame.</summary>
+    public static VideoReader Open(string urlOrPath, VideoReaderOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(urlOrPath);
+        FFmpegLibrary.EnsureLoaded();
+        options ??= new VideoReaderOptions();
+        var reader = new VideoReader(urlOrPath, options.VideoFilter);
+        try { reader.Init(urlOrPath == "-" ? "pipe:0" : urlOrPath, options); return reader; }
+        catch { reader.Dispose(); throw; }
+    }
+
+    private string Fail(string what) => $"'{Input}': {what}";
+
+    private void Init(string url, VideoReaderOptions o)
+    {
+        nint inputFormat = 0;
+        if (o.InputFormat is { Length: > 0 } name && (inputFormat = av_find_input_format(name)) == 0)
+            throw new MediaException(Fail($"unknown input format '{name}'"));
+        nint dict = 0, ctx = 0;
+        foreach (var (k, v) in o.InputOptions ?? new Dictionary<string, string>()) av_dict_set(&dict, k, v, 0);
+        int r = avformat_open_input(&ctx, url, inputFormat, &dict);
+        av_dict_free(&dict);
+        FFmpegError.Check(r, Fail("cannot open"));
+        _fmt = ctx;
+        FFmpegError.Check(avformat_find_stream_info(_fmt, null), Fail("cannot read stream information"));
+
+        nint codec = 0;
+        _streamIndex = av_find_best_stream(_fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+        if (_streamIndex < 0)
+            throw new MediaException(Fail($"no decodable video stream ({FFmpegError.Message(_streamIndex)})"));
+        _stream = Fields.FormatStream(_fmt, _streamIndex);
+        CodecName = Fields.CodecName(codec);
+        _dec = avcodec_alloc_context3(codec);
+        if (_dec == 0) throw new OutOfMemoryException("avcodec_alloc_context3");
+        FFmpegError.Check(avcodec_parameters_to_context(_dec, Fields.StreamCodecpar(_stream)), Fail("bad codec parameters"));
+        av_opt_set(_dec, "threads", "auto", 0);
+        FFmpegError.Check(avcodec_open2(_dec, codec, null), Fail($"cannot open decoder {CodecName}"));
+
+        _pkt = av_packet_alloc(); _decFrame = av_frame_alloc(); _filtFrame = av_frame_alloc(); _rgbFrame = av_frame_alloc();
+        if (_pkt == 0 || _decFrame == 0 || _filtFrame == 0 || _rgbFrame == 0) throw new OutOfMemoryException("av_packet_alloc/av_frame_alloc");
+        _rgb24 = av_get_pix_fmt("rgb24");
+
+        if (!NextOutputFrame()) throw new MediaException(Fail("no video frame could be decoded"));
+        _pending = true;
+        Width = Fields.FrameWidth(_out);
+        Height = Fields.FrameHeight(_out);
+        var streamRate = av_guess_frame_rate(_fmt, _stream, 0);
+        var sinkRate = _sink != 0 ? av_buffersink_get_frame_rate(_sink) : default;
+        FrameRate = sinkRate.Num > 0 && sinkRate.Den > 0 ? sinkRate : streamRate.Num > 0 && streamRate.Den > 0 ? streamRate : new AVRational(0, 1);
+        Fields.SetFrameGeometry(_rgbFrame, Width, Height, _rgb24);
+        FFmpegError.Check(av_frame_get_buffer(_rgbFrame, 0), Fail("cannot allocate an RGB frame"));
+    }
+
+    /// <summary>Reads the next frame as packed RGB24 (<see cref="FrameBytes"/> bytes); false at the end of the input.</summary>
+    public bool ReadFrame(Span<byte> rgb24)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (rgb24.Length < FrameBytes) throw new ArgumentException($"buffer holds {rgb24.Length} bytes, a frame needs {FrameBytes}", nameof(rgb24));
+        if (_pending) _pending = false;
+        else if (!NextOutputFrame()) return false;
+        try { ConvertToRgb(_out, rgb24); }
+        finally { av_frame_unref(_out); }
+        FramesRead++;
+        return true;
+    }
+
+    /// <summary>The remaining frames, each a new RGB24 array.</summary>
+    public IEnumerable<byte[]> ReadFrames()
+    {
+        while (true)
+        {
+            var frame = new byte[FrameBytes];
+            if (!ReadFrame(frame)) yield break;
+            yield return frame;
+        }
+    }
+
+    /// <summary>Next decoded frame into <paramref name="frame"/>; false once the decoder is drained.</summary>
+    private bool NextDecodedFrame(nint frame)
+    {
+        while (true)
+        {
+            int r = avcodec_receive_frame(_dec, frame);
+            if (r >= 0)
+            {
+                if (SourceWidth == 0)
+                {
+                    (SourceWidth, SourceHeight) = (Fields.FrameWidth(frame), Fields.FrameHeight(frame));
+                    PixelFormatName = Marshal.PtrToStringUTF8(av_get_pix_fmt_name(Fields.FrameFormat(frame))) ?? "?";
+                }
+                return true;
+            }
+            if (r == AVERROR_EOF || (r == AVERROR_EAGAIN && _demuxEof)) return false;
+            if (r != AVERROR_EAGAIN && r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("decoding failed"));
+
+            r = av_read_frame(_fmt, _pkt);
+            if (r == AVERROR_EOF)
+            {
+                _demuxEof = true;
+                FFmpegError.Check(avcodec_send_packet(_dec, 0), Fail("flushing the decoder failed"));
+                continue;
+            }
+            FFmpegError.Check(r, Fail("reading failed"));
+            if (Fields.PacketStreamIndex(_pkt) == _streamIndex)
+            {
+                r = avcodec_send_packet(_dec, _pkt);
+                // A damaged packet (e.g. lost datagrams) is skipped, like the ffmpeg CLI does.
+                if (r < 0 && r != AVERROR_INVALIDDATA) { av_packet_unref(_pkt); FFmpegError.Check(r, Fail("decoding failed")); }
+            }
+            av_packet_unref(_pkt);
+        }
+    }
+
+    /// <summary>Next frame after the filter graph (or straight from the decoder) into <see cref="_out"/>.</summary>
+    private bool NextOutputFrame()
+    {
+        if (_filterSpec is null)
+        {
+            _out = _decFrame;
+            return NextDecodedFrame(_decFrame);
+        }
+        while (true)
+        {
+            if (_sink != 0)
+            {
+                int r = av_buffersink_get_frame(_sink, _filtFrame);
+                if (r >= 0) { _out = _filtFrame; return true; }
+                if (r == AVERROR_EOF || _filterFlushed) return false;
+                if (r != AVERROR_EAGAIN) FFmpegError.Check(r, Fail("filter graph failed"));
+            }
+            if (NextDecodedFrame(_decFrame))
+            {
+                if (_graph == 0) BuildGraph(_decFrame);
+                long ts = Fields.FrameBestEffortTimestamp(_decFrame);
+                Fields.SetFramePts(_decFrame, ts);
+                // flags 0: the graph takes the frame's references and resets _decFrame.
+                FFmpegError.Check(av_buffersrc_add_frame_flags(_src, _decFrame, 0), Fail("filter graph rejected a frame"));
+            }
+            else
+            {
+                if (_graph == 0) return false;
+                FFmpegError.Check(av_buffersrc_add_frame_flags(_src, 0, 0), Fail("flushing the filter graph failed"));
+                _filterFlushed = true;
+            }
+        }
+    }
+
+    /// <summary>buffer (source geometry, stream time base) -> user filters -> buffersink.</summary>
+    private void BuildGraph(nint first)
+    {
+        int w = Fields.FrameWidth(first), h = Fields.FrameHeight(first), fmt = Fields.FrameFormat(first);
+        var tb = Fields.StreamTimeBase(_stream);
+        var sar = av_guess_sample_aspect_ratio(_fmt, _stream, first);
+        if (sar.Num <= 0 || sar.Den <= 0) sar = new AVRational(1, 1);
+        var rate = av_guess_frame_rate(_fmt, _stream, first);
+        var args = $"video_size={w}x{h}:pix_fmt={fmt}:time_base={tb.Num}/{tb.Den}:pixel_aspect={sar.Num}/{sar.Den}";
+        if (rate.Num > 0 && rate.Den > 0) args += $":frame_rate={rate.Num}/{rate.Den}";
+
+        _graph = avfilter_graph_alloc();
+        if (_graph == 0) throw new OutOfMemoryException("avfilter_graph_alloc");
+        nint src = 0, sink = 0;
+        FFmpegError.Check(avfilter_graph_create_filter(&src, avfilter_get_by_name("buffer"), "in", args, 0, _graph), Fail("cannot create the filter source"));
+        FFmpegError.Check(avfilter_graph_create_filter(&sink, avfilter_get_by_name("buffersink"), "out", null, 0, _graph), Fail("cannot create the filter sink"));
+        (_src, _sink) = (src, sink);
+
+        // The parser's open "outputs" are our source's output pad, its "inputs" are our sink's input pad.
+        nint outputs = avfilter_inout_alloc(), inputs = avfilter_inout_alloc();
+        Fields.SetInOut(outputs, av_strdup("in"), src, 0, 0);
+        Fields.SetInOut(inputs, av_strdup("out"), sink, 0, 0);
+        int r = avfilter_graph_parse_ptr(_graph, _filterSpec!, &inputs, &outputs, 0);
+        avfilter_inout_free(&inputs);
+        avfilter_inout_free(&outputs);
+        FFmpegError.Check(r, Fail($"invalid video filter '{_filterSpec}'"));
+        FFmpegError.Check(avfilter_graph_config(_graph, 0), Fail($"video filter '{_filterSpec}' cannot be configured"));
+    }
+
+    private void ConvertToRgb(nint frame, Span<byte> dst)
+    {
+        int w = Fields.FrameWidth(frame), h = Fields.FrameHeight(frame), fmt = Fields.FrameFormat(frame);
+        if (_sws == 0 || w != _swsW || h != _swsH || fmt != _swsFmt)
+        {
+            // Also covers a mid-stream size change: the output keeps the first frame's size.
+            sws_freeContext(_sws);
+            _sws = 0;
+            var name = Marshal.PtrToStringUTF8(av_get_pix_fmt_name(fmt)) ?? fmt.ToString();
+            if (sws_isSupportedInput(fmt) == 0) throw new MediaException(Fail($"pixel format {name} cannot be converted to RGB24"));
+            _sws = sws_getContext(w, h, fmt, Width, Height, _rgb24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, 0, 0, 0);
+            if (_sws == 0) throw new MediaException(Fail($"cannot convert {name} {w}x{h} to RGB24 {Width}x{Height}"));
+            (_swsW, _swsH, _swsFmt) = (w, h, fmt);
+        }
+        FFmpegError.Check(sws_scale(_sws, Fields.FrameData(frame), Fields.FrameLinesize(frame), 0, h, Fields.FrameData(_rgbFrame), Fields.FrameLinesize(_rgbFrame)),
+            Fail("pixel conversion failed"));
+        byte* src = Fields.FramePlane(_rgbFrame, 0);
+        int stride = Fields.FrameLinesizeOf(_rgbFrame, 0), row = Width * 3;
+        for (int y = 0; y < Height; y++)
+            new ReadOnlySpan<byte>(src + (long)y * stride, row).CopyTo(dst.Slice(y * row, row));
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        sws_freeContext(_sws);
+        if (_graph != 0) { var g = _graph; avfilter_graph_free(&g); }
+        if (_pkt != 0) { var p = _pkt; av_packet_free(&p); }
+        foreach (var f in new[] { _decFrame, _filtFrame, _rgbFrame }) if (f != 0) { var x = f; av_frame_free(&x); }
+        if (_dec != 0) { var d = _dec; avcodec_free_context(&d); }
+        if (_fmt != 0) { var c = _fmt; avformat_close_input(&c); }
+        (_sws, _graph, _pkt, _decFrame, _filtFrame, _rgbFrame, _dec, _fmt) = (0, 0, 0, 0, 0, 0, 0, 0);
+    }
+}

@@ -1,0 +1,215 @@
+using WfVae.Media.FFmpeg;
+using static WfVae.Media.FFmpeg.Native;
+
+namespace WfVae.Media;
+
+public sealed record VideoWriterOptions
+{
+    /// <summary>Encoder name (<c>libx264</c>, <c>mpeg4</c>, <c>ffv1</c>, ...). Null: libx264 when present, else mpeg4.</summary>
+    public string? Codec { get; init; }
+
+    /// <summary>Constant quality for encoders that have a <c>crf</c> option (x264/x265; lower is better, 18 is
+    /// visually lossless). Encoders without it get a fixed quantiser (qscale 2) instead. Ignored when <see cref="BitRate"/> is set.</summary>
+    public int Crf { get; init; } = 18;
+
+    /// <summary>Target bit rate in bits/s (null: quality mode).</summary>
+    public long? BitRate { get; init; }
+
+    /// <summary>Encoder pixel format. Null: yuv420p, or yuv444p when a side is odd (4:2:0 needs even sizes).</summary>
+    public string? PixelFormat { get; init; }
+
+    /// <summary>Container short name (<c>mp4</c>, <c>matroska</c>, <c>mpegts</c>, ...). Null: from the file extension.</summary>
+    public string? Format { get; init; }
+
+    /// <summary>Further encoder options passed to avcodec_open2, e.g. <c>preset</c>=<c>veryfast</c>.</summary>
+    public IReadOnlyDictionary<string, string>? CodecOptions { get; init; }
+}
+
+/// <summary>
+/// Encodes packed RGB24 frames into a video file at a fixed frame rate. Output goes to a hidden temporary
+/// file in the same folder, renamed to the final path by <see cref="Complete"/>; disposing without
+/// <see cref="Complete"/> (or after a failure) deletes it, so the final name only ever holds a whole file.
+/// Not thread-safe.
+/// </summary>
+public sealed unsafe class VideoWriter : IDisposable
+{
+    private nint _oc, _enc, _stream, _pkt, _rgbFrame, _encFrame, _sws;
+    private AVRational _encTimeBase;
+    private long _nextPts;
+    private bool _completed, _failed, _disposed;
+
+    public string Path { get; }
+    /// <summary>The file being written until <see cref="Complete"/>.</summary>
+    public string TemporaryPath { get; }
+    public int Width { get; }
+    public int Height { get; }
+    public AVRational FrameRate { get; }
+    /// <summary>The encoder in use, e.g. <c>libx264</c>.</summary>
+    public string CodecName { get; private set; } = "";
+    public string PixelFormatName { get; private set; } = "";
+    public long FramesWritten { get; private set; }
+    public int FrameBytes => Width * Height * 3;
+
+    private VideoWriter(string path, int width, int height, AVRational rate)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        var dir = System.IO.Path.GetDirectoryName(Path)!;
+        TemporaryPath = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(Path)}.{Guid.NewGuid():N}.partial");
+        (Width, Height, FrameRate) = (width, height, rate);
+    }
+
+    public static VideoWriter Create(string path, int width, int height, (int Num, int Den) frameRate, VideoWriterOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        if (frameRate.Num <= 0 || frameRate.Den <= 0) throw new ArgumentOutOfRangeException(nameof(frameRate), $"frame rate {frameRate.Num}/{frameRate.Den} must be positive");
+        FFmpegLibrary.EnsureLoaded();
+        var writer = new VideoWriter(path, width, height, new AVRational(frameRate.Num, frameRate.Den));
+        try { writer.Init(options ?? new VideoWriterOptions()); return writer; }
+        catch { writer.Dispose(); throw; }
+    }
+
+    private string Fail(string what) => $"'{Path}': {what}";
+
+    private void Init(VideoWriterOptions o)
+    {
+        if (!Directory.Exists(System.IO.Path.GetDirectoryName(Path))) throw new MediaException(Fail("the folder does not exist"));
+        nint oc = 0;
+        int r = avformat_alloc_output_context2(&oc, 0, o.Format, Path);
+        FFmpegError.Check(r, Fail(o.Format is null ? "no container format for this file extension" : $"unknown container format '{o.Format}'"));
+        _oc = oc;
+
+        nint codec = 0;
+        foreach (var name in o.Codec is { Length: > 0 } c ? [c] : new[] { "libx264", "mpeg4" })
+            if ((codec = avcodec_find_encoder_by_name(name)) != 0) break;
+        if (codec == 0) throw new MediaException(Fail($"encoder '{o.Codec ?? "libx264/mpeg4"}' is not available in this FFmpeg"));
+        CodecName = Fields.CodecName(codec);
+
+        _enc = avcodec_alloc_context3(codec);
+        if (_enc == 0) throw new OutOfMemoryException("avcodec_alloc_context3");
+        PixelFormatName = o.PixelFormat ?? (Width % 2 == 0 && Height % 2 == 0 ? "yuv420p" : "yuv444p");
+        int pixFmt = av_get_pix_fmt(PixelFormatName);
+        if (pixFmt < 0) throw new MediaException(Fail($"unknown pixel format '{PixelFormatName}'"));
+        _encTimeBase = new AVRational(FrameRate.Den, FrameRate.Num); // one tick per frame
+        // Codec context fields are set through AVOptions (no struct offsets): video_size, pixel_format, time_base, b, flags.
+        FFmpegError.Check(av_opt_set_image_size(_enc, "video_size", Width, Height, 0), Fail("video_size"));
+        FFmpegError.Check(av_opt_set_pixel_fmt(_enc, "pixel_format", pixFmt, 0), Fail("pixel_format"));
+        FFmpegError.Check(av_opt_set_q(_enc, "time_base", _encTimeBase, 0), Fail("time_base"));
+        if (o.BitRate is long bitRate) FFmpegError.Check(av_opt_set_int(_enc, "b", bitRate, 0), Fail("bit rate"));
+        else if (av_opt_set_int(_enc, "crf", o.Crf, AV_OPT_SEARCH_CHILDREN) == AVERROR_OPTION_NOT_FOUND)
+        {
+            // No crf (mpeg4, ...): fixed quantiser, global_quality = q * FF_QP2LAMBDA (118).
+            FFmpegError.Check(av_opt_set(_enc, "flags", "+qscale", 0), Fail("flags"));
+            FFmpegError.Check(av_opt_set_int(_enc, "global_quality", 2 * 118, 0), Fail("global_quality"));
+        }
+        var oformat = av_guess_format(o.Format, o.Format is null ? Path : null, null);
+        if (oformat != 0 && (Fields.OutputFormatFlags(oformat) & AVFMT_GLOBALHEADER) != 0)
+            FFmpegError.Check(av_opt_set(_enc, "flags", "+global_header", 0), Fail("flags"));
+
+        nint dict = 0;
+        foreach (var (k, v) in o.CodecOptions ?? new Dictionary<string, string>()) av_dict_set(&dict, k, v, 0);
+        r = avcodec_open2(_enc, codec, &dict);
+        av_dict_free(&dict);
+        FFmpegError.Check(r, Fail($"cannot open encoder {CodecName} ({PixelFormatName} {Width}x{Height} at {FrameRate})"));
+        av_opt_get_q(_enc, "time_base", 0, out _encTimeBase);
+
+        _stream = avformat_new_stream(_oc, 0);
+        if (_stream == 0) throw new OutOfMemoryException("avformat_new_stream");
+        FFmpegError.Check(avcodec_parameters_from_context(Fields.StreamCodecpar(_stream), _enc), Fail("codec parameters"));
+        Fields.SetStreamTimeBase(_stream, _encTimeBase); // a hint; the muxer may pick its own in write_header
+
+        FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
+        FFmpegError.Check(avformat_write_header(_oc, null), Fail("cannot write the container header"));
+
+        _pkt = av_packet_alloc(); _rgbFrame = av_frame_alloc(); _encFrame = av_frame_alloc();
+        if (_pkt == 0 || _rgbFrame == 0 || _encFrame == 0) throw new OutOfMemoryException("av_packet_alloc/av_frame_alloc");
+        int rgb24 = av_get_pix_fmt("rgb24");
+        Fields.SetFrameGeometry(_rgbFrame, Width, Height, rgb24);
+        Fields.SetFrameGeometry(_encFrame, Width, Height, pixFmt);
+        FFmpegError.Check(av_frame_get_buffer(_rgbFrame, 0), Fail("frame buffer"));
+        FFmpegError.Check(av_frame_get_buffer(_encFrame, 0), Fail("frame buffer"));
+        _sws = sws_getContext(Width, Height, rgb24, Width, Height, pixFmt, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, 0, 0, 0);
+        if (_sws == 0) throw new MediaException(Fail($"cannot convert RGB24 to {PixelFormatName}"));
+    }
+
+    /// <summary>Encodes one packed RGB24 frame (<see cref="FrameBytes"/> bytes, rows top to bottom).</summary>
+    public void WriteFrame(ReadOnlySpan<byte> rgb24)
+    {
+        EnsureWritable();
+        if (rgb24.Length != FrameBytes) throw new ArgumentException($"frame has {rgb24.Length} bytes, {Width}x{Height} RGB24 needs {FrameBytes}", nameof(rgb24));
+        try
+        {
+            FFmpegError.Check(av_frame_make_writable(_rgbFrame), Fail("frame buffer"));
+            FFmpegError.Check(av_frame_make_writable(_encFrame), Fail("frame buffer"));
+            byte* dst = Fields.FramePlane(_rgbFrame, 0);
+            int stride = Fields.FrameLinesizeOf(_rgbFrame, 0), row = Width * 3;
+            fixed (byte* src = rgb24)
+                for (int y = 0; y < Height; y++)
+                    Buffer.MemoryCopy(src + (long)y * row, dst + (long)y * stride, row, row);
+            FFmpegError.Check(sws_scale(_sws, Fields.FrameData(_rgbFrame), Fields.FrameLinesize(_rgbFrame), 0, Height, Fields.FrameData(_encFrame), Fields.FrameLinesize(_encFrame)),
+                Fail("pixel conversion failed"));
+            Fields.SetFramePts(_encFrame, _nextPts++);
+            FFmpegError.Check(avcodec_send_frame(_enc, _encFrame), Fail("encoding failed"));
+            Drain();
+        }
+        catch { _failed = true; throw; }
+        FramesWritten++;
+    }
+
+    /// <summary>Flushes the encoder, writes the trailer and renames the file to <see cref="Path"/>.</summary>
+    public void Complete()
+    {
+        EnsureWritable();
+        try
+        {
+            FFmpegError.Check(avcodec_send_frame(_enc, 0), Fail("flushing the encoder failed"));
+            Drain();
+            FFmpegError.Check(av_write_trailer(_oc), Fail("cannot write the container trailer"));
+            FFmpegError.Check(avio_closep(Fields.FormatPbAddress(_oc)), Fail("cannot close the output"));
+            File.Move(TemporaryPath, Path, overwrite: true);
+        }
+        catch { _failed = true; throw; }
+        _completed = true;
+    }
+
+    private void Drain()
+    {
+        var streamTimeBase = Fields.StreamTimeBase(_stream);
+        while (true)
+        {
+            int r = avcodec_receive_packet(_enc, _pkt);
+            if (r == AVERROR_EAGAIN || r == AVERROR_EOF) return;
+            FFmpegError.Check(r, Fail("encoding failed"));
+            av_packet_rescale_ts(_pkt, _encTimeBase, streamTimeBase);
+            Fields.SetPacketStreamIndex(_pkt, Fields.StreamIndex(_stream));
+            // Takes the packet's reference (and resets _pkt) whether or not it succeeds.
+            FFmpegError.Check(av_interleaved_write_frame(_oc, _pkt), Fail("writing failed"));
+        }
+    }
+
+    private void EnsureWritable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed) throw new InvalidOperationException($"'{Path}' is already complete");
+        if (_failed) throw new InvalidOperationException($"an earlier write to '{Path}' failed; the output was abandoned");
+    }
+
+    /// <summary>Releases everything; without a successful <see cref="Complete"/> the temporary file is deleted.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        sws_freeContext(_sws);
+        if (_pkt != 0) { var p = _pkt; av_packet_free(&p); }
+        foreach (var f in new[] { _rgbFrame, _encFrame }) if (f != 0) { var x = f; av_frame_free(&x); }
+        if (_enc != 0) { var e = _enc; avcodec_free_context(&e); }
+        if (_oc != 0)
+        {
+            avio_closep(Fields.FormatPbAddress(_oc)); // no-op when Complete closed it
+            avformat_free_context(_oc);
+        }
+        (_sws, _pkt, _rgbFrame, _encFrame, _enc, _oc) = (0, 0, 0, 0, 0, 0);
+        if (!_completed) try { File.Delete(TemporaryPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

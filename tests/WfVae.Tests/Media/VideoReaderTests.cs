@@ -1,0 +1,130 @@
+using System.IO.Pipes;
+using System.Net;
+using System.Net.Sockets;
+using WfVae.Media;
+using Xunit;
+
+namespace WfVae.Tests.Media;
+
+public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClips>
+{
+    [Fact]
+    public void Reads_a_file_with_size_rate_format_and_frame_count()
+    {
+        using var reader = VideoReader.Open(clips.Mp4);
+        Assert.Equal((64, 48), (reader.Width, reader.Height));
+        Assert.Equal((64, 48), (reader.SourceWidth, reader.SourceHeight));
+        Assert.Equal((12, 1), (reader.FrameRate.Num, reader.FrameRate.Den));
+        Assert.Equal("yuv420p", reader.PixelFormatName);
+        Assert.Equal("h264", reader.CodecName);
+        var frames = reader.ReadFrames().ToList();
+        Assert.Equal(9, frames.Count);
+        Assert.Equal(9, reader.FramesRead);
+        Assert.False(reader.ReadFrame(new byte[reader.FrameBytes]));
+
+        // Pixels agree with the ffmpeg CLI's own RGB24 decode using the same swscale flags.
+        var cli = clips.DecodeWithCli(clips.Mp4, 64, 48, "bicubic+accurate_rnd+full_chroma_int");
+        Assert.Equal(9, cli.Count);
+        var psnr = ImageMetrics.PsnrPerFrame(frames, cli);
+        Assert.True(psnr.All(p => p > 40), $"PSNR vs ffmpeg CLI: {string.Join(", ", psnr.Select(p => p.ToString("F1")))} dB");
+        Assert.NotEqual(frames[0], frames[8]); // testsrc2 moves: real, distinct frames
+    }
+
+    [Fact]
+    public void Filter_graph_changes_size_and_rate()
+    {
+        using var reader = VideoReader.Open(clips.Mp4, new VideoReaderOptions { VideoFilter = "scale=32:32,fps=6" });
+        Assert.Equal((32, 32), (reader.Width, reader.Height));
+        Assert.Equal((64, 48), (reader.SourceWidth, reader.SourceHeight));
+        Assert.Equal((6, 1), (reader.FrameRate.Num, reader.FrameRate.Den));
+        int count = reader.ReadFrames().Count();
+
+        // Oracle: the same graph run by ffprobe through the movie source.
+        var probe = MediaTools.ProbeStream($"movie={clips.Mp4},scale=32:32,fps=6", "v:0", "-f", "lavfi", "-count_frames");
+        Assert.Equal(int.Parse(probe["nb_read_frames"]), count);
+        Assert.InRange(count, 4, 6); // 0.75 s at 6 fps
+    }
+
+    [Fact]
+    public void Picks_the_video_stream_of_a_file_with_audio()
+    {
+        using var reader = VideoReader.Open(clips.AudioVideo);
+        Assert.Equal((64, 48), (reader.Width, reader.Height));
+        Assert.Equal(12, reader.ReadFrames().Count());
+    }
+
+    [Fact]
+    public void Reads_a_pipe()
+    {
+        // pipe:N reads file descriptor N; FFmpeg 5.1 does not close it (checked), the test does.
+        using var server = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.None);
+        var fd = server.ClientSafePipeHandle.DangerousGetHandle();
+        var bytes = File.ReadAllBytes(clips.Ts);
+        var feed = Task.Run(() => { try { server.Write(bytes); } finally { server.Dispose(); } });
+        int count;
+        using (var reader = VideoReader.Open($"pipe:{fd}"))
+        {
+            Assert.Equal((64, 48), (reader.Width, reader.Height));
+            count = reader.ReadFrames().Count();
+        }
+        Assert.True(feed.Wait(TimeSpan.FromSeconds(10)));
+        Assert.Equal(9, count);
+    }
+
+    [Fact]
+    public void Reads_a_udp_mpegts_stream_on_loopback()
+    {
+        int port;
+        using (var probe = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0))) port = ((IPEndPoint)probe.Client.LocalEndPoint!).Port;
+        var url = $"udp://127.0.0.1:{port}";
+        // Bind first (Open blocks until the stream is probed); timeout (µs) bounds the test if nothing arrives.
+        var open = Task.Run(() => VideoReader.Open(url, new VideoReaderOptions { InputOptions = new Dictionary<string, string> { ["timeout"] = "10000000" } }));
+        Thread.Sleep(300);
+        // 36 frames at 12 fps in real time (3 s), keyframe every 4 frames so joining late still decodes; exits by itself.
+        using var sender = MediaTools.Start("ffmpeg", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=12", "-frames:v", "36",
+            "-c:v", "libx264", "-g", "4", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", url + "?pkt_size=1316");
+        try
+        {
+            Assert.True(open.Wait(TimeSpan.FromSeconds(20)), "udp input did not open");
+            using var reader = open.Result;
+            Assert.Equal((64, 48), (reader.Width, reader.Height));
+            var buffer = new byte[reader.FrameBytes];
+            int n = 0;
+            while (n < 8 && reader.ReadFrame(buffer)) n++;
+            Assert.Equal(8, n);
+        }
+        finally
+        {
+            if (!sender.WaitForExit(10_000)) sender.Kill();
+        }
+    }
+
+    [Fact]
+    public void Missing_file_is_a_MediaException_naming_it()
+    {
+        var path = clips.File("no-such-clip.mp4");
+        var e = Assert.Throws<MediaException>(() => VideoReader.Open(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("No such file", e.Message);
+    }
+
+    [Fact]
+    public void Unreadable_and_non_video_inputs_are_MediaExceptions_naming_them()
+    {
+        var text = Assert.Throws<MediaException>(() => VideoReader.Open(clips.Text));
+        Assert.Contains(clips.Text, text.Message);
+        var audio = Assert.Throws<MediaException>(() => VideoReader.Open(clips.AudioOnly));
+        Assert.Contains(clips.AudioOnly, audio.Message);
+        Assert.Contains("no decodable video stream", audio.Message);
+    }
+
+    [Fact]
+    public void Bad_filter_or_format_is_a_MediaException()
+    {
+        var e = Assert.Throws<MediaException>(() => VideoReader.Open(clips.Mp4, new VideoReaderOptions { VideoFilter = "nosuchfilter=1" }));
+        Assert.Contains("nosuchfilter", e.Message);
+        Assert.Contains(clips.Mp4, e.Message);
+        var f = Assert.Throws<MediaException>(() => VideoReader.Open(clips.Mp4, new VideoReaderOptions { InputFormat = "nosuchformat" }));
+        Assert.Contains("nosuchformat", f.Message);
+    }
+}
