@@ -265,7 +265,8 @@ setup: automatic installation is only implemented for Debian/Ubuntu. On $system 
     the validation layers; set VULKAN_SDK to its folder (or put glslc and spirv-val on PATH)
   - a Vulkan driver for your GPU (NVIDIA, AMD or Intel driver; on macOS MoltenVK from the SDK),
     or Mesa's lavapipe (CPU) driver
-  - FFmpeg 5.x, 6.x or 7.x shared libraries (libavcodec, libavformat, libavfilter, libswscale, libavutil)
+  - FFmpeg 5.x shared libraries (libavcodec 59, libavformat 59, libavfilter 8, libswscale 6, libavutil 57);
+    6.x/7.x are refused by WfVae.Media until their struct offsets are verified (docs/media.md)
 "@
     $missing = Get-MissingPrerequisites
     if ($missing.Count -gt 0) { Fail "setup: missing: $($missing -join ', ')" }

@@ -118,6 +118,7 @@ public sealed unsafe class VideoWriter : IDisposable
         if (_stream == 0) throw new OutOfMemoryException("avformat_new_stream");
         FFmpegError.Check(avcodec_parameters_from_context(Fields.StreamCodecpar(_stream), _enc), Fail("codec parameters"));
         Fields.SetStreamTimeBase(_stream, _encTimeBase); // a hint; the muxer may pick its own in write_header
+        Fields.SetStreamAvgFrameRate(_stream, FrameRate); // e.g. Matroska's DefaultDuration
 
         FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
         FFmpegError.Check(avformat_write_header(_oc, null), Fail("cannot write the container header"));
@@ -129,7 +130,7 @@ public sealed unsafe class VideoWriter : IDisposable
         Fields.SetFrameGeometry(_encFrame, Width, Height, pixFmt);
         FFmpegError.Check(av_frame_get_buffer(_rgbFrame, 0), Fail("frame buffer"));
         FFmpegError.Check(av_frame_get_buffer(_encFrame, 0), Fail("frame buffer"));
-        _sws = sws_getContext(Width, Height, rgb24, Width, Height, pixFmt, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, 0, 0, 0);
+        _sws = sws_getContext(Width, Height, rgb24, Width, Height, pixFmt, SWS_BICUBIC | SWS_ACCURATE_RND, 0, 0, 0);
         if (_sws == 0) throw new MediaException(Fail($"cannot convert RGB24 to {PixelFormatName}"));
     }
 
@@ -181,6 +182,8 @@ public sealed unsafe class VideoWriter : IDisposable
             int r = avcodec_receive_packet(_enc, _pkt);
             if (r == AVERROR_EAGAIN || r == AVERROR_EOF) return;
             FFmpegError.Check(r, Fail("encoding failed"));
+            // Constant rate: every frame lasts one tick of the encoder time base (gives the file its full duration).
+            if (Fields.PacketDuration(_pkt) == 0) Fields.SetPacketDuration(_pkt, 1);
             av_packet_rescale_ts(_pkt, _encTimeBase, streamTimeBase);
             Fields.SetPacketStreamIndex(_pkt, Fields.StreamIndex(_stream));
             // Takes the packet's reference (and resets _pkt) whether or not it succeeds.

@@ -42,8 +42,9 @@ public static class FFmpegLibrary
 
     /// <summary>
     /// Releases this binding supports: only those whose struct offsets were verified against real libraries
-    /// (FFmpeg 5.1 here). 6.x/7.x move fields (e.g. AVStream gains av_class in avformat 60.x) and are refused
-    /// until their offsets are added to <see cref="FFmpegLayout"/> and verified by the layout tests.
+    /// (FFmpeg 5.1 here). 6.x/7.x are found and named but refused until their offsets are added to
+    /// <see cref="FFmpegLayout"/> and pass the layout tests against those libraries (public structs such as
+    /// AVStream, AVFrame and AVCodecContext gained and lost fields across these releases).
     /// </summary>
     public static IReadOnlyList<FFmpegRelease> SupportedReleases { get; } = [KnownReleases[0]];
 

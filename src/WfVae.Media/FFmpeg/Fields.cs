@@ -12,8 +12,8 @@ internal sealed record FFmpegLayout(
     string Release,
     int FormatPb, int FormatNbStreams, int FormatStreams, // AVFormatContext
     int OutputFormatFlags,                                 // AVOutputFormat
-    int StreamIndex, int StreamTimeBase, int StreamCodecpar, // AVStream
-    int PacketStreamIndex,                                 // AVPacket
+    int StreamIndex, int StreamTimeBase, int StreamAvgFrameRate, int StreamCodecpar, // AVStream
+    int PacketStreamIndex, int PacketDuration,             // AVPacket
     int FrameData, int FrameLinesize, int FrameWidth, int FrameHeight, int FrameFormat, int FramePts, int FrameBestEffortTimestamp, // AVFrame
     int InOutName, int InOutFilterCtx, int InOutPadIdx, int InOutNext, // AVFilterInOut
     int CodecName)                                         // AVCodec
@@ -23,8 +23,8 @@ internal sealed record FFmpegLayout(
         "5.x",
         FormatPb: 32, FormatNbStreams: 44, FormatStreams: 48,
         OutputFormatFlags: 44,
-        StreamIndex: 0, StreamTimeBase: 16, StreamCodecpar: 208,
-        PacketStreamIndex: 36,
+        StreamIndex: 0, StreamTimeBase: 16, StreamAvgFrameRate: 72, StreamCodecpar: 208,
+        PacketStreamIndex: 36, PacketDuration: 64,
         FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 344,
         InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
         CodecName: 0);
@@ -50,11 +50,15 @@ internal static unsafe class Fields
     public static int StreamIndex(nint st) => Get<int>(st, L.StreamIndex);
     public static AVRational StreamTimeBase(nint st) => Get<AVRational>(st, L.StreamTimeBase);
     public static void SetStreamTimeBase(nint st, AVRational tb) => Set(st, L.StreamTimeBase, tb);
+    public static AVRational StreamAvgFrameRate(nint st) => Get<AVRational>(st, L.StreamAvgFrameRate);
+    public static void SetStreamAvgFrameRate(nint st, AVRational rate) => Set(st, L.StreamAvgFrameRate, rate);
     public static nint StreamCodecpar(nint st) => Get<nint>(st, L.StreamCodecpar);
 
     // AVPacket
     public static int PacketStreamIndex(nint pkt) => Get<int>(pkt, L.PacketStreamIndex);
     public static void SetPacketStreamIndex(nint pkt, int i) => Set(pkt, L.PacketStreamIndex, i);
+    public static long PacketDuration(nint pkt) => Get<long>(pkt, L.PacketDuration);
+    public static void SetPacketDuration(nint pkt, long duration) => Set(pkt, L.PacketDuration, duration);
 
     // AVFrame
     public static nint FrameData(nint f) => f + L.FrameData;       // uint8_t *data[8]

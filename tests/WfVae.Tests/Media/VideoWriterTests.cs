@@ -1,0 +1,105 @@
+using WfVae.Media;
+using Xunit;
+
+namespace WfVae.Tests.Media;
+
+public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClips>
+{
+    private List<byte[]> SourceFrames()
+    {
+        using var reader = VideoReader.Open(clips.Mp4);
+        return reader.ReadFrames().ToList();
+    }
+
+    [Fact]
+    public void Written_h264_mp4_reads_back_with_ffprobe_and_VideoReader()
+    {
+        var frames = SourceFrames();
+        var path = clips.File("written.mp4");
+        using (var writer = VideoWriter.Create(path, 64, 48, (12, 1)))
+        {
+            Assert.Equal("libx264", writer.CodecName);
+            foreach (var f in frames) writer.WriteFrame(f);
+            Assert.False(File.Exists(path)); // only the temporary file exists until Complete
+            Assert.True(File.Exists(writer.TemporaryPath));
+            writer.Complete();
+            Assert.False(File.Exists(writer.TemporaryPath));
+        }
+        var probe = MediaTools.ProbeStream(path, "v:0", "-count_frames");
+        Assert.Equal("h264", probe["codec_name"]);
+        Assert.Equal(("64", "48"), (probe["width"], probe["height"]));
+        Assert.Equal("12/1", probe["r_frame_rate"]);
+        Assert.Equal("12/1", probe["avg_frame_rate"]);
+        Assert.Equal("9", probe["nb_read_frames"]);
+        Assert.Equal("yuv420p", probe["pix_fmt"]);
+
+        using var reader = VideoReader.Open(path);
+        Assert.Equal((64, 48, 12, 1), (reader.Width, reader.Height, reader.FrameRate.Num, reader.FrameRate.Den));
+        var back = reader.ReadFrames().ToList();
+        Assert.Equal(9, back.Count);
+        var psnr = ImageMetrics.MeanPsnr(frames, back);
+        Assert.True(psnr > 30, $"round-trip PSNR {psnr:F1} dB");
+        Assert.True(ImageMetrics.MeanSsim(frames, back, 64, 48) > 0.9);
+    }
+
+    [Fact]
+    public void Other_codec_container_odd_size_and_rational_rate()
+    {
+        // mpeg4 has no crf: the fixed-quantiser path; 30000/1001 in Matroska; an odd size picks yuv444p for x264.
+        var frames = SourceFrames();
+        var mkv = clips.File("mpeg4.mkv");
+        using (var writer = VideoWriter.Create(mkv, 64, 48, (30000, 1001), new VideoWriterOptions { Codec = "mpeg4" }))
+        {
+            foreach (var f in frames) writer.WriteFrame(f);
+            writer.Complete();
+        }
+        var probe = MediaTools.ProbeStream(mkv, "v:0", "-count_frames");
+        Assert.Equal(("mpeg4", "30000/1001", "9"), (probe["codec_name"], probe["r_frame_rate"], probe["nb_read_frames"]));
+        using (var reader = VideoReader.Open(mkv))
+            Assert.True(ImageMetrics.MeanPsnr(frames, reader.ReadFrames().ToList()) > 30);
+
+        var odd = clips.File("odd.mp4");
+        var cropped = frames.Select(f => FrameConversion.CropRgb24(f, 64, 48, 63, 47)).ToList();
+        using (var writer = VideoWriter.Create(odd, 63, 47, (8, 1)))
+        {
+            Assert.Equal("yuv444p", writer.PixelFormatName);
+            foreach (var f in cropped) writer.WriteFrame(f);
+            writer.Complete();
+        }
+        using (var reader = VideoReader.Open(odd))
+        {
+            Assert.Equal((63, 47, 8), (reader.Width, reader.Height, reader.FrameRate.Num));
+            Assert.True(ImageMetrics.MeanPsnr(cropped, reader.ReadFrames().ToList()) > 30);
+        }
+    }
+
+    [Fact]
+    public void Abandoned_output_leaves_nothing_and_keeps_an_existing_file()
+    {
+        var path = clips.File("abandoned.mp4");
+        File.WriteAllText(path, "previous");
+        var frame = SourceFrames()[0];
+        string temp;
+        using (var writer = VideoWriter.Create(path, 64, 48, (12, 1)))
+        {
+            temp = writer.TemporaryPath;
+            writer.WriteFrame(frame);
+            Assert.Throws<ArgumentException>(() => writer.WriteFrame(new byte[10]));
+        }
+        Assert.False(File.Exists(temp));
+        Assert.Equal("previous", File.ReadAllText(path));
+        Assert.Empty(Directory.GetFiles(clips.Dir, ".abandoned.mp4*"));
+    }
+
+    [Fact]
+    public void Bad_codec_container_or_folder_is_a_MediaException()
+    {
+        var a = Assert.Throws<MediaException>(() => VideoWriter.Create(clips.File("x.mp4"), 64, 48, (12, 1), new VideoWriterOptions { Codec = "nosuchcodec" }));
+        Assert.Contains("nosuchcodec", a.Message);
+        var b = Assert.Throws<MediaException>(() => VideoWriter.Create(clips.File("x.nosuchext"), 64, 48, (12, 1)));
+        Assert.Contains("x.nosuchext", b.Message);
+        var c = Assert.Throws<MediaException>(() => VideoWriter.Create(clips.File("missing-dir/x.mp4"), 64, 48, (12, 1)));
+        Assert.Contains("folder", c.Message);
+        Assert.Empty(Directory.GetFiles(clips.Dir, ".x.*"));
+    }
+}
