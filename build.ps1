@@ -31,7 +31,9 @@ $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $AptPackages = @(
     'libvulkan1', 'mesa-vulkan-drivers', 'vulkan-validationlayers', 'vulkan-tools',
     'glslc', 'spirv-tools',
-    'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev'
+    'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev',
+    # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
+    'gcc', 'libc6-dev'
 )
 
 $HelpText = @"
@@ -46,6 +48,7 @@ targets:
            the missing ones of:
              $($AptPackages[0..5] -join ' ')
              $($AptPackages[6..11] -join ' ')
+             $($AptPackages[12..13] -join ' ')
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>
