@@ -11,130 +11,160 @@ public sealed record LatentFrames(int FirstFrame, int Frames, float[] Mean, floa
 public sealed record VideoFrames(int FirstFrame, int Frames, float[] Data);
 
 /// <summary>
-/// A streaming encode: push frames as they arrive, get the latents that became computable. One
-/// submission per push; the session's arena and the layers' caches make device memory independent of
-/// the stream length.
+/// What both stream directions share: the arena the layers rent from (reused push after push, so device
+/// memory does not grow with the stream), one recorder submitted once per push, and exclusive use of the
+/// model's encoder or decoder graph while the session is open.
 /// </summary>
-public sealed class EncoderSession : IDisposable
+public abstract class StreamSession : IDisposable
 {
-    private readonly WfVaeModel _model;
-    private readonly ITapSink? _taps;
-    private readonly TensorArena _arena;
-    private readonly CommandRecorder _rec;
-    private readonly StreamContext _ctx;
+    private protected readonly WfVaeModel Model;
+    private protected readonly ITapSink? Taps;
+    private protected readonly TensorArena Arena;
+    private protected readonly CommandRecorder Rec;
+    private protected readonly StreamContext Ctx;
     private bool _disposed;
 
     public int Height { get; }
     public int Width { get; }
-    public int FramesIn { get; private set; }
-    public int LatentsOut { get; private set; }
     /// <summary>GPU time of every dispatch so far (sessions opened with profile: true).</summary>
-    public IReadOnlyList<DispatchTiming> Timings => _rec.Timings;
+    public IReadOnlyList<DispatchTiming> Timings => Rec.Timings;
 
-    internal EncoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
+    private protected StreamSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
     {
-        if (model.EncoderBusy) throw new InvalidOperationException("this model already has an open encoder session; dispose it first");
-        if (height < 8 || width < 8) throw new ArgumentException($"frames must be at least 8x8 pixels, got {width}x{height}");
-        _model = model;
-        _taps = taps;
+        Model = model;
+        Acquire(); // first: a refused session must not have allocated anything
+        Taps = taps;
         Height = height;
         Width = width;
-        _arena = new TensorArena(model.Device);
-        _rec = model.Device.BeginCommands(timestamps: profile);
-        _ctx = new StreamContext(model.Device, _rec, _arena);
-        model.Encoder.Reset();
-        model.EncoderBusy = true;
+        Arena = new TensorArena(model.Device);
+        Rec = model.Device.BeginCommands(timestamps: profile);
+        Ctx = new StreamContext(model.Device, Rec, Arena);
     }
 
-    /// <summary>Latents the next push of <paramref name="frames"/> frames yields.</summary>
-    public int OutputFrames(int frames) => _model.Encoder.OutputFrames(frames);
+    /// <summary>Claims the graph and resets its stream state (throws when another session holds it).</summary>
+    private protected abstract void Acquire();
 
-    /// <summary>Encodes <paramref name="count"/> frames given frame-major [count][3][H][W] in [-1, 1].</summary>
-    public LatentFrames Push(ReadOnlySpan<float> frames, int count)
+    /// <summary>Resets the graph's stream state and lets the next session claim it.</summary>
+    private protected abstract void Release();
+
+    private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Submits the recorded push and collects the taps it produced.</summary>
+    private protected void SubmitPush()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        long frameSize = 3L * Height * Width;
-        if (frames.Length != count * frameSize)
-            throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
-        int l = _model.Config.LatentDim;
-        var x = _arena.Rent(3, count, Height, Width);
-        _model.Device.Upload(x, frames);
-        var moments = _model.Encoder.Push(_ctx, x, _taps);
-        _arena.Return(x);
-        var mean = _arena.Rent(l, moments.T, moments.H, moments.W);
-        var logvar = _arena.Rent(l, moments.T, moments.H, moments.W);
-        if (moments.T > 0) WfVae.Operators.Posterior.Split(_rec, moments, mean, logvar);
-        _ctx.Submit();
-        (_taps as DeviceTaps)?.Collect();
-        var result = new LatentFrames(LatentsOut, moments.T, _model.Device.Download(mean), _model.Device.Download(logvar));
-        _arena.Return(moments);
-        _arena.Return(mean);
-        _arena.Return(logvar);
-        FramesIn += count;
-        LatentsOut += result.Frames;
-        return result;
+        Ctx.Submit();
+        (Taps as DeviceTaps)?.Collect();
     }
 
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        _rec.Dispose();
-        _arena.Dispose();
-        _model.Encoder.Reset();
-        _model.EncoderBusy = false;
+        Rec.Dispose();
+        Arena.Dispose();
+        Release();
+    }
+}
+
+/// <summary>
+/// A streaming encode: push frames as they arrive, get the latents that became computable. One
+/// submission per push; the session's arena and the layers' caches make device memory independent of
+/// the stream length.
+/// </summary>
+public sealed class EncoderSession : StreamSession
+{
+    public int FramesIn { get; private set; }
+    public int LatentsOut { get; private set; }
+
+    internal EncoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
+        : base(model, Check(height, width), width, taps, profile) { }
+
+    private static int Check(int height, int width) =>
+        height >= 8 && width >= 8 ? height : throw new ArgumentException($"frames must be at least 8x8 pixels, got {width}x{height}");
+
+    private protected override void Acquire()
+    {
+        if (Model.EncoderBusy) throw new InvalidOperationException("this model already has an open encoder session; dispose it first");
+        Model.Encoder.Reset();
+        Model.EncoderBusy = true;
+    }
+
+    private protected override void Release()
+    {
+        Model.Encoder.Reset();
+        Model.EncoderBusy = false;
+    }
+
+    /// <summary>Latents the next push of <paramref name="frames"/> frames yields.</summary>
+    public int OutputFrames(int frames) => Model.Encoder.OutputFrames(frames);
+
+    /// <summary>Encodes <paramref name="count"/> frames given frame-major [count][3][H][W] in [-1, 1].</summary>
+    public LatentFrames Push(ReadOnlySpan<float> frames, int count)
+    {
+        ThrowIfDisposed();
+        long frameSize = 3L * Height * Width;
+        if (frames.Length != count * frameSize)
+            throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
+        int l = Model.Config.LatentDim;
+        var x = Arena.Rent(3, count, Height, Width);
+        Model.Device.Upload(x, frames);
+        var moments = Model.Encoder.Push(Ctx, x, Taps);
+        Arena.Return(x);
+        var mean = Arena.Rent(l, moments.T, moments.H, moments.W);
+        var logvar = Arena.Rent(l, moments.T, moments.H, moments.W);
+        if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
+        SubmitPush();
+        var result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
+        Ctx.Return(moments, mean, logvar);
+        FramesIn += count;
+        LatentsOut += result.Frames;
+        return result;
     }
 }
 
 /// <summary>A streaming decode: push latent frames, get the video frames that became computable.</summary>
-public sealed class DecoderSession : IDisposable
+public sealed class DecoderSession : StreamSession
 {
-    private readonly WfVaeModel _model;
-    private readonly ITapSink? _taps;
-    private readonly TensorArena _arena;
-    private readonly CommandRecorder _rec;
-    private readonly StreamContext _ctx;
-    private bool _disposed, _ended;
+    private bool _ended;
 
-    public int Height { get; }
-    public int Width { get; }
     public int LatentsIn { get; private set; }
     public int FramesOut { get; private set; }
-    /// <summary>GPU time of every dispatch so far (sessions opened with profile: true).</summary>
-    public IReadOnlyList<DispatchTiming> Timings => _rec.Timings;
 
     internal DecoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
+        : base(model, Check(height, width), width, taps, profile) { }
+
+    private static int Check(int height, int width) =>
+        height >= 1 && width >= 1 ? height : throw new ArgumentException($"latent frames must be at least 1x1, got {width}x{height}");
+
+    private protected override void Acquire()
     {
-        if (model.DecoderBusy) throw new InvalidOperationException("this model already has an open decoder session; dispose it first");
-        if (height < 1 || width < 1) throw new ArgumentException($"latent frames must be at least 1x1, got {width}x{height}");
-        _model = model;
-        _taps = taps;
-        Height = height;
-        Width = width;
-        _arena = new TensorArena(model.Device);
-        _rec = model.Device.BeginCommands(timestamps: profile);
-        _ctx = new StreamContext(model.Device, _rec, _arena);
-        model.Decoder.Reset();
-        model.DecoderBusy = true;
+        if (Model.DecoderBusy) throw new InvalidOperationException("this model already has an open decoder session; dispose it first");
+        Model.Decoder.Reset();
+        Model.DecoderBusy = true;
+    }
+
+    private protected override void Release()
+    {
+        Model.Decoder.Reset();
+        Model.DecoderBusy = false;
     }
 
     /// <summary>Decodes <paramref name="count"/> latent frames [count][L][h][w]; <paramref name="last"/> ends the stream.</summary>
     public VideoFrames Push(ReadOnlySpan<float> latents, int count, bool last)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         if (_ended) throw new InvalidOperationException("the decoder stream has already ended");
-        int l = _model.Config.LatentDim;
+        int l = Model.Config.LatentDim;
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
-        var z = _arena.Rent(l, count, Height, Width);
-        if (count > 0) _model.Device.Upload(z, latents);
-        var video = _model.Decoder.Push(_ctx, z, last, _taps);
-        _arena.Return(z);
-        _ctx.Submit();
-        (_taps as DeviceTaps)?.Collect();
-        var result = new VideoFrames(FramesOut, video.T, video.T > 0 ? _model.Device.Download(video) : Array.Empty<float>());
-        _arena.Return(video);
+        var z = Arena.Rent(l, count, Height, Width);
+        if (count > 0) Model.Device.Upload(z, latents);
+        var video = Model.Decoder.Push(Ctx, z, last, Taps);
+        Arena.Return(z);
+        SubmitPush();
+        var result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
+        Arena.Return(video);
         LatentsIn += count;
         FramesOut += result.Frames;
         _ended = last;
@@ -143,14 +173,4 @@ public sealed class DecoderSession : IDisposable
 
     /// <summary>Ends the stream: returns the frames held back for look-ahead.</summary>
     public VideoFrames Flush() => Push(ReadOnlySpan<float>.Empty, 0, last: true);
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _rec.Dispose();
-        _arena.Dispose();
-        _model.Decoder.Reset();
-        _model.DecoderBusy = false;
-    }
 }
