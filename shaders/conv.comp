@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_vote : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 // Every convolution of WF-VAE as one implicit GEMM:
@@ -26,6 +28,18 @@
 // dispatch; padded positions contribute exact zeros. Bias and residual are added after the chain.
 //
 // Element loads/stores go through LOADX/STOREY-style helpers so an fp16-storage variant can swap them.
+//
+// Two variants from this one file (shaders/Shaders.targets compiles it twice):
+//  - conv.spv (default): the shared-memory tiled kernel above, for GPUs.
+//  - conv_texel.spv (-DWFVAE_TEXEL=1): for CPU drivers (lavapipe). There every storage-buffer and shared-memory access
+//    is a scalar loop over the SIMD lanes with a branch per lane, while texel fetches are branch-free gathers whose
+//    cost is per fetch, not per component. So: no shared memory; past and x are R32F texel buffers (one gather per
+//    input value for 8 lanes), the packed weights an RGBA32F texel buffer (4 output channels per fetch). Lanes are 8
+//    consecutive output positions; with SG8 each lane fetches the weights of one of 8 consecutive input channels
+//    and the subgroup shares them by subgroupBroadcast (the weights are the same for every lane). Invocation (mi, ni)
+//    owns TM channels m0 + mi*TM + i and TN positions n0 + (ni/8)*8*TN + 8*j + ni%8. The fma chain per output
+//    (tap-major, input channel ascending, padding as exact +0 inputs) is the same as above: both variants give the
+//    same bits.
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
@@ -48,9 +62,15 @@ const int TN4 = TN / 4;
 const int XPASS = (BK * BN4 + WG - 1) / WG; // shared-memory fill passes (one vec4 each) for the input tile
 const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 
+#ifdef WFVAE_TEXEL
+layout(binding = 0) uniform samplerBuffer pastTex;  // R32F view of past's block
+layout(binding = 1) uniform samplerBuffer xTex;     // R32F view of x's block
+layout(binding = 2) uniform samplerBuffer wTex;     // RGBA32F view: [taps][Cin][CoutPad4], then bias[CoutPad4]
+#else
 layout(std430, binding = 0) readonly buffer Past { float pastData[]; };
 layout(std430, binding = 1) readonly buffer X { float xData[]; };
 layout(std430, binding = 2) readonly buffer Wt { vec4 wData[]; };   // [taps][Cin][CoutPad4], then bias[CoutPad4]
+#endif
 layout(std430, binding = 3) readonly buffer Res { float resData[]; };
 layout(std430, binding = 4) buffer Y { float yData[]; };
 
@@ -69,14 +89,148 @@ layout(push_constant) uniform Push {
     uint biasBase4;            // vec4 index of bias[0]; ~0u: no bias
 } p;
 
+float loadRes(uint i) { return resData[i]; }
+void storeY(uint i, float v) { yData[i] = v; }
+
+#ifdef WFVAE_TEXEL
+float loadPast(uint i) { return texelFetch(pastTex, int(i)).x; }
+float loadX(uint i) { return texelFetch(xTex, int(i)).x; }
+vec4 loadW4(uint i) { return texelFetch(wTex, int(i)); }
+
+void main()
+{
+    const uint lid = gl_LocalInvocationIndex;
+    const uint mi = lid / WGN;
+    const uint ni = lid % WGN;
+    const uint nTile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    const uint n0 = nTile * BN + (ni / 8u) * 8u * TN + ni % 8u;   // this invocation's first position; then +8 per j
+    const uint m0 = gl_WorkGroupID.z * BM + mi * TM;             // its first channel
+    if (nTile * BN >= p.n) return; // whole workgroup: uniform
+
+    const uint hw = p.h * p.w;
+    const uint howo = p.ho * p.wo;
+    int posT[TN], posY[TN], posX[TN];
+    bool posOk[TN];
+    [[unroll]] for (int j = 0; j < TN; j++) {
+        uint nn = n0 + 8u * uint(j);
+        posOk[j] = nn < p.n;
+        uint t = nn / howo;
+        uint r = nn - t * howo;
+        uint yo = r / p.wo;
+        uint xo = r - yo * p.wo;
+        posT[j] = int(t * p.st);
+        posY[j] = int(yo * p.sh) - int(p.padTop);
+        posX[j] = int(xo * p.sh) - int(p.padLeft);
+    }
+
+    float acc[TM][TN];
+    [[unroll]] for (int i = 0; i < TM; i++)
+        [[unroll]] for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
+
+    const uint lane = gl_SubgroupInvocationID;
+    // Weight column (vec4 of output channels) of accumulator row group i; clamped into the packed row so tiles that
+    // run past Cout read valid texels (those accumulators are never stored).
+    uint wCol[TM4];
+    [[unroll]] for (int i = 0; i < TM4; i++) wCol[i] = min(m0 / 4u + uint(i), p.cout4 - 1u);
+    const uint taps = p.kt * p.kh * p.kw;
+    for (uint tap = 0; tap < taps; tap++) {
+        const uint a = tap / (p.kh * p.kw);
+        const uint uv = tap - a * (p.kh * p.kw);
+        const uint u = uv / p.kw;
+        const uint v = uv - u * p.kw;
+        // Source element (without ci*hw) of each position for this tap; padded positions read texel 0 and are
+        // replaced by exact zeros.
+        uint srcOff[TN];
+        bool srcPast[TN], srcOk[TN];
+        bool anyPast = false, anyX = false;
+        [[unroll]] for (int j = 0; j < TN; j++) {
+            int iy = posY[j] + int(u);
+            int ix = posX[j] + int(v);
+            uint vf = uint(posT[j]) + a;
+            srcOk[j] = posOk[j] && iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
+            srcPast[j] = vf < p.pastT;
+            uint sp = uint(iy) * p.w + uint(ix);
+            srcOff[j] = !srcOk[j] ? 0u : srcPast[j] ? p.pastBase + vf * p.pastFrame + sp : p.xBase + (vf - p.pastT) * p.xFrame + sp;
+            anyPast = anyPast || (srcOk[j] && srcPast[j]);
+            anyX = anyX || (srcOk[j] && !srcPast[j]);
+        }
+        // Only fetch from the sources some lane needs (uniform: usually one of the two).
+        anyPast = subgroupAny(anyPast);
+        anyX = subgroupAny(anyX);
+        const uint wTap = p.wBase4 + tap * p.cin * p.cout4;
+
+        // Inputs of input channel CI at this invocation's positions. SRC: 0 = every source is x, 1 = every source is
+        // past, 2 = mixed (both fetched, one selected); padded positions read exact zeros.
+#define TEXEL_INPUTS(CI, SRC) \
+        float xv[TN]; \
+        [[unroll]] for (int j = 0; j < TN; j++) { \
+            uint idx = srcOff[j] + (CI) * hw; \
+            float f = SRC == 0 ? loadX(idx) : SRC == 1 ? loadPast(idx) : (srcPast[j] ? loadPast(idx) : loadX(idx)); \
+            xv[j] = srcOk[j] ? f : 0.0; \
+        }
+        // Full chunks of 8 input channels first, without any condition inside (llvmpipe executes conditional
+        // blocks with lane masks: every accumulator update would become a blend), then the remaining channels.
+#define TEXEL_STEP(S, SRC) \
+            { \
+                TEXEL_INPUTS(c0 + S, SRC) \
+                [[unroll]] for (int i = 0; i < TM4; i++) { \
+                    vec4 wv = subgroupBroadcast(wl[i], S); \
+                    [[unroll]] for (int c = 0; c < 4; c++) \
+                        [[unroll]] for (int j = 0; j < TN; j++) acc[4 * i + c][j] = fma(wv[c], xv[j], acc[4 * i + c][j]); \
+                } \
+            }
+#define TEXEL_TAP(SRC) \
+        for (uint c0 = 0; c0 < cinFull; c0 += 8u) { \
+            vec4 wl[TM4]; /* lane l fetches the weight rows of input channel c0 + l */ \
+            [[unroll]] for (int i = 0; i < TM4; i++) wl[i] = loadW4(wTap + (c0 + lane) * p.cout4 + wCol[i]); \
+            TEXEL_STEP(0, SRC) TEXEL_STEP(1, SRC) TEXEL_STEP(2, SRC) TEXEL_STEP(3, SRC) \
+            TEXEL_STEP(4, SRC) TEXEL_STEP(5, SRC) TEXEL_STEP(6, SRC) TEXEL_STEP(7, SRC) \
+        } \
+        for (uint ci = cinFull; ci < p.cin; ci++) { \
+            TEXEL_INPUTS(ci, SRC) \
+            [[unroll]] for (int i = 0; i < TM4; i++) { \
+                vec4 wv = loadW4(wTap + ci * p.cout4 + wCol[i]); \
+                [[unroll]] for (int c = 0; c < 4; c++) \
+                    [[unroll]] for (int j = 0; j < TN; j++) acc[4 * i + c][j] = fma(wv[c], xv[j], acc[4 * i + c][j]); \
+            } \
+        }
+        const uint cinFull = SG8 != 0 ? p.cin / 8u * 8u : 0u;
+        if (!anyPast) {
+            TEXEL_TAP(0)
+        } else if (!anyX) {
+            TEXEL_TAP(1)
+        } else {
+            TEXEL_TAP(2)
+        }
+#undef TEXEL_TAP
+#undef TEXEL_STEP
+#undef TEXEL_INPUTS
+    }
+
+    // Epilogue: + bias (+ residual), store into the (possibly strided) output view.
+    [[unroll]] for (int j = 0; j < TN; j++) {
+        uint nn = n0 + 8u * uint(j);
+        if (nn >= p.n) continue;
+        uint t = nn / howo;
+        uint r = nn - t * howo;
+        [[unroll]] for (int i = 0; i < TM; i++) {
+            uint m = m0 + uint(i);
+            if (m >= p.cout) continue;
+            float val = acc[i][j];
+            if (p.biasBase4 != 0xFFFFFFFFu) val += loadW4(p.biasBase4 + m / 4u)[m % 4u];
+            if (p.hasRes != 0u) val += loadRes(p.rBase + t * p.rFrame + m * howo + r);
+            storeY(p.yBase + t * p.yFrame + m * howo + r, val);
+        }
+    }
+}
+
+#else
 shared vec4 Ws[BK * BM4];
 shared vec4 Xs[BK * BN4];
 
 float loadPast(uint i) { return pastData[i]; }
 float loadX(uint i) { return xData[i]; }
 vec4 loadW4(uint i) { return wData[i]; }
-float loadRes(uint i) { return resData[i]; }
-void storeY(uint i, float v) { yData[i] = v; }
 
 void main()
 {
@@ -221,3 +375,4 @@ void main()
         }
     }
 }
+#endif

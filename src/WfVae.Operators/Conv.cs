@@ -12,6 +12,15 @@ public enum ConvPadding
     RightBottom,
 }
 
+/// <summary>Which compiled variant of shaders/conv.comp runs a convolution.</summary>
+public enum ConvVariant
+{
+    /// <summary>conv.spv: storage buffers and shared-memory tiles (GPUs).</summary>
+    Ssbo,
+    /// <summary>conv_texel.spv: texel-buffer operands, no shared memory (CPU drivers such as lavapipe).</summary>
+    Texel,
+}
+
 /// <summary>
 /// Tile shape of shaders/conv.comp (specialization constants): WG invocations per workgroup, WGN of them along the
 /// output positions, each computing TM output channels × TN positions (both multiples of 4); K advances BK input channels at a time.
@@ -32,10 +41,30 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// <summary>GPUs: 256 invocations, 64×64 tile, 4×4 outputs per invocation.</summary>
     public static ConvTiles Gpu => new(256, 16, 4, 4, 16);
 
+    /// <summary>
+    /// Texel variant on lavapipe: 32 invocations (4 subgroups of 8 consecutive positions), 8 output channels x 8
+    /// positions each, weights fetched directly (one RGBA32F fetch = 4 channels, shared by 8 positions). Fastest in
+    /// interleaved A/B runs on lavapipe 22.3 (2 cores): ~12 GFLOP/s vs ~5 for 8x1/16x1 tiles or the SSBO kernel; the
+    /// subgroup-broadcast weight path (Subgroup8) measured slower.
+    /// </summary>
+    public static ConvTiles CpuTexel => new(32, 8, 8, 8, 8);
+
     public static ConvTiles For(VulkanDevice d) => d.Info.Kind == DeviceKind.Cpu ? Cpu : Gpu;
 
-    internal void Validate(VulkanDevice d)
+    /// <summary>Default tiles of a variant on a device.</summary>
+    public static ConvTiles For(VulkanDevice d, ConvVariant v) => v == ConvVariant.Texel ? CpuTexel : For(d);
+
+    internal void Validate(VulkanDevice d, ConvVariant v)
     {
+        if (v == ConvVariant.Texel)
+        {
+            // Texel variant: TN is any count (positions 8 apart), WGN a multiple of 8 (subgroups of consecutive positions).
+            if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0 || TM % 4 != 0 || WGN % 8 != 0)
+                throw new ArgumentException($"invalid texel conv tiles {this}");
+            if (Subgroup8 && d.Info.SubgroupSize != 8)
+                throw new ArgumentException($"conv tiles {this}: Subgroup8 needs 8-wide subgroups (device: {d.Info.SubgroupSize})");
+            return;
+        }
         if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0 || TM % 4 != 0 || TN % 4 != 0)
             throw new ArgumentException($"invalid conv tiles {this}");
         if (Subgroup8 && (d.Info.SubgroupSize != 8 || WGN % 8 != 0 || BK % 8 != 0))
@@ -127,8 +156,37 @@ public static class Conv
         public uint WBase4, Cout4, BiasBase4;
     }
 
-    /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For"/> of the device.</summary>
+    private static readonly BindingKind[] SsboKinds = { BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage };
+    private static readonly BindingKind[] TexelKinds = { BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage };
+
+    /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For(VulkanDevice, ConvVariant)"/>.</summary>
     public static ConvTiles? TilesOverride { get; set; }
+
+    /// <summary>Environment variable forcing a variant for diagnosis: "ssbo" or "texel".</summary>
+    public const string VariantVariable = "WFVAE_CONV_VARIANT";
+
+    /// <summary>Variant override (tests, benchmarks); null = <see cref="VariantFor"/>.</summary>
+    public static ConvVariant? VariantOverride { get; set; }
+
+    /// <summary>
+    /// The variant used on a device: <see cref="VariantOverride"/>, else WFVAE_CONV_VARIANT, else Texel on CPU drivers
+    /// whose texel views reach a whole memory block and Ssbo on GPUs.
+    /// </summary>
+    public static ConvVariant VariantFor(VulkanDevice d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (VariantOverride is { } o) return o;
+        var env = Environment.GetEnvironmentVariable(VariantVariable);
+        if (!string.IsNullOrWhiteSpace(env))
+            return env.Trim().ToLowerInvariant() switch
+            {
+                "ssbo" => ConvVariant.Ssbo,
+                "texel" => ConvVariant.Texel,
+                _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo' or 'texel'"),
+            };
+        bool viewsFit = d.Pipelines.MaxTexelBufferElements * 4 >= d.Memory.MaxAllocationBytes;
+        return d.Info.Kind == DeviceKind.Cpu && viewsFit ? ConvVariant.Texel : ConvVariant.Ssbo;
+    }
 
     /// <summary>Output frames of a conv over V virtual frames: ⌊(V − kt)/st⌋ + 1, or 0 if V &lt; kt.</summary>
     public static int OutputFrames(int virtualFrames, int kt, int st)
@@ -181,9 +239,12 @@ public static class Conv
         if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        var tiles = TilesOverride ?? ConvTiles.For(rec.Device);
-        tiles.Validate(rec.Device);
-        var pipe = rec.Device.Pipelines.Get("conv", 5, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        var variant = VariantFor(rec.Device);
+        var tiles = TilesOverride ?? ConvTiles.For(rec.Device, variant);
+        tiles.Validate(rec.Device, variant);
+        bool texel = variant == ConvVariant.Texel;
+        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
+        var pipe = rec.Device.Pipelines.Get(texel ? "conv_texel" : "conv", kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
         int pad = padding == ConvPadding.Same ? 1 : 0;
         var push = new Push
         {
@@ -202,10 +263,9 @@ public static class Conv
         };
         var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        var bindings = new[]
-        {
-            Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y),
-        };
+        var bindings = texel
+            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
+            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
         rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 

@@ -6,11 +6,23 @@ using Buffer = Silk.NET.Vulkan.Buffer;
 
 namespace WfVae.Runtime;
 
-/// <summary>A tensor bound to a shader, and whether the shader writes it (for hazard tracking).</summary>
-public readonly record struct Binding(GpuTensor Tensor, bool Write)
+/// <summary>
+/// How a shader sees a bound memory block. Storage: a storage buffer (std430). Texels / Texels4: a uniform texel
+/// buffer (samplerBuffer, read only) over the whole block with format R32_SFLOAT (texel i = float element i) or
+/// R32G32B32A32_SFLOAT (texel i = float elements 4i..4i+3). CPU drivers (lavapipe) fetch texels with branch-free
+/// gathers, while every storage-buffer access is a per-lane loop, so read-only operands are much cheaper as texels.
+/// </summary>
+public enum BindingKind { Storage, Texels, Texels4 }
+
+/// <summary>A tensor bound to a shader, whether the shader writes it (for hazard tracking), and how it is bound.</summary>
+public readonly record struct Binding(GpuTensor Tensor, bool Write, BindingKind Kind = BindingKind.Storage)
 {
     public static Binding Read(GpuTensor t) => new(t, false);
     public static Binding Written(GpuTensor t) => new(t, true);
+    /// <summary>Read through an R32_SFLOAT uniform texel buffer (texelFetch(samplerBuffer, element)).</summary>
+    public static Binding Texels(GpuTensor t) => new(t, false, BindingKind.Texels);
+    /// <summary>Read through an R32G32B32A32_SFLOAT uniform texel buffer (texel i = elements 4i..4i+3).</summary>
+    public static Binding Texels4(GpuTensor t) => new(t, false, BindingKind.Texels4);
 }
 
 /// <summary>GPU time of one labelled dispatch, from timestamp queries, and the FLOPs its operator counts (spec §7).</summary>
@@ -93,7 +105,14 @@ public sealed unsafe class CommandRecorder : IDisposable
         var vk = _device.Vk;
 
         var key = new BufferSetKey();
-        for (int i = 0; i < bindings.Length; i++) key[i] = bindings[i].Tensor.Storage.Buffer.Handle;
+        for (int i = 0; i < bindings.Length; i++)
+        {
+            if (bindings[i].Kind != pipeline.Kinds[i])
+                throw new ArgumentException($"{pipeline.Name}: binding {i} is {bindings[i].Kind}, the pipeline declares {pipeline.Kinds[i]}");
+            if (bindings[i].Write && bindings[i].Kind != BindingKind.Storage)
+                throw new ArgumentException($"{pipeline.Name}: binding {i} is written but bound as read-only {bindings[i].Kind}");
+            key[i] = bindings[i].Tensor.Storage.Buffer.Handle;
+        }
         Hazards(bindings);
 
         if (_boundPipeline.Handle != pipeline.Handle.Handle)
@@ -101,7 +120,7 @@ public sealed unsafe class CommandRecorder : IDisposable
             vk.CmdBindPipeline(_cb, PipelineBindPoint.Compute, pipeline.Handle);
             _boundPipeline = pipeline.Handle;
         }
-        var set = pipeline.SetFor(key);
+        var set = pipeline.SetFor(key, bindings);
         vk.CmdBindDescriptorSets(_cb, PipelineBindPoint.Compute, pipeline.Layout, 0, 1, &set, 0, null);
         if (pipeline.PushConstantBytes > 0)
         {

@@ -93,7 +93,8 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         {
             SType = StructureType.BufferCreateInfo,
             Size = size,
-            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
+            // Uniform texel buffer: read-only operands may be bound as texel views of the block (BindingKind.Texels).
+            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.UniformTexelBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
             SharingMode = SharingMode.Exclusive,
         };
         vk.CreateBuffer(_device.Handle, in info, null, out var buffer).Check("vkCreateBuffer");

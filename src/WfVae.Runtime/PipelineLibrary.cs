@@ -20,12 +20,16 @@ public sealed unsafe class PipelineLibrary : IDisposable
     private readonly PipelineCache _cache;
     private readonly Dictionary<string, ComputePipeline> _pipelines = new();
     private readonly List<DescriptorPool> _pools = new();
+    private readonly Dictionary<(ulong Buffer, Format Format), BufferView> _views = new();
+    private readonly long _maxTexels;
     private static readonly ConcurrentDictionary<string, byte[]> SpirvByName = new();
 
     internal PipelineLibrary(VulkanDevice device, string? cachePath)
     {
         _device = device;
         _cachePath = cachePath;
+        device.Vk.GetPhysicalDeviceProperties(device.Physical, out var props);
+        _maxTexels = props.Limits.MaxTexelBufferElements;
         byte[] initial = Array.Empty<byte>();
         try
         {
@@ -50,11 +54,42 @@ public sealed unsafe class PipelineLibrary : IDisposable
     /// <summary>The pipeline for <paramref name="shader"/> with the given specialization constants (ids 0, 1, 2, … in order).</summary>
     public ComputePipeline Get(string shader, int bindings, int pushConstantBytes, ReadOnlySpan<int> specialization = default)
     {
-        var key = shader + "|" + bindings + "|" + pushConstantBytes + "|" + string.Join(",", specialization.ToArray());
+        Span<BindingKind> kinds = stackalloc BindingKind[bindings];
+        kinds.Fill(BindingKind.Storage);
+        return Get(shader, kinds, pushConstantBytes, specialization);
+    }
+
+    /// <summary>As above, with the kind of each binding (storage buffer or uniform texel buffer).</summary>
+    public ComputePipeline Get(string shader, ReadOnlySpan<BindingKind> bindings, int pushConstantBytes, ReadOnlySpan<int> specialization = default)
+    {
+        var key = shader + "|" + string.Join(",", bindings.ToArray()) + "|" + pushConstantBytes + "|" + string.Join(",", specialization.ToArray());
         if (_pipelines.TryGetValue(key, out var p)) return p;
         p = new ComputePipeline(this, _device, shader, Spirv(shader), bindings, pushConstantBytes, specialization, _cache);
         _pipelines[key] = p;
         return p;
+    }
+
+    /// <summary>Elements of the largest texel buffer view (maxTexelBufferElements).</summary>
+    public long MaxTexelBufferElements => _maxTexels;
+
+    /// <summary>
+    /// The texel view of a whole memory block in <paramref name="format"/>, created on first use and destroyed with the
+    /// block (<see cref="ForgetBuffer"/>). Throws if the tensor lies beyond what one view can address.
+    /// </summary>
+    internal BufferView TexelView(GpuTensor t, BindingKind kind)
+    {
+        var format = kind == BindingKind.Texels4 ? Format.R32G32B32A32Sfloat : Format.R32Sfloat;
+        long texelBytes = kind == BindingKind.Texels4 ? 16 : 4;
+        var block = t.Storage.Block;
+        long range = Math.Min(block.Size, _maxTexels * texelBytes) / texelBytes * texelBytes;
+        if (t.ByteRange.End > range)
+            throw new VulkanException($"{t.Shape} ends at byte {t.ByteRange.End:N0} of its memory block, beyond the {range:N0} bytes a texel buffer view can address on {_device.Info.Name} (maxTexelBufferElements {_maxTexels:N0}).", Result.ErrorOutOfDeviceMemory);
+        var key = (block.Buffer.Handle, format);
+        if (_views.TryGetValue(key, out var view)) return view;
+        var info = new BufferViewCreateInfo { SType = StructureType.BufferViewCreateInfo, Buffer = block.Buffer, Format = format, Offset = 0, Range = (ulong)range };
+        _device.Vk.CreateBufferView(_device.Handle, in info, null, out view).Check("vkCreateBufferView");
+        _views[key] = view;
+        return view;
     }
 
     /// <summary>Finds "&lt;name&gt;.spv" among the embedded resources of the loaded assemblies.</summary>
@@ -105,14 +140,18 @@ public sealed unsafe class PipelineLibrary : IDisposable
     {
         foreach (var pool in _pools)
             if (TryAllocate(pool, layout, out var set)) return set;
-        var sizes = new DescriptorPoolSize { Type = DescriptorType.StorageBuffer, DescriptorCount = 8192 };
+        var sizes = stackalloc DescriptorPoolSize[]
+        {
+            new DescriptorPoolSize { Type = DescriptorType.StorageBuffer, DescriptorCount = 8192 },
+            new DescriptorPoolSize { Type = DescriptorType.UniformTexelBuffer, DescriptorCount = 4096 },
+        };
         var info = new DescriptorPoolCreateInfo
         {
             SType = StructureType.DescriptorPoolCreateInfo,
             Flags = DescriptorPoolCreateFlags.FreeDescriptorSetBit,
             MaxSets = 1024,
-            PoolSizeCount = 1,
-            PPoolSizes = &sizes,
+            PoolSizeCount = 2,
+            PPoolSizes = sizes,
         };
         _device.Vk.CreateDescriptorPool(_device.Handle, in info, null, out var fresh).Check("vkCreateDescriptorPool");
         _pools.Add(fresh);
@@ -145,6 +184,11 @@ public sealed unsafe class PipelineLibrary : IDisposable
     internal void ForgetBuffer(Buffer buffer)
     {
         foreach (var p in _pipelines.Values) p.ForgetBuffer(buffer);
+        foreach (var k in _views.Keys.Where(k => k.Buffer == buffer.Handle).ToList())
+        {
+            _device.Vk.DestroyBufferView(_device.Handle, _views[k], null);
+            _views.Remove(k);
+        }
     }
 
     public void Dispose()
@@ -154,6 +198,8 @@ public sealed unsafe class PipelineLibrary : IDisposable
         _pipelines.Clear();
         foreach (var pool in _pools) _device.Vk.DestroyDescriptorPool(_device.Handle, pool, null);
         _pools.Clear();
+        foreach (var v in _views.Values) _device.Vk.DestroyBufferView(_device.Handle, v, null);
+        _views.Clear();
         _device.Vk.DestroyPipelineCache(_device.Handle, _cache, null);
     }
 
@@ -176,7 +222,7 @@ public sealed unsafe class PipelineLibrary : IDisposable
     }
 }
 
-/// <summary>A compute pipeline with N storage-buffer bindings (set 0) and a push-constant block.</summary>
+/// <summary>A compute pipeline with N buffer bindings (set 0; storage or uniform texel buffers) and a push-constant block.</summary>
 public sealed unsafe class ComputePipeline
 {
     private readonly PipelineLibrary _library;
@@ -188,10 +234,17 @@ public sealed unsafe class ComputePipeline
 
     public string Name { get; }
     public int Bindings { get; }
+    /// <summary>How each binding is declared.</summary>
+    public IReadOnlyList<BindingKind> Kinds => _kinds;
+    private readonly BindingKind[] _kinds;
     public int PushConstantBytes { get; }
 
-    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, string name, byte[] spirv, int bindings, int pushBytes, ReadOnlySpan<int> spec, PipelineCache cache)
+    private static DescriptorType TypeOf(BindingKind k) => k == BindingKind.Storage ? DescriptorType.StorageBuffer : DescriptorType.UniformTexelBuffer;
+
+    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, string name, byte[] spirv, ReadOnlySpan<BindingKind> kinds, int pushBytes, ReadOnlySpan<int> spec, PipelineCache cache)
     {
+        int bindings = kinds.Length;
+        _kinds = kinds.ToArray();
         if (bindings > BufferSetKey.Capacity) throw new ArgumentOutOfRangeException(nameof(bindings), $"at most {BufferSetKey.Capacity} bindings");
         _library = library;
         _device = device;
@@ -202,7 +255,7 @@ public sealed unsafe class ComputePipeline
 
         var layoutBindings = stackalloc DescriptorSetLayoutBinding[bindings];
         for (int i = 0; i < bindings; i++)
-            layoutBindings[i] = new DescriptorSetLayoutBinding { Binding = (uint)i, DescriptorType = DescriptorType.StorageBuffer, DescriptorCount = 1, StageFlags = ShaderStageFlags.ComputeBit };
+            layoutBindings[i] = new DescriptorSetLayoutBinding { Binding = (uint)i, DescriptorType = TypeOf(_kinds[i]), DescriptorCount = 1, StageFlags = ShaderStageFlags.ComputeBit };
         var setInfo = new DescriptorSetLayoutCreateInfo { SType = StructureType.DescriptorSetLayoutCreateInfo, BindingCount = (uint)bindings, PBindings = layoutBindings };
         vk.CreateDescriptorSetLayout(device.Handle, in setInfo, null, out SetLayout).Check("vkCreateDescriptorSetLayout");
 
@@ -253,9 +306,16 @@ public sealed unsafe class ComputePipeline
         }
     }
 
-    /// <summary>The descriptor set binding these block buffers, created on first use and then reused.</summary>
-    internal DescriptorSet SetFor(in BufferSetKey key)
+    /// <summary>
+    /// The descriptor set binding these block buffers (key[i] = the block of bindings[i]), created on first use and then
+    /// reused. Texel bindings use the block's texel view (one per block and format, owned by the library).
+    /// </summary>
+    internal DescriptorSet SetFor(in BufferSetKey key, ReadOnlySpan<Binding> bindings)
     {
+        // The view check (tensor within the addressable range) must run on every dispatch, not only on a cache miss.
+        var views = stackalloc BufferView[Bindings];
+        for (int i = 0; i < Bindings; i++)
+            if (_kinds[i] != BindingKind.Storage) views[i] = _library.TexelView(bindings[i].Tensor, _kinds[i]);
         if (_sets.TryGetValue(key, out var set)) return set;
         set = _library.AllocateSet(SetLayout, Bindings);
         var infos = stackalloc DescriptorBufferInfo[Bindings];
@@ -269,9 +329,10 @@ public sealed unsafe class ComputePipeline
                 DstSet = set,
                 DstBinding = (uint)i,
                 DescriptorCount = 1,
-                DescriptorType = DescriptorType.StorageBuffer,
-                PBufferInfo = &infos[i],
+                DescriptorType = TypeOf(_kinds[i]),
             };
+            if (_kinds[i] == BindingKind.Storage) writes[i].PBufferInfo = &infos[i];
+            else writes[i].PTexelBufferView = &views[i];
         }
         _device.Vk.UpdateDescriptorSets(_device.Handle, (uint)Bindings, writes, 0, null);
         _sets[key] = set;

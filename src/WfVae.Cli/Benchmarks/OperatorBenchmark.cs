@@ -52,13 +52,14 @@ public static class OperatorBenchmark
         double peak = MeasurePeak(device, quick, reps);
         log.WriteLine(string.Format(inv, "  peak {0:F1} GFLOP/s", peak));
 
-        var tiles = Conv.TilesOverride ?? ConvTiles.For(device);
+        var variant = Conv.VariantFor(device);
+        var tiles = Conv.TilesOverride ?? ConvTiles.For(device, variant);
         var sb = new StringBuilder();
         sb.AppendLine("# Operator benchmark: convolutions of WF-VAE-L-16Chn");
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- conv tiles: {tiles} (workgroup tile {tiles.BM}x{tiles.BN}), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- conv variant {variant} ({Conv.VariantVariable} forces one), tiles: {tiles} (workgroup tile {tiles.BM}x{tiles.BN}), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
         sb.AppendLine("| layer | shape | GFLOP | ms | GFLOP/s | % of peak |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|");

@@ -11,10 +11,28 @@ namespace WfVae.Tests.Operators;
 /// here: ~2e-6), so rel_err = max|a − e| / rms(e) ≤ 1e-5 leaves a margin of ~5 for the maximum over all elements,
 /// while a wrong tap, channel, frame or padding moves single elements by O(1/sqrt(K)) ≥ 3e-2 of rms.
 /// </summary>
+/// <summary>Every case runs for both compiled variants of conv.comp (see <see cref="ConvVariant"/>).</summary>
 [Collection("gpu")]
-public sealed class ConvTests(GpuFixture gpu)
+public sealed class ConvTexelTests(GpuFixture gpu) : ConvTests(gpu, ConvVariant.Texel);
+
+[Collection("gpu")]
+public sealed class ConvSsboTests(GpuFixture gpu) : ConvTests(gpu, ConvVariant.Ssbo);
+
+public abstract class ConvTests : IDisposable
 {
     private const double Tol = 1e-5;
+    private readonly GpuFixture gpu;
+    private readonly ConvVariant _variant;
+
+    // Tests of the "gpu" collection run one at a time, so the static override is safe.
+    protected ConvTests(GpuFixture gpu, ConvVariant variant)
+    {
+        this.gpu = gpu;
+        _variant = variant;
+        Conv.VariantOverride = variant;
+    }
+
+    public void Dispose() => Conv.VariantOverride = null;
 
     private static (float[] W, float[] B) RandomWeights(int cout, int cin, int kt, int kh, int kw, int seed, bool bias = true)
     {
@@ -302,7 +320,9 @@ public sealed class ConvTests(GpuFixture gpu)
             finally { Conv.TilesOverride = old; }
         }
         var reference = Run(null);
-        var all = new List<ConvTiles> { ConvTiles.Cpu, ConvTiles.Gpu, new(32, 4, 8, 4, 5), new(16, 16, 4, 8, 8) };
+        var all = _variant == ConvVariant.Texel
+            ? new List<ConvTiles> { ConvTiles.CpuTexel, new(16, 16, 4, 8, 8), new(32, 8, 4, 3, 1), new(64, 8, 12, 1, 1) }
+            : new List<ConvTiles> { ConvTiles.Cpu, ConvTiles.Gpu, new(32, 4, 8, 4, 5), new(16, 16, 4, 8, 8) };
         if (d.Info.SubgroupSize == 8) all.Add(new ConvTiles(64, 8, 8, 4, 16, Subgroup8: true));
         foreach (var tiles in all)
             Assert.Equal(reference, Run(tiles));
@@ -355,6 +375,68 @@ public sealed class ConvTests(GpuFixture gpu)
         // Appendix A: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
         Assert.Equal(2L * 384 * 384 * 27 * 17 * 64, Conv.Flops(cw, y));
         Assert.Equal(554.45, Conv.Flops(cw, y) * 64 / 1e9, 2);
+    }
+}
+
+/// <summary>The two variants compute every element with the same fma chain: identical bits, not just close.</summary>
+[Collection("gpu")]
+public sealed class ConvVariantTests(GpuFixture gpu)
+{
+    [Theory]
+    //          cin cout kt st kh sh pastT T  H   W  pad
+    [InlineData(19, 37, 3, 1, 3, 1, 2, 3, 7, 13, ConvPadding.Same)]
+    [InlineData(33, 10, 3, 2, 3, 2, 2, 5, 9, 8, ConvPadding.RightBottom)]
+    [InlineData(16, 8, 1, 1, 1, 1, 0, 2, 5, 11, ConvPadding.Same)]
+    [InlineData(8, 20, 2, 2, 3, 1, 1, 4, 6, 6, ConvPadding.Same)]
+    public void TexelAndSsboVariantsGiveIdenticalBits(int cin, int cout, int kt, int st, int kh, int sh, int pastT, int t, int h, int w, ConvPadding padding)
+    {
+        var d = gpu.Device;
+        var x = CpuTensor.Random(cin, t, h, w, seed: 5);
+        var past = CpuTensor.Random(cin, Math.Max(pastT, 1), h, w, seed: 6);
+        int k = cin * kt * kh * kh;
+        var wt = CpuTensor.Random(1, 1, 1, cout * k, 8, (float)(1.0 / Math.Sqrt(k))).Data;
+        var b = CpuTensor.Random(1, 1, 1, cout, 9, 0.5f).Data;
+        using var cw = ConvWeights.Upload(d, wt, b, cout, cin, kt, kh, kh);
+        using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w);
+        using var gp = d.Upload(past.ToFrameMajor(), past.C, past.T, h, w);
+        int to = Conv.OutputFrames(pastT + t, kt, st), ho = Conv.OutputSize(h, kh, sh, padding), wo = Conv.OutputSize(w, kh, sh, padding);
+        var resData = CpuTensor.Random(cout, to, ho, wo, seed: 10);
+        using var gr = d.Upload(resData.ToFrameMajor(), cout, to, ho, wo);
+        float[] Run(ConvVariant v)
+        {
+            using var gy = d.CreateTensor(cout, to, ho, wo);
+            Conv.VariantOverride = v;
+            try
+            {
+                using var rec = d.BeginCommands();
+                Conv.Forward(rec, pastT > 0 ? gp.WithFrames(pastT) : null, gx, cw, gy, st, sh, padding, gr);
+                rec.Submit();
+            }
+            finally { Conv.VariantOverride = null; }
+            return d.Download(gy);
+        }
+        var a = Run(ConvVariant.Ssbo);
+        var e = Run(ConvVariant.Texel);
+        for (int i = 0; i < a.Length; i++)
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(e[i]))
+                Assert.Fail($"element {i}: ssbo {a[i]:R} vs texel {e[i]:R}");
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void EnvironmentVariableForcesAVariant()
+    {
+        var old = Environment.GetEnvironmentVariable(Conv.VariantVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Conv.VariantVariable, "ssbo");
+            Assert.Equal(ConvVariant.Ssbo, Conv.VariantFor(gpu.Device));
+            Environment.SetEnvironmentVariable(Conv.VariantVariable, "texel");
+            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device));
+            Environment.SetEnvironmentVariable(Conv.VariantVariable, "bogus");
+            Assert.Contains(Conv.VariantVariable, Assert.Throws<ArgumentException>(() => Conv.VariantFor(gpu.Device)).Message);
+        }
+        finally { Environment.SetEnvironmentVariable(Conv.VariantVariable, old); }
     }
 }
 
