@@ -11,22 +11,49 @@ public static class CommandLine
         usage: wfvae <command> [options]
 
         commands:
-          encode --model <dir|file> --input <file.safetensors> [--tensor video] --output <out.safetensors|out.wfl>
-                                  encode a video tensor [N,3,T,H,W] in [-1,1]; writes 'mean' and 'logvar'
-                                  (--sample-seed <n> also writes a seeded 'sample') or a .wfl latent stream
-                 --input <file|-> --raw rgb24|f32 --size WxH [--fps 30000/1001]
-                                  encode raw frames (packed RGB24, or planar float32 [3][H][W]) from a file or stdin
-          decode --model <dir|file> --input <file.safetensors|file.wfl> [--tensor mean] --output <out.safetensors>
-                                  decode latents [N,L,t,h,w] or a .wfl stream; writes 'decoded' [N,3,T,H,W]
-                 --output <file|-> --raw rgb24|f32   write raw frames to a file or stdout as they are decoded
-          streaming options (encode, decode):
+          encode --model <dir|file> --input <in> --output <out.wfl|out.safetensors>
+                                  <in> is a video file or URL (anything FFmpeg opens; - = stdin), raw frames
+                                  (--raw), or a safetensors tensor [N,3,T,H,W] in [-1,1] (--tensor video);
+                                  writes a .wfl latent stream or 'mean' and 'logvar' (--sample-seed <n> also
+                                  writes a seeded 'sample') to .safetensors
+          decode --model <dir|file> --input <file.wfl|file.safetensors> [--tensor mean] --output <out>
+                                  <out> is a video file (.mp4, .mkv, .webm, ...), raw frames with --raw
+                                  rgb24|f32 (a file, or - / no --output: stdout), or .safetensors ('decoded'
+                                  [N,3,T,H,W]); frame rate and size as recorded by encode
+          recon --model <dir|file> --input <in> --output <out>
+                                  encode + decode chunk by chunk (frames flow through, the clip is never held)
+                                  and print PSNR / SSIM against the input (mean over frames); <in> as for
+                                  encode, <out> as for decode (with --raw and no --output: stdout)
+          input options (encode, recon):
+            --raw WxH[@fps]       raw packed RGB24 frames of that size (fps default 30), from a file or - (stdin)
+            --raw rgb24|f32 --size WxH [--fps 30000/1001]
+                                  the same, or planar float32 [3][H][W] in [-1,1]
+            --vf <filtergraph>    FFmpeg filter graph applied before the VAE, e.g. "scale=512:512,fps=8"
+            --format <name>       FFmpeg input format instead of probing (e.g. mpegts for a pipe)
+            --fps <rate>          override the source frame rate (30, 29.97, 30000/1001)
+            --frames <n>          read at most n frames (e.g. of a live stream)
+            --timeout <seconds>   live inputs: end the stream after this long without data (default 10)
+            --follow              read a file that is still being written (e.g. MPEG-TS) until it stops
+                                  growing for --timeout seconds
+            --pad                 frame sizes that are not multiples of 8: pad by edge replication and crop
+                                  the output back (otherwise such sizes are an error)
+          output options (decode, recon):
+            --codec <name>        libavcodec encoder (default libx264 if present, else mpeg4; .webm libvpx-vp9)
+            --crf <n>             quality for x264/x265 (default 18; lower is better)
+            --raw rgb24|f32       raw frames instead of a video file (decode; recon uses the input's layout)
+          a bare argument stands for --input, a second one for --output: wfvae recon --raw 256x256@24 - | ...
+          streaming options (encode, decode, recon):
             --chunk <n>           encode: video frames per push after the first frame (a multiple of 4, default 4);
                                   decode: latent frames per push (default 1); 0 = whole-clip inference.
                                   Every chunking gives the same numbers; GroupNorm models run whole clips only.
             --policy pad|drop     encode: when T is not 1+4k, repeat the last frame (pad, default; decode returns
                                   exactly T frames) or leave the incomplete group out (drop, the official behaviour)
-            --stats <file.json>   peak device bytes, frames in/out, padded/dropped frames, per-chunk latency (ms)
+            --stats <file.json>   peak device bytes, frames in/out, padded/dropped frames, per-chunk latency (ms);
+                                  recon: both directions plus PSNR and SSIM
+            --quiet               no summary and no progress line (progress shows only when stderr is a terminal)
           info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
+          info --input <file.wfl|video> [--vf ...]
+                                  describe a latent stream, or a video as encode would read it
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
                    [--seed <n>] [--force]
                                   write a randomly initialised checkpoint (config.json + diffusion_pytorch_model
@@ -49,6 +76,10 @@ public static class CommandLine
 
         common options:
           --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
+
+        exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error.
+        Errors are one line on stderr; an output file only appears under its name when complete.
+        Documentation: docs/cli.md.
         """;
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
@@ -69,9 +100,11 @@ public static class CommandLine
                 case "devices":
                     return Devices(options, stdout);
                 case "encode":
-                    return EncodeCommand.Run(options, stdout);
+                    return EncodeCommand.Run(options, stdout, stderr);
                 case "decode":
-                    return DecodeCommand.Run(options, stdout);
+                    return DecodeCommand.Run(options, stdout, stderr);
+                case "recon":
+                    return ReconCommand.Run(options, stdout, stderr);
                 case "info":
                     return ModelCommands.Info(options, stdout);
                 case "generate":
@@ -88,7 +121,7 @@ public static class CommandLine
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException)
         {
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 1;
@@ -114,23 +147,33 @@ public static class CommandLine
 /// <summary>A command-line mistake: printed as one line, exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>--name value options; flags have no value.</summary>
+/// <summary>
+/// --name value options; flags have no value. Up to two bare arguments (e.g. "-" in a pipe) stand for
+/// --input and then --output when those are not given.
+/// </summary>
 public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new();
-    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force" };
+    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
 
     public static Options Parse(IEnumerable<string> args)
     {
         var o = new Options();
         var list = args.ToList();
+        var positional = new List<string>();
         for (int i = 0; i < list.Count; i++)
         {
             var a = list[i];
-            if (!a.StartsWith("--")) throw new UsageException($"unexpected argument '{a}'");
+            if (!a.StartsWith("--")) { positional.Add(a); continue; }
             if (Flags.Contains(a)) { o._values[a] = null; continue; }
             if (i + 1 >= list.Count) throw new UsageException($"{a} needs a value");
             o._values[a] = list[++i];
+        }
+        foreach (var p in positional)
+        {
+            var slot = !o.Has("--input") ? "--input" : !o.Has("--output") ? "--output"
+                : throw new UsageException($"unexpected argument '{p}' (--input and --output are already given)");
+            o._values[slot] = p;
         }
         return o;
     }

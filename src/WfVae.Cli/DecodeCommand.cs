@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using WfVae.Streaming;
@@ -9,65 +8,62 @@ namespace WfVae.Cli;
 /// <summary>
 /// wfvae decode: latents in (a .wfl latent stream, or a safetensors tensor [N,L,t,h,w]), streamed through
 /// the decoder --chunk latent frames at a time (0 = whole clip), video out to a safetensors file
-/// ('decoded' [N,3,T,H,W]) or raw frames (--raw rgb24|f32) to a file or stdout as they are decoded. A
-/// stream that recorded padding is cut back to its true frame count.
+/// ('decoded' [N,3,T,H,W]), a video file (libavcodec, at the recorded frame rate), or raw frames
+/// (--raw rgb24|f32) to a file or stdout as they are decoded. A stream that recorded padding is cut back
+/// to its true frame count, and one encoded with --pad is cropped back to its source size.
 /// </summary>
 internal static class DecodeCommand
 {
-    public static int Run(Options o, TextWriter stdout) => RunAsync(o, stdout).GetAwaiter().GetResult();
+    /// <summary>One video's latents; Fps and Crop are what the encoder recorded (null: not recorded).</summary>
+    private sealed record Item(int LatentH, int LatentW, int Latents, long? FrameCount, IEnumerable<(float[] Mean, int Frames)> Chunks,
+        (int Num, int Den)? Fps = null, (int Width, int Height)? Crop = null);
 
-    private sealed record Item(int LatentH, int LatentW, int Latents, long? FrameCount, IEnumerable<(float[] Mean, int Frames)> Chunks);
-
-    private static async Task<int> RunAsync(Options o, TextWriter stdout)
+    public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
         var input = o.Require("--input");
-        var output = o.Require("--output");
         var raw = StreamOptions.RawFormat(o, sizeRequired: false);
+        var output = o.Get("--output") ?? (raw != null ? "-" : throw new UsageException("--output is required"));
+        var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
+        bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         using var model = ModelCommands.LoadModel(o);
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase) ? LatentStreamReader.Open(input) : null;
-        var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input) } : FromSafetensors(o, input, model);
+        var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
+        if (!tensorOutput && items.Count != 1)
+            throw new InvalidDataException($"{input} holds {items.Count} videos (batch size N = {items.Count}); a video or raw output holds one: write a .safetensors file instead");
+
+        // Video and raw outputs: the frame rate recorded with the latents unless --fps says otherwise.
+        var first = items[0];
+        (int Num, int Den) fps = o.Has("--fps") || first.Fps == null ? StreamOptions.Fps(o) : first.Fps.Value;
+        var outSize = first.Crop ?? (8 * first.LatentW, 8 * first.LatentH);
+        using var sink = tensorOutput ? null : FrameSink.Create(o, output, raw?.Pixel, outSize.Width, outSize.Height, fps);
+        var progress = new Progress(o, stderr, "decode", first.FrameCount ?? (first.Latents == 0 ? 0 : 4L * first.Latents - 3));
 
         var stats = new List<StreamStats>();
         var collected = new List<float[]>();
-        Stream? rawStream = null;
-        PipeWriter? pipe = null;
-        if (raw != null)
-        {
-            rawStream = StreamOptions.OpenOutput(output);
-            pipe = PipeWriter.Create(rawStream, new StreamPipeWriterOptions(leaveOpen: output == "-"));
-        }
         long framesOut = 0;
-        try
+        foreach (var item in items)
         {
-            foreach (var item in items)
+            using var decoder = new StreamingDecoder(model, item.LatentH, item.LatentW, chunk, item.FrameCount);
+            var frames = new List<float>();
+            void Emit(VideoFrames v)
             {
-                using var decoder = new StreamingDecoder(model, item.LatentH, item.LatentW, chunk, item.FrameCount);
-                var format = raw == null ? null
-                    : new RawFrameFormat(raw.Pixel, 8 * item.LatentW, 8 * item.LatentH, raw.FpsNumerator, raw.FpsDenominator);
-                var frames = new List<float>();
-                async Task Emit(VideoFrames v)
-                {
-                    framesOut += v.Frames;
-                    if (pipe != null) await StreamingDecoder.WriteAsync(pipe, format!, v);
-                    else frames.AddRange(v.Data);
-                }
-                foreach (var (mean, n) in item.Chunks) await Emit(decoder.Push(mean, n));
-                await Emit(decoder.Complete());
-                stats.Add(decoder.Stats);
-                collected.Add(frames.ToArray());
+                framesOut += v.Frames;
+                if (sink != null) sink.WriteAll(v, 8 * item.LatentW, 8 * item.LatentH);
+                else frames.AddRange(v.Data);
+                progress.Update(framesOut);
             }
+            foreach (var (mean, n) in item.Chunks) Emit(decoder.Push(mean, n));
+            Emit(decoder.Complete());
+            stats.Add(decoder.Stats);
+            collected.Add(frames.ToArray());
         }
-        finally
-        {
-            if (pipe != null) await pipe.CompleteAsync();
-            rawStream?.Dispose();
-        }
+        progress.Done(framesOut);
+        sink?.Complete();
         StreamOptions.WriteStats(o, stats);
 
-        if (raw == null)
+        if (tensorOutput)
         {
-            var first = items[0];
             int t = (int)(framesOut / items.Count);
             var video = new HostTensor(items.Count, 3, t, 8 * first.LatentH, 8 * first.LatentW);
             for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, collected[n], t);
@@ -75,7 +71,8 @@ internal static class DecodeCommand
             SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: metadata);
         }
         if (!o.Has("--quiet"))
-            stdout.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {8 * items[0].LatentW}x{8 * items[0].LatentH} in {output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
+            messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{8 * first.LatentW}x{8 * first.LatentH}")} " +
+                               $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
         return 0;
     }
 
@@ -83,20 +80,21 @@ internal static class DecodeCommand
     /// A .wfl stream. A complete file's trailer (read in a first pass: latents are small) gives the true
     /// frame count before decoding starts, so frames are cut as they leave; an incomplete file decodes what it holds.
     /// </summary>
-    private static Item FromWfl(LatentStreamReader reader, WfVaeModel model, string path)
+    private static Item FromWfl(LatentStreamReader reader, WfVaeModel model, string path, TextWriter stderr)
     {
         var h = reader.Header;
         if (h.LatentChannels != model.Config.LatentDim)
             throw new InvalidDataException($"{path} holds latents of {h.LatentChannels} channels; the model has {model.Config.LatentDim}");
         if (!string.Equals(h.WeightsSha256, model.WeightsHash, StringComparison.OrdinalIgnoreCase))
-            Console.Error.WriteLine($"wfvae decode: warning: {path} was encoded with other weights (sha256 {h.WeightsSha256[..Math.Min(16, h.WeightsSha256.Length)]}…)");
+            stderr.WriteLine($"wfvae decode: warning: {path} was encoded with other weights (sha256 {h.WeightsSha256[..Math.Min(16, h.WeightsSha256.Length)]}…)");
         int latents = 0;
         foreach (var c in reader.ReadChunks()) latents += c.Frames;
         var trailer = reader.Trailer;
         if (trailer == null)
-            Console.Error.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} latent frames");
+            stderr.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} latent frames");
         return new Item(h.LatentHeight, h.LatentWidth, latents, trailer?.PaddedFrames > 0 ? trailer.VideoFrames : null,
-            reader.ReadChunks().Select(c => (c.Mean, c.Frames)));
+            reader.ReadChunks().Select(c => (c.Mean, c.Frames)), (h.FrameRateNum, h.FrameRateDen),
+            h.SourceWidth != null || h.SourceHeight != null ? h.OutputSize : null);
     }
 
     /// <summary>Latents [N,L,t,h,w] from a safetensors file; metadata from `wfvae encode` with padding gives the true frame count.</summary>
@@ -104,15 +102,24 @@ internal static class DecodeCommand
     {
         var latents = ModelCommands.ReadTensor(path, o.Get("--tensor") ?? "mean", expectChannels: model.Config.LatentDim);
         long? frames = null;
+        (int, int)? fps = null, crop = null;
         using (var file = SafetensorsFile.Open(path))
-            if (file.Metadata.TryGetValue("padded_frames", out var p) && int.TryParse(p, out int padded) && padded > 0
-                && file.Metadata.TryGetValue("frames", out var f) && long.TryParse(f, out long total))
+        {
+            var m = file.Metadata;
+            if (m.TryGetValue("padded_frames", out var p) && int.TryParse(p, out int padded) && padded > 0
+                && m.TryGetValue("frames", out var f) && long.TryParse(f, out long total))
                 frames = total;
+            if (m.TryGetValue("fps", out var r) && r.Split('/') is [var a, var b] && int.TryParse(a, out int num) && int.TryParse(b, out int den) && num > 0 && den > 0)
+                fps = (num, den);
+            if (m.TryGetValue("source_width", out var sw) && int.TryParse(sw, out int cw) && m.TryGetValue("source_height", out var sh) && int.TryParse(sh, out int ch)
+                && cw <= 8 * latents.W && ch <= 8 * latents.H && cw > 0 && ch > 0)
+                crop = (cw, ch);
+        }
         var items = new List<Item>();
         for (int n = 0; n < latents.N; n++)
         {
             var data = latents.ToFrameMajor(n);
-            items.Add(new Item(latents.H, latents.W, latents.T, frames, new[] { (data, latents.T) }));
+            items.Add(new Item(latents.H, latents.W, latents.T, frames, new[] { (data, latents.T) }, fps, crop));
         }
         return items;
     }

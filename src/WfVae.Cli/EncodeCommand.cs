@@ -7,29 +7,41 @@ using WfVae.Streaming.LatentStream;
 namespace WfVae.Cli;
 
 /// <summary>
-/// wfvae encode: video in (a safetensors tensor [N,3,T,H,W] in [−1,1], or raw frames from a file or stdin
-/// with --raw), streamed through the encoder --chunk frames at a time (0 = whole clip), latents out to a
+/// wfvae encode: video in (a safetensors tensor [N,3,T,H,W] in [−1,1], raw frames from a file or stdin
+/// with --raw, or any video file or URL FFmpeg opens, through --vf), streamed through the encoder --chunk frames at a time (0 = whole clip), latents out to a
 /// safetensors file (mean, logvar [N,L,t,h,w]) or a .wfl latent stream.
 /// </summary>
 internal static class EncodeCommand
 {
-    public static int Run(Options o, TextWriter stdout) => RunAsync(o, stdout).GetAwaiter().GetResult();
+    public static int Run(Options o, TextWriter stdout, TextWriter stderr) => RunAsync(o, stdout, stderr).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(Options o, TextWriter stdout)
+    private static async Task<int> RunAsync(Options o, TextWriter stdout, TextWriter stderr)
     {
         var input = o.Require("--input");
         var output = o.Require("--output");
+        var messages = StreamOptions.MessageWriter(o, stdout, stderr);
+        bool tensorInput = input.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !o.Has("--raw");
+        // A video or raw source is opened first: an unreadable input fails before the GPU starts.
+        using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
+        var size = source?.ModelSize(o);
         using var model = ModelCommands.LoadModel(o);
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4);
         var policy = StreamOptions.Policy(o);
-        var raw = StreamOptions.RawFormat(o, sizeRequired: true);
         var (fpsNum, fpsDen) = StreamOptions.Fps(o);
 
-        // The sources: one raw stream, or every batch item of a tensor as planar float32 frames.
+        // The sources: one video or raw stream, or every batch item of a tensor as planar float32 frames.
         var items = new List<(RawFrameFormat Format, Func<PipeReader> Open)>();
         HostTensor? video = null;
-        if (raw != null)
-            items.Add((raw, () => PipeReader.Create(StreamOptions.OpenInput(input))));
+        (int Width, int Height)? crop = null;
+        Progress? progress = null;
+        if (source != null)
+        {
+            var f = source.Format;
+            items.Add((new RawFrameFormat(f.Pixel, size!.Value.Width, size.Value.Height, f.FpsNumerator, f.FpsDenominator),
+                () => source.Pump(size.Value, StreamOptions.MaxFrames(o), null)));
+            if (size != (f.Width, f.Height)) crop = (f.Width, f.Height);
+            progress = new Progress(o, stderr, "encode", source.TotalFrames);
+        }
         else
         {
             video = ModelCommands.ReadTensor(input, o.Get("--tensor") ?? "video", expectChannels: 3);
@@ -45,8 +57,9 @@ internal static class EncodeCommand
         var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy)).ToList();
         var stats = new List<StreamStats>();
         ILatentSink sink = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase)
-            ? WflSink.Create(o, output, model, items, policy)
-            : new SafetensorsSink(o, output, model, items.Count);
+            ? WflSink.Create(o, output, model, items, policy, crop)
+            : output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? new SafetensorsSink(o, output, model, items.Count, crop)
+            : throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");
         using (sink as IDisposable)
         {
             Exception? failure = null;
@@ -55,15 +68,21 @@ internal static class EncodeCommand
                 var encoder = encoders[n];
                 try
                 {
-                    await foreach (var latents in encoder.EncodeAsync(items[n].Open())) sink.Add(n, latents);
+                    await foreach (var latents in encoder.EncodeAsync(items[n].Open()))
+                    {
+                        sink.Add(n, latents);
+                        progress?.Update(encoder.Stats!.FramesIn);
+                    }
+                    if (source?.Error is { } sourceError) throw sourceError;
                 }
-                catch (Exception e) when (e is InvalidDataException or IOException)
+                catch (Exception e) when (e is InvalidDataException or IOException or WfVae.Media.MediaException)
                 {
                     failure = e; // the latents before the failure were written; report after saving them
                 }
                 stats.Add(encoder.Stats!);
                 sink.EndItem(n, encoder, failure != null);
             }
+            progress?.Done(stats.Sum(x => x.FramesIn));
             StreamOptions.WriteStats(o, stats);
             if (failure != null) throw failure;
             sink.Complete();
@@ -71,11 +90,10 @@ internal static class EncodeCommand
 
         if (!o.Has("--quiet"))
         {
-            var s = stats[0];
-            string end = s.PaddedFrames > 0 ? $", padded {s.PaddedFrames} frames (policy pad)"
-                : s.DroppedFrames > 0 ? $", dropped {s.DroppedFrames} frames of an incomplete group (policy drop)" : "";
-            stdout.WriteLine($"encoded {stats.Sum(x => x.FramesIn)} frames -> {stats.Sum(x => x.FramesOut)} latent frames in {output} " +
-                             $"(chunk {(chunk == 0 ? "whole clip" : chunk)}{end})");
+            string from = source != null ? $" of {source.Description}" : "";
+            string padded = crop is { } c ? $", frames edge-padded from {c.Width}x{c.Height} to {size!.Value.Width}x{size.Value.Height}" : "";
+            messages.WriteLine($"encoded {stats.Sum(x => x.FramesIn)} frames{from} -> {stats.Sum(x => x.FramesOut)} latent frames in {output} " +
+                               $"(chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(stats[0])}{padded})");
         }
         return 0;
     }
@@ -88,7 +106,7 @@ internal static class EncodeCommand
     }
 
     /// <summary>mean/logvar (and a seeded sample) as [N,L,t,h,w]; metadata records the true frame count and policy.</summary>
-    private sealed class SafetensorsSink(Options o, string output, WfVaeModel model, int items) : ILatentSink
+    private sealed class SafetensorsSink(Options o, string output, WfVaeModel model, int items, (int Width, int Height)? crop) : ILatentSink
     {
         private readonly List<LatentFrames>[] _chunks = Enumerable.Range(0, items).Select(_ => new List<LatentFrames>()).ToArray();
         private StreamingEncoder? _last;
@@ -128,6 +146,11 @@ internal static class EncodeCommand
             metadata["padded_frames"] = stats.PaddedFrames.ToString();
             metadata["dropped_frames"] = stats.DroppedFrames.ToString();
             metadata["fps"] = $"{_last.Format.FpsNumerator}/{_last.Format.FpsDenominator}";
+            if (crop is { } c)
+            {
+                metadata["source_width"] = c.Width.ToString();
+                metadata["source_height"] = c.Height.ToString();
+            }
             SafetensorsWriter.Write(output, tensors, metadata: metadata);
         }
     }
@@ -144,13 +167,18 @@ internal static class EncodeCommand
 
         private WflSink(LatentStreamWriter writer) => _writer = writer;
 
-        public static WflSink Create(Options o, string output, WfVaeModel model, IReadOnlyList<(RawFrameFormat Format, Func<PipeReader> Open)> items, FramePolicy policy)
+        public static WflSink Create(Options o, string output, WfVaeModel model, IReadOnlyList<(RawFrameFormat Format, Func<PipeReader> Open)> items, FramePolicy policy,
+            (int Width, int Height)? crop)
         {
             if (items.Count != 1)
                 throw new InvalidDataException($"a .wfl file holds one video, but the input holds {items.Count} (batch size N = {items.Count}); write a .safetensors file instead");
             var f = items[0].Format;
             var header = LatentStreamHeader.For(model.Config, model.WeightsHash, f.Height, f.Width, f.FpsNumerator, f.FpsDenominator,
-                policy == FramePolicy.Pad ? LatentStreamHeader.PolicyPad : LatentStreamHeader.PolicyDrop);
+                policy == FramePolicy.Pad ? LatentStreamHeader.PolicyPad : LatentStreamHeader.PolicyDrop) with
+            {
+                SourceWidth = crop?.Width,
+                SourceHeight = crop?.Height,
+            };
             return new WflSink(LatentStreamWriter.Create(output, header));
         }
 

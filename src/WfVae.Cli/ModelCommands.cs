@@ -10,6 +10,7 @@ internal static class ModelCommands
 {
     public static int Info(Options o, TextWriter stdout)
     {
+        if (!o.Has("--model") && o.Get("--input") is { } input) return InputInfo(o, input, stdout);
         using var model = LoadModel(o);
         var c = model.Config;
         stdout.WriteLine($"model:      {o.Require("--model")}");
@@ -21,6 +22,30 @@ internal static class ModelCommands
         stdout.WriteLine($"parameters: encoder {model.EncoderParameters:N0}, decoder {model.DecoderParameters:N0}, total {model.EncoderParameters + model.DecoderParameters:N0}");
         stdout.WriteLine($"weights:    {model.WeightBytes / 1048576.0:F1} MiB on the device (sha256 {model.WeightsHash[..16]}…)");
         stdout.WriteLine($"streaming:  {(c.NormType == NormType.LayerNorm ? "exact (LayerNorm model)" : "whole clip only (GroupNorm pools over time)")}");
+        return 0;
+    }
+
+    /// <summary>info --input: what the tools would read from a .wfl latent stream or a video (size, rate, codec).</summary>
+    private static int InputInfo(Options o, string input, TextWriter stdout)
+    {
+        if (input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase))
+        {
+            using var r = WfVae.Streaming.LatentStream.LatentStreamReader.Open(input);
+            var h = r.Header;
+            int latents = r.ReadChunks().Sum(c => c.Frames);
+            stdout.WriteLine($"latent stream: {input} ({h.Producer}, weights sha256 {h.WeightsSha256[..16]}…)");
+            stdout.WriteLine($"latents:       {latents} x {h.LatentChannels}x{h.LatentHeight}x{h.LatentWidth}, frame policy {h.FramePolicy}");
+            stdout.WriteLine($"video:         {h.OutputSize.Width}x{h.OutputSize.Height}{(h.SourceWidth != null ? $" (padded to {h.VideoWidth}x{h.VideoHeight})" : "")} at {h.FrameRateNum}/{h.FrameRateDen} fps");
+            stdout.WriteLine(r.Trailer is { } t
+                ? $"complete:      {t.VideoFrames} video frames, {t.PaddedFrames} padded, {t.DroppedFrames} dropped"
+                : $"incomplete:    {r.StopReason}");
+            return 0;
+        }
+        using var source = FrameSource.Open(o, input, Console.Error, "info");
+        stdout.WriteLine($"input:  {source.Description}");
+        var f = source.Format;
+        stdout.WriteLine($"frames: {f.Width}x{f.Height}{(f.Width % 8 == 0 && f.Height % 8 == 0 ? "" : $" (not a multiple of 8: needs --pad, to {WfVae.Media.FrameConversion.PadTo8(f.Width)}x{WfVae.Media.FrameConversion.PadTo8(f.Height)}, or --vf scale=...)")}" +
+                         $"{(source.TotalFrames is { } n ? $", {n} frames" : "")}");
         return 0;
     }
 

@@ -26,16 +26,27 @@ internal static class StreamOptions
         var p => throw new UsageException($"--policy must be pad or drop, got '{p}'"),
     };
 
-    /// <summary>--raw rgb24|f32 with --size WxH [--fps num/den]; null when --raw is absent.</summary>
+    /// <summary>
+    /// --raw rgb24|f32 with --size WxH [--fps num/den], or the compact --raw WxH[@fps] (rgb24); null when
+    /// --raw is absent.
+    /// </summary>
     public static RawFrameFormat? RawFormat(Options o, bool sizeRequired)
     {
         if (o.Get("--raw") is not { } raw) return null;
+        var compact = System.Text.RegularExpressions.Regex.Match(raw, @"^(\d+)x(\d+)(?:@(.+))?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (compact.Success)
+        {
+            if (o.Has("--size")) throw new UsageException($"--raw {raw} already gives the size; leave out --size");
+            if (compact.Groups[3].Success && o.Has("--fps")) throw new UsageException($"--raw {raw} already gives the frame rate; leave out --fps");
+            var (n, d) = compact.Groups[3].Success ? ParseFps(compact.Groups[3].Value, "--raw WxH@fps") : Fps(o);
+            return new RawFrameFormat(RawPixelFormat.Rgb24, ParseDim(compact.Groups[1].Value, raw), ParseDim(compact.Groups[2].Value, raw), n, d);
+        }
         var pixel = RawFrameFormat.ParsePixel(raw);
         var (num, den) = Fps(o);
         var size = o.Get("--size");
         if (size == null)
         {
-            if (sizeRequired) throw new UsageException("--raw needs --size WxH");
+            if (sizeRequired) throw new UsageException("--raw needs --size WxH (or the compact form --raw WxH@fps)");
             return new RawFrameFormat(pixel, 8, 8, num, den); // the size comes from the latents
         }
         var parts = size.ToLowerInvariant().Split('x');
@@ -44,20 +55,47 @@ internal static class StreamOptions
         return new RawFrameFormat(pixel, w, h, num, den);
     }
 
-    public static (int Num, int Den) Fps(Options o)
+    private static int ParseDim(string text, string raw) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v
+            : throw new UsageException($"--raw must be WIDTHxHEIGHT[@FPS] with positive sizes, got '{raw}'");
+
+    public static (int Num, int Den) Fps(Options o) => ParseFps(o.Get("--fps") ?? "30/1", "--fps");
+
+    /// <summary>"30", "30000/1001" or "29.97" (taken as 30000/1001-style: to 1/1000 precision).</summary>
+    public static (int Num, int Den) ParseFps(string text, string what)
     {
-        var text = o.Get("--fps") ?? "30/1";
         var parts = text.Split('/');
-        if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out int num) || num < 1
-            || !(parts.Length == 1 || int.TryParse(parts[1], out _)) || (parts.Length == 2 && int.Parse(parts[1]) < 1))
-            throw new UsageException($"--fps must be a positive rational like 30 or 30000/1001, got '{text}'");
-        return (num, parts.Length == 2 ? int.Parse(parts[1]) : 1);
+        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int d) && n > 0 && d > 0)
+            return (n, d);
+        if (parts.Length == 1 && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int whole) && whole > 0)
+            return (whole, 1);
+        if (parts.Length == 1 && double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double f) && f > 0 && f < 1e6)
+            return ((int)Math.Round(f * 1000), 1000);
+        throw new UsageException($"{what} must be a positive frame rate like 30, 29.97 or 30000/1001, got '{text}'");
     }
+
+    /// <summary>--frames n: stop reading the input after n frames (a live stream's natural bound); null: read to the end.</summary>
+    public static long? MaxFrames(Options o)
+    {
+        if (o.Get("--frames") is not { } text) return null;
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 ? n
+            : throw new UsageException($"--frames must be a positive integer, got '{text}'");
+    }
+
+    /// <summary>", padded 3 frames (policy pad)" or ", dropped 1 frames ... (policy drop)" or "".</summary>
+    public static string PolicyNote(StreamStats s) =>
+        s.PaddedFrames > 0 ? $", padded {s.PaddedFrames} frames (policy pad)"
+        : s.DroppedFrames > 0 ? $", dropped {s.DroppedFrames} frames of an incomplete group (policy drop)" : "";
 
     /// <summary>A file, or standard input for "-".</summary>
     public static Stream OpenInput(string path) => path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
 
-    public static Stream OpenOutput(string path) => path == "-" ? Console.OpenStandardOutput() : File.Create(path);
+    /// <summary>True when an output is standard output: then messages go to stderr, not stdout.</summary>
+    public static bool IsStdout(string? output) => output == "-";
+
+    /// <summary>Where summaries go: stdout, unless stdout carries the frames.</summary>
+    public static TextWriter MessageWriter(Options o, TextWriter stdout, TextWriter stderr) => IsStdout(o.Get("--output")) ? stderr : stdout;
 
     /// <summary>Writes the --stats file: one stream's figures, or the sum of several (one per batch item).</summary>
     public static void WriteStats(Options o, IReadOnlyList<StreamStats> all)

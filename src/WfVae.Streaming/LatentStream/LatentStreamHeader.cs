@@ -36,6 +36,17 @@ public sealed record LatentStreamHeader(
 
     public int FormatVersion { get; init; } = LatentStreamFormat.Version;
 
+    /// <summary>
+    /// Optional (JSON <c>source_width</c>/<c>source_height</c>): the frame size before edge padding to a
+    /// multiple of 8 (<c>wfvae --pad</c>); a decoder crops its output back to it. Null: no padding, the
+    /// video size is the source size.
+    /// </summary>
+    public int? SourceWidth { get; init; }
+    public int? SourceHeight { get; init; }
+
+    /// <summary>The size to crop decoded frames to: the source size, else the video size.</summary>
+    public (int Width, int Height) OutputSize => (SourceWidth ?? VideoWidth, SourceHeight ?? VideoHeight);
+
     public double FrameRate => (double)FrameRateNum / FrameRateDen;
 
     /// <summary>Video frames per latent frame after the first (4, or 8 for the 3D level-1 variant).</summary>
@@ -103,6 +114,9 @@ public sealed record LatentStreamHeader(
             throw new ArgumentException("scale and shift must be finite.");
         if (FramePolicy is not (PolicyPad or PolicyDrop))
             throw new ArgumentException($"frame_policy must be '{PolicyPad}' or '{PolicyDrop}', got '{FramePolicy}'.");
+        if ((SourceWidth is { } sw && (sw > VideoWidth || sw <= VideoWidth - SpatialCompression))
+            || (SourceHeight is { } sh && (sh > VideoHeight || sh <= VideoHeight - SpatialCompression)))
+            throw new ArgumentException($"source size {SourceWidth}x{SourceHeight} is not what padding to the video size {VideoWidth}x{VideoHeight} leaves.");
         if (CreatedUtc.Kind == DateTimeKind.Local)
             throw new ArgumentException("created_utc must be a UTC (or unspecified-kind) time.");
         if (Producer is null)
@@ -118,7 +132,8 @@ public sealed record LatentStreamHeader(
         && FrameRateNum == other.FrameRateNum && FrameRateDen == other.FrameRateDen
         && Scale.SequenceEqual(other.Scale) && Shift.SequenceEqual(other.Shift)
         && FramePolicy == other.FramePolicy && CreatedUtc == other.CreatedUtc
-        && Producer == other.Producer && FormatVersion == other.FormatVersion;
+        && Producer == other.Producer && FormatVersion == other.FormatVersion
+        && SourceWidth == other.SourceWidth && SourceHeight == other.SourceHeight;
 
     public override int GetHashCode() => HashCode.Combine(Config, WeightsSha256, LatentHeight, LatentWidth, FrameRateNum, CreatedUtc);
 
@@ -138,6 +153,8 @@ public sealed record LatentStreamHeader(
             w.WriteNumber("latent_width", LatentWidth);
             w.WriteNumber("video_height", VideoHeight);
             w.WriteNumber("video_width", VideoWidth);
+            if (SourceWidth is { } sw) w.WriteNumber("source_width", sw);
+            if (SourceHeight is { } sh) w.WriteNumber("source_height", sh);
             w.WriteNumber("frame_rate_num", FrameRateNum);
             w.WriteNumber("frame_rate_den", FrameRateDen);
             w.WriteNumber("frame_rate", FrameRate);
@@ -203,6 +220,8 @@ public sealed record LatentStreamHeader(
                 GetString(root, "producer", sourceName))
             {
                 FormatVersion = GetInt(root, "format_version", sourceName),
+                SourceWidth = root.TryGetProperty("source_width", out _) ? GetInt(root, "source_width", sourceName) : null,
+                SourceHeight = root.TryGetProperty("source_height", out _) ? GetInt(root, "source_height", sourceName) : null,
             };
             try { header.Validate(); }
             catch (Exception e) when (e is ArgumentException or ConfigException)

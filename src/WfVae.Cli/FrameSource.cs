@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using WfVae.Media;
+using WfVae.Streaming;
+
+namespace WfVae.Cli;
+
+/// <summary>
+/// The video a command reads: raw frames (--raw, from a file or stdin) or anything FFmpeg opens (a file,
+/// "-" for stdin, a udp/tcp/http URL), with the --vf filter graph applied. Frames come out in the
+/// source's byte layout (RGB24, or planar float32 for --raw f32) at the source size; <see cref="Pump"/>
+/// pads them to multiples of 8 (--pad) and feeds a StreamingEncoder through a pipe.
+/// </summary>
+internal abstract class FrameSource : IDisposable
+{
+    public required string Name { get; init; }
+    public required RawFrameFormat Format { get; init; }   // source size, pixel layout, frame rate
+    /// <summary>Frames in the input when known up front (a raw file), for the progress ETA.</summary>
+    public long? TotalFrames { get; init; }
+    /// <summary>One line for the summary, e.g. "clip.mp4 (h264 yuv420p 64x48, 12/1 fps)".</summary>
+    public string Description { get; init; } = "";
+
+    /// <summary>
+    /// Why reading stopped early (a decoding or network failure), set by <see cref="Pump"/>; the command
+    /// reports it after the frames before it went through the VAE. Null: the input ended normally.
+    /// </summary>
+    public Exception? Error { get; private set; }
+
+    /// <summary>Bytes of a cut-off last raw frame, passed on so the encoder reports the truncation.</summary>
+    protected byte[]? Trailing { get; set; }
+
+    /// <summary>Reads the next frame (Format.FrameBytes bytes); false at the end.</summary>
+    public abstract bool Read(Span<byte> frame);
+    public virtual void Dispose() { }
+
+    /// <summary>Opens --input as the options say; the first frame is decoded so a bad input fails here.</summary>
+    public static FrameSource Open(Options o, string input, TextWriter stderr, string verb)
+    {
+        var raw = StreamOptions.RawFormat(o, sizeRequired: true);
+        if (raw != null)
+        {
+            if (o.Has("--vf")) throw new UsageException("--vf filters a video input; raw frames are not filtered (put the filter in the ffmpeg that writes them)");
+            return RawSource.Open(input, raw);
+        }
+        var timeoutText = o.Get("--timeout") ?? "10";
+        if (!double.TryParse(timeoutText, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double timeout) || timeout <= 0)
+            throw new UsageException($"--timeout must be a positive number of seconds, got '{timeoutText}'");
+        var micros = ((long)(timeout * 1e6)).ToString();
+        // A live input (network, or a file still being written with --follow) only ends by going quiet:
+        // udp/tcp/http read with no limit unless given a timeout, and a followed file waits for more data.
+        bool live = IsNetwork(input) || o.Has("--follow");
+        var inputOptions = new Dictionary<string, string>();
+        if (IsNetwork(input)) inputOptions["timeout"] = micros;
+        if (o.Has("--follow")) (inputOptions["follow"], inputOptions["rw_timeout"]) = ("1", micros);
+        var options = new VideoReaderOptions { VideoFilter = o.Get("--vf"), InputFormat = o.Get("--format"), InputOptions = inputOptions };
+        var reader = VideoReader.Open(input, options);
+        try
+        {
+            var (num, den) = o.Has("--fps") ? StreamOptions.Fps(o)
+                : reader.FrameRate.Num > 0 && reader.FrameRate.Den > 0 ? (reader.FrameRate.Num, reader.FrameRate.Den)
+                : throw new MediaException($"'{input}': the frame rate is unknown; give it with --fps");
+            return new VideoSource(reader, stderr, verb, live)
+            {
+                Name = input,
+                Format = new RawFrameFormat(RawPixelFormat.Rgb24, reader.Width, reader.Height, num, den),
+                Description = $"{input} ({reader.CodecName} {reader.PixelFormatName} {reader.SourceWidth}x{reader.SourceHeight}" +
+                              $"{(o.Has("--vf") ? $" -> --vf {o.Get("--vf")} -> {reader.Width}x{reader.Height}" : "")}, {num}/{den} fps)",
+            };
+        }
+        catch { reader.Dispose(); throw; }
+    }
+
+    private static bool IsNetwork(string input) =>
+        input.Contains("://") && !input.StartsWith("file:", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The frame size the model sees: the source size, or with --pad the next multiples of 8. Without
+    /// --pad a size that is not a multiple of 8 is refused with the ways out.
+    /// </summary>
+    public (int Width, int Height) ModelSize(Options o)
+    {
+        int w = Format.Width, h = Format.Height;
+        if (w % 8 == 0 && h % 8 == 0) return (w, h);
+        int pw = FrameConversion.PadTo8(w), ph = FrameConversion.PadTo8(h);
+        if (o.Has("--pad")) return (pw, ph);
+        throw new InvalidDataException(
+            $"'{Name}': frames are {w}x{h}, but the VAE needs multiples of 8 in each direction; add --pad (edge padding to {pw}x{ph}, " +
+            $"output cropped back to {w}x{h}) or resize with --vf scale={Math.Max(8, w / 8 * 8)}:{Math.Max(8, h / 8 * 8)}");
+    }
+
+    /// <summary>
+    /// Starts a task that reads every frame (up to <paramref name="maxFrames"/>), pads it to
+    /// <paramref name="size"/>, and writes it to a pipe whose reader the encoder takes. Each source frame
+    /// is also handed to <paramref name="keep"/> (recon's comparison queue) BEFORE it enters the pipe,
+    /// so a decoded frame always finds its input frame there. A failing source ends the pipe normally
+    /// (completing it with the error would make the reader throw before it took the frames already in
+    /// the pipe) and leaves the error in <see cref="Error"/>.
+    /// </summary>
+    public PipeReader Pump((int Width, int Height) size, long? maxFrames, ConcurrentQueue<byte[]>? keep)
+    {
+        var fb = Format.FrameBytes;
+        // Room for two frames: the source reads at most about one frame ahead of the encoder.
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 2L * fb + 65536, resumeWriterThreshold: fb + 1));
+        Task.Run(async () =>
+        {
+            try
+            {
+                var frame = new byte[fb];
+                for (long n = 0; maxFrames is not { } max || n < max; n++)
+                {
+                    if (!Read(frame)) break;
+                    keep?.Enqueue(frame.ToArray());
+                    var padded = size == (Format.Width, Format.Height) ? frame : Pad(frame, size.Width, size.Height);
+                    padded.CopyTo(pipe.Writer.GetSpan(padded.Length));
+                    pipe.Writer.Advance(padded.Length);
+                    var r = await pipe.Writer.FlushAsync();
+                    if (r.IsCompleted) return; // the encoder stopped reading (it failed)
+                }
+                if (Trailing is { } partial)
+                {
+                    await pipe.Writer.WriteAsync(partial);
+                }
+            }
+            catch (Exception e) { Error = e; }
+            finally { await pipe.Writer.CompleteAsync(); }
+        });
+        return pipe.Reader;
+    }
+
+    /// <summary>Edge replication to <paramref name="pw"/> x <paramref name="ph"/> in the source layout.</summary>
+    private byte[] Pad(byte[] frame, int pw, int ph)
+    {
+        int w = Format.Width, h = Format.Height;
+        // RGB24: one interleaved plane of 3-byte pixels; f32: three planes of 4-byte samples.
+        var (planes, sample) = Format.Pixel == RawPixelFormat.Rgb24 ? (1, 3) : (3, 4);
+        var dst = new byte[planes * pw * ph * sample];
+        for (int p = 0; p < planes; p++)
+            for (int y = 0; y < ph; y++)
+            {
+                var src = frame.AsSpan((p * h + Math.Min(y, h - 1)) * w * sample, w * sample);
+                var row = dst.AsSpan((p * ph + y) * pw * sample, pw * sample);
+                src.CopyTo(row);
+                for (int x = w; x < pw; x++) src.Slice((w - 1) * sample, sample).CopyTo(row.Slice(x * sample, sample));
+            }
+        return dst;
+    }
+
+    /// <summary>Raw frames from a file or stdin; a cut-off last frame is an error naming the byte counts.</summary>
+    private sealed class RawSource(Stream stream) : FrameSource
+    {
+        public static RawSource Open(string input, RawFrameFormat format)
+        {
+            var stream = StreamOptions.OpenInput(input);
+            long? total = stream.CanSeek ? stream.Length / format.FrameBytes : null;
+            return new RawSource(stream)
+            {
+                Name = input == "-" ? "stdin" : input,
+                Format = format,
+                TotalFrames = total,
+                Description = $"{(input == "-" ? "stdin" : input)} (raw {format.Describe()})",
+            };
+        }
+
+        public override bool Read(Span<byte> frame)
+        {
+            int got = 0;
+            while (got < frame.Length)
+            {
+                int n = stream.Read(frame[got..]);
+                if (n == 0) break;
+                got += n;
+            }
+            if (got == frame.Length) return true;
+            // The encoder's frame reader names the cut (bytes, complete frames, frame size) when it meets these bytes.
+            if (got > 0) Trailing = frame[..got].ToArray();
+            return false;
+        }
+
+        public override void Dispose() => stream.Dispose();
+    }
+
+    /// <summary>
+    /// A VideoReader. A live input that fails after frames arrived (the sender stopped: --timeout
+    /// seconds of silence, or the connection closed; a followed file stopped growing) has ended: a live
+    /// stream has no other end.
+    /// </summary>
+    private sealed class VideoSource(VideoReader reader, TextWriter stderr, string verb, bool live) : FrameSource
+    {
+        public override bool Read(Span<byte> frame)
+        {
+            try
+            {
+                return reader.ReadFrame(frame);
+            }
+            catch (MediaException e) when (live && reader.FramesRead > 0)
+            {
+                stderr.WriteLine($"wfvae {verb}: the stream ended after {reader.FramesRead} frames ({e.Message})");
+                return false;
+            }
+        }
+
+        public override void Dispose() => reader.Dispose();
+    }
+}
