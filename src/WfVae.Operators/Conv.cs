@@ -42,12 +42,13 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     public static ConvTiles Gpu => new(256, 16, 4, 4, 16);
 
     /// <summary>
-    /// Texel variant on lavapipe: 32 invocations (4 subgroups of 8 consecutive positions), 8 output channels x 8
-    /// positions each, weights fetched directly (one RGBA32F fetch = 4 channels, shared by 8 positions). Fastest in
-    /// interleaved A/B runs on lavapipe 22.3 (2 cores): ~12 GFLOP/s vs ~5 for 8x1/16x1 tiles or the SSBO kernel; the
-    /// subgroup-broadcast weight path (Subgroup8) measured slower.
+    /// Texel variant on lavapipe: 32 invocations (4 subgroups of 8 consecutive positions), 16 output channels x 8
+    /// positions each, weights fetched directly (one RGBA32F fetch = 4 channels, shared by 8 positions): 12 fetches
+    /// feed 128 FMAs. Fastest in A/B runs of `bench ops` on lavapipe 22.3 (2 cores, quiet machine): 30-34 GFLOP/s
+    /// against 21-27 for 8x8, 20-25 for 16x4 / 32x4 / 24x8, and uneven 15-37 for 16x16 (tiles wasted on small
+    /// outputs); the subgroup-broadcast weight path (Subgroup8) measured slower. WFVAE_CONV_TILES overrides it.
     /// </summary>
-    public static ConvTiles CpuTexel => new(32, 8, 8, 8, 8);
+    public static ConvTiles CpuTexel => new(32, 8, 16, 8, 8);
 
     public static ConvTiles For(VulkanDevice d) => d.Info.Kind == DeviceKind.Cpu ? Cpu : Gpu;
 
@@ -162,6 +163,22 @@ public static class Conv
     /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For(VulkanDevice, ConvVariant)"/>.</summary>
     public static ConvTiles? TilesOverride { get; set; }
 
+    /// <summary>WFVAE_CONV_TILES="WG,WGN,TM,TN,BK" overrides the tile choice (tuning and diagnosis).</summary>
+    private static readonly ConvTiles? TilesFromEnvironment = ParseTiles(Environment.GetEnvironmentVariable("WFVAE_CONV_TILES"));
+
+    /// <summary>The tiles a dispatch on <paramref name="device"/> uses: the override, WFVAE_CONV_TILES, else the variant's default.</summary>
+    public static ConvTiles TilesFor(VulkanDevice device, ConvVariant variant) =>
+        TilesOverride ?? TilesFromEnvironment ?? ConvTiles.For(device, variant);
+
+    public static ConvTiles? ParseTiles(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var v = text.Split(',').Select(s => int.TryParse(s.Trim(), out int n) ? n : -1).ToArray();
+        if (v.Length != 5 || v.Any(n => n <= 0))
+            throw new ArgumentException($"WFVAE_CONV_TILES must be five positive numbers WG,WGN,TM,TN,BK; got '{text}'");
+        return new ConvTiles(v[0], v[1], v[2], v[3], v[4]);
+    }
+
     /// <summary>Environment variable forcing a variant for diagnosis: "ssbo" or "texel".</summary>
     public const string VariantVariable = "WFVAE_CONV_VARIANT";
 
@@ -240,7 +257,7 @@ public static class Conv
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
         var variant = VariantFor(rec.Device);
-        var tiles = TilesOverride ?? ConvTiles.For(rec.Device, variant);
+        var tiles = TilesFor(rec.Device, variant);
         tiles.Validate(rec.Device, variant);
         bool texel = variant == ConvVariant.Texel;
         ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;

@@ -53,9 +53,9 @@ public static class OperatorBenchmark
         log.WriteLine(string.Format(inv, "  peak {0:F1} GFLOP/s", peak));
 
         var variant = Conv.VariantFor(device);
-        var tiles = Conv.TilesOverride ?? ConvTiles.For(device, variant);
+        var tiles = Conv.TilesFor(device, variant);
         var sb = new StringBuilder();
-        sb.AppendLine("# Operator benchmark: convolutions of WF-VAE-L-16Chn");
+        sb.AppendLine("Convolutions of WF-VAE-L-16Chn at its channel counts.");
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));

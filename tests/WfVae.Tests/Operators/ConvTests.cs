@@ -461,3 +461,18 @@ public sealed class ConvBenchmarkTests(GpuFixture gpu)
         gpu.AssertClean();
     }
 }
+
+public sealed class ConvTilesParsingTests
+{
+    [Fact]
+    public void TheTileEnvironmentVariableIsParsedOrRefusedClearly()
+    {
+        Assert.Null(Conv.ParseTiles(null));
+        Assert.Null(Conv.ParseTiles(" "));
+        Assert.Equal(new ConvTiles(32, 8, 16, 8, 8), Conv.ParseTiles("32, 8,16,8,8"));
+        var e = Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,16,8"));
+        Assert.Contains("WFVAE_CONV_TILES", e.Message);
+        Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,x,8,8"));
+        Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,0,8,8"));
+    }
+}
