@@ -52,7 +52,7 @@ internal abstract class FrameSource : IDisposable
         var inputOptions = new Dictionary<string, string>();
         if (IsNetwork(input)) inputOptions["timeout"] = micros;
         if (o.Has("--follow")) (inputOptions["follow"], inputOptions["rw_timeout"]) = ("1", micros);
-        var options = new VideoReaderOptions { VideoFilter = o.Get("--vf"), InputFormat = o.Get("--format"), InputOptions = inputOptions };
+        var options = new VideoReaderOptions { VideoFilter = o.Get("--vf"), InputFormat = o.Get("--format"), InputOptions = inputOptions, EndOnReadError = live };
         var reader = VideoReader.Open(input, options);
         try
         {
@@ -180,23 +180,18 @@ internal abstract class FrameSource : IDisposable
     }
 
     /// <summary>
-    /// A VideoReader. A live input that fails after frames arrived (the sender stopped: --timeout
-    /// seconds of silence, or the connection closed; a followed file stopped growing) has ended: a live
-    /// stream has no other end.
+    /// A VideoReader. A live input whose reads fail after frames arrived (the sender stopped: --timeout
+    /// seconds of silence, or the connection closed; a followed file stopped growing) has ended — a live
+    /// stream has no other end — and the reader drains what its decoder still holds before saying so.
     /// </summary>
     private sealed class VideoSource(VideoReader reader, TextWriter stderr, string verb, bool live) : FrameSource
     {
         public override bool Read(Span<byte> frame)
         {
-            try
-            {
-                return reader.ReadFrame(frame);
-            }
-            catch (MediaException e) when (live && reader.FramesRead > 0)
-            {
-                stderr.WriteLine($"wfvae {verb}: the stream ended after {reader.FramesRead} frames ({e.Message})");
-                return false;
-            }
+            if (reader.ReadFrame(frame)) return true;
+            if (live && reader.EndReason != null)
+                stderr.WriteLine($"wfvae {verb}: the stream ended after {reader.FramesRead} frames ({reader.EndReason})");
+            return false;
         }
 
         public override void Dispose() => reader.Dispose();

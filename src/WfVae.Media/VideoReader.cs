@@ -17,6 +17,14 @@ public sealed record VideoReaderOptions
     /// <c>listen</c>=1 for tcp, <c>follow</c>=1 to keep reading a file that is still being written.
     /// </summary>
     public IReadOnlyDictionary<string, string>? InputOptions { get; init; }
+
+    /// <summary>
+    /// For live inputs (network streams, followed files): a read error once frames have arrived (the sender
+    /// went quiet for the protocol timeout, the connection closed) ends the stream like end of file, so the
+    /// frames still inside the decoder and the filter graph are drained instead of lost. The error is kept in
+    /// <see cref="VideoReader.EndReason"/>.
+    /// </summary>
+    public bool EndOnReadError { get; init; }
 }
 
 /// <summary>
@@ -34,6 +42,7 @@ public sealed unsafe class VideoReader : IDisposable
     private int _streamIndex, _swsW, _swsH, _swsFmt = -1, _rgb24;
     private bool _demuxEof, _filterFlushed, _pending, _disposed;
     private readonly string? _filterSpec;
+    private bool _endOnReadError;
 
     /// <summary>The input as given to <see cref="Open"/>.</summary>
     public string Input { get; }
@@ -52,6 +61,8 @@ public sealed unsafe class VideoReader : IDisposable
     public string CodecName { get; private set; } = "";
     /// <summary>Frames returned so far.</summary>
     public long FramesRead { get; private set; }
+    /// <summary>Why a live input ended (the read error taken as its end), or null.</summary>
+    public string? EndReason { get; private set; }
 
     private VideoReader(string input, string? filter) => (Input, _filterSpec) = (input, string.IsNullOrWhiteSpace(filter) ? null : filter);
 
@@ -61,7 +72,7 @@ public sealed unsafe class VideoReader : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(urlOrPath);
         FFmpegLibrary.EnsureLoaded();
         options ??= new VideoReaderOptions();
-        var reader = new VideoReader(urlOrPath, options.VideoFilter);
+        var reader = new VideoReader(urlOrPath, options.VideoFilter) { _endOnReadError = options.EndOnReadError };
         try { reader.Init(urlOrPath == "-" ? "pipe:0" : urlOrPath, options); return reader; }
         catch { reader.Dispose(); throw; }
     }
@@ -151,6 +162,11 @@ public sealed unsafe class VideoReader : IDisposable
             if (r != AVERROR_EAGAIN && r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("decoding failed"));
 
             r = av_read_frame(_fmt, _pkt);
+            if (r < 0 && r != AVERROR_EOF && r != AVERROR_EAGAIN && _endOnReadError && SourceWidth > 0)
+            {
+                EndReason = FFmpegError.Message(r);
+                r = AVERROR_EOF;
+            }
             if (r == AVERROR_EOF)
             {
                 _demuxEof = true;

@@ -171,6 +171,20 @@ public sealed class VideoCliTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_followed_file_that_stops_growing_ends_with_every_frame_drained_from_the_decoder()
+    {
+        // H.264 with B-frames keeps frames inside the decoder; the end of a live input must not lose them.
+        var ts = P("growing.ts");
+        MediaTools.Run("ffmpeg", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=12", "-frames:v", "9", "-c:v", "libx264", "-bf", "2",
+            "-pix_fmt", "yuv420p", "-f", "mpegts", ts);
+        var (code, output, err) = Run("recon", ts, P("followed.mp4"), "--follow", "--timeout", "1");
+        Assert.True(code == 0, err);
+        Assert.Contains("9 frames in", output);
+        Assert.Contains("the stream ended after 9 frames", err);
+        AssertVideo(P("followed.mp4"), 32, 32, "12/1", 9);
+    }
+
     /// <summary>Runs a bash pipeline with pipefail: every process in it must succeed.</summary>
     private static void Pipeline(string script)
     {
