@@ -64,7 +64,7 @@ internal static class BenchCommand
             name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
         }
 
-        double peak = OperatorBenchmark.MeasurePeak(device, quick: true);
+        double peak = OperatorBenchmark.MeasurePeak(device, quick: false);
         using var model = WfVaeModel.Load(modelPath, device);
         var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
         var table = ModelBenchmark.ToMarkdown(result);
