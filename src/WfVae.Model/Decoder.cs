@@ -53,19 +53,12 @@ public sealed class Decoder : IDisposable
 
         var h = _convIn.Push(ctx, z);
         taps?.Tap(ctx, "dec.conv_in", h);
-        h = Step(ctx, h, _mid0.Push(ctx, h), taps, "dec.mid.0");
-        if (_attn != null) h = Step(ctx, h, _attn.Push(ctx, h), taps, "dec.mid.1");
-        var mid = Step(ctx, h, _mid2.Push(ctx, h), taps, "dec.mid");
+        h = ctx.Replace(h, _mid0.Push(ctx, h), taps, "dec.mid.0");
+        if (_attn != null) h = ctx.Replace(h, _attn.Push(ctx, h), taps, "dec.mid.1");
+        var mid = ctx.Replace(h, _mid2.Push(ctx, h), taps, "dec.mid");
 
         // Level-3 outflow: last Ed channels -> 24 coefficients -> inverse 3D Haar, queued for the backbone.
-        var e = mid.Channels(4 * b, ed);
-        for (int i = 0; i < _connectL2.Length; i++)
-        {
-            var next = _connectL2[i].Push(ctx, e);
-            if (i > 0) ctx.Return(e);
-            e = next;
-            taps?.Tap(ctx, $"dec.connect_l2.{i}", e);
-        }
+        var e = ctx.Chain(mid.Channels(4 * b, ed), _connectL2, taps, "dec.connect_l2");
         var w3 = _connectL2Out.Push(ctx, e);
         if (_connectL2.Length > 0) ctx.Return(e);
         taps?.Tap(ctx, "dec.connect_l2", w3);
@@ -76,29 +69,14 @@ public sealed class Decoder : IDisposable
         ctx.Return(l2);
 
         // Backbone at the latent rate, then the 2x time/space upsampler.
-        var a = mid.Channels(0, 4 * b);
-        for (int i = 0; i < _up2.Length; i++)
-        {
-            var next = _up2[i].Push(ctx, a);
-            if (i > 0) ctx.Return(a);
-            a = next;
-            taps?.Tap(ctx, $"dec.up2.{i}", a);
-        }
-        if (_up2.Length == 0) throw new InvalidOperationException("decoder_num_resblocks must be >= 1");
+        var a = ctx.Chain(mid.Channels(0, 4 * b), _up2, taps, "dec.up2"); // nd >= 1: the config refuses 0
         ctx.Return(mid);
-        var u = Step(ctx, a, _timeUp.Push(ctx, a, last), taps, $"dec.up2.{_up2.Length}");
-        var g = Step(ctx, u, _up2Last.Push(ctx, u), taps, "dec.up2");
+        var u = ctx.Replace(a, _timeUp.Push(ctx, a, last), taps, $"dec.up2.{_up2.Length}");
+        var g = ctx.Replace(u, _up2Last.Push(ctx, u), taps, "dec.up2");
         int n = g.T;
 
         // Level-2 outflow: last Ed channels -> 12 coefficients (+ l2 in the low band) -> inverse 2D Haar.
-        e = g.Channels(4 * b, ed);
-        for (int i = 0; i < _connectL1.Length; i++)
-        {
-            var next = _connectL1[i].Push(ctx, e);
-            if (i > 0) ctx.Return(e);
-            e = next;
-            taps?.Tap(ctx, $"dec.connect_l1.{i}", e);
-        }
+        e = ctx.Chain(g.Channels(4 * b, ed), _connectL1, taps, "dec.connect_l1");
         var w2 = _connectL1Out.Push(ctx, e);
         if (_connectL1.Length > 0) ctx.Return(e);
         taps?.Tap(ctx, "dec.connect_l1", w2);
@@ -109,22 +87,15 @@ public sealed class Decoder : IDisposable
         taps?.Tap(ctx, "dec.inverse_wavelet_transform_l1", l1);
 
         // Backbone at the 2x rate: up1, the spatial upsample, layer, norm_out, conv_out.
-        a = g.Channels(0, 4 * b);
-        for (int i = 0; i < _up1.Length; i++)
-        {
-            var next = _up1[i].Push(ctx, a);
-            if (i > 0) ctx.Return(a);
-            a = next;
-            taps?.Tap(ctx, $"dec.up1.{i}", a);
-        }
+        a = ctx.Chain(g.Channels(0, 4 * b), _up1, taps, "dec.up1"); // up1.0 changes the width: never g itself
         ctx.Return(g);
         var up = ctx.Rent(2 * b, n, 2 * a.H, 2 * a.W);
         if (n > 0) Resample.Nearest2x(ctx.Rec, a, up);
         ctx.Return(a);
-        a = Step(ctx, up, _upsampleConv.Push(ctx, up), taps, $"dec.up1.{_up1.Length}");
-        a = Step(ctx, a, _up1Last.Push(ctx, a), taps, "dec.up1");
-        a = Step(ctx, a, _layer0.Push(ctx, a), taps, "dec.layer.0");
-        a = Step(ctx, a, _layer1.Push(ctx, a), taps, "dec.layer");
+        a = ctx.Replace(up, _upsampleConv.Push(ctx, up), taps, $"dec.up1.{_up1.Length}");
+        a = ctx.Replace(a, _up1Last.Push(ctx, a), taps, "dec.up1");
+        a = ctx.Replace(a, _layer0.Push(ctx, a), taps, "dec.layer.0");
+        a = ctx.Replace(a, _layer1.Push(ctx, a), taps, "dec.layer");
         _normOut.Apply(ctx, a, a, silu: true);
         taps?.Tap(ctx, "dec.norm_out_silu", a);
         var w1 = _convOut.Push(ctx, a);
@@ -133,13 +104,6 @@ public sealed class Decoder : IDisposable
         var video = _invOut.Push(ctx, w1, addToLowBand: l1);
         ctx.Return(w1, l1);
         return video;
-    }
-
-    private static GpuTensor Step(StreamContext ctx, GpuTensor old, GpuTensor next, ITapSink? taps, string name)
-    {
-        ctx.Return(old);
-        taps?.Tap(ctx, name, next);
-        return next;
     }
 
     public void Reset()

@@ -70,7 +70,7 @@ public sealed class Encoder : IDisposable
         var h = _down1In.Push(ctx, w1);
         ctx.Return(w1);
         taps?.Tap(ctx, "enc.down1.0", h);
-        for (int i = 0; i < _down1.Length; i++) h = Step(ctx, h, _down1[i].Push(ctx, h), taps, $"enc.down1.{i + 1}");
+        for (int i = 0; i < _down1.Length; i++) h = ctx.Replace(h, _down1[i].Push(ctx, h), taps, $"enc.down1.{i + 1}");
         _down1Down.Push(ctx, h, into: cat1.Channels(0, b));
         ctx.Return(h);
         taps?.Tap(ctx, "enc.down1", cat1.Channels(0, b));
@@ -79,7 +79,7 @@ public sealed class Encoder : IDisposable
         h = _down2In.Push(ctx, cat1);
         ctx.Return(cat1);
         taps?.Tap(ctx, "enc.down2.0", h);
-        for (int i = 0; i < _down2.Length; i++) h = Step(ctx, h, _down2[i].Push(ctx, h), taps, $"enc.down2.{i + 1}");
+        for (int i = 0; i < _down2.Length; i++) h = ctx.Replace(h, _down2[i].Push(ctx, h), taps, $"enc.down2.{i + 1}");
         _down2Down.Push(ctx, h, into: cat2.Channels(0, 2 * b));
         ctx.Return(h);
         taps?.Tap(ctx, "enc.down2", cat2.Channels(0, 2 * b));
@@ -87,21 +87,14 @@ public sealed class Encoder : IDisposable
         h = _mid0.Push(ctx, cat2);
         ctx.Return(cat2);
         taps?.Tap(ctx, "enc.mid.0", h);
-        if (_attn != null) h = Step(ctx, h, _attn.Push(ctx, h), taps, "enc.mid.1");
-        h = Step(ctx, h, _mid2.Push(ctx, h), taps, "enc.mid");
+        if (_attn != null) h = ctx.Replace(h, _attn.Push(ctx, h), taps, "enc.mid.1");
+        h = ctx.Replace(h, _mid2.Push(ctx, h), taps, "enc.mid");
         _normOut.Apply(ctx, h, h, silu: true);
         taps?.Tap(ctx, "enc.norm_out_silu", h);
         var moments = _convOut.Push(ctx, h);
         ctx.Return(h);
         taps?.Tap(ctx, "enc.h", moments);
         return moments;
-    }
-
-    private static GpuTensor Step(StreamContext ctx, GpuTensor old, GpuTensor next, ITapSink? taps, string name)
-    {
-        ctx.Return(old);
-        taps?.Tap(ctx, name, next);
-        return next;
     }
 
     public void Reset()

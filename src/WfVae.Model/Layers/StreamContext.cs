@@ -28,6 +28,32 @@ public sealed class StreamContext
         foreach (var t in tensors) Arena.Return(t);
     }
 
+    /// <summary>Returns <paramref name="old"/> now that <paramref name="next"/> replaces it, and taps <paramref name="next"/>.</summary>
+    public GpuTensor Replace(GpuTensor old, GpuTensor next, ITapSink? taps, string tapName)
+    {
+        Arena.Return(old);
+        taps?.Tap(this, tapName, next);
+        return next;
+    }
+
+    /// <summary>
+    /// Pushes <paramref name="x"/> through <paramref name="blocks"/> in order (taps "prefix.i"), returning each
+    /// intermediate to the arena. <paramref name="x"/> itself, often a channel slice of a larger tensor, stays
+    /// with its owner; the result is x when there are no blocks.
+    /// </summary>
+    public GpuTensor Chain(GpuTensor x, IReadOnlyList<ResnetBlock> blocks, ITapSink? taps, string tapPrefix)
+    {
+        var h = x;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            var next = blocks[i].Push(this, h);
+            if (i > 0) Arena.Return(h);
+            h = next;
+            taps?.Tap(this, $"{tapPrefix}.{i}", h);
+        }
+        return h;
+    }
+
     /// <summary>Disposes <paramref name="d"/> once the recorded commands that may use it have run.</summary>
     public void DisposeAfterSubmit(IDisposable? d)
     {
