@@ -10,20 +10,10 @@ namespace WfVae.Tests.Streaming;
 internal static class StreamTestKit
 {
     /// <summary>
-    /// A small LayerNorm/trilinear config (base 8, latent 4, one ResnetBlock per stage, attention on) so that
-    /// long streams run in seconds on lavapipe; written once per test run.
+    /// The small LayerNorm/trilinear config of the stream benchmark (base 8, latent 4, one ResnetBlock per
+    /// stage, attention on), so that long streams run in seconds on lavapipe; written once per test run.
     /// </summary>
-    public static readonly WfVaeConfig SmallConfig = new()
-    {
-        BaseChannels = 8,
-        LatentDim = 4,
-        EncoderEnergyFlowHiddenSize = 8,
-        DecoderEnergyFlowHiddenSize = 8,
-        EncoderNumResBlocks = 1,
-        DecoderNumResBlocks = 1,
-        NormType = NormType.LayerNorm,
-        TemporalInterpolation = TemporalInterpolation.Trilinear,
-    };
+    public static readonly WfVaeConfig SmallConfig = WfVae.Cli.Benchmarks.StreamBenchmark.Config;
 
     /// <summary>A second random config: nearest time interpolation, no attention, two ResnetBlocks per stage.</summary>
     public static readonly WfVaeConfig NearestConfig = SmallConfig with
