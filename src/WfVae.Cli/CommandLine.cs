@@ -116,15 +116,16 @@ public static class CommandLine
                     return 2;
             }
         }
+        // Bad model files are FormatExceptions too, but they are bad input (1), not a usage error (2).
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException)
+        {
+            stderr.WriteLine($"wfvae {args[0]}: {OneLine(e.Message, args.Contains("--verbose"))}");
+            return 1;
+        }
         catch (Exception e) when (e is UsageException or FormatException or OverflowException)
         {
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 2;
-        }
-        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException)
-        {
-            stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
-            return 1;
         }
         catch (Exception e)
         {
@@ -132,6 +133,20 @@ public static class CommandLine
             stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
         }
+    }
+
+    /// <summary>
+    /// A multi-line report (a checkpoint's missing and mis-shaped weights, say) as one line: its summary and
+    /// first items; --verbose keeps every line.
+    /// </summary>
+    internal static string OneLine(string message, bool verbose)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (lines.Length <= 1 || verbose) return verbose ? message : message.Trim();
+        const int shown = 3;
+        var first = string.Join("; ", lines.Skip(1).Take(shown));
+        int more = lines.Length - 1 - shown;
+        return $"{lines[0].TrimEnd(':')}: {first}{(more > 0 ? $"; … {more} more (--verbose lists them all)" : "")}";
     }
 
     private static int Devices(Options o, TextWriter stdout)

@@ -103,3 +103,24 @@ public sealed class CliTests : IDisposable
         Assert.Contains("unknown command", err);
     }
 }
+
+public sealed class CliErrorTests
+{
+    [Fact]
+    public void AWrongWeightsFileIsBadInputReportedOnOneLine()
+    {
+        var io = Path.Combine(WfVae.Tests.Reference.GoldenCase.RepoRoot(), "tests", "fixtures", "golden", "tiny", "io.safetensors");
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CommandLine.Run(new[] { "info", "--model", io }, o, e);
+        Assert.Equal(1, code);
+        var err = e.ToString().TrimEnd();
+        Assert.Single(err.Split('\n'));
+        Assert.Contains("missing encoder.down1.0.weight (expected shape [16, 24, 3, 3])", err);
+        Assert.Contains("--verbose", err);
+
+        e = new StringWriter();
+        Assert.Equal(1, CommandLine.Run(new[] { "info", "--model", io, "--verbose" }, o, e));
+        Assert.Contains("unexpected video (shape [1, 3, 9, 32, 48])", e.ToString());
+    }
+}
