@@ -22,12 +22,8 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
 
     private static CpuTensor Read(VulkanDevice d, GpuTensor t) => CpuTensor.FromFrameMajor(d.Download(t), t.C, t.T, t.H, t.W);
 
-    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol)
-    {
-        double e = CpuTensor.RelErr(actual, expected);
-        output.WriteLine($"{what}: rel_err {e:E2}");
-        Assert.True(e <= tol, $"{what}: rel_err {e:E3} > {tol:E1}");
-    }
+    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol) =>
+        ReferenceAssert.Close(output, what, actual, expected, tol);
 
     /// <summary>q, k, v as channel slices [C, 2C, 3C) of one qkv tensor, as a fused 1×1 projection would write them.</summary>
     private (GpuTensor Qkv, CpuTensor Q, CpuTensor K, CpuTensor V) MakeQkv(int c, int t, int h, int w, int seed, bool strided)

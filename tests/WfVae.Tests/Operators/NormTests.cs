@@ -42,12 +42,8 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
 
     private static CpuTensor Read(VulkanDevice d, GpuTensor t) => CpuTensor.FromFrameMajor(d.Download(t), t.C, t.T, t.H, t.W);
 
-    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol)
-    {
-        double e = CpuTensor.RelErr(actual, expected);
-        output.WriteLine($"{what}: rel_err {e:E2}");
-        Assert.True(e <= tol, $"{what}: rel_err {e:E3} > {tol:E1}");
-    }
+    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol) =>
+        ReferenceAssert.Close(output, what, actual, expected, tol);
 
     /// <summary>The channels of the output container outside the written slice must be untouched.</summary>
     private static void AssertOutsideUntouched(CpuTensor before, CpuTensor after, int c0, int count)

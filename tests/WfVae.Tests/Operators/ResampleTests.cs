@@ -21,13 +21,8 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
     private const double Tol = 1e-6;
     private VulkanDevice Dev => gpu.Device;
 
-    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol = Tol)
-    {
-        Assert.True(actual.SameShape(expected), $"{what}: shape {actual} vs expected {expected}");
-        double e = CpuTensor.RelErr(actual, expected);
-        output.WriteLine($"{what}: rel_err {e:E2}");
-        Assert.True(e <= tol, $"{what}: rel_err {e:E3} > {tol:E1}");
-    }
+    private void Check(string what, CpuTensor actual, CpuTensor expected, double tol = Tol) =>
+        ReferenceAssert.Close(output, what, actual, expected, tol);
 
     [Theory]
     [InlineData(3, 1, 1, 1)]
