@@ -1,3 +1,5 @@
+using WfVae.Model;
+
 namespace WfVae.Demo;
 
 /// <summary>One device's latents and video against the reference device's (the first device that ran).</summary>
@@ -23,23 +25,6 @@ public static class LatentAgreement
         var ran = results.Where(r => r.Ok).ToList();
         if (ran.Count == 0) return [];
         var reference = ran[0];
-        return ran.Select(r => new Agreement(r, RelErr(r.Latents, reference.Latents), RelErr(r.Decoded, reference.Decoded))).ToList();
-    }
-
-    /// <summary>max|a − b| / max(1e-6, rms(b)); infinity when the lengths differ.</summary>
-    public static double RelErr(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length) return double.PositiveInfinity;
-        if (b.Length == 0) return 0;
-        double maxDiff = 0, sumSq = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double d = Math.Abs((double)a[i] - b[i]);
-            // NaN must not hide behind Math.Max's comparison: a NaN latent is a disagreement.
-            if (double.IsNaN(d)) return double.NaN;
-            if (d > maxDiff) maxDiff = d;
-            sumSq += (double)b[i] * b[i];
-        }
-        return maxDiff / Math.Max(1e-6, Math.Sqrt(sumSq / b.Length));
+        return ran.Select(r => new Agreement(r, Conformance.RelErr(r.Latents, reference.Latents), Conformance.RelErr(r.Decoded, reference.Decoded))).ToList();
     }
 }

@@ -53,17 +53,10 @@ internal static class VerifyCommand
         return ok ? 0 : 1;
     }
 
-    /// <summary>max|a − e| / max(1e-6, rms(e)), the golden README's metric.</summary>
     internal static double RelErr(float[] actual, float[] expected)
     {
         if (actual.Length != expected.Length) throw new InvalidDataException($"result has {actual.Length} values, the reference {expected.Length}");
-        double max = 0, sq = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            max = Math.Max(max, Math.Abs((double)actual[i] - expected[i]));
-            sq += (double)expected[i] * expected[i];
-        }
-        return max / Math.Max(1e-6, Math.Sqrt(sq / Math.Max(1, expected.Length)));
+        return Conformance.RelErr(actual, expected);
     }
 
     /// <summary>The repository's 33-frame reference case, searched upward from the working and program folders.</summary>
