@@ -54,7 +54,7 @@ internal static class ModelCommands
         var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
         try
         {
-            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"));
+            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"), o.Precision);
         }
         catch
         {

@@ -87,8 +87,9 @@ public sealed class ConvWeights : IDisposable
     public int Kh { get; }
     public int Kw { get; }
     public bool HasBias { get; }
-    /// <summary>The packed weights (+ bias) as a flat device tensor.</summary>
+    /// <summary>The packed weights (+ bias) as a flat device tensor, in the precision the convolution runs in.</summary>
     public GpuTensor Packed { get; }
+    public Precision Precision => Packed.Precision;
     /// <summary>Cout rounded up to a multiple of 4 (the packed row length; extra columns are zero).</summary>
     public int CoutPad => (Cout + 3) / 4 * 4;
     internal long BiasOffset => (long)Kt * Kh * Kw * Cin * CoutPad;
@@ -106,9 +107,10 @@ public sealed class ConvWeights : IDisposable
 
     /// <summary>
     /// Uploads official weights: [Cout, Cin, kt, kh, kw] for 3D or [Cout, Cin, kh, kw] for 2D (pass kt = 1) and the
-    /// bias [Cout] (empty = none).
+    /// bias [Cout] (empty = none), stored in <paramref name="precision"/> (fp16: rounded to nearest-even halves).
     /// </summary>
-    public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw)
+    public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw,
+        Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (cout <= 0 || cin <= 0 || kt <= 0 || kh <= 0 || kw <= 0)
@@ -130,7 +132,7 @@ public sealed class ConvWeights : IDisposable
                     packed[((long)tap * cin + i) * coutPad + o] = weight[(int)(src + tap)];
             }
         bias.CopyTo(packed.AsSpan((int)body));
-        var tensor = d.Upload(packed, 1, 1, 1, packed.Length);
+        var tensor = d.Upload(packed, 1, 1, 1, packed.Length, precision);
         return new ConvWeights(tensor, cout, cin, kt, kh, kw, bias.Length != 0);
     }
 
@@ -189,7 +191,7 @@ public static class Conv
     /// The variant used on a device: <see cref="VariantOverride"/>, else WFVAE_CONV_VARIANT, else Texel on CPU drivers
     /// whose texel views reach a whole memory block and Ssbo on GPUs.
     /// </summary>
-    public static ConvVariant VariantFor(VulkanDevice d)
+    public static ConvVariant VariantFor(VulkanDevice d, Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (VariantOverride is { } o) return o;
@@ -201,8 +203,16 @@ public static class Conv
                 "texel" => ConvVariant.Texel,
                 _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo' or 'texel'"),
             };
-        bool viewsFit = d.Pipelines.MaxTexelBufferElements * 4 >= d.Memory.MaxAllocationBytes;
-        return d.Info.Kind == DeviceKind.Cpu && viewsFit ? ConvVariant.Texel : ConvVariant.Ssbo;
+        return d.Info.Kind == DeviceKind.Cpu && TexelUsable(d, precision) ? ConvVariant.Texel : ConvVariant.Ssbo;
+    }
+
+    /// <summary>Whether texel views of <paramref name="precision"/> elements can address a whole memory block and are readable.</summary>
+    private static bool TexelUsable(VulkanDevice d, Precision precision)
+    {
+        int eb = precision.ElementBytes();
+        return d.Pipelines.MaxTexelBufferElements * eb >= d.Memory.MaxAllocationBytes
+            && d.Pipelines.SupportsUniformTexels(PipelineLibrary.TexelFormat(BindingKind.Texels, eb))
+            && d.Pipelines.SupportsUniformTexels(PipelineLibrary.TexelFormat(BindingKind.Texels4, eb));
     }
 
     /// <summary>Output frames of a conv over V virtual frames: ⌊(V − kt)/st⌋ + 1, or 0 if V &lt; kt.</summary>
@@ -249,19 +259,18 @@ public static class Conv
             throw new ArgumentException($"conv {w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
         if (residual != null && !residual.SameShape(y))
             throw new ArgumentException($"conv {w}: residual {residual.Shape} differs from output {y.Shape}");
-        foreach (var t in new[] { past, x, y, residual })
-            if (t != null && t.ElementBytes != 4) throw new NotSupportedException($"conv: only float32 tensors ({t.Shape} has {t.ElementBytes}-byte elements)");
+        var precision = Dispatch.PrecisionOf(rec, $"conv {w}", past, x, y, residual, w.Packed);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        var variant = VariantFor(rec.Device);
+        var variant = VariantFor(rec.Device, precision);
         var tiles = TilesFor(rec.Device, variant);
         tiles.Validate(rec.Device, variant);
         bool texel = variant == ConvVariant.Texel;
         ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
-        var pipe = rec.Device.Pipelines.Get(texel ? "conv_texel" : "conv", kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
         int pad = padding == ConvPadding.Same ? 1 : 0;
         var push = new Push
         {
