@@ -94,6 +94,8 @@ public static class CommandLine
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
+        // --verbose: every convolution's kernel variant, precision and tile shape, once per layer.
+        if (args.Contains("--verbose")) WfVae.Operators.Conv.TileLog = line => stderr.WriteLine($"wfvae {args[0]}: {line}");
         try
         {
             if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
@@ -135,6 +137,10 @@ public static class CommandLine
             // A bug, not bad input: still one line, with the details on request.
             stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
+        }
+        finally
+        {
+            WfVae.Operators.Conv.TileLog = null;
         }
     }
 

@@ -55,7 +55,29 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// <summary>Default tiles of a variant on a device.</summary>
     public static ConvTiles For(VulkanDevice d, ConvVariant v) => v == ConvVariant.Texel ? CpuTexel : For(d);
 
-    internal void Validate(VulkanDevice d, ConvVariant v)
+    /// <summary>
+    /// Tiles of a variant on a device for a layer with <paramref name="cout"/> output channels: the device class's
+    /// tiles, narrowed along the channels when they would mostly compute padding. WF-VAE's conv_out (3 channels)
+    /// and the 12/16/24-channel wavelet and latent convs would otherwise run 64-channel tiles at 5–40 % use; the
+    /// narrowed tile spends the same invocations along the positions instead. Bits do not depend on the tiles.
+    /// </summary>
+    public static ConvTiles For(VulkanDevice d, ConvVariant v, int cout)
+    {
+        var t = For(d, v);
+        int coutPad = (cout + 3) / 4 * 4;
+        if (coutPad * 2 > t.BM) return t;
+        int tm = Math.Min(t.TM, coutPad);
+        int wgm = Math.Max(1, coutPad / tm);
+        while (t.WG % wgm != 0) wgm--;
+        int wgn = t.WG / wgm;
+        if (v == ConvVariant.Texel && wgn % 8 != 0) return t;
+        var narrow = t with { WGN = wgn, TM = tm };
+        // A wider position tile needs more shared memory in the SSBO kernel; keep the default where it would not fit.
+        return v == ConvVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
+    }
+
+    /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
+    public void Validate(VulkanDevice d, ConvVariant v)
     {
         if (v == ConvVariant.Texel)
         {
@@ -168,9 +190,29 @@ public static class Conv
     /// <summary>WFVAE_CONV_TILES="WG,WGN,TM,TN,BK" overrides the tile choice (tuning and diagnosis).</summary>
     private static readonly ConvTiles? TilesFromEnvironment = ParseTiles(Environment.GetEnvironmentVariable("WFVAE_CONV_TILES"));
 
-    /// <summary>The tiles a dispatch on <paramref name="device"/> uses: the override, WFVAE_CONV_TILES, else the variant's default.</summary>
-    public static ConvTiles TilesFor(VulkanDevice device, ConvVariant variant) =>
-        TilesOverride ?? TilesFromEnvironment ?? ConvTiles.For(device, variant);
+    /// <summary>
+    /// The tiles a dispatch on <paramref name="device"/> uses: the override, WFVAE_CONV_TILES, else the variant's
+    /// default for a layer of <paramref name="cout"/> output channels (0: the device class's default).
+    /// </summary>
+    public static ConvTiles TilesFor(VulkanDevice device, ConvVariant variant, int cout = 0) =>
+        TilesOverride ?? TilesFromEnvironment ?? (cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant));
+
+    /// <summary>
+    /// Receives one line per distinct (layer, variant, precision, tiles) choice when set (the CLI's --verbose): which
+    /// kernel and tile shape each convolution runs with, and why (override, environment, or the device class + shape).
+    /// </summary>
+    public static Action<string>? TileLog { get; set; }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Logged = new();
+
+    private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, ConvVariant variant, Precision precision, ConvTiles tiles)
+    {
+        if (TileLog is not { } log) return;
+        string source = TilesOverride != null ? "override" : TilesFromEnvironment != null ? "WFVAE_CONV_TILES" : $"{d.Info.Kind} default for {w.Cout} output channels";
+        string line = $"conv {label}: {w.Cin}->{w.Cout} {w.Kt}x{w.Kh}x{w.Kw}, N={n}: {variant.ToString().ToLowerInvariant()} {precision.Name()}, " +
+                      $"tile {tiles.BM}x{tiles.BN} (WG {tiles.WG}, WGN {tiles.WGN}, TM {tiles.TM}, TN {tiles.TN}, BK {tiles.BK}) [{source}]";
+        if (Logged.TryAdd($"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(d)}|{line}", true)) log(line);
+    }
 
     public static ConvTiles? ParseTiles(string? text)
     {
@@ -266,8 +308,9 @@ public static class Conv
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
         var variant = VariantFor(rec.Device, precision);
-        var tiles = TilesFor(rec.Device, variant);
+        var tiles = TilesFor(rec.Device, variant, w.Cout);
         tiles.Validate(rec.Device, variant);
+        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
         bool texel = variant == ConvVariant.Texel;
         ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
         var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
