@@ -23,6 +23,7 @@ public abstract class StreamSession : IDisposable
     private protected readonly CommandRecorder Rec;
     private protected readonly StreamContext Ctx;
     private bool _disposed;
+    private long _stateBytes;
 
     public int Height { get; }
     public int Width { get; }
@@ -48,6 +49,39 @@ public abstract class StreamSession : IDisposable
     private protected abstract void Release();
 
     private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Device memory of this stream: the model's weights, the layers' causal caches, and the arena's
+    /// planned activations with the lower bounds of the last pushes (see <see cref="MemoryReport"/>).
+    /// </summary>
+    public MemoryReport Memory
+    {
+        get
+        {
+            var plan = Arena.LargestPlan;
+            return new MemoryReport(Model.WeightBytes, _stateBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
+                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses);
+        }
+    }
+
+    /// <summary>Starts a push: the arena records its tensors' lifetimes (and follows their plan when it repeats).</summary>
+    private protected void BeginPush()
+    {
+        Arena.BeginPass();
+        _pushStart = StateNow();
+    }
+
+    /// <summary>Ends a push once its results are downloaded and its tensors returned; counts the caches it added.</summary>
+    private protected void EndPush()
+    {
+        Arena.EndPass();
+        _stateBytes += StateNow() - _pushStart;
+    }
+
+    private long _pushStart;
+
+    // Live device bytes that are not the arena's: the caches a push creates or grows show up here.
+    private long StateNow() => Model.Device.Memory.CurrentBytes - Arena.HeldBytes;
 
     /// <summary>Submits the recorded push and collects the taps it produced.</summary>
     private protected void SubmitPush()
@@ -106,6 +140,7 @@ public sealed class EncoderSession : StreamSession
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
         int l = Model.Config.LatentDim;
+        BeginPush();
         var x = Arena.Rent(3, count, Height, Width);
         Model.Device.Upload(x, frames);
         var moments = Model.Encoder.Push(Ctx, x, Taps);
@@ -116,6 +151,7 @@ public sealed class EncoderSession : StreamSession
         SubmitPush();
         var result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
         Ctx.Return(moments, mean, logvar);
+        EndPush();
         FramesIn += count;
         LatentsOut += result.Frames;
         return result;
@@ -158,6 +194,7 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
+        BeginPush();
         var z = Arena.Rent(l, count, Height, Width);
         if (count > 0) Model.Device.Upload(z, latents);
         var video = Model.Decoder.Push(Ctx, z, last, Taps);
@@ -165,6 +202,7 @@ public sealed class DecoderSession : StreamSession
         SubmitPush();
         var result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
         Arena.Return(video);
+        EndPush();
         LatentsIn += count;
         FramesOut += result.Frames;
         _ended = last;
