@@ -52,6 +52,9 @@ public static class CommandLine
                                   recon: both directions plus PSNR and SSIM
             --quiet               no summary and no progress line (progress shows only when stderr is a terminal)
           info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
+               [--height H --width W [--chunk 4]]
+                                  also the per-chunk device memory plan for HxW frames (weights, caches,
+                                  planned activations, live-set bound), measured by pushing zeros on the device
           info --input <file.wfl|video> [--vf ...]
                                   describe a latent stream, or a video as encode would read it
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]

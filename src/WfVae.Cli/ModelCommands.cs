@@ -11,6 +11,7 @@ internal static class ModelCommands
     public static int Info(Options o, TextWriter stdout)
     {
         if (!o.Has("--model") && o.Get("--input") is { } input) return InputInfo(o, input, stdout);
+        if (!MemoryPlanInfo.Requested(o) && o.Has("--chunk")) throw new UsageException("--chunk needs --height and --width (the frame size the memory plan is for)");
         using var model = LoadModel(o);
         var c = model.Config;
         stdout.WriteLine($"model:      {o.Require("--model")}");
@@ -23,6 +24,7 @@ internal static class ModelCommands
         stdout.WriteLine($"parameters: encoder {model.EncoderParameters:N0}, decoder {model.DecoderParameters:N0}, total {model.EncoderParameters + model.DecoderParameters:N0}");
         stdout.WriteLine($"weights:    {model.WeightBytes / 1048576.0:F1} MiB on the device (sha256 {model.WeightsHash[..16]}…)");
         stdout.WriteLine($"streaming:  {(c.NormType == NormType.LayerNorm ? "exact (LayerNorm model)" : "whole clip only (GroupNorm pools over time)")}");
+        if (MemoryPlanInfo.Requested(o)) MemoryPlanInfo.Print(o, model, stdout);
         return 0;
     }
 

@@ -119,6 +119,7 @@ internal static class StreamOptions
             ["device_bytes_at_start"] = all[0].DeviceBytesAtStart,
             ["peak_device_bytes"] = all.Max(s => s.PeakDeviceBytes),
             ["peak_stream_bytes"] = all.Max(s => s.PeakStreamBytes),
+            ["memory"] = all.Select(s => s.Memory).Where(m => m != null).MaxBy(m => m!.PlannedChunkBytes)!,
             ["elapsed_ms"] = all.Sum(s => s.ElapsedMs),
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,

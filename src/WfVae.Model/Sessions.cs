@@ -23,6 +23,7 @@ public abstract class StreamSession : IDisposable
     private protected readonly CommandRecorder Rec;
     private protected readonly StreamContext Ctx;
     private bool _disposed;
+    private long _stateBytes;
 
     public int Height { get; }
     public int Width { get; }
@@ -48,6 +49,46 @@ public abstract class StreamSession : IDisposable
     private protected abstract void Release();
 
     private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Device memory of this stream: the model's weights, the layers' causal caches, and the arena's
+    /// planned activations with the lower bounds of the last pushes (see <see cref="MemoryReport"/>).
+    /// </summary>
+    public MemoryReport Memory
+    {
+        get
+        {
+            var plan = Arena.LargestPlan;
+            return new MemoryReport(Model.WeightBytes, _stateBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
+                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses);
+        }
+    }
+
+    /// <summary>Starts a push: the arena records its tensors' lifetimes (and follows their plan when it repeats).</summary>
+    private protected void BeginPush()
+    {
+        // A push that failed part-way left the graph's caches and the recorder in an unknown state: refuse to go on
+        // rather than produce output that silently differs from the whole clip.
+        if (_failure != null) throw new InvalidOperationException($"this stream session failed in an earlier push ({_failure}); open a new session");
+        Arena.BeginPass();
+        _pushStart = StateNow();
+    }
+
+    /// <summary>Ends a push once its results are downloaded and its tensors returned; counts the caches it added.</summary>
+    private protected void EndPush()
+    {
+        Arena.EndPass();
+        _stateBytes += StateNow() - _pushStart;
+    }
+
+    private long _pushStart;
+    private string? _failure;
+
+    /// <summary>Marks the session unusable after a push threw (see <see cref="BeginPush"/>).</summary>
+    private protected void Fail(Exception e) => _failure ??= e.Message;
+
+    // Live device bytes that are not the arena's: the caches a push creates or grows show up here.
+    private long StateNow() => Model.Device.Memory.CurrentBytes - Arena.HeldBytes;
 
     /// <summary>Submits the recorded push and collects the taps it produced.</summary>
     private protected void SubmitPush()
@@ -106,16 +147,27 @@ public sealed class EncoderSession : StreamSession
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
         int l = Model.Config.LatentDim;
-        var x = Ctx.Rent(3, count, Height, Width);
-        Model.Device.Upload(x, frames);
-        var moments = Model.Encoder.Push(Ctx, x, Taps);
-        Arena.Return(x);
-        var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
-        var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
-        if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
-        SubmitPush();
-        var result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
-        Ctx.Return(moments, mean, logvar);
+        BeginPush();
+        LatentFrames result;
+        try
+        {
+            var x = Ctx.Rent(3, count, Height, Width);
+            Model.Device.Upload(x, frames);
+            var moments = Model.Encoder.Push(Ctx, x, Taps);
+            Arena.Return(x);
+            var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
+            var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
+            if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
+            SubmitPush();
+            result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
+            Ctx.Return(moments, mean, logvar);
+            EndPush();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            throw;
+        }
         FramesIn += count;
         LatentsOut += result.Frames;
         return result;
@@ -158,13 +210,24 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
-        var z = Ctx.Rent(l, count, Height, Width);
-        if (count > 0) Model.Device.Upload(z, latents);
-        var video = Model.Decoder.Push(Ctx, z, last, Taps);
-        Arena.Return(z);
-        SubmitPush();
-        var result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
-        Arena.Return(video);
+        BeginPush();
+        VideoFrames result;
+        try
+        {
+            var z = Ctx.Rent(l, count, Height, Width);
+            if (count > 0) Model.Device.Upload(z, latents);
+            var video = Model.Decoder.Push(Ctx, z, last, Taps);
+            Arena.Return(z);
+            SubmitPush();
+            result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
+            Arena.Return(video);
+            EndPush();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            throw;
+        }
         LatentsIn += count;
         FramesOut += result.Frames;
         _ended = last;

@@ -1,53 +1,231 @@
 namespace WfVae.Runtime;
 
 /// <summary>
-/// Hands out intermediate tensors and takes them back for reuse, so a graph run (or every chunk of a
-/// stream) allocates device memory once and then recycles it. Best fit by size; nothing is returned to
-/// the pool until the arena is disposed.
+/// Hands out intermediate tensors and takes them back for reuse, with a memory plan from tensor lifetimes.
+/// <para>
+/// A graph run is bracketed by <see cref="BeginPass"/> / <see cref="EndPass"/> (one stream push). The arena
+/// records every rent and return of the pass; at its end it plans that sequence: tensors sorted by size,
+/// each put at the lowest offset of one slab where it overlaps no tensor live at the same time (greedy
+/// interval packing, first fit). The slab is sized for the largest plan seen. A later pass with the same
+/// rent sequence (every chunk of a stream after the first few) gets every tensor at its planned offset, so
+/// activation memory approaches the largest set of simultaneously live tensors and does not grow.
+/// </para>
+/// <para>
+/// Plans are only hints: a rent is placed at its planned offset only when that range overlaps no live
+/// tensor, else first fit among the live tensors in the slab, else in a separate "spill" buffer (the only
+/// memory of a pass without a slab yet, freed when the pass ends). So a pass that differs from its plan
+/// stays correct and merely is planned again. The slab is split into segments no larger than the device's
+/// largest bindable buffer, and no tensor crosses a segment end. Memory reused inside one recorded batch
+/// is ordered by the recorder's hazard barriers (it tracks byte ranges).
+/// </para>
+/// Outside a pass the arena only recycles spill buffers by best fit and frees nothing until disposed.
 /// </summary>
 public sealed class TensorArena : IDisposable
 {
+    private const int MaxPlans = 8;
     private readonly VulkanDevice _device;
-    private readonly List<DeviceAllocation> _free = new();
-    private readonly HashSet<DeviceAllocation> _all = new();
+    private readonly long _segmentBytes;
 
-    public TensorArena(VulkanDevice device) => _device = device;
+    // The slab: virtual byte v lives in segment v / _segmentBytes at v % _segmentBytes.
+    private readonly List<DeviceAllocation> _slab = new();
+    private long _slabBytes;
+    private readonly List<(long Start, long End)> _liveInSlab = new();
 
-    /// <summary>Device bytes held by this arena, in use or free.</summary>
-    public long HeldBytes => _all.Sum(a => a.Size);
+    // Spill buffers: outside the slab, recycled by best fit.
+    private readonly List<DeviceAllocation> _spillFree = new();
+    private readonly HashSet<DeviceAllocation> _spillAll = new();
+
+    // The pass being recorded: one entry per rent, lifetimes in events (each rent and return is one event).
+    private readonly List<(long Bytes, int Start, int End)> _pass = new();
+    private readonly Dictionary<(DeviceAllocation Storage, long Byte), (int Index, long SlabStart)> _out = new();
+    private int _clock;
+    private bool _inPass;
+    private MemoryPlan? _following;
+    private bool _offPlan;
+    private readonly List<MemoryPlan> _plans = new(); // most recently used first
+
+    public TensorArena(VulkanDevice device)
+    {
+        _device = device;
+        _segmentBytes = device.Memory.MaxAllocationBytes;
+    }
+
+    /// <summary>Device bytes held by this arena (slab and spill buffers), in use or free.</summary>
+    public long HeldBytes => _slabBytes + _spillAll.Sum(a => a.Size);
+    /// <summary>Bytes of the planned slab (0 before the first pass ends).</summary>
+    public long SlabBytes => _slabBytes;
+    /// <summary>The most this arena held at the end of a pass (its slab plus that pass's spill buffers), or after growing its slab.</summary>
+    public long PeakHeldBytes { get; private set; }
+    /// <summary>Passes whose rents all got their planned offsets.</summary>
+    public int PlannedPasses { get; private set; }
+    /// <summary>Passes ended so far.</summary>
+    public int Passes { get; private set; }
+    /// <summary>Spill bytes the last pass needed (memory outside the slab, freed at its end; 0 when it followed a plan).</summary>
+    public long LastPassSpillBytes { get; private set; }
+    /// <summary>The plan with the largest live set among the plans kept, or null before the first pass ends.</summary>
+    public MemoryPlan? LargestPlan => _plans.Count == 0 ? null : _plans.MaxBy(p => p.LiveSetBytes);
 
     public GpuTensor Rent(int c, int t, int h, int w, int elementBytes = 4)
     {
-        long bytes = Math.Max(1L, (long)c * t * h * w) * elementBytes;
-        int best = -1;
-        for (int i = 0; i < _free.Count; i++)
-            if (_free[i].Size >= bytes && (best < 0 || _free[i].Size < _free[best].Size)) best = i;
-        DeviceAllocation storage;
-        if (best >= 0 && _free[best].Size <= 2 * DeviceMemoryPool.AlignUp(bytes, DeviceMemoryPool.Alignment))
-        {
-            storage = _free[best];
-            _free.RemoveAt(best);
-        }
+        long bytes = DeviceMemoryPool.AlignUp(Math.Max(1L, (long)c * t * h * w) * elementBytes, DeviceMemoryPool.Alignment);
+        if (!_inPass) return View(Spill(bytes), 0, c, t, h, w, elementBytes);
+
+        int index = _pass.Count;
+        _pass.Add((bytes, _clock++, -1));
+        if (index == 0) _following = _plans.FirstOrDefault(p => p.Sizes[0] == bytes);
+        long at = -1;
+        if (_following is { } plan && index < plan.Sizes.Length && plan.Sizes[index] == bytes && plan.Offsets[index] + bytes <= _slabBytes
+            && !OverlapsLive(plan.Offsets[index], bytes))
+            at = plan.Offsets[index];
         else
         {
-            storage = _device.Memory.Allocate(bytes);
-            _all.Add(storage);
+            _offPlan = true;
+            at = FirstFitInSlab(bytes);
         }
-        return new GpuTensor(storage, 0, c, t, h, w, (long)c * h * w, elementBytes, owner: false);
+        if (at < 0)
+        {
+            var spill = Spill(bytes);
+            _out[(spill, 0)] = (index, -1);
+            return View(spill, 0, c, t, h, w, elementBytes);
+        }
+        _liveInSlab.Add((at, at + bytes));
+        var segment = _slab[(int)(at / _segmentBytes)];
+        long local = at % _segmentBytes;
+        _out[(segment, local)] = (index, at);
+        return View(segment, local, c, t, h, w, elementBytes);
     }
 
     /// <summary>Gives a rented tensor's memory back for reuse; the tensor must not be used afterwards.</summary>
     public void Return(GpuTensor? tensor)
     {
         if (tensor == null) return;
-        if (!_all.Contains(tensor.Storage) || _free.Contains(tensor.Storage)) return;
-        _free.Add(tensor.Storage);
+        long byteStart = tensor.Offset * tensor.ElementBytes;
+        if (_out.Remove((tensor.Storage, byteStart), out var rent))
+        {
+            _pass[rent.Index] = _pass[rent.Index] with { End = _clock++ };
+            if (rent.SlabStart >= 0) _liveInSlab.RemoveAll(r => r.Start == rent.SlabStart);
+            else _spillFree.Add(tensor.Storage);
+            return;
+        }
+        // Outside a pass: a spill buffer comes back whole (as before passes existed).
+        if (!_inPass && byteStart == 0 && _spillAll.Contains(tensor.Storage) && !_spillFree.Contains(tensor.Storage))
+            _spillFree.Add(tensor.Storage);
     }
+
+    /// <summary>Starts recording a graph run (one push); tensors rented until <see cref="EndPass"/> are planned.</summary>
+    public void BeginPass()
+    {
+        if (_inPass) throw new InvalidOperationException("a pass is already open on this arena");
+        _inPass = true;
+        _pass.Clear();
+        _clock = 0;
+        _following = null;
+        _offPlan = false;
+    }
+
+    /// <summary>
+    /// Ends the pass once its recorded commands have run (after the submission completed): plans the pass,
+    /// grows the slab to the largest plan and frees the spill buffers. Every tensor of the pass must be back.
+    /// </summary>
+    public void EndPass()
+    {
+        if (!_inPass) throw new InvalidOperationException("no pass is open on this arena");
+        _inPass = false;
+        if (_out.Count > 0)
+        {
+            var leaked = string.Join(", ", _out.Values.Select(r => $"#{r.Index} ({_pass[r.Index].Bytes} bytes)"));
+            _out.Clear();
+            _liveInSlab.Clear();
+            throw new InvalidOperationException($"tensors rented in this pass were never returned: {leaked}");
+        }
+        Passes++;
+        PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
+        LastPassSpillBytes = _spillAll.Sum(a => a.Size);
+        foreach (var a in _spillAll) a.Dispose();
+        _spillAll.Clear();
+        _spillFree.Clear();
+        if (_pass.Count == 0) return;
+
+        bool followed = !_offPlan && _following != null && _following.Sizes.Length == _pass.Count;
+        if (followed)
+        {
+            PlannedPasses++;
+            _plans.Remove(_following!);
+            _plans.Insert(0, _following!);
+        }
+        else
+        {
+            var plan = MemoryPlan.Build(_pass, _segmentBytes);
+            _plans.RemoveAll(p => p.Sizes.AsSpan().SequenceEqual(plan.Sizes));
+            _plans.Insert(0, plan);
+            if (_plans.Count > MaxPlans) _plans.RemoveAt(_plans.Count - 1);
+        }
+        long need = _plans.Max(p => p.SlabBytes);
+        if (need > _slabBytes) Reserve(need);
+        PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
+    }
+
+    /// <summary>Replaces the slab with one of <paramref name="bytes"/> (only between passes: nothing may use it).</summary>
+    private void Reserve(long bytes)
+    {
+        foreach (var s in _slab) s.Dispose();
+        _slab.Clear();
+        _slabBytes = 0;
+        for (long left = bytes; left > 0; left -= _segmentBytes)
+            _slab.Add(_device.Memory.Allocate(Math.Min(left, _segmentBytes)));
+        _slabBytes = bytes;
+    }
+
+    private bool OverlapsLive(long start, long bytes)
+    {
+        foreach (var r in _liveInSlab)
+            if (start < r.End && r.Start < start + bytes) return true;
+        return false;
+    }
+
+    /// <summary>The lowest slab offset where <paramref name="bytes"/> fits between live tensors inside one segment, or −1.</summary>
+    private long FirstFitInSlab(long bytes)
+    {
+        if (_slabBytes == 0) return -1;
+        long at = 0;
+        foreach (var r in _liveInSlab.OrderBy(r => r.Start))
+        {
+            at = MemoryPlan.SegmentFit(at, bytes, _segmentBytes);
+            if (at + bytes <= r.Start) break;
+            at = Math.Max(at, r.End);
+        }
+        at = MemoryPlan.SegmentFit(at, bytes, _segmentBytes);
+        return at + bytes <= _slabBytes ? at : -1;
+    }
+
+    private DeviceAllocation Spill(long bytes)
+    {
+        int best = -1;
+        for (int i = 0; i < _spillFree.Count; i++)
+            if (_spillFree[i].Size >= bytes && (best < 0 || _spillFree[i].Size < _spillFree[best].Size)) best = i;
+        if (best >= 0 && _spillFree[best].Size <= 2 * bytes)
+        {
+            var reused = _spillFree[best];
+            _spillFree.RemoveAt(best);
+            return reused;
+        }
+        var fresh = _device.Memory.Allocate(bytes);
+        _spillAll.Add(fresh);
+        return fresh;
+    }
+
+    private static GpuTensor View(DeviceAllocation storage, long byteOffset, int c, int t, int h, int w, int elementBytes) =>
+        new(storage, byteOffset / elementBytes, c, t, h, w, (long)c * h * w, elementBytes, owner: false);
 
     public void Dispose()
     {
-        foreach (var a in _all) a.Dispose();
-        _all.Clear();
-        _free.Clear();
+        foreach (var a in _slab) a.Dispose();
+        foreach (var a in _spillAll) a.Dispose();
+        _slab.Clear();
+        _spillAll.Clear();
+        _spillFree.Clear();
+        _liveInSlab.Clear();
+        _out.Clear();
+        _slabBytes = 0;
     }
 }

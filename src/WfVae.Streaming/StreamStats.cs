@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using WfVae.Model;
 using WfVae.Runtime;
 
 namespace WfVae.Streaming;
@@ -34,6 +35,8 @@ public sealed class StreamStats
     [JsonPropertyName("peak_device_bytes")] public long PeakDeviceBytes => Math.Max(_peak, _device.Memory.PeakBytes);
     /// <summary>Peak minus the bytes live at the start: what the stream itself needed (caches, arena).</summary>
     [JsonPropertyName("peak_stream_bytes")] public long PeakStreamBytes => PeakDeviceBytes - DeviceBytesAtStart;
+    /// <summary>The session's memory breakdown after the last push (weights, caches, planned activations, live-set bounds).</summary>
+    [JsonPropertyName("memory")] public MemoryStats? Memory { get; private set; }
     [JsonPropertyName("elapsed_ms")] public double ElapsedMs { get; private set; }
     [JsonPropertyName("chunk_latency_ms")] public IEnumerable<double> ChunkLatencyMs => Chunks.Select(c => c.LatencyMs);
     [JsonPropertyName("chunks")] public List<ChunkStat> Chunks { get; } = new();
@@ -49,8 +52,9 @@ public sealed class StreamStats
         device.Memory.ResetPeak();
     }
 
-    internal void Add(int framesIn, int framesOut, double ms)
+    internal void Add(int framesIn, int framesOut, double ms, MemoryReport memory)
     {
+        Memory = MemoryStats.From(memory);
         Chunks.Add(new ChunkStat(Chunks.Count, framesIn, framesOut, ms));
         FramesIn += framesIn;
         FramesOut += framesOut;
@@ -67,4 +71,20 @@ public sealed class StreamStats
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
 
     public void WriteJson(string path) => File.WriteAllText(path, ToJson() + "\n");
+}
+
+/// <summary>The --stats form of a <see cref="MemoryReport"/> (bytes).</summary>
+public sealed record MemoryStats(
+    [property: JsonPropertyName("weight_bytes")] long WeightBytes,
+    [property: JsonPropertyName("cache_bytes")] long CacheBytes,
+    [property: JsonPropertyName("planned_activation_bytes")] long PlannedActivationBytes,
+    [property: JsonPropertyName("peak_activation_bytes")] long PeakActivationBytes,
+    [property: JsonPropertyName("live_set_bytes")] long LiveSetBytes,
+    [property: JsonPropertyName("largest_live_bytes")] long[] LargestLiveBytes,
+    [property: JsonPropertyName("planned_chunk_bytes")] long PlannedChunkBytes,
+    [property: JsonPropertyName("planned_pushes")] int PlannedPushes,
+    [property: JsonPropertyName("pushes")] int Pushes)
+{
+    public static MemoryStats From(MemoryReport r) => new(r.WeightBytes, r.CacheBytes, r.PlannedActivationBytes, r.PeakActivationBytes,
+        r.LiveSetBytes, new[] { r.LargestLiveBytes, r.SecondLargestLiveBytes }, r.PlannedBytes, r.PlannedPushes, r.Pushes);
 }

@@ -112,7 +112,7 @@ public sealed class StreamingDecoder : IDisposable
         _pushedLatents += n;
         _pendingCount = 0;
         var cut = Cut(v);
-        Stats.Add(n, cut.Frames, clock.Elapsed.TotalMilliseconds);
+        Stats.Add(n, cut.Frames, clock.Elapsed.TotalMilliseconds, _session.Memory);
         if (cut.Frames < v.Frames) Stats.PaddedFrames += v.Frames - cut.Frames;
         return cut;
     }

@@ -130,7 +130,7 @@ public sealed class StreamingEncoder
     {
         var clock = Stopwatch.StartNew();
         var r = session.Push(buffer.AsSpan(0, frames * session.Height * session.Width * 3), frames);
-        stats.Add(frames, r.Frames, clock.Elapsed.TotalMilliseconds);
+        stats.Add(frames, r.Frames, clock.Elapsed.TotalMilliseconds, session.Memory);
         return r;
     }
 }

@@ -56,6 +56,13 @@ public sealed class StreamCliTests : IDisposable
         using var encStats = JsonDocument.Parse(File.ReadAllText(P("enc.json")));
         var e = encStats.RootElement;
         Assert.True(e.GetProperty("peak_device_bytes").GetInt64() > 0);
+        // The memory breakdown: planned activations cover the live set, the weights are the model's.
+        var m = e.GetProperty("memory");
+        Assert.True(m.GetProperty("weight_bytes").GetInt64() > 0);
+        Assert.True(m.GetProperty("cache_bytes").GetInt64() > 0);
+        Assert.True(m.GetProperty("planned_activation_bytes").GetInt64() >= m.GetProperty("live_set_bytes").GetInt64());
+        Assert.Equal(2, m.GetProperty("largest_live_bytes").GetArrayLength());
+        Assert.True(e.GetProperty("peak_device_bytes").GetInt64() >= m.GetProperty("weight_bytes").GetInt64() + m.GetProperty("cache_bytes").GetInt64());
         Assert.Equal(9, e.GetProperty("frames_in").GetInt64());
         Assert.Equal(3, e.GetProperty("frames_out").GetInt64());
         Assert.Equal(3, e.GetProperty("chunk_latency_ms").GetArrayLength()); // frame 0, then 4 + 4
