@@ -161,11 +161,19 @@ public sealed unsafe class CommandRecorder : IDisposable
     {
         if (!t.IsDense) throw new ArgumentException("Zero needs a dense tensor");
         if (t.ElementCount == 0) return;
+        long bytes = t.ElementCount * t.ElementBytes;
+        long start = t.Storage.Offset + t.Offset * t.ElementBytes;
+        // vkCmdFillBuffer writes whole 4-byte words from a 4-byte aligned offset, but an fp16 view may start or end in
+        // the middle of a word (odd element offset or count). An unaligned start is invalid usage, and rounding the size
+        // up zeroes the half after the view: harmless allocation padding for a tensor that owns its memory, but the
+        // next channel's first element for a channel slice. So round up only for owners and refuse the other cases.
+        long fill = (bytes + 3) / 4 * 4;
+        if (start % 4 != 0 || (fill != bytes && !t.IsOwner))
+            throw new ArgumentException($"Zero of the {t.Precision.Name()} view {t.Shape}: a view must start and end on 4-byte words (an even fp16 element offset and count)");
         EnsureRecording();
         var b = new[] { Binding.Written(t) };
         Hazards(b);
-        long bytes = t.ElementCount * t.ElementBytes;
-        _device.Vk.CmdFillBuffer(_cb, t.Storage.Buffer, (ulong)(t.Storage.Offset + t.Offset * t.ElementBytes), (ulong)((bytes + 3) / 4 * 4), 0);
+        _device.Vk.CmdFillBuffer(_cb, t.Storage.Buffer, (ulong)start, (ulong)fill, 0);
         Timestamp("zero");
     }
 

@@ -20,6 +20,8 @@ public sealed class GpuTensor : IDisposable
     /// <summary>fp32 (4-byte elements) or fp16 (2-byte elements): selects the shader variant that reads this tensor.</summary>
     public Precision Precision => PrecisionInfo.FromElementBytes(ElementBytes);
     private readonly bool _owner;
+    /// <summary>Whether this tensor owns its allocation (bytes past its last element are padding no other view uses).</summary>
+    internal bool IsOwner => _owner;
 
     internal GpuTensor(DeviceAllocation storage, long offset, int c, int t, int h, int w, long frameStride, int elementBytes, bool owner)
     {

@@ -17,6 +17,9 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
     // probability sums and P·V sums over N ≤ 4096 keys add ~sqrt(N)·6e-8 ≈ 4e-6 at most. Expected max error
     // ≲ 5e-6 of rms; 3e-5 leaves margin while any indexing or rescaling slip gives O(1e-1).
     private const double Tol = 3e-5;
+    // fp16 (see Fp16): q, k, v rounded to halves on the host and the reference run on those; the shader's arithmetic is
+    // the fp32 one above and the output is rounded once to a half: Tol + 2⁻¹¹·max|e|/rms(e) (≈ 2e-3 for these
+    // outputs, convex combinations of uniform values with max/rms ≈ 3–4).
 
     private VulkanDevice Dev => gpu.Device;
 
@@ -26,15 +29,16 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
         ReferenceAssert.Close(output, what, actual, expected, tol);
 
     /// <summary>q, k, v as channel slices [C, 2C, 3C) of one qkv tensor, as a fused 1×1 projection would write them.</summary>
-    private (GpuTensor Qkv, CpuTensor Q, CpuTensor K, CpuTensor V) MakeQkv(int c, int t, int h, int w, int seed, bool strided)
+    private (GpuTensor Qkv, CpuTensor Q, CpuTensor K, CpuTensor V) MakeQkv(int c, int t, int h, int w, int seed, bool strided,
+        Precision p = Precision.Fp32)
     {
         float amp = 3f;
-        var q = CpuTensor.Random(c, t, h, w, seed, amp);
-        var k = CpuTensor.Random(c, t, h, w, seed + 1, amp);
-        var v = CpuTensor.Random(c, t, h, w, seed + 2, 1f);
+        var q = CpuTensor.Random(c, t, h, w, seed, amp).In(p);
+        var k = CpuTensor.Random(c, t, h, w, seed + 1, amp).In(p);
+        var v = CpuTensor.Random(c, t, h, w, seed + 2, 1f).In(p);
         var parts = strided ? new[] { CpuTensor.Random(1, t, h, w, seed + 3), q, k, v } : new[] { q, k, v };
         var all = CpuTensor.ConcatChannels(parts);
-        return (Dev.Upload(all.ToFrameMajor(), all.C, t, h, w), q, k, v);
+        return (Dev.Upload(all.ToFrameMajor(), all.C, t, h, w, p), q, k, v);
     }
 
     [Theory]
@@ -46,14 +50,18 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(11, 13, 64, 2, true)]
     [InlineData(5, 7, 100, 2, true)]    // C not a multiple of 16 and two Q/K channel chunks (64 + 36)
     [InlineData(5, 7, 768, 1, false)]   // the L config's width: V staged 4 keys at a time, 48 accumulators
-    public void MatchesReference(int h, int w, int c, int t, bool strided)
+    [InlineData(1, 7, 24, 2, true, Precision.Fp16)]
+    [InlineData(11, 13, 64, 2, true, Precision.Fp16)]
+    [InlineData(5, 7, 100, 2, true, Precision.Fp16)]
+    [InlineData(5, 7, 768, 1, false, Precision.Fp16)]
+    public void MatchesReference(int h, int w, int c, int t, bool strided, Precision p = Precision.Fp32)
     {
-        var (qkv, q, k, v) = MakeQkv(c, t, h, w, 100 + c + h, strided);
+        var (qkv, q, k, v) = MakeQkv(c, t, h, w, 100 + c + h, strided, p);
         using var _ = qkv;
         int o0 = strided ? 1 : 0;
         // Output into a channel slice of a bigger tensor whose other channels must survive.
-        var init = CpuTensor.Random(c + 3, t, h, w, 7);
-        using var oc = Dev.Upload(init.ToFrameMajor(), c + 3, t, h, w);
+        var init = CpuTensor.Random(c + 3, t, h, w, 7).In(p);
+        using var oc = Dev.Upload(init.ToFrameMajor(), c + 3, t, h, w, p);
         var ov = oc.Channels(2, c);
         float scale = 1f / MathF.Sqrt(c);
         using (var rec = Dev.BeginCommands())
@@ -61,7 +69,8 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
             Attention.Forward(rec, qkv.Channels(o0, c), qkv.Channels(o0 + c, c), qkv.Channels(o0 + 2 * c, c), ov, scale);
             rec.Submit();
         }
-        Check($"attention N={h * w} C={c} T={t} strided={strided}", Read(Dev, ov), CpuOps.AttentionCore(q, k, v, scale), Tol);
+        var expected = CpuOps.AttentionCore(q, k, v, scale);
+        Check($"attention {p} N={h * w} C={c} T={t} strided={strided}", Read(Dev, ov), expected, Fp16.Tolerance(p, expected, Tol));
         var after = Read(Dev, oc);
         Assert.Equal(init.SliceChannels(0, 2).Data, after.SliceChannels(0, 2).Data);
         Assert.Equal(init.SliceChannels(c + 2, 1).Data, after.SliceChannels(c + 2, 1).Data);

@@ -13,6 +13,8 @@ namespace WfVae.Tests.Operators;
 /// butterfly of 3 (2) rounded add levels plus one rounded scale; every partial sum is bounded by
 /// 8·max|x|, so |error| ≤ 4·2⁻²⁴·8κ·max|x| ≈ 7e-7·max|x| while rms(expected) ≈ 0.58·max|x| for uniform
 /// inputs: rel_err (max|a − e| / rms(e)) ≤ 1.2e-6. We allow 2e-6; a wrong sign, sub-band order or index is O(1).
+/// fp16 (<see cref="Fp16"/>): inputs rounded to halves on the host, the fp32 butterfly's result rounded once to a half:
+/// 2e-6 + 2⁻¹¹·max|e|/rms(e) (≈ 1.5e-3 for these sums of uniform values).
 /// </summary>
 [Collection("gpu")]
 public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
@@ -23,24 +25,30 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
     private void Check(string what, CpuTensor actual, CpuTensor expected, double tol = Tol) =>
         ReferenceAssert.Close(output, what, actual, expected, tol);
 
+    /// <summary>Against the reference with the bound of an output stored in <paramref name="p"/>.</summary>
+    private void Check(string what, CpuTensor actual, CpuTensor expected, Precision p) =>
+        Check($"{what} {p}", actual, expected, Fp16.Tolerance(p, expected, Tol));
+
     [Theory]
     [InlineData(3, 1, 9, 13)]
     [InlineData(3, 2, 9, 13)]
     [InlineData(5, 5, 9, 13)]
     [InlineData(3, 9, 7, 6)]
-    public void Forward3D_WithFrameZeroAsPast_MatchesReference(int c, int t, int h, int w)
+    [InlineData(3, 2, 9, 13, Precision.Fp16)]
+    [InlineData(5, 5, 9, 13, Precision.Fp16)]
+    public void Forward3D_WithFrameZeroAsPast_MatchesReference(int c, int t, int h, int w, Precision p = Precision.Fp32)
     {
-        var x = CpuTensor.Random(c, t, h, w, seed: 100 + t);
-        using var gx = Up(Dev, x);
+        var x = CpuTensor.Random(c, t, h, w, seed: 100 + t).In(p);
+        using var gx = Up(Dev, x, p);
         int tout = (t - 1) / 2 + 1;
-        using var gy = Dev.CreateTensor(8 * c, tout, h / 2, w / 2);
+        using var gy = Dev.CreateTensor(8 * c, tout, h / 2, w / 2, p);
         using (var rec = Dev.BeginCommands())
         {
             Haar.Forward3D(rec, gx.Frames(0, 1), gx, gy);
             rec.Submit();
         }
         var got = Down(Dev, gy);
-        Check($"Haar3D c={c} t={t} {h}x{w}", got, CpuOps.Haar3D(x));
+        Check($"Haar3D c={c} t={t} {h}x{w}", got, CpuOps.Haar3D(x), p);
         // Frame 0 pairs (x0, x0): its time-high sub-bands f ≥ 4 are exact zeros here.
         for (int ch = 4 * c; ch < 8 * c; ch++)
             for (int yy = 0; yy < got.H; yy++)
@@ -49,13 +57,15 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
-    [Fact]
-    public void Forward3D_OnStridedViews_WritesOnlyItsSlice()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Fp16)]
+    public void Forward3D_OnStridedViews_WritesOnlyItsSlice(Precision p)
     {
         // x = channels 2..4 of a 7-channel tensor, y = channels 1..24 of a 27-channel tensor.
-        var x = CpuTensor.Random(3, 5, 9, 13, seed: 7);
-        var (xo, xv) = UpStrided(Dev, x, 2, 2);
-        var (yo, yv) = Padded(Dev, 24, 3, 4, 6, 1, 2);
+        var x = CpuTensor.Random(3, 5, 9, 13, seed: 7).In(p);
+        var (xo, xv) = UpStrided(Dev, x, 2, 2, p);
+        var (yo, yv) = Padded(Dev, 24, 3, 4, 6, 1, 2, p);
         using (xo)
         using (yo)
         {
@@ -64,7 +74,7 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
                 Haar.Forward3D(rec, xv.Frames(0, 1), xv, yv);
                 rec.Submit();
             }
-            Check("Haar3D strided", Down(Dev, yv), CpuOps.Haar3D(x));
+            Check("Haar3D strided", Down(Dev, yv), CpuOps.Haar3D(x), p);
             Assert.True(OutsideUntouched(Dev, yo, 1, 24), "Forward3D wrote outside its output slice");
         }
         gpu.AssertClean();
@@ -133,17 +143,19 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(3, 1)]
     [InlineData(3, 2)]
     [InlineData(5, 5)]
-    public void Inverse3D_DropFirst_MatchesReference(int c, int t)
+    [InlineData(3, 2, Precision.Fp16)]
+    [InlineData(5, 5, Precision.Fp16)]
+    public void Inverse3D_DropFirst_MatchesReference(int c, int t, Precision p = Precision.Fp32)
     {
-        var y = CpuTensor.Random(8 * c, t, 5, 7, seed: 300 + t);
-        using var gy = Up(Dev, y);
-        using var gx = Dev.CreateTensor(c, 2 * t - 1, 10, 14);
+        var y = CpuTensor.Random(8 * c, t, 5, 7, seed: 300 + t).In(p);
+        using var gy = Up(Dev, y, p);
+        using var gx = Dev.CreateTensor(c, 2 * t - 1, 10, 14, p);
         using (var rec = Dev.BeginCommands())
         {
             Haar.Inverse3D(rec, gy, gx, dropFirst: true);
             rec.Submit();
         }
-        Check($"InvHaar3D c={c} t={t}", Down(Dev, gx), CpuOps.InverseHaar3D(y));
+        Check($"InvHaar3D c={c} t={t}", Down(Dev, gx), CpuOps.InverseHaar3D(y), p);
         gpu.AssertClean();
     }
 
@@ -166,15 +178,17 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
-    [Fact]
-    public void Inverse3D_AddToLowBand_OnStridedViews_MatchesAddThenInverse()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Fp16)]
+    public void Inverse3D_AddToLowBand_OnStridedViews_MatchesAddThenInverse(Precision p)
     {
         int c = 3, t = 4, h = 5, w = 7;
-        var y = CpuTensor.Random(8 * c, t, h, w, seed: 41);
-        var l = CpuTensor.Random(c, t, h, w, seed: 42);
-        var (yo, yv) = UpStrided(Dev, y, 3, 1);   // coefficients inside a 28-channel tensor
-        var (lo, lv) = UpStrided(Dev, l, 1, 2);   // addend inside a 6-channel tensor
-        var (xo, xv) = Padded(Dev, c, 2 * t - 1, 2 * h, 2 * w, 2, 3);
+        var y = CpuTensor.Random(8 * c, t, h, w, seed: 41).In(p);
+        var l = CpuTensor.Random(c, t, h, w, seed: 42).In(p);
+        var (yo, yv) = UpStrided(Dev, y, 3, 1, p);   // coefficients inside a 28-channel tensor
+        var (lo, lv) = UpStrided(Dev, l, 1, 2, p);   // addend inside a 6-channel tensor
+        var (xo, xv) = Padded(Dev, c, 2 * t - 1, 2 * h, 2 * w, 2, 3, p);
         using (yo)
         using (lo)
         using (xo)
@@ -184,7 +198,8 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
                 Haar.Inverse3D(rec, yv, xv, dropFirst: true, addToLowBand: lv);
                 rec.Submit();
             }
-            Check("InvHaar3D(Y + l)", Down(Dev, xv), CpuOps.InverseHaar3D(CpuReferenceModel.AddIntoFirstChannels(y, l)));
+            // The addend is added in fp32 inside the shader (no rounding to half in between): one final rounding.
+            Check("InvHaar3D(Y + l)", Down(Dev, xv), CpuOps.InverseHaar3D(CpuReferenceModel.AddIntoFirstChannels(y, l)), p);
             Assert.True(OutsideUntouched(Dev, xo, 2, c), "Inverse3D wrote outside its output slice");
             // The inputs are only read.
             Assert.True(BitwiseEqual(Down(Dev, yv), y));
@@ -239,11 +254,13 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(3, 1, 9, 13)]
     [InlineData(3, 2, 9, 13)]
     [InlineData(5, 5, 7, 6)]
-    public void Forward2D_MatchesReference(int c, int t, int h, int w)
+    [InlineData(3, 2, 9, 13, Precision.Fp16)]
+    [InlineData(5, 5, 7, 6, Precision.Fp16)]
+    public void Forward2D_MatchesReference(int c, int t, int h, int w, Precision p = Precision.Fp32)
     {
-        var x = CpuTensor.Random(c, t, h, w, seed: 400 + t);
-        var (xo, xv) = UpStrided(Dev, x, 1, 4);
-        var (yo, yv) = Padded(Dev, 4 * c, t, h / 2, w / 2, 2, 1);
+        var x = CpuTensor.Random(c, t, h, w, seed: 400 + t).In(p);
+        var (xo, xv) = UpStrided(Dev, x, 1, 4, p);
+        var (yo, yv) = Padded(Dev, 4 * c, t, h / 2, w / 2, 2, 1, p);
         using (xo)
         using (yo)
         {
@@ -252,7 +269,7 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
                 Haar.Forward2D(rec, xv, yv);
                 rec.Submit();
             }
-            Check($"Haar2D c={c} t={t} {h}x{w}", Down(Dev, yv), CpuOps.Haar2D(x));
+            Check($"Haar2D c={c} t={t} {h}x{w}", Down(Dev, yv), CpuOps.Haar2D(x), p);
             Assert.True(OutsideUntouched(Dev, yo, 2, 4 * c), "Forward2D wrote outside its output slice");
         }
         gpu.AssertClean();
@@ -262,14 +279,16 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(3, 1, false)]
     [InlineData(3, 2, true)]
     [InlineData(5, 5, true)]
-    public void Inverse2D_MatchesReference(int c, int t, bool add)
+    [InlineData(3, 1, false, Precision.Fp16)]
+    [InlineData(5, 5, true, Precision.Fp16)]
+    public void Inverse2D_MatchesReference(int c, int t, bool add, Precision p = Precision.Fp32)
     {
         int h = 5, w = 7;
-        var y = CpuTensor.Random(4 * c, t, h, w, seed: 500 + t);
-        var l = CpuTensor.Random(c, t, h, w, seed: 600 + t);
-        var (yo, yv) = UpStrided(Dev, y, 2, 2);
-        var (lo, lv) = UpStrided(Dev, l, 0, 3);
-        var (xo, xv) = Padded(Dev, c, t, 2 * h, 2 * w, 1, 1);
+        var y = CpuTensor.Random(4 * c, t, h, w, seed: 500 + t).In(p);
+        var l = CpuTensor.Random(c, t, h, w, seed: 600 + t).In(p);
+        var (yo, yv) = UpStrided(Dev, y, 2, 2, p);
+        var (lo, lv) = UpStrided(Dev, l, 0, 3, p);
+        var (xo, xv) = Padded(Dev, c, t, 2 * h, 2 * w, 1, 1, p);
         using (yo)
         using (lo)
         using (xo)
@@ -280,7 +299,7 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
                 rec.Submit();
             }
             var expected = CpuOps.InverseHaar2D(add ? CpuReferenceModel.AddIntoFirstChannels(y, l) : y);
-            Check($"InvHaar2D c={c} t={t} add={add}", Down(Dev, xv), expected);
+            Check($"InvHaar2D c={c} t={t} add={add}", Down(Dev, xv), expected, p);
             Assert.True(OutsideUntouched(Dev, xo, 1, c), "Inverse2D wrote outside its output slice");
         }
         gpu.AssertClean();

@@ -21,6 +21,9 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
     // GroupNorm: chunk sums of ≤ 4096 fp32 values in 256 strided partials + a fixed tree, merged with Chan's
     // formula: μ and σ² carry ~1e-7 relative error, so outputs match to ~1e-6 of rms as for LayerNorm.
     private const double GroupTol = 1e-5;
+    // fp16 (see Fp16): x rounded to halves on the host (gamma/beta and the statistics stay fp32), the reference run on
+    // the rounded x; the shader's fp32 arithmetic is the one above and y is rounded once to a half, which adds
+    // 2⁻¹¹·max|e|/rms(e) (≈ 1.5e-3 to 2.5e-3 here) to the fp32 tolerance.
 
     private VulkanDevice Dev => gpu.Device;
 
@@ -33,10 +36,11 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
     }
 
     /// <summary>Uploads <paramref name="x"/> as channels [before, before + C) of a larger random tensor (a strided view).</summary>
-    private (GpuTensor Container, CpuTensor Full, GpuTensor View) Strided(CpuTensor x, int before, int after, int seed)
+    private (GpuTensor Container, CpuTensor Full, GpuTensor View) Strided(CpuTensor x, int before, int after, int seed,
+        Precision p = Precision.Fp32)
     {
-        var full = CpuTensor.ConcatChannels(CpuTensor.Random(before, x.T, x.H, x.W, seed + 1), x, CpuTensor.Random(after, x.T, x.H, x.W, seed + 2));
-        var g = Dev.Upload(full.ToFrameMajor(), full.C, full.T, full.H, full.W);
+        var full = CpuTensor.ConcatChannels(CpuTensor.Random(before, x.T, x.H, x.W, seed + 1), x, CpuTensor.Random(after, x.T, x.H, x.W, seed + 2)).In(p);
+        var g = Dev.Upload(full.ToFrameMajor(), full.C, full.T, full.H, full.W, p);
         return (g, full, g.Channels(before, x.C));
     }
 
@@ -59,16 +63,20 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(17, 2, 7, 13, true, false)]
     [InlineData(64, 1, 5, 7, true, true)]
     [InlineData(64, 5, 5, 7, false, false)]
-    public void LayerNorm_MatchesReference(int c, int t, int h, int w, bool silu, bool strided)
+    [InlineData(3, 2, 5, 7, true, true, Precision.Fp16)]
+    [InlineData(17, 5, 5, 7, false, true, Precision.Fp16)]
+    [InlineData(64, 1, 5, 7, true, false, Precision.Fp16)]
+    public void LayerNorm_MatchesReference(int c, int t, int h, int w, bool silu, bool strided, Precision p = Precision.Fp32)
     {
         var x = CpuTensor.Random(c, t, h, w, seed: 10 + c + t, scale: 2f);
         // Non-zero mean per voxel, so the centring is exercised.
         for (int i = 0; i < x.Length; i++) x.Data[i] += 0.75f;
+        x = x.In(p);
         var gamma = Affine(c, 1, 1f);
         var beta = Affine(c, 2, 0f);
-        var (xc, _, xv) = strided ? Strided(x, 2, 3, 20) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w));
-        var yInit = CpuTensor.Random(c + 5, t, h, w, 30);
-        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 5, t, h, w);
+        var (xc, _, xv) = strided ? Strided(x, 2, 3, 20, p) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w, p));
+        var yInit = CpuTensor.Random(c + 5, t, h, w, 30).In(p);
+        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 5, t, h, w, p);
         var yv = strided ? yc.Channels(4, c) : yc.Channels(0, c);
         using var g = Norm.UploadVector(Dev, gamma.Data);
         using var b = Norm.UploadVector(Dev, beta.Data);
@@ -79,20 +87,22 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         }
         var expected = CpuOps.LayerNorm(x, gamma.Data, beta.Data);
         if (silu) expected = CpuOps.Silu(expected);
-        Check($"LayerNorm C={c} T={t} {h}x{w} silu={silu} strided={strided}", Read(Dev, yv), expected, LayerTol);
+        Check($"LayerNorm {p} C={c} T={t} {h}x{w} silu={silu} strided={strided}", Read(Dev, yv), expected, Fp16.Tolerance(p, expected, LayerTol));
         AssertOutsideUntouched(yInit, Read(Dev, yc), strided ? 4 : 0, c);
         xc?.Dispose();
         if (!strided) xv.Dispose();
         gpu.AssertClean();
     }
 
-    [Fact]
-    public void LayerNorm_InPlaceOnAChannelSlice()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Fp16)]
+    public void LayerNorm_InPlaceOnAChannelSlice(Precision p)
     {
-        var x = CpuTensor.Random(17, 3, 5, 7, 40, 3f);
+        var x = CpuTensor.Random(17, 3, 5, 7, 40, 3f).In(p);
         var gamma = Affine(17, 3, 1f);
         var beta = Affine(17, 4, 0f);
-        var (xc, full, xv) = Strided(x, 5, 2, 41);
+        var (xc, full, xv) = Strided(x, 5, 2, 41, p);
         using var _ = xc;
         using var g = Norm.UploadVector(Dev, gamma.Data);
         using var b = Norm.UploadVector(Dev, beta.Data);
@@ -101,7 +111,8 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
             Norm.LayerNorm(rec, xv, g, b, xv, silu: true);
             rec.Submit();
         }
-        Check("LayerNorm in place", Read(Dev, xv), CpuOps.Silu(CpuOps.LayerNorm(x, gamma.Data, beta.Data)), LayerTol);
+        var expected = CpuOps.Silu(CpuOps.LayerNorm(x, gamma.Data, beta.Data));
+        Check($"LayerNorm in place {p}", Read(Dev, xv), expected, Fp16.Tolerance(p, expected, LayerTol));
         AssertOutsideUntouched(full, Read(Dev, xc), 5, 17);
         gpu.AssertClean();
     }
@@ -139,19 +150,23 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
     // Several statistics chunks per (frame, group): cpg·H·W = 2·45·53 = 4770 > 4096.
     [InlineData(64, 3, 45, 53, false, false, true)]
     [InlineData(64, 2, 45, 53, true, true, false)]
-    public void GroupNorm_MatchesReference(int c, int t, int h, int w, bool perFrame, bool silu, bool strided)
+    [InlineData(32, 3, 5, 7, true, true, true, Precision.Fp16)]
+    [InlineData(96, 2, 7, 13, false, false, true, Precision.Fp16)]
+    [InlineData(64, 3, 45, 53, false, true, false, Precision.Fp16)]
+    public void GroupNorm_MatchesReference(int c, int t, int h, int w, bool perFrame, bool silu, bool strided, Precision p = Precision.Fp32)
     {
         var x = CpuTensor.Random(c, t, h, w, seed: 60 + c + t, scale: 2f);
         // Different mean and spread per channel, so groups and frames really differ.
         for (int ch = 0; ch < c; ch++)
             for (int f = 0; f < t; f++)
-                for (int p = 0; p < h * w; p++)
-                    x.Data[(ch * t + f) * h * w + p] = x.Data[(ch * t + f) * h * w + p] * (1 + ch % 5) + 0.3f * (ch % 7) - 0.2f * f;
+                for (int i = 0; i < h * w; i++)
+                    x.Data[(ch * t + f) * h * w + i] = x.Data[(ch * t + f) * h * w + i] * (1 + ch % 5) + 0.3f * (ch % 7) - 0.2f * f;
+        x = x.In(p);
         var gamma = Affine(c, 7, 1f);
         var beta = Affine(c, 8, 0f);
-        var (xc, _, xv) = strided ? Strided(x, 3, 1, 70) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w));
-        var yInit = CpuTensor.Random(c + 6, t, h, w, 71);
-        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 6, t, h, w);
+        var (xc, _, xv) = strided ? Strided(x, 3, 1, 70, p) : (null, null!, Dev.Upload(x.ToFrameMajor(), c, t, h, w, p));
+        var yInit = CpuTensor.Random(c + 6, t, h, w, 71).In(p);
+        using var yc = Dev.Upload(yInit.ToFrameMajor(), c + 6, t, h, w, p);
         var yv = strided ? yc.Channels(5, c) : yc.Channels(0, c);
         using var g = Norm.UploadVector(Dev, gamma.Data);
         using var b = Norm.UploadVector(Dev, beta.Data);
@@ -163,7 +178,7 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         }
         var expected = CpuOps.GroupNorm(x, gamma.Data, beta.Data, 32, CpuOps.DefaultEps, perFrame);
         if (silu) expected = CpuOps.Silu(expected);
-        Check($"GroupNorm C={c} T={t} {h}x{w} perFrame={perFrame} silu={silu} strided={strided}", Read(Dev, yv), expected, GroupTol);
+        Check($"GroupNorm {p} C={c} T={t} {h}x{w} perFrame={perFrame} silu={silu} strided={strided}", Read(Dev, yv), expected, Fp16.Tolerance(p, expected, GroupTol));
         AssertOutsideUntouched(yInit, Read(Dev, yc), strided ? 5 : 0, c);
         xc?.Dispose();
         if (!strided) xv.Dispose();
@@ -233,5 +248,11 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => Norm.GroupNorm(rec, x, g, g, x, false, false, arena)); // 48 % 32 != 0
         Assert.Throws<ArgumentException>(() => Norm.LayerNorm(rec, x, g2, g, x, false));
         Assert.Throws<ArgumentException>(() => Norm.LayerNorm(rec, x, g, g, x.Channels(0, 47), false));
+        // gamma/beta must stay fp32 when x and y are fp16.
+        using var x16 = Dev.CreateTensor(64, 1, 3, 3, Precision.Fp16);
+        using var g64 = Norm.UploadVector(Dev, new float[64]);
+        using var g16 = Dev.Upload(new float[64], 64, 1, 1, 1, Precision.Fp16);
+        Assert.Contains("fp32", Assert.Throws<ArgumentException>(() => Norm.LayerNorm(rec, x16, g16, g64, x16, false)).Message);
+        Assert.Contains("fp32", Assert.Throws<ArgumentException>(() => Norm.GroupNorm(rec, x16, g64, g16, x16, false, false, arena)).Message);
     }
 }

@@ -14,6 +14,9 @@ namespace WfVae.Tests.Operators;
 /// few ulps (|ε| ≤ 5.8, Vulkan's float32 log/cos error is ~1e-7 absolute on the devices we run), so
 /// |ε_gpu − ε_cpu| ≤ 1e-5 is generous for rounding and far below the O(1) error of any wrong key, counter
 /// layout or bit mapping.
+/// fp16 (<see cref="Fp16"/>): inputs rounded to halves on the host. The split stays bit-exact (a copy of halves and a
+/// clamp to −30 and 20, both halves); a sample is computed in fp32 and rounded once to a half, which adds at most
+/// 2⁻¹¹·|sample| ≤ 2⁻¹¹·(|mean| + 6·std) (|ε| ≤ 5.8): the scaled bound below grows by 2⁻¹¹.
 /// </summary>
 [Collection("gpu")]
 public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
@@ -58,16 +61,18 @@ public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
     // ---------------------------------------------------------------- split
 
     [Theory]
-    [InlineData(5, 1)]
-    [InlineData(16, 3)]
-    public void Split_IsMeanAndClampedLogvar(int l, int t)
+    [InlineData(5, 1, Precision.Fp32)]
+    [InlineData(16, 3, Precision.Fp32)]
+    [InlineData(5, 1, Precision.Fp16)]
+    [InlineData(16, 3, Precision.Fp16)]
+    public void Split_IsMeanAndClampedLogvar(int l, int t, Precision p)
     {
         // Values in [-40, 40) so that both clamp bounds are hit.
-        var moments = CpuTensor.Random(2 * l, t, 3, 7, seed: 5 + l, scale: 40f);
+        var moments = CpuTensor.Random(2 * l, t, 3, 7, seed: 5 + l, scale: 40f).In(p);
         var (ref_mean, ref_logvar) = CpuOps.Posterior(moments, l);
-        var (mo, mv) = UpStrided(Dev, moments, 1, 2);
+        var (mo, mv) = UpStrided(Dev, moments, 1, 2, p);
         // mean and logvar: two channel slices of one tensor (as a concat target would be).
-        var (oo, _) = Padded(Dev, 2 * l + 1, t, 3, 7, 0, 0);
+        var (oo, _) = Padded(Dev, 2 * l + 1, t, 3, 7, 0, 0, p);
         using (mo)
         using (oo)
         {
@@ -82,18 +87,18 @@ public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
             Assert.True(BitwiseEqual(Down(Dev, logvar), ref_logvar), "logvar differs");
             Assert.Contains(-30f, ref_logvar.Data);
             Assert.Contains(20f, ref_logvar.Data);
-            Assert.True(Down(Dev, oo.Channels(l, 1)).Data.All(v => v == Sentinel), "Split wrote the channel between mean and logvar");
+            Assert.True(Down(Dev, oo.Channels(l, 1)).Data.All(v => v == Sentinel.In(p)), "Split wrote the channel between mean and logvar");
         }
         gpu.AssertClean();
     }
 
     // ---------------------------------------------------------------- sampling
 
-    private CpuTensor SampleOnGpu(CpuTensor mean, CpuTensor logvar, ulong seed, int firstFrame = 0)
+    private CpuTensor SampleOnGpu(CpuTensor mean, CpuTensor logvar, ulong seed, int firstFrame = 0, Precision p = Precision.Fp32)
     {
-        using var gm = Up(Dev, mean);
-        using var gl = Up(Dev, logvar);
-        using var gs = Dev.CreateTensor(mean.C, mean.T, mean.H, mean.W);
+        using var gm = Up(Dev, mean, p);
+        using var gl = Up(Dev, logvar, p);
+        using var gs = Dev.CreateTensor(mean.C, mean.T, mean.H, mean.W, p);
         using (var rec = Dev.BeginCommands())
         {
             Posterior.Sample(rec, gm, gl, gs, seed, firstFrame);
@@ -120,14 +125,17 @@ public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
-    [Fact]
-    public void Sample_IsMeanPlusStdTimesEps()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Fp16)]
+    public void Sample_IsMeanPlusStdTimesEps(Precision p)
     {
         int l = 16, t = 2, h = 3, w = 5;
         ulong seed = 99;
-        var mean = CpuTensor.Random(l, t, h, w, seed: 1, scale: 3f);
-        var logvar = CpuTensor.Random(l, t, h, w, seed: 2, scale: 6f);
-        var got = SampleOnGpu(mean, logvar, seed);
+        var mean = CpuTensor.Random(l, t, h, w, seed: 1, scale: 3f).In(p);
+        var logvar = CpuTensor.Random(l, t, h, w, seed: 2, scale: 6f).In(p);
+        var got = SampleOnGpu(mean, logvar, seed, p: p);
+        double tol = 2e-6 + (p == Precision.Fp16 ? Fp16.U : 0);   // fp16: the final rounding (class comment)
         double max = 0;
         for (int c = 0; c < l; c++)
             for (int f = 0; f < t; f++)
@@ -139,8 +147,8 @@ public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
                         // Relative to the sample's scale: float32 exp and eps, a few ulps each.
                         max = Math.Max(max, Math.Abs(got[c, f, y, x] - e) / (Math.Abs(mean[c, f, y, x]) + std * 6));
                     }
-        output.WriteLine($"max scaled error = {max:E2}");
-        Assert.True(max <= 2e-6, $"sample differs from mean + std*eps by {max:E3} (scaled)");
+        output.WriteLine($"{p}: max scaled error = {max:E2}");
+        Assert.True(max <= tol, $"sample differs from mean + std*eps by {max:E3} (scaled)");
         gpu.AssertClean();
     }
 

@@ -14,6 +14,8 @@ namespace WfVae.Tests.Operators;
 /// ≤ 2⁻²⁴ relative to max|x|, where the reference rounds once from a double sum: |error| ≤ ~3e-7·max|x|, and
 /// rms(expected) ≈ 0.5·max|x| for uniform inputs, so rel_err ≤ ~6e-7. We allow 1e-6; a wrong weight (0.25 vs
 /// 0.75) or a wrong neighbour gives errors of order 0.1.
+/// fp16 (<see cref="Fp16"/>): inputs rounded to halves on the host; nearest 2× copies halves (still bit-exact); the
+/// interpolations round their fp32 result once more to a half: rel_err ≤ 1e-6 + 2⁻¹¹·max|e|/rms(e) (≈ 1e-3 here).
 /// </summary>
 [Collection("gpu")]
 public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
@@ -25,14 +27,16 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
         ReferenceAssert.Close(output, what, actual, expected, tol);
 
     [Theory]
-    [InlineData(3, 1, 1, 1)]
-    [InlineData(5, 2, 5, 7)]
-    [InlineData(3, 3, 1, 9)]
-    public void Nearest2x_OnStridedViews_IsExact(int c, int t, int h, int w)
+    [InlineData(3, 1, 1, 1, Precision.Fp32)]
+    [InlineData(5, 2, 5, 7, Precision.Fp32)]
+    [InlineData(3, 3, 1, 9, Precision.Fp32)]
+    [InlineData(5, 2, 5, 7, Precision.Fp16)]
+    [InlineData(3, 3, 1, 9, Precision.Fp16)]
+    public void Nearest2x_OnStridedViews_IsExact(int c, int t, int h, int w, Precision p)
     {
-        var x = CpuTensor.Random(c, t, h, w, seed: 10 + h);
-        var (xo, xv) = UpStrided(Dev, x, 2, 1);
-        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 1, 2);
+        var x = CpuTensor.Random(c, t, h, w, seed: 10 + h).In(p);
+        var (xo, xv) = UpStrided(Dev, x, 2, 1, p);
+        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 1, 2, p);
         using (xo)
         using (yo)
         {
@@ -48,16 +52,18 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(3, 2, 1, 1)]
-    [InlineData(3, 1, 1, 7)]
-    [InlineData(5, 2, 5, 1)]
-    [InlineData(3, 3, 9, 13)]
-    [InlineData(17, 1, 2, 2)]
-    public void Bilinear2x_WithZeroBlendWeight_MatchesReference(int c, int t, int h, int w)
+    [InlineData(3, 2, 1, 1, Precision.Fp32)]
+    [InlineData(3, 1, 1, 7, Precision.Fp32)]
+    [InlineData(5, 2, 5, 1, Precision.Fp32)]
+    [InlineData(3, 3, 9, 13, Precision.Fp32)]
+    [InlineData(17, 1, 2, 2, Precision.Fp32)]
+    [InlineData(3, 3, 9, 13, Precision.Fp16)]
+    [InlineData(17, 1, 2, 2, Precision.Fp16)]
+    public void Bilinear2x_WithZeroBlendWeight_MatchesReference(int c, int t, int h, int w, Precision p)
     {
-        var x = CpuTensor.Random(c, t, h, w, seed: 20 + w);
-        var (xo, xv) = UpStrided(Dev, x, 1, 1);
-        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 0, 3);
+        var x = CpuTensor.Random(c, t, h, w, seed: 20 + w).In(p);
+        var (xo, xv) = UpStrided(Dev, x, 1, 1, p);
+        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 0, 3, p);
         using (xo)
         using (yo)
         {
@@ -66,7 +72,8 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
                 Resample.BlendBilinear2x(rec, xv, xv, 1f, 0f, yv);
                 rec.Submit();
             }
-            Check($"bilinear c={c} t={t} {h}x{w}", Down(Dev, yv), CpuOps.BilinearUpsample2x(x));
+            var expected = CpuOps.BilinearUpsample2x(x);
+            Check($"bilinear {p} c={c} t={t} {h}x{w}", Down(Dev, yv), expected, Fp16.Tolerance(p, expected, Tol));
             Assert.True(OutsideUntouched(Dev, yo, 0, c), "BlendBilinear2x wrote outside its output slice");
         }
         gpu.AssertClean();
@@ -123,12 +130,15 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
     [InlineData(2, false, 1, 1)]
     [InlineData(3, false, 5, 1)]
     [InlineData(6, false, 3, 5)]
-    public void TemporalPlanThroughBlendBilinear_MatchesTemporalThenBilinear(int t, bool trilinear, int h, int w)
+    [InlineData(3, true, 5, 7, Precision.Fp16)]
+    [InlineData(6, true, 5, 3, Precision.Fp16)]
+    [InlineData(3, false, 5, 1, Precision.Fp16)]
+    public void TemporalPlanThroughBlendBilinear_MatchesTemporalThenBilinear(int t, bool trilinear, int h, int w, Precision p = Precision.Fp32)
     {
         int c = 5;
-        var m = CpuTensor.Random(c, t, h, w, seed: 40 + t * 3 + h);
-        var (mo, mv) = UpStrided(Dev, m, 2, 1);
-        using var gy = Dev.CreateTensor(c, 2 * t - 1, 2 * h, 2 * w);
+        var m = CpuTensor.Random(c, t, h, w, seed: 40 + t * 3 + h).In(p);
+        var (mo, mv) = UpStrided(Dev, m, 2, 1, p);
+        using var gy = Dev.CreateTensor(c, 2 * t - 1, 2 * h, 2 * w, p);
         using (mo)
         {
             using var rec = Dev.BeginCommands();
@@ -141,7 +151,8 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
             rec.Submit();
         }
         var mode = trilinear ? TemporalInterpolation.Trilinear : TemporalInterpolation.Nearest;
-        Check($"S2T2 up t={t} {mode} {h}x{w}", Down(Dev, gy), CpuOps.BilinearUpsample2x(CpuOps.TemporalUpsample2x(m, mode)));
+        var expected = CpuOps.BilinearUpsample2x(CpuOps.TemporalUpsample2x(m, mode));
+        Check($"S2T2 up {p} t={t} {mode} {h}x{w}", Down(Dev, gy), expected, Fp16.Tolerance(p, expected, Tol));
         gpu.AssertClean();
     }
 
