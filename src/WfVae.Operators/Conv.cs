@@ -286,25 +286,27 @@ public static class Conv
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(y);
         if (strideT < 1 || strideHW < 1) throw new ArgumentException($"conv: strides must be >= 1 (strideT={strideT}, strideHW={strideHW})");
-        if (x.C != w.Cin) throw new ArgumentException($"conv {w}: input has {x.C} channels, expected {w.Cin} ({x.Shape})");
+        if (x.C != w.Cin) throw new ArgumentException($"{w}: input has {x.C} channels, expected {w.Cin} ({x.Shape})");
         if (past != null && (past.C != x.C || past.H != x.H || past.W != x.W))
-            throw new ArgumentException($"conv {w}: past {past.Shape} does not match input {x.Shape} in channels or frame size");
-        if (y.C != w.Cout) throw new ArgumentException($"conv {w}: output has {y.C} channels, expected {w.Cout} ({y.Shape})");
+            throw new ArgumentException($"{w}: past {past.Shape} does not match input {x.Shape} in channels or frame size");
+        if (y.C != w.Cout) throw new ArgumentException($"{w}: output has {y.C} channels, expected {w.Cout} ({y.Shape})");
         int pastT = past?.T ?? 0;
         int tout = OutputFrames(pastT + x.T, w.Kt, strideT);
         if (y.T != tout)
-            throw new ArgumentException($"conv {w}: {pastT} past + {x.T} input frames with kt={w.Kt}, st={strideT} give {tout} output frames, output has {y.T}");
+            throw new ArgumentException($"{w}: {pastT} past + {x.T} input frames with kt={w.Kt}, st={strideT} give {tout} output frames, output has {y.T}");
         if (padding == ConvPadding.Same && (w.Kh % 2 == 0 || w.Kw % 2 == 0))
-            throw new ArgumentException($"conv {w}: Same padding needs odd spatial kernels");
+            throw new ArgumentException($"{w}: Same padding needs odd spatial kernels");
         int ho = OutputSize(x.H, w.Kh, strideHW, padding), wo = OutputSize(x.W, w.Kw, strideHW, padding);
         if (y.H != ho || y.W != wo)
-            throw new ArgumentException($"conv {w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
+            throw new ArgumentException($"{w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
         if (residual != null && !residual.SameShape(y))
-            throw new ArgumentException($"conv {w}: residual {residual.Shape} differs from output {y.Shape}");
-        var precision = Dispatch.PrecisionOf(rec, $"conv {w}", past, x, y, residual, w.Packed);
+            throw new ArgumentException($"{w}: residual {residual.Shape} differs from output {y.Shape}");
+        if (w.Precision != x.Precision)
+            throw new ArgumentException($"{w}: weights are {w.Precision.Name()}, the input is {x.Precision.Name()} (load the weights in the model's precision)");
+        var precision = Dispatch.PrecisionOf(rec, $"{w}", past, x, y, residual);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
-        if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
+        if (n > uint.MaxValue / 2) throw new ArgumentException($"{w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
         var variant = VariantFor(rec.Device, precision);
