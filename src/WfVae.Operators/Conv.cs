@@ -89,6 +89,8 @@ public sealed class ConvWeights : IDisposable
     public bool HasBias { get; }
     /// <summary>The packed weights (+ bias) as a flat device tensor.</summary>
     public GpuTensor Packed { get; }
+    /// <summary>4 (float32) or 2 (fp16, for the cooperative-matrix kernel).</summary>
+    public int ElementBytes => Packed.ElementBytes;
     /// <summary>Cout rounded up to a multiple of 4 (the packed row length; extra columns are zero).</summary>
     public int CoutPad => (Cout + 3) / 4 * 4;
     internal long BiasOffset => (long)Kt * Kh * Kw * Cin * CoutPad;
@@ -106,9 +108,10 @@ public sealed class ConvWeights : IDisposable
 
     /// <summary>
     /// Uploads official weights: [Cout, Cin, kt, kh, kw] for 3D or [Cout, Cin, kh, kw] for 2D (pass kt = 1) and the
-    /// bias [Cout] (empty = none).
+    /// bias [Cout] (empty = none). <paramref name="float16"/>: stored as fp16 (rounded to nearest) for fp16 tensors.
     /// </summary>
-    public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw)
+    public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw,
+        bool float16 = false)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (cout <= 0 || cin <= 0 || kt <= 0 || kh <= 0 || kw <= 0)
@@ -130,7 +133,9 @@ public sealed class ConvWeights : IDisposable
                     packed[((long)tap * cin + i) * coutPad + o] = weight[(int)(src + tap)];
             }
         bias.CopyTo(packed.AsSpan((int)body));
-        var tensor = d.Upload(packed, 1, 1, 1, packed.Length);
+        var tensor = float16
+            ? d.UploadHalf(Array.ConvertAll(packed, v => (Half)v), 1, 1, 1, packed.Length)
+            : d.Upload(packed, 1, 1, 1, packed.Length);
         return new ConvWeights(tensor, cout, cin, kt, kh, kw, bias.Length != 0);
     }
 
@@ -143,7 +148,7 @@ public sealed class ConvWeights : IDisposable
 public static class Conv
 {
     [StructLayout(LayoutKind.Sequential)]
-    private struct Push
+    internal struct Push
     {
         public uint PastBase, PastFrame, PastT;
         public uint XBase, XFrame;
@@ -249,21 +254,46 @@ public static class Conv
             throw new ArgumentException($"conv {w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
         if (residual != null && !residual.SameShape(y))
             throw new ArgumentException($"conv {w}: residual {residual.Shape} differs from output {y.Shape}");
+        // float32 everywhere, or fp16 everywhere (weights included) for the cooperative-matrix kernel.
+        int eb = x.ElementBytes;
+        if (eb != 4 && eb != 2) throw new NotSupportedException($"conv: {x.Shape} has {eb}-byte elements (float32 or fp16 only)");
         foreach (var t in new[] { past, x, y, residual })
-            if (t != null && t.ElementBytes != 4) throw new NotSupportedException($"conv: only float32 tensors ({t.Shape} has {t.ElementBytes}-byte elements)");
+            if (t != null && t.ElementBytes != eb) throw new ArgumentException($"conv {w}: mixed element sizes ({t.Shape} has {t.ElementBytes}-byte elements, input {eb})");
+        if (w.ElementBytes != eb) throw new ArgumentException($"conv {w}: weights have {w.ElementBytes}-byte elements, tensors {eb}");
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
+        var push = MakePush(past, x, w, y, strideT, strideHW, padding, residual, pastT, ho, wo, n);
+        if (eb == 2)
+        {
+            // fp16 storage: the cooperative-matrix kernel where the device enabled it and it passed its self-check.
+            if (!CooperativeConv.Active(rec.Device))
+                throw new NotSupportedException($"conv {w}: fp16 tensors need the cooperative-matrix kernel here, and {rec.Device.Info.Name} has none: {rec.Device.CooperativeMatrix}");
+            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
+            return;
+        }
         var variant = VariantFor(rec.Device);
         var tiles = TilesFor(rec.Device, variant);
         tiles.Validate(rec.Device, variant);
         bool texel = variant == ConvVariant.Texel;
         ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
         var pipe = rec.Device.Pipelines.Get(texel ? "conv_texel" : "conv", kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
+        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
+        var bindings = texel
+            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
+            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
+        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
+    }
+
+    /// <summary>The push-constant block of conv.comp (and conv_coop.comp); element indices in the tensors' own element size.</summary>
+    private static Push MakePush(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y, int strideT, int strideHW, ConvPadding padding,
+        GpuTensor? residual, int pastT, int ho, int wo, long n)
+    {
         int pad = padding == ConvPadding.Same ? 1 : 0;
-        var push = new Push
+        return new Push
         {
             PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)pastT,
             XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
@@ -278,12 +308,6 @@ public static class Conv
             Cout4 = (uint)(w.CoutPad / 4),
             BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
         };
-        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
-        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        var bindings = texel
-            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
-            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
     /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>
