@@ -20,7 +20,7 @@ $Solution = Join-Path $RepoRoot 'WfVae.Vulkan.sln'
 $CliProject = Join-Path $RepoRoot 'src/WfVae.Cli'
 $DemoProject = Join-Path $RepoRoot 'demo/WfVae.Demo'
 $TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
-$DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/benchmarks.md'))
+$DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/performance.md'))
 $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
 $PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
 
@@ -58,7 +58,7 @@ targets:
            and fails when the build or any test fails or when no test ran.
            Extra arguments are passed to dotnet test (e.g. -- --filter DeviceTests).
   bench    build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- bench <arguments>
-           (default arguments: ops --markdown <repo>/docs/benchmarks.md)
+           (default arguments: ops --markdown <repo>/docs/performance.md)
   run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
            e.g. dotnet pwsh ./build.ps1 run -- devices   (runs in the current directory)
   plugin   the native plugin (NativeAOT shared library, docs/plugin.md):

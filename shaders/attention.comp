@@ -33,16 +33,16 @@ layout(constant_id = 2) const uint CK = 64;   // channels per staged Q chunk (â‰
 #define BK 256u
 #define NEG (-1.0e30)
 
-layout(std430, binding = 0) readonly buffer Q { float qs[]; };
-layout(std430, binding = 1) readonly buffer K { float ks[]; };
-layout(std430, binding = 2) readonly buffer V { float vs[]; };
-layout(std430, binding = 3) buffer O { float os[]; };
+layout(std430, binding = 0) readonly buffer Q { ELEM qs[]; };
+layout(std430, binding = 1) readonly buffer K { ELEM ks[]; };
+layout(std430, binding = 2) readonly buffer V { ELEM vs[]; };
+layout(std430, binding = 3) buffer O { ELEM os[]; };
 
 // Element access in one place, so an fp16-storage variant only changes these.
-#define LOAD_Q(i) qs[i]
-#define LOAD_K(i) ks[i]
-#define LOAD_V(i) vs[i]
-#define STORE_O(i, v) os[i] = (v)
+#define LOAD_Q(i) float(qs[i])
+#define LOAD_K(i) float(ks[i])
+#define LOAD_V(i) float(vs[i])
+#define STORE_O(i, v) os[i] = ELEM(v)
 
 layout(push_constant) uniform Push {
     uint qBase, qFrame;

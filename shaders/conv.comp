@@ -27,7 +27,8 @@
 // (tap-major, input channel ascending), independent of the tile it falls in and of the number of frames of the
 // dispatch; padded positions contribute exact zeros. Bias and residual are added after the chain.
 //
-// Element loads/stores go through LOADX/STOREY-style helpers so an fp16-storage variant can swap them.
+// Element loads/stores go through load*/storeY helpers: ELEM storage (float or float16_t, common.glsl), fp32
+// arithmetic. The texel variant reads halves through R16F/RGBA16F views, which widen in the fetch.
 //
 // Two variants from this one file (shaders/Shaders.targets compiles it twice):
 //  - conv.spv (default): the shared-memory tiled kernel above, for GPUs.
@@ -63,16 +64,16 @@ const int XPASS = (BK * BN4 + WG - 1) / WG; // shared-memory fill passes (one ve
 const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer pastTex;  // R32F view of past's block
+layout(binding = 0) uniform samplerBuffer pastTex;  // R32F (R16F with WFVAE_F16) view of past's block
 layout(binding = 1) uniform samplerBuffer xTex;     // R32F view of x's block
-layout(binding = 2) uniform samplerBuffer wTex;     // RGBA32F view: [taps][Cin][CoutPad4], then bias[CoutPad4]
+layout(binding = 2) uniform samplerBuffer wTex;     // RGBA32F (RGBA16F) view: [taps][Cin][CoutPad4], then bias[CoutPad4]
 #else
-layout(std430, binding = 0) readonly buffer Past { float pastData[]; };
-layout(std430, binding = 1) readonly buffer X { float xData[]; };
-layout(std430, binding = 2) readonly buffer Wt { vec4 wData[]; };   // [taps][Cin][CoutPad4], then bias[CoutPad4]
+layout(std430, binding = 0) readonly buffer Past { ELEM pastData[]; };
+layout(std430, binding = 1) readonly buffer X { ELEM xData[]; };
+layout(std430, binding = 2) readonly buffer Wt { ELEM4 wData[]; };   // [taps][Cin][CoutPad4], then bias[CoutPad4]
 #endif
-layout(std430, binding = 3) readonly buffer Res { float resData[]; };
-layout(std430, binding = 4) buffer Y { float yData[]; };
+layout(std430, binding = 3) readonly buffer Res { ELEM resData[]; };
+layout(std430, binding = 4) buffer Y { ELEM yData[]; };
 
 layout(push_constant) uniform Push {
     uint pastBase, pastFrame, pastT;
@@ -89,8 +90,8 @@ layout(push_constant) uniform Push {
     uint biasBase4;            // vec4 index of bias[0]; ~0u: no bias
 } p;
 
-float loadRes(uint i) { return resData[i]; }
-void storeY(uint i, float v) { yData[i] = v; }
+float loadRes(uint i) { return float(resData[i]); }
+void storeY(uint i, float v) { yData[i] = ELEM(v); }
 
 #ifdef WFVAE_TEXEL
 float loadPast(uint i) { return texelFetch(pastTex, int(i)).x; }
@@ -228,9 +229,9 @@ void main()
 shared vec4 Ws[BK * BM4];
 shared vec4 Xs[BK * BN4];
 
-float loadPast(uint i) { return pastData[i]; }
-float loadX(uint i) { return xData[i]; }
-vec4 loadW4(uint i) { return wData[i]; }
+float loadPast(uint i) { return float(pastData[i]); }
+float loadX(uint i) { return float(xData[i]); }
+vec4 loadW4(uint i) { return vec4(wData[i]); }
 
 void main()
 {

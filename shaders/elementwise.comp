@@ -9,9 +9,9 @@
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const int OP = 0; // 0 add, 1 silu, 2 copy, 3 axpy (y = a * scale + b)
 
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
-layout(std430, binding = 2) buffer Y { float y[]; };
+layout(std430, binding = 0) readonly buffer A { ELEM a[]; };
+layout(std430, binding = 1) readonly buffer B { ELEM b[]; };
+layout(std430, binding = 2) buffer Y { ELEM y[]; };
 
 layout(push_constant) uniform Push {
     uint aBase, aFrame;
@@ -28,11 +28,11 @@ void main()
     if (i >= p.plane) return;
     uint r = gl_WorkGroupID.y * p.plane + i;
     uint t = gl_WorkGroupID.z;
-    float va = a[p.aBase + t * p.aFrame + r];
+    float va = float(a[p.aBase + t * p.aFrame + r]);
     float v;
-    if (OP == 0) v = va + b[p.bBase + t * p.bFrame + r];
+    if (OP == 0) v = va + float(b[p.bBase + t * p.bFrame + r]);
     else if (OP == 1) v = silu(va);
     else if (OP == 2) v = va;
-    else v = va * p.scale + b[p.bBase + t * p.bFrame + r];
-    y[p.yBase + t * p.yFrame + r] = v;
+    else v = va * p.scale + float(b[p.bBase + t * p.bFrame + r]);
+    y[p.yBase + t * p.yFrame + r] = ELEM(v);
 }

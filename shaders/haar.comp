@@ -22,15 +22,15 @@
 // (streamed == whole clip, bit for bit). The addend is applied first, as the official decoder does
 // (coefficient + branch, then the inverse transform).
 //
-// Element access goes through ld_*/st_y so that an fp16-storage variant can swap the buffer types later.
+// Element access goes through ld_*/st_y (ELEM storage, float arithmetic; see common.glsl).
 
 layout(local_size_x = 32, local_size_y = 4) in;
 layout(constant_id = 0) const int MODE = 0;   // 0 fwd3d, 1 inv3d, 2 fwd2d, 3 inv2d
 layout(constant_id = 1) const int ADD = 0;    // inverse modes: 1 adds b to the first C coefficient channels
 
-layout(std430, binding = 0) readonly buffer A { float a_[]; };
-layout(std430, binding = 1) readonly buffer B { float b_[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_[]; };
+layout(std430, binding = 0) readonly buffer A { ELEM a_[]; };
+layout(std430, binding = 1) readonly buffer B { ELEM b_[]; };
+layout(std430, binding = 2) writeonly buffer Y { ELEM y_[]; };
 
 layout(push_constant) uniform Push {
     uint aBase, aFrame;
@@ -43,9 +43,9 @@ layout(push_constant) uniform Push {
     float k;       // scale: kappa (3D) or 0.5 (2D)
 } p;
 
-float ld_a(uint i) { return a_[i]; }
-float ld_b(uint i) { return b_[i]; }
-void st_y(uint i, float v) { y_[i] = v; }
+float ld_a(uint i) { return float(a_[i]); }
+float ld_b(uint i) { return float(b_[i]); }
+void st_y(uint i, float v) { y_[i] = ELEM(v); }
 
 // Element (c, row, col) of virtual frame n = past ++ x (MODE 0) or of frame n of a (MODE 2).
 float ld_virtual(uint n, uint c, uint row, uint col)

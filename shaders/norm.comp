@@ -24,15 +24,15 @@ layout(constant_id = 1) const int SILU = 0;
 
 #define WG 256u
 
-layout(std430, binding = 0) readonly buffer X { float xs[]; };
+layout(std430, binding = 0) readonly buffer X { ELEM xs[]; };
 layout(std430, binding = 1) readonly buffer G { float gs[]; };
 layout(std430, binding = 2) readonly buffer B { float bs[]; };
-layout(std430, binding = 3) buffer Y { float ys[]; };
+layout(std430, binding = 3) buffer Y { ELEM ys[]; };
 layout(std430, binding = 4) buffer S { float ss[]; };
 
 // Element access in one place, so an fp16-storage variant only changes these.
-#define LOAD_X(i) xs[i]
-#define STORE_Y(i, v) ys[i] = (v)
+#define LOAD_X(i) float(xs[i])
+#define STORE_Y(i, v) ys[i] = ELEM(v)
 
 layout(push_constant) uniform Push {
     uint xBase, xFrame;

@@ -23,9 +23,9 @@
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const int MODE = 0;   // 0 split, 1 sample
 
-layout(std430, binding = 0) readonly buffer A { float a_[]; };
-layout(std430, binding = 1) buffer B { float b_[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_[]; };
+layout(std430, binding = 0) readonly buffer A { ELEM a_[]; };
+layout(std430, binding = 1) buffer B { ELEM b_[]; };
+layout(std430, binding = 2) writeonly buffer Y { ELEM y_[]; };
 
 layout(push_constant) uniform Push {
     uint aBase, aFrame;
@@ -38,10 +38,10 @@ layout(push_constant) uniform Push {
     uint firstFrame;   // absolute index of frame 0 of these views in the stream
 } p;
 
-float ld_a(uint i) { return a_[i]; }
-float ld_b(uint i) { return b_[i]; }
-void st_b(uint i, float v) { b_[i] = v; }
-void st_y(uint i, float v) { y_[i] = v; }
+float ld_a(uint i) { return float(a_[i]); }
+float ld_b(uint i) { return float(b_[i]); }
+void st_b(uint i, float v) { b_[i] = ELEM(v); }
+void st_y(uint i, float v) { y_[i] = ELEM(v); }
 
 const uint PHILOX_M0 = 0xD2511F53u, PHILOX_M1 = 0xCD9E8D57u;
 const uint PHILOX_W0 = 0x9E3779B9u, PHILOX_W1 = 0xBB67AE85u;

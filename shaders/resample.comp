@@ -25,9 +25,9 @@
 layout(local_size_x = 32, local_size_y = 4) in;
 layout(constant_id = 0) const int MODE = 0;   // 0 nearest 2x, 1 blend + bilinear 2x
 
-layout(std430, binding = 0) readonly buffer A { float a_[]; };
-layout(std430, binding = 1) readonly buffer B { float b_[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_[]; };
+layout(std430, binding = 0) readonly buffer A { ELEM a_[]; };
+layout(std430, binding = 1) readonly buffer B { ELEM b_[]; };
+layout(std430, binding = 2) writeonly buffer Y { ELEM y_[]; };
 
 layout(push_constant) uniform Push {
     uint aBase, aFrame;
@@ -37,9 +37,9 @@ layout(push_constant) uniform Push {
     float wa, wb;
 } p;
 
-float ld_a(uint i) { return a_[i]; }
-float ld_b(uint i) { return b_[i]; }
-void st_y(uint i, float v) { y_[i] = v; }
+float ld_a(uint i) { return float(a_[i]); }
+float ld_b(uint i) { return float(b_[i]); }
+void st_y(uint i, float v) { y_[i] = ELEM(v); }
 
 uint aOff, bOff;
 

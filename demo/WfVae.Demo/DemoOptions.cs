@@ -25,6 +25,7 @@ public sealed record DemoOptions
                                  substrings, e.g. --devices 0,llvmpipe
           --help                 this text
 
+        Every device runs in fp32 storage so that latents can be compared across devices at the fp32 bound.
         exit code: 0 when every device ran and all latents agree, 1 otherwise, 2 for a usage error.
         """;
 

@@ -77,7 +77,9 @@ public static class DeviceRun
         try
         {
             var load = Stopwatch.StartNew();
-            using var model = WfVaeModel.Load(modelPath, device);
+            // fp32 on every device, whatever its default: the report compares latents across devices at the fp32
+            // bound, which fp16 storage (rel_err ~5e-3) would exceed on a correct device.
+            using var model = WfVaeModel.Load(modelPath, device, precision: Precision.Fp32);
             result.LoadMs = load.Elapsed.TotalMilliseconds;
             result.WeightBytes = model.WeightBytes;
             log.WriteLine($"  model loaded in {result.LoadMs:F0} ms ({Report.Bytes(model.WeightBytes)} of weights)");

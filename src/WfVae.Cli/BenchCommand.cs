@@ -46,9 +46,6 @@ internal static class BenchCommand
 
     private static int Model(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
     {
-        var precision = o.Get("--precision") ?? "fp32";
-        if (precision != "fp32")
-            throw new UsageException($"--precision {precision}: only fp32 is implemented so far");
         int frames = Int(o, "--frames", 9), height = Int(o, "--height", 64), width = Int(o, "--width", 64), runs = Int(o, "--runs", 3);
         if (runs < 1) throw new UsageException("--runs must be at least 1");
         string modelPath, name;
@@ -65,7 +62,7 @@ internal static class BenchCommand
         }
 
         double peak = OperatorBenchmark.MeasurePeak(device, quick: false);
-        using var model = WfVaeModel.Load(modelPath, device);
+        using var model = WfVaeModel.Load(modelPath, device, precision: o.Precision);
         var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
         var table = ModelBenchmark.ToMarkdown(result);
         stdout.WriteLine(table);

@@ -66,7 +66,7 @@ public static class CommandLine
           bench stream [--quick] [--markdown <file>]
                                   streaming latency/throughput and peak memory vs stream length
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
-                [--runs 3] [--json <file>] [--markdown <file>]
+                [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
@@ -76,6 +76,9 @@ public static class CommandLine
 
         common options:
           --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
+          --precision fp32|fp16   storage precision of weights and activations (arithmetic is fp32 in both);
+                                  default fp16 on GPUs that offer it, fp32 on CPU drivers and elsewhere
+                                  (also: environment variable WFVAE_PRECISION)
 
         exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error.
         Errors are one line on stderr; an output file only appears under its name when complete.
@@ -91,6 +94,8 @@ public static class CommandLine
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
+        // --verbose: every convolution's kernel variant, precision and tile shape, once per layer.
+        if (args.Contains("--verbose")) WfVae.Operators.Conv.TileLog = line => stderr.WriteLine($"wfvae {args[0]}: {line}");
         try
         {
             if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
@@ -132,6 +137,10 @@ public static class CommandLine
             // A bug, not bad input: still one line, with the details on request.
             stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
+        }
+        finally
+        {
+            WfVae.Operators.Conv.TileLog = null;
         }
     }
 
@@ -210,4 +219,15 @@ public sealed class Options
     public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
     public bool Has(string name) => _values.ContainsKey(name);
     public string? Device => Get("--device");
+
+    /// <summary>--precision fp32|fp16; null = the device's default (<see cref="PrecisionInfo.DefaultFor"/>).</summary>
+    public Precision? Precision
+    {
+        get
+        {
+            if (Get("--precision") is not { } text) return null;
+            try { return PrecisionInfo.Parse(text); }
+            catch (ArgumentException e) { throw new UsageException($"--precision: {e.Message}"); }
+        }
+    }
 }

@@ -15,6 +15,7 @@ internal static class ModelCommands
         var c = model.Config;
         stdout.WriteLine($"model:      {o.Require("--model")}");
         stdout.WriteLine($"device:     {model.Device.Info}");
+        stdout.WriteLine($"precision:  {model.Precision.Name()} storage, fp32 arithmetic{(o.Precision == null ? " (device default; --precision fp32|fp16 chooses)" : "")}");
         stdout.WriteLine($"config:     base_channels={c.BaseChannels} latent_dim={c.LatentDim} encoder_energy_flow_hidden_size={c.EncoderEnergyFlowHiddenSize} decoder_energy_flow_hidden_size={c.DecoderEnergyFlowHiddenSize}");
         stdout.WriteLine($"            encoder_num_resblocks={c.EncoderNumResBlocks} decoder_num_resblocks={c.DecoderNumResBlocks} connect_res_layer_num={c.ConnectResLayerNum}");
         stdout.WriteLine($"            norm_type={c.NormType.ToString().ToLowerInvariant()} t_interpolation={c.TemporalInterpolation.ToString().ToLowerInvariant()} use_attention={c.UseAttention.ToString().ToLowerInvariant()}");
@@ -54,7 +55,7 @@ internal static class ModelCommands
         var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
         try
         {
-            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"));
+            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"), o.Precision);
         }
         catch
         {
@@ -68,6 +69,7 @@ internal static class ModelCommands
         ["format"] = "pt",
         ["producer"] = "wfvae (WfVae.Vulkan)",
         ["weights_sha256"] = model.WeightsHash,
+        ["precision"] = model.Precision.Name(),
         ["frames"] = frames.ToString(),
         ["config"] = JsonSerializer.Serialize(new { model.Config.LatentDim, model.Config.BaseChannels }),
     };

@@ -11,7 +11,6 @@ namespace WfVae.Cli;
 /// </summary>
 internal static class VerifyCommand
 {
-    private const double LatentBound = 1e-4, DecodedBound = 3e-4;
 
     public static int Run(Options o, TextWriter stdout)
     {
@@ -21,12 +20,12 @@ internal static class VerifyCommand
         if (!File.Exists(io)) throw new FileNotFoundException($"{io} not found: a reference case holds config.json, model.safetensors and io.safetensors");
 
         using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
-        using var model = WfVaeModel.Load(Path.Combine(folder, "model.safetensors"), device);
+        using var model = WfVaeModel.Load(Path.Combine(folder, "model.safetensors"), device, precision: o.Precision);
         using var reference = SafetensorsFile.Open(io);
         var video = ModelCommands.ReadTensor(io, "video", 3);
         var mean = ModelCommands.ReadTensor(io, "mean", model.Config.LatentDim);
         stdout.WriteLine($"case:    {folder}");
-        stdout.WriteLine($"device:  {device.Info}");
+        stdout.WriteLine($"device:  {device.Info}, {model.Precision.Name()}");
         stdout.WriteLine($"model:   base {model.Config.BaseChannels}, latent {model.Config.LatentDim}, {model.Config.NormType.ToString().ToLowerInvariant()}, {model.Config.TemporalInterpolation.ToString().ToLowerInvariant()}; video {video.ShapeText}");
 
         var sw = Stopwatch.StartNew();
@@ -45,9 +44,9 @@ internal static class VerifyCommand
             ok &= pass;
             stdout.WriteLine($"{name,-8} rel_err {err:E2}  (bound {bound:E0})  {(pass ? "ok" : "FAIL")}");
         }
-        Check("mean", posterior.Mean, LatentBound);
-        Check("logvar", posterior.Logvar, LatentBound);
-        Check("decoded", decoded, DecodedBound);
+        Check("mean", posterior.Mean, Conformance.LatentBound(model.Precision));
+        Check("logvar", posterior.Logvar, Conformance.LatentBound(model.Precision));
+        Check("decoded", decoded, Conformance.DecodedBound(model.Precision));
         stdout.WriteLine($"encode {encodeS:F2} s, decode {decodeS:F2} s (first run, pipelines included); peak device memory {device.Memory.PeakBytes / 1048576.0:F1} MiB");
         stdout.WriteLine(ok ? "verify: the engine matches the official implementation on this case" : "verify: MISMATCH against the official implementation");
         return ok ? 0 : 1;

@@ -85,7 +85,7 @@ public sealed class DeviceTaps : ITapSink, IDisposable
     public void Tap(Layers.StreamContext ctx, string name, GpuTensor value)
     {
         if (value.T == 0) return;
-        var copy = ctx.Device.CreateTensor(value.C, value.T, value.H, value.W);
+        var copy = ctx.Device.CreateTensor(value.C, value.T, value.H, value.W, value.Precision);
         ctx.Rec.Copy(value, copy, "tap");
         _pending.Add((name, copy));
     }

@@ -38,7 +38,7 @@ public abstract class StreamSession : IDisposable
         Width = width;
         Arena = new TensorArena(model.Device);
         Rec = model.Device.BeginCommands(timestamps: profile);
-        Ctx = new StreamContext(model.Device, Rec, Arena);
+        Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision);
     }
 
     /// <summary>Claims the graph and resets its stream state (throws when another session holds it).</summary>
@@ -106,12 +106,12 @@ public sealed class EncoderSession : StreamSession
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
         int l = Model.Config.LatentDim;
-        var x = Arena.Rent(3, count, Height, Width);
+        var x = Ctx.Rent(3, count, Height, Width);
         Model.Device.Upload(x, frames);
         var moments = Model.Encoder.Push(Ctx, x, Taps);
         Arena.Return(x);
-        var mean = Arena.Rent(l, moments.T, moments.H, moments.W);
-        var logvar = Arena.Rent(l, moments.T, moments.H, moments.W);
+        var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
+        var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
         if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
         SubmitPush();
         var result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
@@ -158,7 +158,7 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
-        var z = Arena.Rent(l, count, Height, Width);
+        var z = Ctx.Rent(l, count, Height, Width);
         if (count > 0) Model.Device.Upload(z, latents);
         var video = Model.Decoder.Push(Ctx, z, last, Taps);
         Arena.Return(z);

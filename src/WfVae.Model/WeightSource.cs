@@ -12,10 +12,13 @@ public sealed class WeightSource
 
     public VulkanDevice Device { get; }
     public WfVaeConfig Config => _checkpoint.Config;
+    /// <summary>Precision of convolution weights on the device (norm affine vectors stay fp32).</summary>
+    public Precision Precision { get; }
 
-    internal WeightSource(VulkanDevice device, WfVaeCheckpoint checkpoint, List<IDisposable> owned)
+    internal WeightSource(VulkanDevice device, WfVaeCheckpoint checkpoint, List<IDisposable> owned, Precision precision)
     {
         Device = device;
+        Precision = precision;
         _checkpoint = checkpoint;
         _owned = owned;
     }
@@ -33,7 +36,7 @@ public sealed class WeightSource
     {
         var w = Read(path + ".weight", (long)cout * cin * kt * kh * kw);
         var b = Read(path + ".bias", cout);
-        var cw = ConvWeights.Upload(Device, w, b, cout, cin, kt, kh, kw);
+        var cw = ConvWeights.Upload(Device, w, b, cout, cin, kt, kh, kw, Precision);
         _owned.Add(cw);
         return cw;
     }

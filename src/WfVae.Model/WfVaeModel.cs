@@ -23,19 +23,22 @@ public sealed class WfVaeModel : IDisposable
     public VulkanDevice Device { get; }
     /// <summary>SHA-256 of the weights file, identifying the model in latent streams.</summary>
     public string WeightsHash => _checkpoint.WeightsHash;
+    /// <summary>Storage precision of weights and activations on the device (arithmetic is fp32 in both).</summary>
+    public Precision Precision { get; }
     /// <summary>Device bytes the weights occupy.</summary>
     public long WeightBytes { get; }
     /// <summary>Parameters as PyTorch's parameters() counts them (the encoder's fixed 3D Haar filters included).</summary>
     public long EncoderParameters => WeightManifest.TorchParameterCount(Config, ModelPart.Encoder);
     public long DecoderParameters => WeightManifest.TorchParameterCount(Config, ModelPart.Decoder);
 
-    private WfVaeModel(VulkanDevice device, bool ownsDevice, WfVaeCheckpoint checkpoint)
+    private WfVaeModel(VulkanDevice device, bool ownsDevice, WfVaeCheckpoint checkpoint, Precision precision)
     {
         Device = device;
         _ownsDevice = ownsDevice;
         _checkpoint = checkpoint;
+        Precision = precision;
         long before = device.Memory.CurrentBytes;
-        var source = new WeightSource(device, checkpoint, _weights);
+        var source = new WeightSource(device, checkpoint, _weights, precision);
         Encoder = new Encoder(source);
         Decoder = new Decoder(source);
         WeightBytes = device.Memory.CurrentBytes - before;
@@ -44,16 +47,18 @@ public sealed class WfVaeModel : IDisposable
     /// <summary>
     /// Loads a checkpoint (a folder with config.json and a .safetensors file, or a .safetensors file with
     /// <paramref name="configPath"/> or a config.json beside it) onto <paramref name="device"/> (default: the
-    /// selected Vulkan device, which the model then owns).
+    /// selected Vulkan device, which the model then owns), in <paramref name="precision"/> (default
+    /// <see cref="PrecisionInfo.DefaultFor"/>: fp16 where the device offers it).
     /// </summary>
-    public static WfVaeModel Load(string modelPath, VulkanDevice? device = null, string? configPath = null)
+    public static WfVaeModel Load(string modelPath, VulkanDevice? device = null, string? configPath = null, Precision? precision = null)
     {
         var checkpoint = WfVaeCheckpoint.Load(modelPath, configPath);
         bool owns = device == null;
         device ??= VulkanDevice.Create();
         try
         {
-            return new WfVaeModel(device, owns, checkpoint);
+            var p = precision is { } chosen ? PrecisionInfo.Resolve(device, chosen) : PrecisionInfo.DefaultFor(device);
+            return new WfVaeModel(device, owns, checkpoint, p);
         }
         catch
         {

@@ -36,7 +36,8 @@ public static class Attention
         if (q.T > 65535) throw new ArgumentException("Attention: more than 65535 frames in one call");
         long n = q.Plane;
         if (n == 0 || q.T == 0) return;
-        var pipe = rec.Device.Pipelines.Get("attention", 4, Marshal.SizeOf<Push>(), stackalloc[] { c, (c + Invocations - 1) / Invocations, Math.Min(64, c) });
+        var precision = Dispatch.PrecisionOf(rec, "Attention", q, k, v, output);
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("attention", precision), 4, Marshal.SizeOf<Push>(), stackalloc[] { c, (c + Invocations - 1) / Invocations, Math.Min(64, c) });
         var push = new Push
         {
             QBase = q.BaseElement, QFrame = checked((uint)q.FrameStride),

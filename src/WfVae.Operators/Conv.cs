@@ -55,7 +55,29 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// <summary>Default tiles of a variant on a device.</summary>
     public static ConvTiles For(VulkanDevice d, ConvVariant v) => v == ConvVariant.Texel ? CpuTexel : For(d);
 
-    internal void Validate(VulkanDevice d, ConvVariant v)
+    /// <summary>
+    /// Tiles of a variant on a device for a layer with <paramref name="cout"/> output channels: the device class's
+    /// tiles, narrowed along the channels when they would mostly compute padding. WF-VAE's conv_out (3 channels)
+    /// and the 12/16/24-channel wavelet and latent convs would otherwise run 64-channel tiles at 5–40 % use; the
+    /// narrowed tile spends the same invocations along the positions instead. Bits do not depend on the tiles.
+    /// </summary>
+    public static ConvTiles For(VulkanDevice d, ConvVariant v, int cout)
+    {
+        var t = For(d, v);
+        int coutPad = (cout + 3) / 4 * 4;
+        if (coutPad * 2 > t.BM) return t;
+        int tm = Math.Min(t.TM, coutPad);
+        int wgm = Math.Max(1, coutPad / tm);
+        while (t.WG % wgm != 0) wgm--;
+        int wgn = t.WG / wgm;
+        if (v == ConvVariant.Texel && wgn % 8 != 0) return t;
+        var narrow = t with { WGN = wgn, TM = tm };
+        // A wider position tile needs more shared memory in the SSBO kernel; keep the default where it would not fit.
+        return v == ConvVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
+    }
+
+    /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
+    public void Validate(VulkanDevice d, ConvVariant v)
     {
         if (v == ConvVariant.Texel)
         {
@@ -87,10 +109,9 @@ public sealed class ConvWeights : IDisposable
     public int Kh { get; }
     public int Kw { get; }
     public bool HasBias { get; }
-    /// <summary>The packed weights (+ bias) as a flat device tensor.</summary>
+    /// <summary>The packed weights (+ bias) as a flat device tensor, in the precision the convolution runs in.</summary>
     public GpuTensor Packed { get; }
-    /// <summary>4 (float32) or 2 (fp16, for the cooperative-matrix kernel).</summary>
-    public int ElementBytes => Packed.ElementBytes;
+    public Precision Precision => Packed.Precision;
     /// <summary>Cout rounded up to a multiple of 4 (the packed row length; extra columns are zero).</summary>
     public int CoutPad => (Cout + 3) / 4 * 4;
     internal long BiasOffset => (long)Kt * Kh * Kw * Cin * CoutPad;
@@ -108,10 +129,10 @@ public sealed class ConvWeights : IDisposable
 
     /// <summary>
     /// Uploads official weights: [Cout, Cin, kt, kh, kw] for 3D or [Cout, Cin, kh, kw] for 2D (pass kt = 1) and the
-    /// bias [Cout] (empty = none). <paramref name="float16"/>: stored as fp16 (rounded to nearest) for fp16 tensors.
+    /// bias [Cout] (empty = none), stored in <paramref name="precision"/> (fp16: rounded to nearest-even halves).
     /// </summary>
     public static ConvWeights Upload(VulkanDevice d, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, int kh, int kw,
-        bool float16 = false)
+        Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (cout <= 0 || cin <= 0 || kt <= 0 || kh <= 0 || kw <= 0)
@@ -133,9 +154,7 @@ public sealed class ConvWeights : IDisposable
                     packed[((long)tap * cin + i) * coutPad + o] = weight[(int)(src + tap)];
             }
         bias.CopyTo(packed.AsSpan((int)body));
-        var tensor = float16
-            ? d.UploadHalf(Array.ConvertAll(packed, v => (Half)v), 1, 1, 1, packed.Length)
-            : d.Upload(packed, 1, 1, 1, packed.Length);
+        var tensor = d.Upload(packed, 1, 1, 1, packed.Length, precision);
         return new ConvWeights(tensor, cout, cin, kt, kh, kw, bias.Length != 0);
     }
 
@@ -171,9 +190,29 @@ public static class Conv
     /// <summary>WFVAE_CONV_TILES="WG,WGN,TM,TN,BK" overrides the tile choice (tuning and diagnosis).</summary>
     private static readonly ConvTiles? TilesFromEnvironment = ParseTiles(Environment.GetEnvironmentVariable("WFVAE_CONV_TILES"));
 
-    /// <summary>The tiles a dispatch on <paramref name="device"/> uses: the override, WFVAE_CONV_TILES, else the variant's default.</summary>
-    public static ConvTiles TilesFor(VulkanDevice device, ConvVariant variant) =>
-        TilesOverride ?? TilesFromEnvironment ?? ConvTiles.For(device, variant);
+    /// <summary>
+    /// The tiles a dispatch on <paramref name="device"/> uses: the override, WFVAE_CONV_TILES, else the variant's
+    /// default for a layer of <paramref name="cout"/> output channels (0: the device class's default).
+    /// </summary>
+    public static ConvTiles TilesFor(VulkanDevice device, ConvVariant variant, int cout = 0) =>
+        TilesOverride ?? TilesFromEnvironment ?? (cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant));
+
+    /// <summary>
+    /// Receives one line per distinct (layer, variant, precision, tiles) choice when set (the CLI's --verbose): which
+    /// kernel and tile shape each convolution runs with, and why (override, environment, or the device class + shape).
+    /// </summary>
+    public static Action<string>? TileLog { get; set; }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Logged = new();
+
+    private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, ConvVariant variant, Precision precision, ConvTiles tiles)
+    {
+        if (TileLog is not { } log) return;
+        string source = TilesOverride != null ? "override" : TilesFromEnvironment != null ? "WFVAE_CONV_TILES" : $"{d.Info.Kind} default for {w.Cout} output channels";
+        string line = $"conv {label}: {w.Cin}->{w.Cout} {w.Kt}x{w.Kh}x{w.Kw}, N={n}: {variant.ToString().ToLowerInvariant()} {precision.Name()}, " +
+                      $"tile {tiles.BM}x{tiles.BN} (WG {tiles.WG}, WGN {tiles.WGN}, TM {tiles.TM}, TN {tiles.TN}, BK {tiles.BK}) [{source}]";
+        if (Logged.TryAdd($"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(d)}|{line}", true)) log(line);
+    }
 
     public static ConvTiles? ParseTiles(string? text)
     {
@@ -194,7 +233,7 @@ public static class Conv
     /// The variant used on a device: <see cref="VariantOverride"/>, else WFVAE_CONV_VARIANT, else Texel on CPU drivers
     /// whose texel views reach a whole memory block and Ssbo on GPUs.
     /// </summary>
-    public static ConvVariant VariantFor(VulkanDevice d)
+    public static ConvVariant VariantFor(VulkanDevice d, Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (VariantOverride is { } o) return o;
@@ -206,8 +245,16 @@ public static class Conv
                 "texel" => ConvVariant.Texel,
                 _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo' or 'texel'"),
             };
-        bool viewsFit = d.Pipelines.MaxTexelBufferElements * 4 >= d.Memory.MaxAllocationBytes;
-        return d.Info.Kind == DeviceKind.Cpu && viewsFit ? ConvVariant.Texel : ConvVariant.Ssbo;
+        return d.Info.Kind == DeviceKind.Cpu && TexelUsable(d, precision) ? ConvVariant.Texel : ConvVariant.Ssbo;
+    }
+
+    /// <summary>Whether texel views of <paramref name="precision"/> elements can address a whole memory block and are readable.</summary>
+    private static bool TexelUsable(VulkanDevice d, Precision precision)
+    {
+        int eb = precision.ElementBytes();
+        return d.Pipelines.MaxTexelBufferElements * eb >= d.Memory.MaxAllocationBytes
+            && d.Pipelines.SupportsUniformTexels(PipelineLibrary.TexelFormat(BindingKind.Texels, eb))
+            && d.Pipelines.SupportsUniformTexels(PipelineLibrary.TexelFormat(BindingKind.Texels4, eb));
     }
 
     /// <summary>Output frames of a conv over V virtual frames: ⌊(V − kt)/st⌋ + 1, or 0 if V &lt; kt.</summary>
@@ -254,46 +301,14 @@ public static class Conv
             throw new ArgumentException($"conv {w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
         if (residual != null && !residual.SameShape(y))
             throw new ArgumentException($"conv {w}: residual {residual.Shape} differs from output {y.Shape}");
-        // float32 everywhere, or fp16 everywhere (weights included) for the cooperative-matrix kernel.
-        int eb = x.ElementBytes;
-        if (eb != 4 && eb != 2) throw new NotSupportedException($"conv: {x.Shape} has {eb}-byte elements (float32 or fp16 only)");
-        foreach (var t in new[] { past, x, y, residual })
-            if (t != null && t.ElementBytes != eb) throw new ArgumentException($"conv {w}: mixed element sizes ({t.Shape} has {t.ElementBytes}-byte elements, input {eb})");
-        if (w.ElementBytes != eb) throw new ArgumentException($"conv {w}: weights have {w.ElementBytes}-byte elements, tensors {eb}");
+        var precision = Dispatch.PrecisionOf(rec, $"conv {w}", past, x, y, residual, w.Packed);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"conv {w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        var push = MakePush(past, x, w, y, strideT, strideHW, padding, residual, pastT, ho, wo, n);
-        if (eb == 2)
-        {
-            // fp16 storage: the cooperative-matrix kernel where the device enabled it and it passed its self-check.
-            if (!CooperativeConv.Active(rec.Device))
-                throw new NotSupportedException($"conv {w}: fp16 tensors need the cooperative-matrix kernel here, and {rec.Device.Info.Name} has none: {rec.Device.CooperativeMatrix}");
-            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
-            return;
-        }
-        var variant = VariantFor(rec.Device);
-        var tiles = TilesFor(rec.Device, variant);
-        tiles.Validate(rec.Device, variant);
-        bool texel = variant == ConvVariant.Texel;
-        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
-        var pipe = rec.Device.Pipelines.Get(texel ? "conv_texel" : "conv", kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
-        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
-        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        var bindings = texel
-            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
-            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
-    }
-
-    /// <summary>The push-constant block of conv.comp (and conv_coop.comp); element indices in the tensors' own element size.</summary>
-    private static Push MakePush(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y, int strideT, int strideHW, ConvPadding padding,
-        GpuTensor? residual, int pastT, int ho, int wo, long n)
-    {
         int pad = padding == ConvPadding.Same ? 1 : 0;
-        return new Push
+        var push = new Push
         {
             PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)pastT,
             XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
@@ -308,6 +323,26 @@ public static class Conv
             Cout4 = (uint)(w.CoutPad / 4),
             BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
         };
+        // fp16: the cooperative-matrix kernel where the device enabled it and it passed its first-use self-check
+        // (CooperativeConv; WFVAE_COOPMAT=off turns it off), else the scalar conv_f16 kernels below.
+        if (precision == Precision.Fp16 && CooperativeConv.Active(rec.Device))
+        {
+            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
+            return;
+        }
+        var variant = VariantFor(rec.Device, precision);
+        var tiles = TilesFor(rec.Device, variant, w.Cout);
+        tiles.Validate(rec.Device, variant);
+        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
+        bool texel = variant == ConvVariant.Texel;
+        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
+        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
+        var bindings = texel
+            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
+            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
+        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
     /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>

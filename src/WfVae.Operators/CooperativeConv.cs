@@ -140,27 +140,26 @@ public static class CooperativeConv
 
     /// <summary>
     /// Runs <paramref name="c"/> through <see cref="Conv.Forward"/>: float32 tensors (the scalar kernel) or fp16 tensors
-    /// (the cooperative kernel). The output is a channel slice of a larger tensor filled with sentinels, so stray
+    /// (the cooperative kernel during the self-check where the device has one, else the scalar conv_f16). The output is a channel slice of a larger tensor filled with sentinels, so stray
     /// writes show up in the comparison.
     /// </summary>
     public static float[] RunCase(VulkanDevice d, SelfCheckCase c, bool float16)
     {
         ArgumentNullException.ThrowIfNull(d);
         ArgumentNullException.ThrowIfNull(c);
-        GpuTensor Up(float[] data, int ch, int t, int h, int w) =>
-            float16 ? d.UploadHalf(Array.ConvertAll(data, v => (Half)v), ch, t, h, w) : d.Upload(data, ch, t, h, w);
-        using var weights = ConvWeights.Upload(d, c.Weight, c.Bias, c.Cout, c.Cin, c.Kt, c.K, c.K, float16);
-        using var past = c.PastT > 0 ? Up(c.Past, c.Cin, c.PastT, c.H, c.W) : null;
-        using var x = Up(c.X, c.Cin, c.T, c.H, c.W);
-        using var big = Up(c.Sentinels, c.Cout + 2 * SelfCheckCase.SentinelChannels, c.Tout, c.Ho, c.Wo);
-        using var residual = c.Residual.Length > 0 ? Up(c.Residual, c.Cout, c.Tout, c.Ho, c.Wo) : null;
+        var precision = float16 ? Precision.Fp16 : Precision.Fp32;
+        using var weights = ConvWeights.Upload(d, c.Weight, c.Bias, c.Cout, c.Cin, c.Kt, c.K, c.K, precision);
+        using var past = c.PastT > 0 ? d.Upload(c.Past, c.Cin, c.PastT, c.H, c.W, precision) : null;
+        using var x = d.Upload(c.X, c.Cin, c.T, c.H, c.W, precision);
+        using var big = d.Upload(c.Sentinels, c.Cout + 2 * SelfCheckCase.SentinelChannels, c.Tout, c.Ho, c.Wo, precision);
+        using var residual = c.Residual.Length > 0 ? d.Upload(c.Residual, c.Cout, c.Tout, c.Ho, c.Wo, precision) : null;
         var y = big.Channels(SelfCheckCase.SentinelChannels, c.Cout);
         using (var rec = d.BeginCommands())
         {
             Conv.Forward(rec, past, x, weights, y, c.StrideT, c.StrideHW, c.Padding, residual, "coopmat self-check");
             rec.Submit();
         }
-        return float16 ? Array.ConvertAll(d.DownloadHalf(big), h => (float)h) : d.Download(big);
+        return d.Download(big);
     }
 }
 

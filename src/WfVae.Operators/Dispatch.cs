@@ -17,6 +17,29 @@ internal static class Dispatch
 
     public static uint CeilDiv(long a, long b) => (uint)((a + b - 1) / b);
 
+    /// <summary>
+    /// The precision of a dispatch: every tensor operand must have the same element type (fp32 or fp16), which picks
+    /// the shader variant ("name" or "name_f16"). Null operands are ignored.
+    /// </summary>
+    public static Precision PrecisionOf(CommandRecorder rec, string op, params GpuTensor?[] tensors)
+    {
+        Precision? p = null;
+        foreach (var t in tensors)
+        {
+            if (t == null) continue;
+            if (p is { } q && q != t.Precision)
+                throw new ArgumentException($"{op}: operands mix {q.Name()} and {t.Precision.Name()} tensors ({t.Shape})");
+            p = t.Precision;
+        }
+        var result = p ?? Precision.Fp32;
+        if (result == Precision.Fp16 && !rec.Device.Float16Enabled)
+            throw new NotSupportedException($"{op}: fp16 tensors on {rec.Device.Info.Name}, which does not offer fp16 storage and arithmetic");
+        return result;
+    }
+
+    /// <summary>The shader variant of <paramref name="shader"/> for <paramref name="p"/>.</summary>
+    public static string Shader(string shader, Precision p) => shader + p.ShaderSuffix();
+
     public static void SameShape(GpuTensor a, GpuTensor b, string op)
     {
         if (!a.SameShape(b)) throw new ArgumentException($"{op}: shapes differ, {a.Shape} vs {b.Shape}");

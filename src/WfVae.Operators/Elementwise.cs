@@ -31,7 +31,8 @@ public static class Elementwise
     {
         Dispatch.SameShape(a, y, op.ToString());
         Dispatch.SameShape(b, y, op.ToString());
-        var pipe = rec.Device.Pipelines.Get("elementwise", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)op });
+        var precision = Dispatch.PrecisionOf(rec, op.ToString(), a, b, y);
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("elementwise", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)op });
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,

@@ -93,7 +93,8 @@ public static class Haar
         long planes = (long)frames * c;   // workgroup z: one (frame, channel) plane each
         if (planes == 0 || hh == 0 || wh == 0) return;
         if (planes > MaxGroupsZ) throw new ArgumentException($"Haar: {frames} frames x {c} channels exceed {MaxGroupsZ} workgroups in z; split the frames");
-        var pipe = rec.Device.Pipelines.Get("haar", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode, add ? 1 : 0 });
+        var precision = Dispatch.PrecisionOf(rec, "Haar", a, b, y);
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("haar", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode, add ? 1 : 0 });
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,

@@ -47,7 +47,8 @@ public static class Norm
         if (voxels == 0) return;
         var push = BasePush(x, gamma, beta, y, eps);
         push.Count = checked((uint)voxels);
-        var pipe = rec.Device.Pipelines.Get("norm", 5, Marshal.SizeOf<Push>(), stackalloc[] { (int)Mode.LayerNorm, silu ? 1 : 0 });
+        var shader = Dispatch.Shader("norm", Dispatch.PrecisionOf(rec, "LayerNorm", x, y));
+        var pipe = rec.Device.Pipelines.Get(shader, 5, Marshal.SizeOf<Push>(), stackalloc[] { (int)Mode.LayerNorm, silu ? 1 : 0 });
         var (gx, gy) = Dispatch.Linear(voxels, Local);
         rec.Dispatch(pipe, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x) }, push, gx, gy, 1, "layernorm");
     }
@@ -76,6 +77,7 @@ public static class Norm
         int segments = perFrame ? x.T : 1;
         long partials = (long)x.T * groups * nChunks * 3;
         long stats = (long)segments * groups * 2;
+        var shader = Dispatch.Shader("norm", Dispatch.PrecisionOf(rec, "GroupNorm", x, y));
         var s = scratch.Rent(checked((int)(partials + stats)), 1, 1, 1);
         try
         {
@@ -90,17 +92,17 @@ public static class Norm
             int pushBytes = Marshal.SizeOf<Push>();
             int si = silu ? 1 : 0;
 
-            var stat = rec.Device.Pipelines.Get("norm", 5, pushBytes, stackalloc[] { (int)Mode.GroupStats, 0 });
+            var stat = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupStats, 0 });
             rec.Dispatch(stat, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s) }, push,
                 (uint)nChunks, (uint)groups, (uint)x.T, "groupnorm.stats");
 
-            var merge = rec.Device.Pipelines.Get("norm", 5, pushBytes, stackalloc[] { (int)Mode.GroupMerge, 0 });
+            var merge = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupMerge, 0 });
             rec.Dispatch(merge, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s) }, push,
                 (uint)groups, (uint)segments, 1, "groupnorm.merge");
 
             long count = x.ElementCount;
             push.Count = checked((uint)count);
-            var apply = rec.Device.Pipelines.Get("norm", 5, pushBytes, stackalloc[] { (int)Mode.GroupApply, si });
+            var apply = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupApply, si });
             var (gx, gy) = Dispatch.Linear(count, Local);
             rec.Dispatch(apply, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(s) }, push,
                 gx, gy, 1, "groupnorm.apply");
@@ -123,7 +125,7 @@ public static class Norm
     private static void CheckAffine(int c, GpuTensor gamma, GpuTensor beta, string op)
     {
         foreach (var v in new[] { gamma, beta })
-            if (v.ElementCount != c || !v.IsDense)
-                throw new ArgumentException($"{op}: affine parameter {v.Shape} must be {c} consecutive values");
+            if (v.ElementCount != c || !v.IsDense || v.Precision != Precision.Fp32)
+                throw new ArgumentException($"{op}: affine parameter {v.Shape} must be {c} consecutive fp32 values");
     }
 }

@@ -54,7 +54,8 @@ public static class Posterior
     {
         long count = shape.ElementCount;
         if (count == 0) return;
-        var pipe = rec.Device.Pipelines.Get("posterior", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
+        var precision = Dispatch.PrecisionOf(rec, "Posterior", a.Tensor, b.Tensor, y.Tensor);
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("posterior", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
         var push = new Push
         {
             ABase = a.Tensor.BaseElement, AFrame = (uint)a.Tensor.FrameStride,

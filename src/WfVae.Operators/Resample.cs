@@ -92,7 +92,8 @@ public static class Resample
 
     private static void RunFrames(CommandRecorder rec, Mode mode, GpuTensor a, GpuTensor b, GpuTensor y, float wa, float wb)
     {
-        var pipe = rec.Device.Pipelines.Get("resample", 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
+        var precision = Dispatch.PrecisionOf(rec, "Resample", a, b, y);
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("resample", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,

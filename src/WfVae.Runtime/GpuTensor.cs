@@ -17,6 +17,8 @@ public sealed class GpuTensor : IDisposable
     /// <summary>Elements between the starts of consecutive frames (C·H·W for a dense tensor).</summary>
     public long FrameStride { get; }
     public int ElementBytes { get; }
+    /// <summary>fp32 (4-byte elements) or fp16 (2-byte elements): selects the shader variant that reads this tensor.</summary>
+    public Precision Precision => PrecisionInfo.FromElementBytes(ElementBytes);
     private readonly bool _owner;
 
     internal GpuTensor(DeviceAllocation storage, long offset, int c, int t, int h, int w, long frameStride, int elementBytes, bool owner)

@@ -72,14 +72,36 @@ public sealed unsafe class PipelineLibrary : IDisposable
     /// <summary>Elements of the largest texel buffer view (maxTexelBufferElements).</summary>
     public long MaxTexelBufferElements => _maxTexels;
 
+    /// <summary>Texel format of a binding kind over elements of <paramref name="elementBytes"/> (R32F/RGBA32F or R16F/RGBA16F).</summary>
+    public static Format TexelFormat(BindingKind kind, int elementBytes) => (kind, elementBytes) switch
+    {
+        (BindingKind.Texels4, 2) => Format.R16G16B16A16Sfloat,
+        (BindingKind.Texels4, _) => Format.R32G32B32A32Sfloat,
+        (_, 2) => Format.R16Sfloat,
+        _ => Format.R32Sfloat,
+    };
+
+    /// <summary>Whether the device can read <paramref name="format"/> through a uniform texel buffer.</summary>
+    public bool SupportsUniformTexels(Format format)
+    {
+        lock (_formatSupport)
+        {
+            if (_formatSupport.TryGetValue(format, out bool ok)) return ok;
+            _device.Vk.GetPhysicalDeviceFormatProperties(_device.Physical, format, out var props);
+            return _formatSupport[format] = (props.BufferFeatures & FormatFeatureFlags.UniformTexelBufferBit) != 0;
+        }
+    }
+
+    private readonly Dictionary<Format, bool> _formatSupport = new();
+
     /// <summary>
     /// The texel view of a whole memory block in <paramref name="format"/>, created on first use and destroyed with the
     /// block (<see cref="ForgetBuffer"/>). Throws if the tensor lies beyond what one view can address.
     /// </summary>
     internal BufferView TexelView(GpuTensor t, BindingKind kind)
     {
-        var format = kind == BindingKind.Texels4 ? Format.R32G32B32A32Sfloat : Format.R32Sfloat;
-        long texelBytes = kind == BindingKind.Texels4 ? 16 : 4;
+        var format = TexelFormat(kind, t.ElementBytes);
+        long texelBytes = (kind == BindingKind.Texels4 ? 4 : 1) * t.ElementBytes;
         var block = t.Storage.Block;
         long range = Math.Min(block.Size, _maxTexels * texelBytes) / texelBytes * texelBytes;
         if (t.ByteRange.End > range)

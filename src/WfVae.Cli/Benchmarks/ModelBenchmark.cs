@@ -65,7 +65,7 @@ public static class ModelBenchmark
         }
         long peak = dev.Memory.PeakBytes;
 
-        return new Result(dev.Info.Name, "fp32", modelName, frames, height, width, runs,
+        return new Result(dev.Info.Name, model.Precision.Name(), modelName, frames, height, width, runs,
             Median(enc), Median(dec), encTimings.Sum(t => t.Flops) / 1e9, decTimings.Sum(t => t.Flops) / 1e9,
             peak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, peakGflops), Layers(decTimings, peakGflops));
     }

@@ -64,8 +64,8 @@ public sealed class CausalConv : IDisposable
         }
         if (!_started)
         {
-            _cache = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W);
-            _spare = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W);
+            _cache = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W, x.Precision);
+            _spare = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W, x.Precision);
             for (int i = 0; i < Kt - 1; i++) ctx.Rec.Copy(x.Frames(0, 1), _cache.Frames(i, 1), Name + ".cache");
             _cached = Kt - 1;
             _started = true;

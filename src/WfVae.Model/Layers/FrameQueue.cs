@@ -42,8 +42,8 @@ public sealed class FrameQueue : IDisposable
     {
         if (_buffer != null && _buffer.T >= frames) return;
         int capacity = Math.Max(frames, 2 * (_buffer?.T ?? 1));
-        var bigger = ctx.Device.CreateTensor(like.C, capacity, like.H, like.W);
-        var spare = ctx.Device.CreateTensor(like.C, capacity, like.H, like.W);
+        var bigger = ctx.Device.CreateTensor(like.C, capacity, like.H, like.W, like.Precision);
+        var spare = ctx.Device.CreateTensor(like.C, capacity, like.H, like.W, like.Precision);
         if (_buffer != null && _count > 0) ctx.Rec.Copy(_buffer.Frames(0, _count), bigger.Frames(0, _count), "queue.grow");
         // The old buffers may still be read by recorded commands: release them after the batch.
         ctx.DisposeAfterSubmit(_buffer);

@@ -11,15 +11,18 @@ public sealed class StreamContext
     public VulkanDevice Device { get; }
     public CommandRecorder Rec { get; }
     public TensorArena Arena { get; }
+    /// <summary>Storage precision of every activation and cache of this stream.</summary>
+    public Precision Precision { get; }
 
-    public StreamContext(VulkanDevice device, CommandRecorder rec, TensorArena arena)
+    public StreamContext(VulkanDevice device, CommandRecorder rec, TensorArena arena, Precision precision = Precision.Fp32)
     {
         Device = device;
         Rec = rec;
         Arena = arena;
+        Precision = precision;
     }
 
-    public GpuTensor Rent(int c, int t, int h, int w) => Arena.Rent(c, t, h, w);
+    public GpuTensor Rent(int c, int t, int h, int w) => Arena.Rent(c, t, h, w, Precision.ElementBytes());
 
     private readonly List<IDisposable> _afterSubmit = new();
 

@@ -56,7 +56,7 @@ public sealed class TimeUpsampler : IDisposable
                 Emit(_prev!, cur, 0.75f, 0.25f);
                 Emit(_prev!, cur, 0.25f, 0.75f);
             }
-            _prev ??= ctx.Device.CreateTensor(m.C, 1, m.H, m.W);
+            _prev ??= ctx.Device.CreateTensor(m.C, 1, m.H, m.W, m.Precision);
             ctx.Rec.Copy(cur, _prev, "up2.prev");
         }
         if (last && _trilinear && _count >= 2) Emit(_prev!, _prev!, 1f, 0f);

@@ -26,7 +26,7 @@ public sealed class HaarForward3DStream : IDisposable
         if (x.T == 0) return y;
         if (!_started)
         {
-            _pending = ctx.Device.CreateTensor(x.C, 1, x.H, x.W);
+            _pending = ctx.Device.CreateTensor(x.C, 1, x.H, x.W, x.Precision);
             ctx.Rec.Copy(x.Frames(0, 1), _pending, Name + ".cache");
             _cached = 1;
             _started = true;

@@ -1,4 +1,5 @@
 using WfVae.Model;
+using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
 using Xunit.Abstractions;
@@ -18,8 +19,8 @@ public sealed class GoldenModelTests(GpuFixture gpu, ITestOutputHelper log)
 
     public static TheoryData<string> Cases() => ReferenceTolerance.CaseData();
 
-    internal static WfVaeModel LoadGolden(GpuFixture gpu, string name) =>
-        WfVaeModel.Load(Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name, "model.safetensors"), gpu.Device);
+    internal static WfVaeModel LoadGolden(GpuFixture gpu, string name, Precision precision = Precision.Fp32) =>
+        WfVaeModel.Load(Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name, "model.safetensors"), gpu.Device, precision: precision);
 
     private static CpuTensor Cpu(HostTensor t) => new(t.C, t.T, t.H, t.W, t.Data);
 

@@ -1,27 +1,30 @@
 using WfVae.Model;
+using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
 
 namespace WfVae.Tests.Model;
 
-/// <summary>Chunked pushes through the stream graph equal one whole-clip push, bit for bit (spec §6.4).</summary>
+/// <summary>Chunked pushes through the stream graph equal one whole-clip push, bit for bit (spec §6.4), in both precisions.</summary>
 [Collection("gpu")]
 public sealed class StreamingExactnessTests(GpuFixture gpu)
 {
-    public static TheoryData<int[]> EncoderChunkings() => new()
+    public static TheoryData<int[], Precision> EncoderChunkings() => new()
     {
-        new[] { 1, 4, 4, 4, 4, 4, 4, 4, 4 },
-        new[] { 1, 8, 8, 8, 8 },
-        new[] { 5, 12, 12, 4 },
-        new[] { 1, 1, 1, 2, 3, 5, 7, 13 },
+        { new[] { 1, 4, 4, 4, 4, 4, 4, 4, 4 }, Precision.Fp32 },
+        { new[] { 1, 8, 8, 8, 8 }, Precision.Fp32 },
+        { new[] { 5, 12, 12, 4 }, Precision.Fp32 },
+        { new[] { 1, 1, 1, 2, 3, 5, 7, 13 }, Precision.Fp32 },
+        { new[] { 1, 4, 4, 4, 4, 4, 4, 4, 4 }, Precision.Fp16 },
+        { new[] { 1, 1, 1, 2, 3, 5, 7, 13 }, Precision.Fp16 },
     };
 
     [Theory]
     [MemberData(nameof(EncoderChunkings))]
-    public void ChunkedEncodeIsBitIdenticalToWholeClip(int[] chunks)
+    public void ChunkedEncodeIsBitIdenticalToWholeClip(int[] chunks, Precision precision)
     {
         var golden = ReferenceTolerance.Golden("long");
-        using var model = GoldenModelTests.LoadGolden(gpu, "long");
+        using var model = GoldenModelTests.LoadGolden(gpu, "long", precision);
         var video = golden.Tensor("video");
         var frames = video.ToFrameMajor();
         int frameSize = 3 * video.H * video.W;
@@ -50,13 +53,15 @@ public sealed class StreamingExactnessTests(GpuFixture gpu)
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void ChunkedDecodeIsBitIdenticalToWholeClip(int chunk)
+    [InlineData(1, Precision.Fp32)]
+    [InlineData(2, Precision.Fp32)]
+    [InlineData(3, Precision.Fp32)]
+    [InlineData(1, Precision.Fp16)]
+    [InlineData(3, Precision.Fp16)]
+    public void ChunkedDecodeIsBitIdenticalToWholeClip(int chunk, Precision precision)
     {
         var golden = ReferenceTolerance.Golden("long");
-        using var model = GoldenModelTests.LoadGolden(gpu, "long");
+        using var model = GoldenModelTests.LoadGolden(gpu, "long", precision);
         var z = golden.Tensor("mean");
         var latents = z.ToFrameMajor();
         int latentSize = z.C * z.H * z.W;

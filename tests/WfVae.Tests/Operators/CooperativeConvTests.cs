@@ -144,51 +144,18 @@ public sealed class CooperativeConvTests(GpuFixture gpu)
     }
 
     [Fact]
-    public void Fp16ConvWithoutCooperativeMatricesSaysWhy()
+    public void TheDefaultPlumbingPassesWithTheScalarFp16KernelStandingIn()
     {
+        // Without a cooperative path (lavapipe), fp16 convs run the scalar conv_f16 kernel: the self-check's default
+        // runner then compares a real fp16-storage kernel with the float32 one, which must pass with the stated
+        // tolerance (same inputs; only the fp16 output rounding differs).
         var d = gpu.Device;
-        if (d.CooperativeMatrix.Path != CooperativeMatrixPath.None) return; // only meaningful where none is enabled (lavapipe)
-        var c = SelfCheckCase.All[1];
-        var e = Assert.Throws<NotSupportedException>(() => CooperativeConv.RunCase(d, c, float16: true));
-        Assert.Contains("cooperative-matrix", e.Message);
-        Assert.Contains("not offered", e.Message);
+        if (d.CooperativeMatrix.Path != CooperativeMatrixPath.None || !d.Float16Enabled) return;
         Assert.False(CooperativeConv.Active(d));
-        gpu.AssertClean();
-    }
-
-    [Fact]
-    public void MixedElementSizesAreRejected()
-    {
-        var d = gpu.Device;
-        using var w16 = ConvWeights.Upload(d, new float[5 * 3 * 9], Array.Empty<float>(), 5, 3, 1, 3, 3, float16: true);
-        Assert.Equal(2, w16.ElementBytes);
-        using var x = d.Upload(new float[3 * 4 * 4], 3, 1, 4, 4);
-        using var y = d.CreateTensor(5, 1, 4, 4);
-        using var rec = d.BeginCommands();
-        var e = Assert.Throws<ArgumentException>(() => Conv.Forward(rec, null, x, w16, y));
-        Assert.Contains("weights have 2-byte elements", e.Message);
-        using var y16 = d.CreateTensor(5, 1, 4, 4, elementBytes: 2);
-        Assert.Throws<ArgumentException>(() => Conv.Forward(rec, null, x, w16, y16));
-        gpu.AssertClean();
-    }
-
-    [Fact]
-    public void Fp16UploadAndDownloadRoundTripThroughStridedViews()
-    {
-        var d = gpu.Device;
-        var data = Enumerable.Range(0, 3 * 5 * 4 * 7).Select(i => (Half)(i * 0.5f)).ToArray();
-        using var t = d.UploadHalf(data, c: 5, t: 3, h: 4, w: 7);
-        Assert.Equal(2, t.ElementBytes);
-        Assert.Equal(data, d.DownloadHalf(t));
-        var slice = t.Channels(1, 2).Frames(1, 2);
-        var expected = new List<Half>();
-        for (int f = 1; f < 3; f++) expected.AddRange(data.Skip((f * 5 + 1) * 28).Take(2 * 28));
-        Assert.Equal(expected, d.DownloadHalf(slice));
-        d.Upload(slice, Enumerable.Repeat((Half)(-1), 2 * 2 * 28).ToArray());
-        var after = d.DownloadHalf(t);
-        Assert.Equal((Half)(-1), after[(1 * 5 + 1) * 28]);
-        Assert.Equal(data[0], after[0]);
-        Assert.Throws<NotSupportedException>(() => d.Download(t));
+        var v = CooperativeConv.SelfCheck(d);
+        Assert.True(v.Passed, v.Detail);
+        Assert.InRange(v.RelErr, 1e-5, CooperativeConv.Tolerance / 3);
+        Assert.Equal(CooperativeMatrixPath.None, d.CooperativeMatrix.Path);
         gpu.AssertClean();
     }
 }

@@ -1,0 +1,59 @@
+using WfVae.Operators;
+using WfVae.Runtime;
+using Xunit;
+
+namespace WfVae.Tests.Operators;
+
+/// <summary>Per-layer tile choice (narrowed for few output channels) and its --verbose log.</summary>
+[Collection("gpu")]
+public sealed class ConvTileChoiceTests(GpuFixture gpu)
+{
+    [Theory]
+    [InlineData(ConvVariant.Texel)]
+    [InlineData(ConvVariant.Ssbo)]
+    public void FewOutputChannelsNarrowTheTileAndManyKeepTheDeviceDefault(ConvVariant variant)
+    {
+        var d = gpu.Device;
+        var wide = ConvTiles.For(d, variant);
+        Assert.Equal(wide, ConvTiles.For(d, variant, wide.BM));
+        foreach (int cout in new[] { 3, 8, 12, 16, 24 })
+        {
+            var t = ConvTiles.For(d, variant, cout);
+            t.Validate(d, variant);
+            int coutPad = (cout + 3) / 4 * 4;
+            // The SSBO kernel keeps the wide tile only where the narrowed one would overflow shared memory.
+            if (t == wide && variant == ConvVariant.Ssbo && wide.BK * (coutPad + wide.WG * wide.TN) * 4 > d.Info.MaxSharedMemoryBytes) continue;
+            Assert.True(t.BM < wide.BM, $"{cout} channels: tile {t} not narrower than {wide}");
+            Assert.True(t.BM >= Math.Min(coutPad, wide.TM) && t.BM <= Math.Max(coutPad, wide.TM), $"{cout} channels: {t.BM}-channel tile");
+            Assert.Equal(wide.WG, t.WG); // same invocations, spent along the positions
+        }
+    }
+
+    [Fact]
+    public void TheTileLogNamesLayerVariantPrecisionAndTilesOncePerLayer()
+    {
+        var d = gpu.Device;
+        var lines = new List<string>();
+        var old = Conv.TileLog;
+        Conv.TileLog = lines.Add;
+        try
+        {
+            using var w = ConvWeights.Upload(d, new float[3 * 5 * 9], new float[3], 3, 5, 1, 3, 3);
+            using var x = d.CreateTensor(5, 2, 7, 11);
+            using var y = d.CreateTensor(3, 2, 7, 11);
+            for (int i = 0; i < 2; i++)
+            {
+                using var rec = d.BeginCommands();
+                Conv.Forward(rec, null, x, w, y, label: "test.conv_out_tile_log");
+                rec.Submit();
+            }
+        }
+        finally { Conv.TileLog = old; }
+        var line = Assert.Single(lines, l => l.Contains("test.conv_out_tile_log"));
+        Assert.Contains("5->3 1x3x3", line);
+        Assert.Contains("fp32", line);
+        Assert.Contains(Conv.VariantFor(d).ToString().ToLowerInvariant(), line);
+        Assert.Contains($"TM {ConvTiles.For(d, Conv.VariantFor(d), 3).TM}", line);
+        gpu.AssertClean();
+    }
+}
