@@ -161,12 +161,25 @@ public static class CommandLine
         return $"{lines[0].TrimEnd(':')}: {first}{(more > 0 ? $"; … {more} more (--verbose lists them all)" : "")}";
     }
 
+    /// <summary>"cooperative matrix: &lt;path&gt; — KHR: …; NV: …; NV2: …" (issue #6; reasons from <see cref="CooperativeMatrixPlan"/>).</summary>
+    internal static string CooperativeMatrixLine(CooperativeMatrixPlan plan) =>
+        "cooperative matrix: " + plan.Path switch
+        {
+            CooperativeMatrixPath.Khr => "KHR (after a self-check at first use)",
+            CooperativeMatrixPath.Nv => "NV (after a self-check at first use)",
+            _ => "none, scalar conv",
+        } + " — " + plan;
+
     private static int Devices(Options o, TextWriter stdout)
     {
         var devices = VulkanDevice.Enumerate();
         var chosen = VulkanDevice.Select(devices, o.Device ?? Environment.GetEnvironmentVariable(DeviceOptions.SelectorVariable));
+        var setting = CooperativeMatrixPlan.SettingFromEnvironment();
         foreach (var d in devices)
+        {
             stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
+            stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, CooperativeMatrixBuild.Current, setting))}");
+        }
         return 0;
     }
 }

@@ -167,7 +167,7 @@ public sealed class ConvWeights : IDisposable
 public static class Conv
 {
     [StructLayout(LayoutKind.Sequential)]
-    private struct Push
+    internal struct Push
     {
         public uint PastBase, PastFrame, PastT;
         public uint XBase, XFrame;
@@ -309,13 +309,6 @@ public static class Conv
         if (n > uint.MaxValue / 2) throw new ArgumentException($"{w}: output {y.Shape} too large");
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        var variant = VariantFor(rec.Device, precision);
-        var tiles = TilesFor(rec.Device, variant, w.Cout);
-        tiles.Validate(rec.Device, variant);
-        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
-        bool texel = variant == ConvVariant.Texel;
-        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
         int pad = padding == ConvPadding.Same ? 1 : 0;
         var push = new Push
         {
@@ -332,6 +325,20 @@ public static class Conv
             Cout4 = (uint)(w.CoutPad / 4),
             BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
         };
+        // fp16: the cooperative-matrix kernel where the device enabled it and it passed its first-use self-check
+        // (CooperativeConv; WFVAE_COOPMAT=off turns it off), else the scalar conv_f16 kernels below.
+        if (precision == Precision.Fp16 && CooperativeConv.Active(rec.Device))
+        {
+            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
+            return;
+        }
+        var variant = VariantFor(rec.Device, precision);
+        var tiles = TilesFor(rec.Device, variant, w.Cout);
+        tiles.Validate(rec.Device, variant);
+        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
+        bool texel = variant == ConvVariant.Texel;
+        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
         var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
         var bindings = texel

@@ -23,6 +23,9 @@ public sealed record PhysicalDeviceInfo(
     double TimestampPeriodNs,
     bool TimestampsSupported)
 {
+    /// <summary>Cooperative-matrix extensions, features and shapes the device offers (issue #6).</summary>
+    public CooperativeMatrixOffer CooperativeMatrix { get; init; } = CooperativeMatrixOffer.None;
+
     public string Vendor => VendorId switch
     {
         0x10DE => "NVIDIA",
@@ -72,6 +75,8 @@ public sealed record DeviceOptions
     public bool? Validation { get; init; }
     /// <summary>Where the persistent pipeline cache lives; null = the user's cache folder, "" = none.</summary>
     public string? PipelineCachePath { get; init; }
+    /// <summary>Cooperative-matrix path allowed (tests, diagnosis); null = the WFVAE_COOPMAT environment variable, else auto.</summary>
+    public CooperativeMatrixSetting? CooperativeMatrix { get; init; }
     /// <summary>Bytes per memory block (capped by the device's storage-buffer range).</summary>
     public ulong BlockBytes { get; init; } = 256UL << 20;
 

@@ -117,35 +117,47 @@ public sealed unsafe class PipelineLibrary : IDisposable
     /// <summary>Finds "&lt;name&gt;.spv" among the embedded resources of the loaded assemblies.</summary>
     public static byte[] Spirv(string name)
     {
-        return SpirvByName.GetOrAdd(name, n =>
+        return SpirvByName.GetOrAdd(name, n => FindResource(n + ".spv")
+            ?? throw new InvalidOperationException($"No embedded SPIR-V named '{n}.spv' in the loaded assemblies; was the shader compiled (shaders/{n}.comp)?"));
+    }
+
+    /// <summary>Whether "&lt;name&gt;.spv" is embedded (optional shaders, e.g. the cooperative-matrix conv, exist only where glslc could build them).</summary>
+    public static bool HasSpirv(string name) => SpirvByName.ContainsKey(name) || FindResource(name + ".spv") != null;
+
+    /// <summary>An embedded UTF-8 text resource of the loaded assemblies (e.g. the shader build's notes), or null.</summary>
+    public static string? FindResourceText(string resource)
+    {
+        var bytes = FindResource(resource);
+        return bytes == null ? null : System.Text.Encoding.UTF8.GetString(bytes);
+    }
+
+    private static byte[]? FindResource(string resource)
+    {
+        // Shaders live in the operator library, which may not be loaded yet: walk the references too.
+        var seen = new HashSet<string>();
+        var queue = new Queue<Assembly>(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic));
+        while (queue.Count > 0)
         {
-            var resource = n + ".spv";
-            // Shaders live in the operator library, which may not be loaded yet: walk the references too.
-            var seen = new HashSet<string>();
-            var queue = new Queue<Assembly>(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic));
-            while (queue.Count > 0)
+            var asm = queue.Dequeue();
+            if (!seen.Add(asm.FullName ?? asm.GetName().Name ?? "")) continue;
+            using (var s = asm.GetManifestResourceStream(resource))
             {
-                var asm = queue.Dequeue();
-                if (!seen.Add(asm.FullName ?? asm.GetName().Name ?? "")) continue;
-                using (var s = asm.GetManifestResourceStream(resource))
+                if (s != null)
                 {
-                    if (s != null)
-                    {
-                        var bytes = new byte[s.Length];
-                        s.ReadExactly(bytes);
-                        return bytes;
-                    }
-                }
-                foreach (var r in ReferencedAssemblies(asm))
-                {
-                    if (r.Name == null || r.Name.StartsWith("System") || r.Name.StartsWith("Microsoft") || seen.Contains(r.FullName)) continue;
-                    try { queue.Enqueue(Assembly.Load(r)); }
-                    catch (IOException) { }
-                    catch (BadImageFormatException) { }
+                    var bytes = new byte[s.Length];
+                    s.ReadExactly(bytes);
+                    return bytes;
                 }
             }
-            throw new InvalidOperationException($"No embedded SPIR-V named '{resource}' in the loaded assemblies; was the shader compiled (shaders/{n}.comp)?");
-        });
+            foreach (var r in ReferencedAssemblies(asm))
+            {
+                if (r.Name == null || r.Name.StartsWith("System") || r.Name.StartsWith("Microsoft") || seen.Contains(r.FullName)) continue;
+                try { queue.Enqueue(Assembly.Load(r)); }
+                catch (IOException) { }
+                catch (BadImageFormatException) { }
+            }
+        }
+        return null;
     }
 
     // NativeAOT (the native plugin) has no assembly reference metadata: GetReferencedAssemblies throws

@@ -31,6 +31,8 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     /// <summary>Validation errors reported so far (empty without validation).</summary>
     public IReadOnlyList<string> ValidationErrors => _debug?.Errors ?? (IReadOnlyList<string>)Array.Empty<string>();
     public bool Float16Enabled { get; }
+    /// <summary>Cooperative-matrix path of this device (enabled extension, self-check outcome, reasons).</summary>
+    public CooperativeMatrixState CooperativeMatrix { get; }
 
     private VulkanDevice(Vk vk, Instance instance, DebugMessenger? debug, PhysicalDevice physical, PhysicalDeviceInfo info, DeviceOptions options)
     {
@@ -42,27 +44,23 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         vk.GetPhysicalDeviceMemoryProperties(physical, out MemoryProperties);
 
         QueueFamily = FindComputeQueueFamily(vk, physical);
-        float priority = 1f;
-        var queueInfo = new DeviceQueueCreateInfo
+        // Cooperative matrices (issue #6): enabled only where the device offers a usable shape, this build embedded
+        // the kernel and WFVAE_COOPMAT allows it; if device creation with the extension fails, retry without it.
+        var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Current,
+            options.CooperativeMatrix ?? CooperativeMatrixPlan.SettingFromEnvironment());
+        var r = CreateLogicalDevice(vk, physical, info, QueueFamily, plan.Path, out Handle);
+        if (r != Result.Success && plan.Path != CooperativeMatrixPath.None)
         {
-            SType = StructureType.DeviceQueueCreateInfo,
-            QueueFamilyIndex = QueueFamily,
-            QueueCount = 1,
-            PQueuePriorities = &priority,
-        };
-        // Half-precision storage and arithmetic are switched on where offered, for the fp16 path.
-        var f11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features, StorageBuffer16BitAccess = info.Storage16Bit };
-        var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, ShaderFloat16 = info.ShaderFloat16, PNext = &f11 };
-        bool api12 = Version.Parse(info.ApiVersion) >= new Version(1, 2);
-        var createInfo = new DeviceCreateInfo
+            var note = $"vkCreateDevice with {ExtensionName(plan.Path)} failed ({r}); scalar kernels used";
+            r = CreateLogicalDevice(vk, physical, info, QueueFamily, CooperativeMatrixPath.None, out Handle);
+            CooperativeMatrix = new CooperativeMatrixState(plan, CooperativeMatrixPath.None, note);
+        }
+        else
         {
-            SType = StructureType.DeviceCreateInfo,
-            QueueCreateInfoCount = 1,
-            PQueueCreateInfos = &queueInfo,
-            PNext = api12 ? &f12 : null,
-        };
-        vk.CreateDevice(physical, in createInfo, null, out Handle).Check("vkCreateDevice");
-        Float16Enabled = api12 && info.ShaderFloat16 && info.Storage16Bit;
+            CooperativeMatrix = new CooperativeMatrixState(plan, plan.Path);
+        }
+        r.Check("vkCreateDevice");
+        Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
 
         var poolInfo = new CommandPoolCreateInfo
@@ -224,11 +222,11 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         fixed (PhysicalDevice* p = handles) vk.EnumeratePhysicalDevices(instance, ref count, p).Check("vkEnumeratePhysicalDevices");
         var list = new List<(PhysicalDevice, PhysicalDeviceInfo)>();
         for (int i = 0; i < handles.Length; i++)
-            list.Add((handles[i], Describe(vk, handles[i], i)));
+            list.Add((handles[i], Describe(vk, instance, handles[i], i)));
         return list;
     }
 
-    private static PhysicalDeviceInfo Describe(Vk vk, PhysicalDevice pd, int index)
+    private static PhysicalDeviceInfo Describe(Vk vk, Instance instance, PhysicalDevice pd, int index)
     {
         var driver = new PhysicalDeviceDriverProperties { SType = StructureType.PhysicalDeviceDriverProperties };
         var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &driver };
@@ -282,7 +280,11 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             api12 && f12.ShaderFloat16,
             api12 && f11.StorageBuffer16BitAccess,
             p.Limits.TimestampPeriod,
-            timestamps);
+            timestamps)
+        {
+            CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
+                api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
+        };
     }
 
     private static uint FindComputeQueueFamily(Vk vk, PhysicalDevice pd, bool throwIfNone = true)
