@@ -207,10 +207,17 @@ public static class Conv
 
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, ConvVariant variant, Precision precision, ConvTiles tiles)
     {
-        if (TileLog is not { } log) return;
+        if (TileLog == null) return;
         string source = TilesOverride != null ? "override" : TilesFromEnvironment != null ? "WFVAE_CONV_TILES" : $"{d.Info.Kind} default for {w.Cout} output channels";
-        string line = $"conv {label}: {w.Cin}->{w.Cout} {w.Kt}x{w.Kh}x{w.Kw}, N={n}: {variant.ToString().ToLowerInvariant()} {precision.Name()}, " +
-                      $"tile {tiles.BM}x{tiles.BN} (WG {tiles.WG}, WGN {tiles.WGN}, TM {tiles.TM}, TN {tiles.TN}, BK {tiles.BK}) [{source}]";
+        LogKernel(d, label, w, n, $"{variant.ToString().ToLowerInvariant()} {precision.Name()}, " +
+                  $"tile {tiles.BM}x{tiles.BN} (WG {tiles.WG}, WGN {tiles.WGN}, TM {tiles.TM}, TN {tiles.TN}, BK {tiles.BK}) [{source}]");
+    }
+
+    /// <summary>Logs one layer's kernel choice (<paramref name="kernel"/>) once per device, when <see cref="TileLog"/> is set.</summary>
+    internal static void LogKernel(VulkanDevice d, string label, ConvWeights w, long n, string kernel)
+    {
+        if (TileLog is not { } log) return;
+        string line = $"conv {label}: {w.Cin}->{w.Cout} {w.Kt}x{w.Kh}x{w.Kw}, N={n}: {kernel}";
         if (Logged.TryAdd($"{System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(d)}|{line}", true)) log(line);
     }
 

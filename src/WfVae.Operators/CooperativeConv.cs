@@ -77,6 +77,8 @@ public static class CooperativeConv
         var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, t.BN), 1);
         uint gz = Dispatch.CeilDiv(w.Cout, t.BM);
         var bindings = new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
+        Conv.LogKernel(d, label ?? "conv", w, n, $"cooperative-matrix ({d.CooperativeMatrix.Path}) fp16, tile {t.BM}x{t.BN} " +
+                       $"({t.SGM}x{t.SGN} subgroups of {t.TMT}x{t.TNT} 16x16 tiles)");
         rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv (coopmat)", Conv.Flops(w, y));
     }
 
