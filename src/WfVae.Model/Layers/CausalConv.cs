@@ -15,7 +15,7 @@ public sealed class CausalConv : IDisposable
     private readonly ConvWeights _w;
     private readonly int _st, _shw;
     private readonly ConvPadding _padding;
-    private GpuTensor? _cache, _spare;
+    private GpuTensor? _cache;
     private int _cached;
     private bool _started;
 
@@ -65,7 +65,6 @@ public sealed class CausalConv : IDisposable
         if (!_started)
         {
             _cache = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W, x.Precision);
-            _spare = ctx.Device.CreateTensor(x.C, Kt - 1, x.H, x.W, x.Precision);
             for (int i = 0; i < Kt - 1; i++) ctx.Rec.Copy(x.Frames(0, 1), _cache.Frames(i, 1), Name + ".cache");
             _cached = Kt - 1;
             _started = true;
@@ -73,15 +72,18 @@ public sealed class CausalConv : IDisposable
         var past = _cached > 0 ? _cache!.Frames(0, _cached) : null;
         if (n > 0) Conv.Forward(ctx.Rec, past, x, _w, y, _st, _shw, _padding, residual, Name);
 
-        // Keep the virtual frames [n·st, V) that later outputs still read.
+        // Keep the virtual frames [n·st, V) that later outputs still read (at most kt − 1 of them), in place: cached
+        // frames move down first, in ascending order, so each is read before a later copy overwrites its slot. The
+        // recorder orders these copies after the conv that read the cache and after each other (byte-range hazards),
+        // so one buffer suffices where a second would double the cache memory.
         int virtualFrames = _cached + x.T;
         int start = n * _st;
         for (int v = start; v < virtualFrames; v++)
         {
+            if (v < _cached && start == 0) continue; // already in its slot
             var src = v < _cached ? _cache!.Frames(v, 1) : x.Frames(v - _cached, 1);
-            ctx.Rec.Copy(src, _spare!.Frames(v - start, 1), Name + ".cache");
+            ctx.Rec.Copy(src, _cache!.Frames(v - start, 1), Name + ".cache");
         }
-        (_cache, _spare) = (_spare, _cache);
         _cached = virtualFrames - start;
         return y;
     }
@@ -90,8 +92,7 @@ public sealed class CausalConv : IDisposable
     public void Reset()
     {
         _cache?.Dispose();
-        _spare?.Dispose();
-        _cache = _spare = null;
+        _cache = null;
         _cached = 0;
         _started = false;
     }
