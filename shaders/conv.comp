@@ -52,8 +52,9 @@
 //    instead of (a, u, v, ci): results are NOT bit-identical to conv.spv / conv_texel.spv (a few ulp apart). They
 //    are identical between streamed and whole-clip runs because the host picks this kernel from the layer's shape
 //    (kernel, strides, Cout, H, W), never from the number of frames of a dispatch, and an output's chain does not
-//    depend on the segment grouping. Subgroups skip a (a, u) row that is padding for all their lanes: the skipped
-//    terms are exact zeros and an accumulator that starts at +0 never becomes -0, so skipping changes no bit.
+//    depend on the segment grouping. The 3 taps of one accumulator are applied back to back (v innermost), so
+//    llvmpipe's spilled accumulators are loaded and stored once per 3 FMAs (with v outermost the kernel was slower
+//    than conv_texel on 16x16 layers).
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
