@@ -41,6 +41,20 @@
 //    owns TM channels m0 + mi*TM + i and TN positions n0 + (ni/8)*8*TN + 8*j + ni%8. The fma chain per output
 //    (tap-major, input channel ascending, padding as exact +0 inputs) is the same as above: both variants give the
 //    same bits.
+//  - conv_texel_rows.spv (-DWFVAE_TEXEL=1 -DWFVAE_TEXEL_ROWS=1): the texel kernel for kw = 3, spatial stride 1 and
+//    rows of 16+ output columns (the large layers on lavapipe). An invocation computes TM output channels x TN
+//    CONSECUTIVE columns of one output row (a "segment"; a row has ceil(wo/TN) segments, the last one partial). For
+//    each (a, u) of the kernel and input channel ci it fetches the TN + 2 inputs of the row window once and applies the
+//    3 horizontal taps from registers: TN + 2 input fetches and 3*TM/4 weight fetches feed 3*TM*TN FMAs (conv_texel:
+//    one input fetch per position per tap). Lanes are 8 consecutive segments (WGN a multiple of 8), invocation
+//    (mi, ni) owns channels m0 + mi*TM + i and segment s0 + ni. BK is unused.
+//    Bit-exactness: every output still accumulates in ONE fixed fma chain, but in (a, u, ci ascending, v) order
+//    instead of (a, u, v, ci): results are NOT bit-identical to conv.spv / conv_texel.spv (a few ulp apart). They
+//    are identical between streamed and whole-clip runs because the host picks this kernel from the layer's shape
+//    (kernel, strides, Cout, H, W), never from the number of frames of a dispatch, and an output's chain does not
+//    depend on the segment grouping. The 3 taps of one accumulator are applied back to back (v innermost), so
+//    llvmpipe's spilled accumulators are loaded and stored once per 3 FMAs (with v outermost the kernel was slower
+//    than conv_texel on 16x16 layers).
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
@@ -98,6 +112,113 @@ float loadPast(uint i) { return texelFetch(pastTex, int(i)).x; }
 float loadX(uint i) { return texelFetch(xTex, int(i)).x; }
 vec4 loadW4(uint i) { return texelFetch(wTex, int(i)); }
 
+#ifdef WFVAE_TEXEL_ROWS
+const int KW = 3;            // horizontal taps (the host only picks this kernel for kw = 3, spatial stride 1)
+const int WIN = TN + KW - 1; // inputs of one row window
+
+void main()
+{
+    const uint lid = gl_LocalInvocationIndex;
+    const uint mi = lid / WGN;
+    const uint ni = lid % WGN;
+    const uint gTile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    const uint segRow = (p.wo + uint(TN) - 1u) / uint(TN);   // segments per output row
+    const uint rows = p.n / p.wo;                            // output rows of all frames (Tout * ho)
+    const uint nseg = rows * segRow;
+    if (gTile * uint(WGN) >= nseg) return; // whole workgroup: uniform
+    const uint seg = gTile * uint(WGN) + ni;
+    const bool segOk = seg < nseg;
+    const uint row = segOk ? seg / segRow : 0u;
+    const uint xs = (seg - (seg / segRow) * segRow) * uint(TN);  // first output column of the segment
+    const uint t = row / p.ho;
+    const uint yo = row - t * p.ho;
+    const uint m0 = gl_WorkGroupID.z * BM + mi * TM;
+
+    const uint hw = p.h * p.w;
+    // Column validity of the window: input column xs - padLeft + e.
+    bool colOk[WIN];
+    [[unroll]] for (int e = 0; e < WIN; e++) {
+        int ix = int(xs) - int(p.padLeft) + e;
+        colOk[e] = ix >= 0 && ix < int(p.w);
+    }
+
+    float acc[TM][TN];
+    [[unroll]] for (int i = 0; i < TM; i++)
+        [[unroll]] for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
+
+    uint wCol[TM4];
+    [[unroll]] for (int i = 0; i < TM4; i++) wCol[i] = min(m0 / 4u + uint(i), p.cout4 - 1u);
+    const uint tapStride = p.cin * p.cout4;   // vec4s between taps (a, u, v) and (a, u, v + 1)
+    for (uint a = 0; a < p.kt; a++) {
+        const uint vf = t * p.st + a;
+        const bool isPast = vf < p.pastT;
+        for (uint u = 0; u < p.kh; u++) {
+            const int iy = int(yo) + int(u) - int(p.padTop);
+            const bool rowOk = segOk && iy >= 0 && iy < int(p.h);
+            // Element of window column 0 (without ci*hw); windows outside the frame read texel 0 and become zeros.
+            const int rowBase = (isPast ? int(p.pastBase + vf * p.pastFrame) : int(p.xBase + (vf - p.pastT) * p.xFrame))
+                              + iy * int(p.w) + int(xs) - int(p.padLeft);
+            uint off[WIN];
+            bool ok[WIN];
+            [[unroll]] for (int e = 0; e < WIN; e++) {
+                ok[e] = rowOk && colOk[e];
+                off[e] = ok[e] ? uint(rowBase + e) : 0u;
+            }
+            const bool anyPast = subgroupAny(rowOk && isPast);
+            const bool anyX = subgroupAny(rowOk && !isPast);
+            const uint wRow = p.wBase4 + ((a * p.kh + u) * uint(KW)) * tapStride;
+
+#define ROW_STEP(SRC) \
+            for (uint ci = 0; ci < p.cin; ci++) { \
+                float xv[WIN]; \
+                [[unroll]] for (int e = 0; e < WIN; e++) { \
+                    uint idx = off[e] + ci * hw; \
+                    float f = SRC == 0 ? loadX(idx) : SRC == 1 ? loadPast(idx) : (isPast ? loadPast(idx) : loadX(idx)); \
+                    xv[e] = ok[e] ? f : 0.0; \
+                } \
+                const uint wc = wRow + ci * p.cout4; \
+                [[unroll]] for (int i = 0; i < TM4; i++) { \
+                    vec4 wv[KW]; \
+                    [[unroll]] for (int v = 0; v < KW; v++) wv[v] = loadW4(wc + uint(v) * tapStride + wCol[i]); \
+                    /* v innermost: each accumulator takes its 3 taps back to back (one spill load/store per 3 fmas) */ \
+                    [[unroll]] for (int c = 0; c < 4; c++) \
+                        [[unroll]] for (int j = 0; j < TN; j++) { \
+                            float s = acc[4 * i + c][j]; \
+                            [[unroll]] for (int v = 0; v < KW; v++) s = fma(wv[v][c], xv[j + v], s); \
+                            acc[4 * i + c][j] = s; \
+                        } \
+                } \
+            }
+            if (!anyPast) {
+                ROW_STEP(0)
+            } else if (!anyX) {
+                ROW_STEP(1)
+            } else {
+                ROW_STEP(2)
+            }
+#undef ROW_STEP
+        }
+    }
+
+    // Epilogue: + bias (+ residual), store into the (possibly strided) output view.
+    if (!segOk) return;
+    const uint howo = p.ho * p.wo;
+    const uint r0 = yo * p.wo + xs;
+    [[unroll]] for (int j = 0; j < TN; j++) {
+        if (xs + uint(j) >= p.wo) continue;
+        uint r = r0 + uint(j);
+        [[unroll]] for (int i = 0; i < TM; i++) {
+            uint m = m0 + uint(i);
+            if (m >= p.cout) continue;
+            float val = acc[i][j];
+            if (p.biasBase4 != 0xFFFFFFFFu) val += loadW4(p.biasBase4 + m / 4u)[m % 4u];
+            if (p.hasRes != 0u) val += loadRes(p.rBase + t * p.rFrame + m * howo + r);
+            storeY(p.yBase + t * p.yFrame + m * howo + r, val);
+        }
+    }
+}
+
+#else
 void main()
 {
     const uint lid = gl_LocalInvocationIndex;
@@ -224,6 +345,8 @@ void main()
         }
     }
 }
+
+#endif // WFVAE_TEXEL_ROWS
 
 #else
 shared vec4 Ws[BK * BM4];

@@ -19,6 +19,13 @@ public enum ConvVariant
     Ssbo,
     /// <summary>conv_texel.spv: texel-buffer operands, no shared memory (CPU drivers such as lavapipe).</summary>
     Texel,
+    /// <summary>
+    /// conv_texel_rows.spv: the texel kernel computing runs of consecutive output columns, each row-window fetch serving
+    /// the 3 horizontal taps. Only for kw = 3 and spatial stride 1 (<see cref="Conv.RowsApply"/>); on devices where
+    /// <see cref="Texel"/> is the default it is picked per layer where it wins (<see cref="Conv.RowsWin"/>). Its fma
+    /// order is (a, u, ci, v), not (a, u, v, ci): close to, but not bit-identical with, the other two variants.
+    /// </summary>
+    TexelRows,
 }
 
 /// <summary>
@@ -50,10 +57,24 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// </summary>
     public static ConvTiles CpuTexel => new(32, 8, 16, 8, 8);
 
+    /// <summary>
+    /// Row kernel (conv_texel_rows) on lavapipe: 32 invocations (4 subgroups of 8 row segments), 16 output channels x 16
+    /// consecutive columns each (BK unused): per input channel and kernel row, 18 input + 12 weight fetches feed 768
+    /// FMAs. Forced-row `bench ops` runs on lavapipe 22.3 (2 shared cores, GFLOP/s of the 32x32 / three 16x16 layers):
+    /// 16x16 columns 42-67 / 44-56 / 54-56 / 52-54; 8x16 34 / 33 / 36 / 41; 4x16 40 / 31 / 30 / 31; 32x16 51 / 55 /
+    /// 50 / 42; 16x32 49 / 29 / 29 / 26; 64 invocations of 16x16 50 / 49 / 49 / 34; plain conv_texel 25-33 on all.
+    /// </summary>
+    public static ConvTiles CpuTexelRows => new(32, 8, 16, 16, 8);
+
     public static ConvTiles For(VulkanDevice d) => d.Info.Kind == DeviceKind.Cpu ? Cpu : Gpu;
 
     /// <summary>Default tiles of a variant on a device.</summary>
-    public static ConvTiles For(VulkanDevice d, ConvVariant v) => v == ConvVariant.Texel ? CpuTexel : For(d);
+    public static ConvTiles For(VulkanDevice d, ConvVariant v) => v switch
+    {
+        ConvVariant.Texel => CpuTexel,
+        ConvVariant.TexelRows => CpuTexelRows,
+        _ => For(d),
+    };
 
     /// <summary>
     /// Tiles of a variant on a device for a layer with <paramref name="cout"/> output channels: the device class's
@@ -70,7 +91,7 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
         int wgm = Math.Max(1, coutPad / tm);
         while (t.WG % wgm != 0) wgm--;
         int wgn = t.WG / wgm;
-        if (v == ConvVariant.Texel && wgn % 8 != 0) return t;
+        if (v != ConvVariant.Ssbo && wgn % 8 != 0) return t;
         var narrow = t with { WGN = wgn, TM = tm };
         // A wider position tile needs more shared memory in the SSBO kernel; keep the default where it would not fit.
         return v == ConvVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
@@ -79,7 +100,7 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
     public void Validate(VulkanDevice d, ConvVariant v)
     {
-        if (v == ConvVariant.Texel)
+        if (v != ConvVariant.Ssbo)
         {
             // Texel variant: TN is any count (positions 8 apart), WGN a multiple of 8 (subgroups of consecutive positions).
             if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0 || TM % 4 != 0 || WGN % 8 != 0)
@@ -182,7 +203,7 @@ public static class Conv
     }
 
     private static readonly BindingKind[] SsboKinds = { BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage };
-    private static readonly BindingKind[] TexelKinds = { BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage };
+    internal static readonly BindingKind[] TexelKinds = { BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage };
 
     /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For(VulkanDevice, ConvVariant)"/>.</summary>
     public static ConvTiles? TilesOverride { get; set; }
@@ -209,9 +230,12 @@ public static class Conv
     {
         if (TileLog == null) return;
         string source = TilesOverride != null ? "override" : TilesFromEnvironment != null ? "WFVAE_CONV_TILES" : $"{d.Info.Kind} default for {w.Cout} output channels";
-        LogKernel(d, label, w, n, $"{variant.ToString().ToLowerInvariant()} {precision.Name()}, " +
+        LogKernel(d, label, w, n, $"{VariantName(variant)} {precision.Name()}, " +
                   $"tile {tiles.BM}x{tiles.BN} (WG {tiles.WG}, WGN {tiles.WGN}, TM {tiles.TM}, TN {tiles.TN}, BK {tiles.BK}) [{source}]");
     }
+
+    /// <summary>The name of a variant in logs and in WFVAE_CONV_VARIANT: "ssbo", "texel", "texel-rows".</summary>
+    public static string VariantName(ConvVariant v) => v == ConvVariant.TexelRows ? "texel-rows" : v.ToString().ToLowerInvariant();
 
     /// <summary>Logs one layer's kernel choice (<paramref name="kernel"/>) once per device, when <see cref="TileLog"/> is set.</summary>
     internal static void LogKernel(VulkanDevice d, string label, ConvWeights w, long n, string kernel)
@@ -230,7 +254,10 @@ public static class Conv
         return new ConvTiles(v[0], v[1], v[2], v[3], v[4]);
     }
 
-    /// <summary>Environment variable forcing a variant for diagnosis: "ssbo" or "texel".</summary>
+    /// <summary>
+    /// Environment variable forcing a variant for diagnosis: "ssbo", "texel" (the plain texel kernel on every layer) or
+    /// "texel-rows" (the row kernel wherever it applies, plain texel elsewhere).
+    /// </summary>
     public const string VariantVariable = "WFVAE_CONV_VARIANT";
 
     /// <summary>Variant override (tests, benchmarks); null = <see cref="VariantFor"/>.</summary>
@@ -250,9 +277,43 @@ public static class Conv
             {
                 "ssbo" => ConvVariant.Ssbo,
                 "texel" => ConvVariant.Texel,
-                _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo' or 'texel'"),
+                "texel-rows" => ConvVariant.TexelRows,
+                _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo', 'texel' or 'texel-rows'"),
             };
         return d.Info.Kind == DeviceKind.Cpu && TexelUsable(d, precision) ? ConvVariant.Texel : ConvVariant.Ssbo;
+    }
+
+    /// <summary>
+    /// The variant of one layer: a forced variant (<see cref="VariantOverride"/>, WFVAE_CONV_VARIANT) as is, except that
+    /// TexelRows falls back to Texel where it does not apply; else the device's variant, with Texel replaced by
+    /// TexelRows where <see cref="RowsWin"/>. Depends only on the layer's shape (never on the number of frames of a
+    /// dispatch), so streamed and whole-clip runs use the same kernel per layer and give the same bits.
+    /// </summary>
+    public static ConvVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, int strideHW, int outW)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        bool forced = VariantOverride != null || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(VariantVariable));
+        var v = VariantFor(d, precision);
+        if (v == ConvVariant.TexelRows) return RowsApply(w, strideHW) ? v : ConvVariant.Texel;
+        if (v == ConvVariant.Texel && !forced && RowsWin(w, strideHW, outW)) return ConvVariant.TexelRows;
+        return v;
+    }
+
+    /// <summary>Whether the row kernel can run a layer: 3 horizontal taps, spatial stride 1.</summary>
+    public static bool RowsApply(ConvWeights w, int strideHW) => w.Kw == 3 && strideHW == 1;
+
+    /// <summary>
+    /// Whether the row kernel is the default for a layer on texel devices: where it applies, the output rows have at
+    /// least 16 columns and the 16-column segments waste at most a third of their columns (a row of 17 would run two
+    /// segments for 17 columns). Measured on lavapipe 22.3 (ConvTiles.CpuTexelRows): 1.5-2x conv_texel on 16- and
+    /// 32-column layers, no gain on 8x8 outputs (half of each segment idle).
+    /// </summary>
+    public static bool RowsWin(ConvWeights w, int strideHW, int outW)
+    {
+        if (!RowsApply(w, strideHW) || outW < 16) return false;
+        int segmentColumns = ConvTiles.CpuTexelRows.TN;
+        int padded = (outW + segmentColumns - 1) / segmentColumns * segmentColumns;
+        return 3 * outW >= 2 * padded;
     }
 
     /// <summary>Whether texel views of <paramref name="precision"/> elements can address a whole memory block and are readable.</summary>
@@ -339,14 +400,19 @@ public static class Conv
             CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
             return;
         }
-        var variant = VariantFor(rec.Device, precision);
+        var variant = VariantFor(rec.Device, precision, w, strideHW, wo);
         var tiles = TilesFor(rec.Device, variant, w.Cout);
         tiles.Validate(rec.Device, variant);
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
-        bool texel = variant == ConvVariant.Texel;
+        bool texel = variant != ConvVariant.Ssbo;
         ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(texel ? "conv_texel" : "conv", precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
-        var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, tiles.BN), 1);
+        string shader = variant switch { ConvVariant.TexelRows => "conv_texel_rows", ConvVariant.Texel => "conv_texel", _ => "conv" };
+        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(shader, precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        // The row kernel's invocations own segments of TN consecutive columns of one output row (WGN per workgroup).
+        long groups = variant == ConvVariant.TexelRows
+            ? Dispatch.CeilDiv(n / wo * Dispatch.CeilDiv(wo, tiles.TN), tiles.WGN)
+            : Dispatch.CeilDiv(n, tiles.BN);
+        var (gx, gy) = Dispatch.Linear(groups, 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
         var bindings = texel
             ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }

@@ -15,9 +15,16 @@ namespace WfVae.Tests.Operators;
 /// runs on the rounded values; the shader's fma chain is the fp32 one above (products of halves are exact in fp32)
 /// and y is rounded once to a half: Tol + 2⁻¹¹·max|e|/rms(e) (≈ 2e-3 for these outputs, max/rms ≈ 3.5–4.5).
 /// </summary>
-/// <summary>Every case runs for both compiled variants of conv.comp (see <see cref="ConvVariant"/>).</summary>
+/// <summary>
+/// Every case runs for each compiled variant of conv.comp (see <see cref="ConvVariant"/>); forced TexelRows runs the row
+/// kernel on every layer it can run (kw = 3, spatial stride 1, any width: partial segments included) and plain texel on
+/// the others.
+/// </summary>
 [Collection("gpu")]
 public sealed class ConvTexelTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.Texel);
+
+[Collection("gpu")]
+public sealed class ConvTexelRowsTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.TexelRows);
 
 [Collection("gpu")]
 public sealed class ConvSsboTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.Ssbo);
@@ -107,6 +114,13 @@ public abstract class ConvTests : IDisposable
     [InlineData(5, 7, 3, 2, 3, 1, 5, 6, 9)]
     [InlineData(9, 6, 3, 1, 3, 2, 3, 7, 13)]
     [InlineData(40, 70, 3, 1, 3, 1, 1, 5, 7)]
+    // Row-kernel shapes: rows of 17 and 33 columns (one and two full 16-column segments + a partial one), 5 rows.
+    [InlineData(5, 3, 3, 1, 3, 1, 2, 5, 17)]
+    [InlineData(19, 17, 3, 1, 3, 1, 3, 5, 33)]
+    [InlineData(19, 3, 1, 1, 3, 1, 2, 5, 33)]
+    [InlineData(5, 17, 2, 2, 3, 1, 3, 5, 17)]
+    [InlineData(5, 3, 3, 1, 3, 1, 2, 5, 17, Precision.Fp16)]
+    [InlineData(19, 17, 3, 1, 3, 1, 3, 5, 33, Precision.Fp16)]
     [InlineData(5, 17, 3, 1, 3, 1, 3, 7, 13, Precision.Fp16)]
     [InlineData(17, 33, 3, 1, 3, 1, 2, 9, 6, Precision.Fp16)]
     [InlineData(24, 16, 1, 1, 1, 1, 3, 7, 13, Precision.Fp16)]
@@ -212,13 +226,15 @@ public abstract class ConvTests : IDisposable
     }
 
     [Theory]
-    [InlineData(Precision.Fp32)]
-    [InlineData(Precision.Fp16)]
-    public void ReadsAndWritesChannelSliceViewsWithResidual(Precision p)
+    [InlineData(Precision.Fp32, 13)]
+    [InlineData(Precision.Fp16, 13)]
+    [InlineData(Precision.Fp32, 33)]
+    [InlineData(Precision.Fp16, 17)]
+    public void ReadsAndWritesChannelSliceViewsWithResidual(Precision p, int w)
     {
         // Input = channels 4..21 of a 25-channel tensor; output = channels 3..35 of a 40-channel concat target;
         // residual = channels 1..33 of another tensor. The other channels of the target must stay untouched.
-        const int t = 3, h = 7, w = 13, cin = 17, cout = 33;
+        const int t = 3, h = 7, cin = 17, cout = 33;
         var d = gpu.Device;
         var big = CpuTensor.Random(25, t, h, w, seed: 61).In(p);
         var x = big.SliceChannels(4, cin);
@@ -261,11 +277,14 @@ public abstract class ConvTests : IDisposable
     [InlineData(1, 1, 0, 1, 1, ConvPadding.Same, new[] { 1, 2 })]
     [InlineData(3, 1, 1, 3, 1, ConvPadding.Same, new[] { 1, 3, 2 }, Precision.Fp16)]
     [InlineData(3, 2, 2, 3, 2, ConvPadding.RightBottom, new[] { 2, 1, 3 }, Precision.Fp16)]
+    // Wide rows (the row kernel's default territory): 33 and 17 columns.
+    [InlineData(3, 1, 1, 3, 1, ConvPadding.Same, new[] { 1 }, Precision.Fp32, 33)]
+    [InlineData(3, 1, 1, 3, 1, ConvPadding.Same, new[] { 1, 3, 2 }, Precision.Fp16, 17)]
     public void StreamedFrameByFrameIsBitIdenticalToWholeClip(int kt, int st, int unusedPast, int kh, int sh, ConvPadding padding, int[] chunks,
-        Precision p = Precision.Fp32)
+        Precision p = Precision.Fp32, int w = 10)
     {
         _ = unusedPast;
-        const int cin = 19, cout = 37, t = 9, h = 11, w = 10;
+        const int cin = 19, cout = 37, t = 9, h = 11;
         var d = gpu.Device;
         var x = CpuTensor.Random(cin, t, h, w, seed: 71).In(p);
         var (wt, b) = RandomWeights(cout, cin, kt, kh, kh, seed: 72, p: p);
@@ -353,8 +372,8 @@ public abstract class ConvTests : IDisposable
             finally { Conv.TilesOverride = old; }
         }
         var reference = Run(null);
-        var all = _variant == ConvVariant.Texel
-            ? new List<ConvTiles> { ConvTiles.CpuTexel, new(16, 16, 4, 8, 8), new(32, 8, 4, 3, 1), new(64, 8, 12, 1, 1) }
+        var all = _variant != ConvVariant.Ssbo
+            ? new List<ConvTiles> { ConvTiles.CpuTexel, ConvTiles.CpuTexelRows, new(16, 16, 4, 8, 8), new(32, 8, 4, 3, 1), new(64, 8, 12, 1, 1) }
             : new List<ConvTiles> { ConvTiles.Cpu, ConvTiles.Gpu, new(32, 4, 8, 4, 5), new(16, 16, 4, 8, 8) };
         if (d.Info.SubgroupSize == 8) all.Add(new ConvTiles(64, 8, 8, 4, 16, Subgroup8: true));
         foreach (var tiles in all)
@@ -411,7 +430,11 @@ public abstract class ConvTests : IDisposable
     }
 }
 
-/// <summary>The two variants compute every element with the same fma chain: identical bits, not just close.</summary>
+/// <summary>
+/// conv.spv and conv_texel.spv compute every element with the same fma chain: identical bits, not just close. (The row
+/// kernel, conv_texel_rows.spv, sums in another order and is checked against the reference instead; forcing
+/// <see cref="ConvVariant.Texel"/> below keeps it out even on the wide rows where it would be the default.)
+/// </summary>
 [Collection("gpu")]
 public sealed class ConvVariantTests(GpuFixture gpu)
 {
@@ -421,6 +444,7 @@ public sealed class ConvVariantTests(GpuFixture gpu)
     [InlineData(33, 10, 3, 2, 3, 2, 2, 5, 9, 8, ConvPadding.RightBottom)]
     [InlineData(16, 8, 1, 1, 1, 1, 0, 2, 5, 11, ConvPadding.Same)]
     [InlineData(8, 20, 2, 2, 3, 1, 1, 4, 6, 6, ConvPadding.Same)]
+    [InlineData(5, 17, 3, 1, 3, 1, 2, 2, 5, 33, ConvPadding.Same)]
     // fp16: both variants run the same fp32 chain on the same halves and round once: still identical bits.
     [InlineData(19, 37, 3, 1, 3, 1, 2, 3, 7, 13, ConvPadding.Same, Precision.Fp16)]
     [InlineData(33, 10, 3, 2, 3, 2, 2, 5, 9, 8, ConvPadding.RightBottom, Precision.Fp16)]
@@ -470,10 +494,76 @@ public sealed class ConvVariantTests(GpuFixture gpu)
             Assert.Equal(ConvVariant.Ssbo, Conv.VariantFor(gpu.Device));
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "texel");
             Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device));
+            using (var w3 = ConvWeights.Upload(gpu.Device, new float[4 * 4 * 9], Array.Empty<float>(), 4, 4, 1, 3, 3))
+            {
+                // Forced texel: the plain kernel on wide rows too; forced texel-rows: the row kernel wherever it can run.
+                Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 1, 64));
+                Environment.SetEnvironmentVariable(Conv.VariantVariable, " Texel-Rows ");
+                Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(gpu.Device));
+                Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 1, 5));
+                Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 2, 64));
+            }
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "bogus");
             Assert.Contains(Conv.VariantVariable, Assert.Throws<ArgumentException>(() => Conv.VariantFor(gpu.Device)).Message);
         }
         finally { Environment.SetEnvironmentVariable(Conv.VariantVariable, old); }
+    }
+}
+
+/// <summary>The per-layer choice of the row kernel: from the layer's shape only, and only where the texel kernel is the device's.</summary>
+[Collection("gpu")]
+public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
+{
+    [Fact]
+    public void RowKernelIsPickedForWideThreeTapStrideOneLayersOnTexelDevices()
+    {
+        var d = gpu.Device;
+        var old = Environment.GetEnvironmentVariable(Conv.VariantVariable);
+        Environment.SetEnvironmentVariable(Conv.VariantVariable, null);
+        try
+        {
+            using var w3 = ConvWeights.Upload(d, new float[4 * 4 * 27], Array.Empty<float>(), 4, 4, 3, 3, 3);
+            using var w1 = ConvWeights.Upload(d, new float[4 * 4], Array.Empty<float>(), 4, 4, 1, 1, 1);
+            Assert.True(Conv.RowsWin(w3, 1, 16) && Conv.RowsWin(w3, 1, 64) && Conv.RowsWin(w3, 1, 53));
+            Assert.False(Conv.RowsWin(w3, 1, 8) || Conv.RowsWin(w3, 1, 17) || Conv.RowsWin(w3, 2, 64) || Conv.RowsWin(w1, 1, 64));
+            var device = Conv.VariantFor(d);
+            var wide = Conv.VariantFor(d, Precision.Fp32, w3, 1, 32);
+            Assert.Equal(device == ConvVariant.Texel ? ConvVariant.TexelRows : device, wide);
+            Assert.Equal(device, Conv.VariantFor(d, Precision.Fp32, w3, 1, 8));
+            Assert.Equal(device, Conv.VariantFor(d, Precision.Fp32, w1, 1, 32));
+            Conv.VariantOverride = ConvVariant.Texel;
+            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(d, Precision.Fp32, w3, 1, 32));
+            Conv.VariantOverride = ConvVariant.TexelRows;
+            Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(d, Precision.Fp32, w3, 1, 8));
+            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(d, Precision.Fp32, w1, 1, 32));
+        }
+        finally
+        {
+            Conv.VariantOverride = null;
+            Environment.SetEnvironmentVariable(Conv.VariantVariable, old);
+        }
+    }
+
+    [Fact]
+    public void TheLogNamesTheRowKernel()
+    {
+        var d = gpu.Device;
+        if (Conv.VariantFor(d) != ConvVariant.Texel) return; // the row kernel is a texel-device default only
+        var lines = new List<string>();
+        var old = Conv.TileLog;
+        Conv.TileLog = lines.Add;
+        try
+        {
+            using var w = ConvWeights.Upload(d, new float[4 * 5 * 9], new float[4], 4, 5, 1, 3, 3);
+            using var x = d.CreateTensor(5, 1, 5, 16);
+            using var y = d.CreateTensor(4, 1, 5, 16);
+            using var rec = d.BeginCommands();
+            Conv.Forward(rec, null, x, w, y, label: "test.row_kernel_log");
+            rec.Submit();
+        }
+        finally { Conv.TileLog = old; }
+        Assert.Contains("texel-rows", Assert.Single(lines, l => l.Contains("test.row_kernel_log")));
+        gpu.AssertClean();
     }
 }
 
