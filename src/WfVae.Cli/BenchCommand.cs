@@ -82,7 +82,7 @@ internal static class BenchCommand
     internal static void WriteSection(string path, string title, string body)
     {
         var heading = "## " + title;
-        var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n";
+        var text = File.Exists(path) ? File.ReadAllText(path) : "# Performance\n";
         int start = text.IndexOf(heading + "\n", StringComparison.Ordinal);
         var section = $"{heading}\n\n{body.TrimEnd()}\n\n";
         if (start < 0) text = text.TrimEnd() + "\n\n" + section;

@@ -52,17 +52,15 @@ public static class OperatorBenchmark
         double peak = MeasurePeak(device, quick, reps);
         log.WriteLine(string.Format(inv, "  peak {0:F1} GFLOP/s", peak));
 
-        var variant = Conv.VariantFor(device);
-        var tiles = Conv.TilesFor(device, variant);
         var sb = new StringBuilder();
         sb.AppendLine("Convolutions of WF-VAE-L-16Chn at its channel counts.");
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- conv variant {variant} ({Conv.VariantVariable} forces one), tiles: {tiles} (workgroup tile {tiles.BM}x{tiles.BN}), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({Conv.VariantVariable} and WFVAE_CONV_TILES force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
-        sb.AppendLine("| layer | shape | GFLOP | ms | GFLOP/s | % of peak |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|");
+        sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak |");
+        sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
 
         var rng = new Random(1);
         foreach (var l in Layers)
@@ -74,12 +72,15 @@ public static class OperatorBenchmark
             int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
             int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
             using var y = device.CreateTensor(l.Cout, to, ho, ho);
+            var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
+            var tiles = Conv.TilesFor(device, variant, l.Cout);
+            string kernel = $"{Conv.VariantName(variant)} {tiles.BM}x{tiles.BN}";
             double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
             double gflop = Conv.Flops(w, y) / 1e9;
             double rate = gflop / (ms / 1e3);
             string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
                            $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
-            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2:F3} | {3:F2} | {4:F1} | {5:F1} |", l.Name, shape, gflop, ms, rate, 100 * rate / peak));
+            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2} | {3:F3} | {4:F2} | {5:F1} | {6:F1} |", l.Name, shape, kernel, gflop, ms, rate, 100 * rate / peak));
             log.WriteLine(string.Format(inv, "  {0}: {1:F2} ms, {2:F1} GFLOP/s", l.Name, ms, rate));
         }
         return sb.ToString();
