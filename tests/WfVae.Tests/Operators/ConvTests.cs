@@ -581,8 +581,9 @@ public sealed class ConvBenchmarkTests(GpuFixture gpu)
         foreach (var row in rows)
         {
             var cells = row.Split('|', StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
-            Assert.Equal(6, cells.Length);
-            for (int i = 2; i < 6; i++)
+            Assert.Equal(7, cells.Length);
+            Assert.Matches(@"^(ssbo|texel|texel-rows) \d+x\d+$", cells[2]); // the layer's kernel and workgroup tile
+            for (int i = 3; i < 7; i++)
                 Assert.True(double.Parse(cells[i], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
         }
         gpu.AssertClean();
