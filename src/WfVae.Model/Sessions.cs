@@ -84,6 +84,35 @@ public abstract class StreamSession : IDisposable
     private long _pushStart;
     private string? _failure;
 
+    /// <summary>
+    /// Plans the session's first push before running it: the graph is pushed once through a discarding recorder
+    /// into a dry arena pass (no memory, no GPU work), which sizes the slab to the push's live set; then the graph's
+    /// stream state is reset and the real push follows the plan. Without it a whole clip (one push) would run on
+    /// spill memory that grows with the graph (WF-VAE-L 64x64 decode: 50.2 MiB instead of the 22.6 MiB live set).
+    /// </summary>
+    private protected void PlanFirstPush(Action<StreamContext> push, Action resetGraph)
+    {
+        if (_failure != null) return; // BeginPush reports it
+        Rec.Discarding = true;
+        Arena.BeginDryPass();
+        try
+        {
+            push(Ctx);
+            Ctx.Submit(); // records nothing; releases what the layers handed to DisposeAfterSubmit
+            Arena.EndPass();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            throw;
+        }
+        finally
+        {
+            Rec.Discarding = false;
+            resetGraph();
+        }
+    }
+
     /// <summary>Marks the session unusable after a push threw (see <see cref="BeginPush"/>).</summary>
     private protected void Fail(Exception e) => _failure ??= e.Message;
 
@@ -147,6 +176,17 @@ public sealed class EncoderSession : StreamSession
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
         int l = Model.Config.LatentDim;
+        if (FramesIn == 0 && count > 0)
+            PlanFirstPush(ctx =>
+            {
+                var x = ctx.Rent(3, count, Height, Width);
+                var moments = Model.Encoder.Push(ctx, x, null);
+                ctx.Return(x);
+                var mean = ctx.Rent(l, moments.T, moments.H, moments.W);
+                var logvar = ctx.Rent(l, moments.T, moments.H, moments.W);
+                if (moments.T > 0) WfVae.Operators.Posterior.Split(ctx.Rec, moments, mean, logvar);
+                ctx.Return(moments, mean, logvar);
+            }, Model.Encoder.Reset);
         BeginPush();
         LatentFrames result;
         try
@@ -210,6 +250,13 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
+        if (LatentsIn == 0 && count > 0)
+            PlanFirstPush(ctx =>
+            {
+                var z = ctx.Rent(l, count, Height, Width);
+                var video = Model.Decoder.Push(ctx, z, last, null);
+                ctx.Return(z, video);
+            }, Model.Decoder.Reset);
         BeginPush();
         VideoFrames result;
         try

@@ -60,6 +60,23 @@ public sealed unsafe class CommandRecorder : IDisposable
     /// <summary>Per-dispatch GPU times of all submitted batches (when created with timestamps).</summary>
     public IReadOnlyList<DispatchTiming> Timings => _timings;
 
+    /// <summary>
+    /// While true, commands are checked and then dropped: nothing is recorded or run. A graph is pushed through a
+    /// discarding recorder to learn its tensors' lifetimes (a dry run for the memory plan, TensorArena.BeginDryPass)
+    /// without doing the work. Only allowed between submissions.
+    /// </summary>
+    public bool Discarding
+    {
+        get => _discarding;
+        set
+        {
+            if (_recording) throw new InvalidOperationException("Discarding can change only between submissions");
+            _discarding = value;
+        }
+    }
+
+    private bool _discarding;
+
     internal CommandRecorder(VulkanDevice device, bool timestamps)
     {
         _device = device;
@@ -100,7 +117,7 @@ public sealed unsafe class CommandRecorder : IDisposable
             throw new ArgumentException($"{pipeline.Name}: push constants are {sizeof(TPush)} bytes, the pipeline expects {pipeline.PushConstantBytes}");
         if (bindings.Length != pipeline.Bindings)
             throw new ArgumentException($"{pipeline.Name}: {bindings.Length} bindings given, {pipeline.Bindings} expected");
-        if (groupsX == 0 || groupsY == 0 || groupsZ == 0) return;
+        if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || _discarding) return;
         EnsureRecording();
         var vk = _device.Vk;
 
@@ -137,7 +154,7 @@ public sealed unsafe class CommandRecorder : IDisposable
     {
         if (!src.SameShape(dst) || src.ElementBytes != dst.ElementBytes)
             throw new ArgumentException($"copy {src.Shape} -> {dst.Shape}: shapes differ");
-        if (src.ElementCount == 0) return;
+        if (src.ElementCount == 0 || _discarding) return;
         EnsureRecording();
         var b = new[] { Binding.Read(src), Binding.Written(dst) };
         Hazards(b);
@@ -170,6 +187,7 @@ public sealed unsafe class CommandRecorder : IDisposable
         long fill = (bytes + 3) / 4 * 4;
         if (start % 4 != 0 || (fill != bytes && !t.IsOwner))
             throw new ArgumentException($"Zero of the {t.Precision.Name()} view {t.Shape}: a view must start and end on 4-byte words (an even fp16 element offset and count)");
+        if (_discarding) return;
         EnsureRecording();
         var b = new[] { Binding.Written(t) };
         Hazards(b);
@@ -180,6 +198,7 @@ public sealed unsafe class CommandRecorder : IDisposable
     /// <summary>Makes every earlier write visible to every later command.</summary>
     public void Barrier()
     {
+        if (_discarding) return;
         EnsureRecording();
         var mb = new MemoryBarrier
         {

@@ -12,8 +12,8 @@ namespace WfVae.Runtime;
 /// </para>
 /// <para>
 /// Plans are only hints: a rent is placed at its planned offset only when that range overlaps no live
-/// tensor, else first fit among the live tensors in the slab, else in a separate "spill" buffer (the only
-/// memory of a pass without a slab yet, freed when the pass ends). So a pass that differs from its plan
+/// tensor, else first fit among the live tensors in the slab, else in "spill" memory (the only memory of a
+/// pass without a slab yet, freed when the pass ends), whose free ranges are split and merged by best fit. So a pass that differs from its plan
 /// stays correct and merely is planned again. The slab is split into segments no larger than the device's
 /// largest bindable buffer, and no tensor crosses a segment end. Memory reused inside one recorded batch
 /// is ordered by the recorder's hazard barriers (it tracks byte ranges).
@@ -31,15 +31,19 @@ public sealed class TensorArena : IDisposable
     private long _slabBytes;
     private readonly List<(long Start, long End)> _liveInSlab = new();
 
-    // Spill buffers: outside the slab, recycled by best fit.
+    // Spill buffers: outside the slab. Inside a pass their free byte ranges are split and merged (best fit), so a
+    // large intermediate's memory serves several smaller later ones; outside a pass whole buffers are recycled.
     private readonly List<DeviceAllocation> _spillFree = new();
     private readonly HashSet<DeviceAllocation> _spillAll = new();
+    private readonly List<(DeviceAllocation Buffer, long Start, long Bytes)> _spillRanges = new();
 
     // The pass being recorded: one entry per rent, lifetimes in events (each rent and return is one event).
     private readonly List<(long Bytes, int Start, int End)> _pass = new();
     private readonly Dictionary<(DeviceAllocation Storage, long Byte), (int Index, long SlabStart)> _out = new();
     private int _clock;
     private bool _inPass;
+    private bool _dry;
+    private DeviceAllocation? _dryStorage;
     private MemoryPlan? _following;
     private bool _offPlan;
     private readonly List<MemoryPlan> _plans = new(); // most recently used first
@@ -72,6 +76,14 @@ public sealed class TensorArena : IDisposable
 
         int index = _pass.Count;
         _pass.Add((bytes, _clock++, -1));
+        if (_dry)
+        {
+            // No memory: every tensor of a dry pass is a distinct view of one small allocation that nothing reads.
+            _dryStorage ??= _device.Memory.Allocate(DeviceMemoryPool.Alignment);
+            long fake = (long)index * DeviceMemoryPool.Alignment;
+            _out[(_dryStorage, fake)] = (index, -2);
+            return View(_dryStorage, fake, c, t, h, w, elementBytes);
+        }
         if (index == 0) _following = _plans.FirstOrDefault(p => p.Sizes[0] == bytes);
         long at = -1;
         if (_following is { } plan && index < plan.Sizes.Length && plan.Sizes[index] == bytes && plan.Offsets[index] + bytes <= _slabBytes
@@ -84,9 +96,9 @@ public sealed class TensorArena : IDisposable
         }
         if (at < 0)
         {
-            var spill = Spill(bytes);
-            _out[(spill, 0)] = (index, -1);
-            return View(spill, 0, c, t, h, w, elementBytes);
+            var (spill, offset) = SpillRange(bytes);
+            _out[(spill, offset)] = (index, -1);
+            return View(spill, offset, c, t, h, w, elementBytes);
         }
         _liveInSlab.Add((at, at + bytes));
         var segment = _slab[(int)(at / _segmentBytes)];
@@ -104,7 +116,7 @@ public sealed class TensorArena : IDisposable
         {
             _pass[rent.Index] = _pass[rent.Index] with { End = _clock++ };
             if (rent.SlabStart >= 0) _liveInSlab.RemoveAll(r => r.Start == rent.SlabStart);
-            else _spillFree.Add(tensor.Storage);
+            else if (rent.SlabStart == -1) FreeRange(tensor.Storage, byteStart, _pass[rent.Index].Bytes);
             return;
         }
         // Outside a pass: a spill buffer comes back whole (as before passes existed).
@@ -113,10 +125,28 @@ public sealed class TensorArena : IDisposable
     }
 
     /// <summary>Starts recording a graph run (one push); tensors rented until <see cref="EndPass"/> are planned.</summary>
-    public void BeginPass()
+    public void BeginPass() => Begin(dry: false);
+
+    /// <summary>
+    /// Starts a dry pass: rents get views that own no memory (record with a discarding recorder,
+    /// <see cref="CommandRecorder.Discarding"/>), and <see cref="EndPass"/> plans them and sizes the slab, so the real
+    /// pass that follows with the same rents finds its plan at once: a whole clip or a stream's first push then needs
+    /// the live set, not what an online allocator would grow to.
+    /// </summary>
+    public void BeginDryPass() => Begin(dry: true);
+
+    /// <summary>Whether the arena has a plan starting with a rent of <paramref name="bytes"/> (the graph's input).</summary>
+    public bool HasPlanFor(long bytes)
+    {
+        bytes = DeviceMemoryPool.AlignUp(Math.Max(1L, bytes), DeviceMemoryPool.Alignment);
+        return _plans.Any(p => p.Sizes.Length > 0 && p.Sizes[0] == bytes);
+    }
+
+    private void Begin(bool dry)
     {
         if (_inPass) throw new InvalidOperationException("a pass is already open on this arena");
         _inPass = true;
+        _dry = dry;
         _pass.Clear();
         _clock = 0;
         _following = null;
@@ -138,15 +168,18 @@ public sealed class TensorArena : IDisposable
             _liveInSlab.Clear();
             throw new InvalidOperationException($"tensors rented in this pass were never returned: {leaked}");
         }
-        Passes++;
+        bool dry = _dry;
+        _dry = false;
+        if (!dry) Passes++;
         PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
         LastPassSpillBytes = _spillAll.Sum(a => a.Size);
         foreach (var a in _spillAll) a.Dispose();
         _spillAll.Clear();
         _spillFree.Clear();
+        _spillRanges.Clear();
         if (_pass.Count == 0) return;
 
-        bool followed = !_offPlan && _following != null && _following.Sizes.Length == _pass.Count;
+        bool followed = !dry && !_offPlan && _following != null && _following.Sizes.Length == _pass.Count;
         if (followed)
         {
             PlannedPasses++;
@@ -198,6 +231,39 @@ public sealed class TensorArena : IDisposable
         return at + bytes <= _slabBytes ? at : -1;
     }
 
+    /// <summary>Spill memory inside a pass: the best-fitting free range of a spill buffer, split, or a new buffer.</summary>
+    private (DeviceAllocation Buffer, long Offset) SpillRange(long bytes)
+    {
+        int best = -1;
+        for (int i = 0; i < _spillRanges.Count; i++)
+            if (_spillRanges[i].Bytes >= bytes && (best < 0 || _spillRanges[i].Bytes < _spillRanges[best].Bytes)) best = i;
+        if (best >= 0)
+        {
+            var r = _spillRanges[best];
+            if (r.Bytes == bytes) _spillRanges.RemoveAt(best);
+            else _spillRanges[best] = (r.Buffer, r.Start + bytes, r.Bytes - bytes);
+            return (r.Buffer, r.Start);
+        }
+        var fresh = _device.Memory.Allocate(bytes);
+        _spillAll.Add(fresh);
+        return (fresh, 0);
+    }
+
+    /// <summary>Gives a spill range back, merged with the free ranges next to it in the same buffer.</summary>
+    private void FreeRange(DeviceAllocation buffer, long start, long bytes)
+    {
+        long end = start + bytes;
+        for (int i = _spillRanges.Count - 1; i >= 0; i--)
+        {
+            var r = _spillRanges[i];
+            if (r.Buffer != buffer || (r.Start + r.Bytes != start && r.Start != end)) continue;
+            start = Math.Min(start, r.Start);
+            end = Math.Max(end, r.Start + r.Bytes);
+            _spillRanges.RemoveAt(i);
+        }
+        _spillRanges.Add((buffer, start, end - start));
+    }
+
     private DeviceAllocation Spill(long bytes)
     {
         int best = -1;
@@ -219,11 +285,14 @@ public sealed class TensorArena : IDisposable
 
     public void Dispose()
     {
+        _dryStorage?.Dispose();
+        _dryStorage = null;
         foreach (var a in _slab) a.Dispose();
         foreach (var a in _spillAll) a.Dispose();
         _slab.Clear();
         _spillAll.Clear();
         _spillFree.Clear();
+        _spillRanges.Clear();
         _liveInSlab.Clear();
         _out.Clear();
         _slabBytes = 0;

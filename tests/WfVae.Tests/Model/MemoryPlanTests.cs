@@ -113,6 +113,58 @@ public sealed class MemoryPlanTests(GpuFixture gpu)
         gpu.AssertClean();
     }
 
+    [Fact]
+    public void AWholeClipIsPlannedByADryRunAndNeedsOnlyItsLiveSet()
+    {
+        using var model = StreamTestKit.LoadSmall(gpu);
+        const int size = 16, frames = 17;
+        var video = StreamTestKit.RandomVideo(frames, size, size, seed: 5);
+        LatentFrames latents;
+        using (var s = model.OpenEncoder(size, size))
+        {
+            latents = s.Push(video, frames);
+            var m = s.Memory;
+            // The single push followed the plan of its dry run: activations never exceeded the live set.
+            Assert.Equal(1, m.PlannedPushes);
+            Assert.Equal(m.LiveSetBytes, m.PeakActivationBytes);
+            AssertPlanBound(m);
+        }
+        int lh = size / 8;
+        using (var s = model.OpenDecoder(lh, lh))
+        {
+            var video2 = s.Push(latents.Mean, latents.Frames, last: true);
+            var m = s.Memory;
+            Assert.Equal(1, m.PlannedPushes);
+            Assert.Equal(m.LiveSetBytes, m.PeakActivationBytes);
+            Assert.Equal(frames, video2.Frames);
+        }
+        // The dry run changes nothing in the results: a second whole-clip run gives the same bits.
+        using (var s = model.OpenEncoder(size, size)) Assert.Equal(latents.Mean, s.Push(video, frames).Mean);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void ADiscardingRecorderRecordsAndRunsNothing()
+    {
+        var d = gpu.Device;
+        using var x = d.Upload(new float[] { 1, 2, 3, 4 }, 1, 1, 1, 4);
+        using var y = d.Upload(new float[] { 9, 9, 9, 9 }, 1, 1, 1, 4);
+        using var rec = d.BeginCommands();
+        rec.Discarding = true;
+        rec.Copy(x, y);
+        WfVae.Operators.Elementwise.Add(rec, x, x, y);
+        rec.Submit();
+        Assert.Equal(0, rec.DispatchCount);
+        Assert.Equal(0, rec.SubmitCount);
+        Assert.Equal(new float[] { 9, 9, 9, 9 }, d.Download(y));
+        rec.Discarding = false;
+        rec.Copy(x, y);
+        Assert.Throws<InvalidOperationException>(() => rec.Discarding = true); // only between submissions
+        rec.Submit();
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, d.Download(y));
+        gpu.AssertClean();
+    }
+
     /// <summary>The planned slab is within 1.25x of the live set (plus one alignment) and never below it.</summary>
     private static void AssertPlanBound(MemoryReport m)
     {
