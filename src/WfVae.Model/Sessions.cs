@@ -90,14 +90,14 @@ public abstract class StreamSession : IDisposable
     /// stream state is reset and the real push follows the plan. Without it a whole clip (one push) would run on
     /// spill memory that grows with the graph (WF-VAE-L 64x64 decode: 50.2 MiB instead of the 22.6 MiB live set).
     /// </summary>
-    private protected void PlanFirstPush(Action<StreamContext> push, Action resetGraph)
+    private protected void PlanFirstPush(Action push, Action resetGraph)
     {
         if (_failure != null) return; // BeginPush reports it
         Rec.Discarding = true;
         Arena.BeginDryPass();
         try
         {
-            push(Ctx);
+            push();
             Ctx.Submit(); // records nothing; releases what the layers handed to DisposeAfterSubmit
             Arena.EndPass();
         }
@@ -175,29 +175,17 @@ public sealed class EncoderSession : StreamSession
         long frameSize = 3L * Height * Width;
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
-        int l = Model.Config.LatentDim;
         if (FramesIn == 0 && count > 0)
-            PlanFirstPush(ctx =>
+            PlanFirstPush(() =>
             {
-                var x = ctx.Rent(3, count, Height, Width);
-                var moments = Model.Encoder.Push(ctx, x, null);
-                ctx.Return(x);
-                var mean = ctx.Rent(l, moments.T, moments.H, moments.W);
-                var logvar = ctx.Rent(l, moments.T, moments.H, moments.W);
-                if (moments.T > 0) WfVae.Operators.Posterior.Split(ctx.Rec, moments, mean, logvar);
-                ctx.Return(moments, mean, logvar);
+                var (moments, mean, logvar) = Record(default, count, null);
+                Ctx.Return(moments, mean, logvar);
             }, Model.Encoder.Reset);
         BeginPush();
         LatentFrames result;
         try
         {
-            var x = Ctx.Rent(3, count, Height, Width);
-            Model.Device.Upload(x, frames);
-            var moments = Model.Encoder.Push(Ctx, x, Taps);
-            Arena.Return(x);
-            var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
-            var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
-            if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
+            var (moments, mean, logvar) = Record(frames, count, Taps);
             SubmitPush();
             result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
             Ctx.Return(moments, mean, logvar);
@@ -211,6 +199,23 @@ public sealed class EncoderSession : StreamSession
         FramesIn += count;
         LatentsOut += result.Frames;
         return result;
+    }
+
+    /// <summary>
+    /// Records one push of the encoder graph: the rents, returns and dispatches of both the dry run
+    /// (<see cref="StreamSession.PlanFirstPush"/>, which uploads nothing) and the real push, so their plans match.
+    /// </summary>
+    private (GpuTensor Moments, GpuTensor Mean, GpuTensor Logvar) Record(ReadOnlySpan<float> frames, int count, ITapSink? taps)
+    {
+        int l = Model.Config.LatentDim;
+        var x = Ctx.Rent(3, count, Height, Width);
+        if (!Rec.Discarding) Model.Device.Upload(x, frames);
+        var moments = Model.Encoder.Push(Ctx, x, taps);
+        Arena.Return(x);
+        var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
+        var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
+        if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
+        return (moments, mean, logvar);
     }
 }
 
@@ -251,20 +256,12 @@ public sealed class DecoderSession : StreamSession
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
         if (LatentsIn == 0 && count > 0)
-            PlanFirstPush(ctx =>
-            {
-                var z = ctx.Rent(l, count, Height, Width);
-                var video = Model.Decoder.Push(ctx, z, last, null);
-                ctx.Return(z, video);
-            }, Model.Decoder.Reset);
+            PlanFirstPush(() => Ctx.Return(Record(default, count, last, null)), Model.Decoder.Reset);
         BeginPush();
         VideoFrames result;
         try
         {
-            var z = Ctx.Rent(l, count, Height, Width);
-            if (count > 0) Model.Device.Upload(z, latents);
-            var video = Model.Decoder.Push(Ctx, z, last, Taps);
-            Arena.Return(z);
+            var video = Record(latents, count, last, Taps);
             SubmitPush();
             result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
             Arena.Return(video);
@@ -279,6 +276,16 @@ public sealed class DecoderSession : StreamSession
         FramesOut += result.Frames;
         _ended = last;
         return result;
+    }
+
+    /// <summary>Records one push of the decoder graph, for the dry run (no upload) and the real push alike.</summary>
+    private GpuTensor Record(ReadOnlySpan<float> latents, int count, bool last, ITapSink? taps)
+    {
+        var z = Ctx.Rent(Model.Config.LatentDim, count, Height, Width);
+        if (count > 0 && !Rec.Discarding) Model.Device.Upload(z, latents);
+        var video = Model.Decoder.Push(Ctx, z, last, taps);
+        Arena.Return(z);
+        return video;
     }
 
     /// <summary>Ends the stream: returns the frames held back for look-ahead.</summary>

@@ -31,10 +31,7 @@ internal static class Dispatch
                 throw new ArgumentException($"{op}: operands mix {q.Name()} and {t.Precision.Name()} tensors ({t.Shape})");
             p = t.Precision;
         }
-        var result = p ?? Precision.Fp32;
-        if (result == Precision.Fp16 && !rec.Device.Float16Enabled)
-            throw new NotSupportedException($"{op}: fp16 tensors on {rec.Device.Info.Name}, which does not offer fp16 storage and arithmetic");
-        return result;
+        return PrecisionInfo.Resolve(rec.Device, p ?? Precision.Fp32);
     }
 
     /// <summary>The shader variant of <paramref name="shader"/> for <paramref name="p"/>.</summary>
