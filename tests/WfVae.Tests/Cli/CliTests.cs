@@ -3,6 +3,7 @@ using WfVae.Cli;
 using WfVae.Model.Checkpoint;
 using WfVae.Tests.Reference;
 using Xunit;
+using static WfVae.Tests.Cli.CliRunner;
 
 namespace WfVae.Tests.Cli;
 
@@ -14,14 +15,6 @@ public sealed class CliTests : IDisposable
     private static string Golden(string name) => Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name);
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void EncodeThenDecodeTheTinyCaseWritesTheOfficialTensors()

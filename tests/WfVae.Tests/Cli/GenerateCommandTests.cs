@@ -2,6 +2,7 @@ using WfVae.Cli;
 using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using Xunit;
+using static WfVae.Tests.Cli.CliRunner;
 
 namespace WfVae.Tests.Cli;
 
@@ -12,14 +13,6 @@ public sealed class GenerateCommandTests(GpuFixture gpu) : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-generate-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     private static readonly WfVaeConfig Small = WfVaeConfig.Create(baseChannels: 8, latentDim: 3, encoderEnergyFlowHiddenSize: 12,
         decoderEnergyFlowHiddenSize: 20, encoderNumResBlocks: 1, decoderNumResBlocks: 1, useAttention: false,

@@ -4,6 +4,7 @@ using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
+using static WfVae.Tests.Cli.CliRunner;
 
 namespace WfVae.Tests.Cli;
 
@@ -12,17 +13,9 @@ namespace WfVae.Tests.Cli;
 public sealed class PrecisionCliTests(GpuFixture gpu) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-precision-").FullName;
-    private static string Golden(string name) => Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name);
+    private static string Golden(string name) => TestPaths.Golden(name);
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void VerifyInFp16MeetsTheFp16BoundsAndSaysSo()

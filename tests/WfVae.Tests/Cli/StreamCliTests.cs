@@ -5,6 +5,7 @@ using WfVae.Streaming.LatentStream;
 using WfVae.Tests.Reference;
 using WfVae.Tests.Streaming;
 using Xunit;
+using static WfVae.Tests.Cli.CliRunner;
 
 namespace WfVae.Tests.Cli;
 
@@ -17,14 +18,6 @@ public sealed class StreamCliTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private string P(string name) => Path.Combine(_dir, name);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void WflRoundTripWithChunksAndStatsMatchesWholeClipAndTheGoldenCase()
