@@ -1,0 +1,94 @@
+"""Writes a training checkpoint's EMA weights as config.json + diffusion_pytorch_model.safetensors + MODEL_CARD.md."""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+import data
+import safetensors_io
+import twin
+
+
+def _card(state, config, params, curve_final, cache):
+    args = state["args"]
+    first, last = state["curve"][0], state["curve"][-1]
+    lines = [
+        "# WfVae.Vulkan default model",
+        "",
+        f"A small WF-VAE trained by this project on real footage from Debian packages, with `tools/train/train.py`"
+        f" (the PyTorch twin of the engine's model). Same architecture and key layout as the published"
+        f" WF-VAE-L-16Chn, at a smaller width: base_channels {config['base_channels']}, latent_dim"
+        f" {config['latent_dim']}, energy-flow width {config['encoder_energy_flow_hidden_size']}/"
+        f"{config['decoder_energy_flow_hidden_size']}, {config['encoder_num_resblocks']}/"
+        f"{config['decoder_num_resblocks']} resblocks, LayerNorm, trilinear, attention on. {params:,} parameters."
+        f" Compression 8x8 in space and 4x in time: 17 frames of 128x128 RGB become 5 x 16 x 16 x {config['latent_dim']} values.",
+        "",
+        "## Training",
+        "",
+        f"- {state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on a 2-core CPU"
+        f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}.",
+        f"- Clips of 9-17 frames, 64-128 px crops of frames scaled to a short side of 112-288 px, flips, temporal"
+        f" strides 1-3, reversed playback, and still photographs as short pans/zooms (20 %).",
+        f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL;"
+        f" AdamW (lr {args['lr']}, cosine over the budget), EMA {args['ema']}, gradient clipping at 1.0."
+        f" The exported weights are the EMA weights.",
+        "- LPIPS (the paper's perceptual term) needs VGG weights that cannot be obtained on these machines;"
+        " it was not used, so textures are smoother than in the published model.",
+        "",
+        "## Data",
+        "",
+        "Footage from Debian's archive (`tools/train/data.py fetch`): opencv-doc (examples/data videos and"
+        " photographs, box.mp4), python3-mecavideo (data/video), openboard-common (wannaworktogether.mp4).",
+        "",
+        "| source | role | licence |",
+        "|---|---|---|",
+    ]
+    for name, (path, role, limit, licence) in data.SOURCES.items():
+        if name == "wanna":
+            role = "train (frames 4300-4800 held out)"
+        elif limit:
+            role = f"train frames {limit[0]}-{limit[1]}, rest held out"
+        lines.append(f"| `{os.path.basename(path)}` | {role} | {licence} |")
+    lines += ["", "Validation clips (17 frames each, never seen in training; scaled to cover the size and centre-cropped):", ""]
+    lines += [f"- `{clip}`: {src} frames {first_frame}-{first_frame + data.VAL_FRAMES - 1}"
+              for clip, (src, first_frame) in data.VALIDATION.items()]
+    lines += ["", "## Quality (validation clips, 128x128, the twin in PyTorch, mean over clips)", "",
+              f"- PSNR {curve_final['psnr']:.2f} dB, SSIM {curve_final['ssim']:.4f}"
+              f" (at the first validation, step {first['step']}: {first['psnr']:.2f} dB).",
+              "- The engine's own figures (fp32, fp16, streamed) are in docs/quality.md (`build.ps1 quality`).",
+              "", "Curve (step, minutes, PSNR dB, SSIM):", ""]
+    lines += [f"    {c['step']:6d} {c['minutes']:7.1f} {c['psnr']:6.2f} {c['ssim']:.4f}" for c in state["curve"]]
+    return "\n".join(lines) + "\n"
+
+
+def export(checkpoint, out_dir, cache):
+    if not os.path.isfile(checkpoint):
+        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
+        return 2
+    state = torch.load(checkpoint)
+    config = state["config"]
+    model = twin.WFVAE(config)
+    model.load_state_dict(state["ema"])
+    tensors = model.learned_state()
+    bad = [k for k, v in tensors.items() if not np.isfinite(v).all()]
+    if bad:
+        print(f"error: non-finite weights in {checkpoint}: {', '.join(bad[:5])}; not exported", file=sys.stderr)
+        return 1
+    if not state["curve"]:
+        print(f"error: {checkpoint} has no validation yet; train longer before exporting", file=sys.stderr)
+        return 1
+    os.makedirs(out_dir, exist_ok=True)
+    params = sum(v.size for v in tensors.values())
+    safetensors_io.write(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"), tensors, {"format": "pt"})
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
+        f.write(_card(state, config, params, state["curve"][-1], cache))
+    untrained = os.path.join(out_dir, "UNTRAINED.txt")
+    if os.path.exists(untrained):
+        os.unlink(untrained)
+    print(f"exported step {state['step']} to {out_dir} ({params:,} values)")
+    return 0
