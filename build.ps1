@@ -33,7 +33,9 @@ $AptPackages = @(
     'glslc', 'spirv-tools',
     'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev',
     # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
-    'gcc', 'libc6-dev'
+    'gcc', 'libc6-dev',
+    # tools/train: the PyTorch twin of the model (golden check in the tests, training, the benchmark peer).
+    'python3-torch', 'python3-numpy'
 )
 
 $HelpText = @"
@@ -49,6 +51,7 @@ targets:
              $($AptPackages[0..5] -join ' ')
              $($AptPackages[6..11] -join ' ')
              $($AptPackages[12..13] -join ' ')
+             $($AptPackages[14..15] -join ' ')
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>

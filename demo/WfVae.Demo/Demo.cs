@@ -54,7 +54,7 @@ public static class Demo
 
     private static int Execute(DemoOptions options, TextWriter log, TextWriter errors)
     {
-        string modelPath = options.Model ?? ModelLocation.DefaultModel();
+        string modelPath = options.Model ?? DefaultModel.Locate();
         if (options.Model != null && !Directory.Exists(modelPath) && !File.Exists(modelPath))
             throw new FileNotFoundException($"--model: '{modelPath}' does not exist");
         var model = Summarize(modelPath);
@@ -97,7 +97,7 @@ public static class Demo
         var c = checkpoint.Config;
         return new ModelSummary(Path.GetFullPath(modelPath), c,
             WeightManifest.TorchParameterCount(c, ModelPart.Encoder), WeightManifest.TorchParameterCount(c, ModelPart.Decoder),
-            checkpoint.WeightsHash, ModelLocation.UntrainedMarkerOf(modelPath) != null);
+            checkpoint.WeightsHash, DefaultModel.IsUntrained(modelPath));
     }
 
     private static RgbClip LoadClip(DemoOptions o, TextWriter log)

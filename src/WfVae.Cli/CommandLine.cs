@@ -11,16 +11,16 @@ public static class CommandLine
         usage: wfvae <command> [options]
 
         commands:
-          encode --model <dir|file> --input <in> --output <out.wfl|out.safetensors>
+          encode [--model <dir|file>] --input <in> --output <out.wfl|out.safetensors>
                                   <in> is a video file or URL (anything FFmpeg opens; - = stdin), raw frames
                                   (--raw), or a safetensors tensor [N,3,T,H,W] in [-1,1] (--tensor video);
                                   writes a .wfl latent stream or 'mean' and 'logvar' (--sample-seed <n> also
                                   writes a seeded 'sample') to .safetensors
-          decode --model <dir|file> --input <file.wfl|file.safetensors> [--tensor mean] --output <out>
+          decode [--model <dir|file>] --input <file.wfl|file.safetensors> [--tensor mean] --output <out>
                                   <out> is a video file (.mp4, .mkv, .webm, ...), raw frames with --raw
                                   rgb24|f32 (a file, or - / no --output: stdout), or .safetensors ('decoded'
                                   [N,3,T,H,W]); frame rate and size as recorded by encode
-          recon --model <dir|file> --input <in> --output <out>
+          recon [--model <dir|file>] --input <in> --output <out>
                                   encode + decode chunk by chunk (frames flow through, the clip is never held)
                                   and print PSNR / SSIM against the input (mean over frames); <in> as for
                                   encode, <out> as for decode (with --raw and no --output: stdout)
@@ -51,7 +51,7 @@ public static class CommandLine
             --stats <file.json>   peak device bytes, frames in/out, padded/dropped frames, per-chunk latency (ms);
                                   recon: both directions plus PSNR and SSIM
             --quiet               no summary and no progress line (progress shows only when stderr is a terminal)
-          info --model <dir|file>  print the config, parameter counts and device memory of a checkpoint
+          info [--model <dir|file>] print the config, parameter counts and device memory of a checkpoint
                [--height H --width W [--chunk 4]]
                                   also the per-chunk device memory plan for HxW frames (weights, caches,
                                   planned activations, live-set bound), measured by pushing zeros on the device
@@ -76,6 +76,8 @@ public static class CommandLine
 
         a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
         .safetensors file), or a .safetensors file with --config <config.json> or a config.json beside it.
+        Without --model, encode, decode, recon and info use the shipped default model (a small WF-VAE trained
+        on real footage, installed beside wfvae as default-model/): wfvae recon in.mp4 out.mp4
 
         common options:
           --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
@@ -114,7 +116,7 @@ public static class CommandLine
                 case "recon":
                     return ReconCommand.Run(options, stdout, stderr);
                 case "info":
-                    return ModelCommands.Info(options, stdout);
+                    return ModelCommands.Info(options, stdout, stderr);
                 case "generate":
                     return GenerateCommand.Run(options, stdout, stderr);
                 case "verify":

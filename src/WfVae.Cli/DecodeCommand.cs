@@ -25,7 +25,7 @@ internal static class DecodeCommand
         var output = o.Get("--output") ?? (raw != null ? "-" : throw new UsageException("--output is required"));
         var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
         bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
-        using var model = ModelCommands.LoadModel(o);
+        using var model = ModelCommands.LoadModel(o, stderr, "decode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase) ? LatentStreamReader.Open(input) : null;
         var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);

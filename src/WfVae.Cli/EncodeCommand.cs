@@ -24,7 +24,7 @@ internal static class EncodeCommand
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
         using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
         var size = source?.ModelSize(o);
-        using var model = ModelCommands.LoadModel(o);
+        using var model = ModelCommands.LoadModel(o, stderr, "encode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4);
         var policy = StreamOptions.Policy(o);
         var (fpsNum, fpsDen) = StreamOptions.Fps(o);

@@ -8,13 +8,13 @@ namespace WfVae.Cli;
 /// <summary>info, and the helpers encode/decode share (model loading, tensor reading, output metadata).</summary>
 internal static class ModelCommands
 {
-    public static int Info(Options o, TextWriter stdout)
+    public static int Info(Options o, TextWriter stdout, TextWriter stderr)
     {
         if (!o.Has("--model") && o.Get("--input") is { } input) return InputInfo(o, input, stdout);
         if (!MemoryPlanInfo.Requested(o) && o.Has("--chunk")) throw new UsageException("--chunk needs --height and --width (the frame size the memory plan is for)");
-        using var model = LoadModel(o);
+        using var model = LoadModel(o, stderr, "info");
         var c = model.Config;
-        stdout.WriteLine($"model:      {o.Require("--model")}");
+        stdout.WriteLine($"model:      {o.Get("--model") ?? DefaultModel.Locate()}");
         stdout.WriteLine($"device:     {model.Device.Info}");
         stdout.WriteLine($"precision:  {model.Precision.Name()} storage, fp32 arithmetic{(o.Precision == null ? " (device default; --precision fp32|fp16 chooses)" : "")}");
         stdout.WriteLine($"config:     base_channels={c.BaseChannels} latent_dim={c.LatentDim} encoder_energy_flow_hidden_size={c.EncoderEnergyFlowHiddenSize} decoder_energy_flow_hidden_size={c.DecoderEnergyFlowHiddenSize}");
@@ -52,18 +52,33 @@ internal static class ModelCommands
         return 0;
     }
 
-    internal static WfVaeModel LoadModel(Options o)
+    /// <summary>
+    /// Loads --model, or the shipped default model when --model is omitted (one stderr line names it). Untrained
+    /// weights (marker file or model card) print a warning on every use.
+    /// </summary>
+    internal static WfVaeModel LoadModel(Options o, TextWriter stderr, string verb)
     {
+        string path = ModelPath(o, stderr, verb);
+        if (DefaultModel.IsUntrained(path)) stderr.WriteLine($"wfvae {verb}: {DefaultModel.UntrainedWarning(path)}");
         var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
         try
         {
-            return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"), o.Precision);
+            return WfVaeModel.Load(path, device, o.Get("--config"), o.Precision);
         }
         catch
         {
             device.Dispose();
             throw;
         }
+    }
+
+    internal static string ModelPath(Options o, TextWriter stderr, string verb)
+    {
+        if (o.Get("--model") is { } given) return given;
+        if (o.Has("--config")) throw new UsageException("--config needs --model (the weights it describes)");
+        string path = DefaultModel.Locate();
+        stderr.WriteLine($"wfvae {verb}: model: the shipped default model ({path}); --model chooses another");
+        return path;
     }
 
     internal static Dictionary<string, string> Metadata(WfVaeModel model, int frames) => new()

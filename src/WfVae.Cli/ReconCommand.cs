@@ -26,7 +26,7 @@ internal static class ReconCommand
 
         using var source = FrameSource.Open(o, input, stderr, "recon");
         var size = source.ModelSize(o);
-        using var model = ModelCommands.LoadModel(o);
+        using var model = ModelCommands.LoadModel(o, stderr, "recon");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4);
         var policy = StreamOptions.Policy(o);
         var f = source.Format;

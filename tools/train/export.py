@@ -47,7 +47,7 @@ def _card(state, config, params, curve_final, cache):
     ]
     for name, (path, role, limit, licence) in data.SOURCES.items():
         if name == "wanna":
-            role = "train (frames 4300-4800 held out)"
+            role = f"train (frames {data.WANNA_TRAIN[0][1]}-{data.WANNA_TRAIN[1][0]} held out)"
         elif limit:
             role = f"train frames {limit[0]}-{limit[1]}, rest held out"
         lines.append(f"| `{os.path.basename(path)}` | {role} | {licence} |")
