@@ -102,8 +102,9 @@ public static class Demo
 
     private static RgbClip LoadClip(DemoOptions o, TextWriter log)
     {
-        if (o.Input == null) return SyntheticClip.Generate(o.Frames, o.Width, o.Height);
-        var clip = VideoInput.Read(o.Input, o.Frames, o.Width, o.Height);
+        if (o.Synthetic) return SyntheticClip.Generate(o.Frames, o.Width, o.Height);
+        var clip = VideoInput.Read(o.Input ?? DemoClip.Locate(), o.Frames, o.Width, o.Height);
+        if (o.Input == null) clip = clip with { Description = $"{clip.Description}; the shipped clip: {DemoClip.Credit}" };
         if (clip.Frames.Count < o.Frames)
             log.WriteLine($"note: the input is shorter than --frames {o.Frames}; streaming its first {clip.Frames.Count} frames (1 + 4k)");
         return clip;

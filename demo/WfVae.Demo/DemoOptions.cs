@@ -13,12 +13,13 @@ public sealed record DemoOptions
 
         usage: wfvae-demo [options]
 
-          --input <file|URL>     video to stream (any format FFmpeg reads); default: a synthetic clip
-                                 generated in code (moving gradient, disk and bar)
-          --model <dir|file>     checkpoint (e.g. the published WF-VAE-L-16Chn folder); default: the small
-                                 untrained checkpoint in demo/assets/default-model
+          --input <file|URL>     video to stream (any format FFmpeg reads); default: the shipped real clip
+                                 (demo/assets/clip/cup.mkv, 17 frames the default model never saw)
+          --synthetic            stream a synthetic clip generated in code instead (moving gradient, disk, bar)
+          --model <dir|file>     checkpoint (e.g. the published WF-VAE-L-16Chn folder); default: the shipped
+                                 default model (demo/assets/default-model, trained on real footage)
           --frames <N>           frames to stream, 1 + 4k (default 17)
-          --size <W>x<H>         frame size, multiples of 8 (default 64x64); an input video is scaled to it
+          --size <W>x<H>         frame size, multiples of 8 (default 128x128); an input video is scaled to it
           --chunk <n>            frames per encoder push after the first frame, which goes alone (default 4)
           --output <folder>      where report.md, report.html and contact-sheet.png go (default demo-report)
           --devices all|<sel>    'all' (default) or a comma-separated list of device indices or name
@@ -30,10 +31,11 @@ public sealed record DemoOptions
         """;
 
     public string? Input { get; init; }
+    public bool Synthetic { get; init; }
     public string? Model { get; init; }
     public int Frames { get; init; } = 17;
-    public int Width { get; init; } = 64;
-    public int Height { get; init; } = 64;
+    public int Width { get; init; } = 128;
+    public int Height { get; init; } = 128;
     public int Chunk { get; init; } = 4;
     public string Output { get; init; } = "demo-report";
     public string Devices { get; init; } = "all";
@@ -44,6 +46,7 @@ public sealed record DemoOptions
     {
         var a = new List<string>();
         if (Input != null) a.AddRange(["--input", Quote(Input)]);
+        if (Synthetic) a.Add("--synthetic");
         if (Model != null) a.AddRange(["--model", Quote(Model)]);
         a.AddRange(["--frames", Frames.ToString(CultureInfo.InvariantCulture), "--size", $"{Width}x{Height}",
             "--chunk", Chunk.ToString(CultureInfo.InvariantCulture), "--output", Quote(Output), "--devices", Quote(Devices)]);
@@ -59,6 +62,7 @@ public sealed record DemoOptions
         {
             string name = args[i];
             if (name is "--help" or "-h" or "help") { o = o with { Help = true }; continue; }
+            if (name == "--synthetic") { o = o with { Synthetic = true }; continue; }
             if (!name.StartsWith("--", StringComparison.Ordinal)) throw new DemoUsageException($"unexpected argument '{name}' (see --help)");
             if (i + 1 >= args.Count) throw new DemoUsageException($"{name} needs a value");
             string value = args[++i];
@@ -74,6 +78,7 @@ public sealed record DemoOptions
                 _ => throw new DemoUsageException($"unknown option '{name}' (see --help)"),
             };
         }
+        if (o.Synthetic && o.Input != null) throw new DemoUsageException("--synthetic and --input exclude each other");
         return o;
     }
 

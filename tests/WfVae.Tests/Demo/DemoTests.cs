@@ -37,9 +37,11 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
         string md = File.ReadAllText(Path.Combine(output, "report.md"));
         Assert.True(File.Exists(Path.Combine(output, "report.html")));
         Assert.Contains(gpu.Device.Info.Name, md);
-        // The PSNR figure, with the untrained-weights warning right beside it, and the note in full.
-        Assert.Matches(new Regex(@"\| \d+\.\d\d dB \(untrained weights: meaningless\) \|"), md);
-        Assert.Contains(Report.UntrainedNote, md);
+        // The shipped real clip, credited, and the shipped model, flagged only if it is untrained.
+        Assert.Contains(DemoClip.Credit, md);
+        bool untrained = WfVae.Model.Checkpoint.DefaultModel.IsUntrained(WfVae.Model.Checkpoint.DefaultModel.Locate());
+        Assert.Matches(new Regex(untrained ? @"\| \d+\.\d\d dB \(untrained weights: meaningless\) \|" : @"\| \d+\.\d\d dB \|"), md);
+        Assert.Equal(untrained, md.Contains(Report.UntrainedNote));
         Assert.Contains("**Latents agree across devices:** yes", md);
         // 9 frames in chunks of 4 after the first: three encoder pushes, then the decoder's flush.
         Assert.Contains("| 2 | 4 | 1 |", md);
@@ -57,6 +59,24 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
 
         // Atomic writes leave no temporary files behind.
         Assert.Equal(3, Directory.GetFiles(output).Length);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void UntrainedModelIsFlaggedBesideEveryQualityFigure()
+    {
+        string model = Path.Combine(_dir, "untrained");
+        Directory.CreateDirectory(model);
+        File.Copy(Path.Combine(TestPaths.Golden("tiny"), "config.json"), Path.Combine(model, "config.json"));
+        File.Copy(Path.Combine(TestPaths.Golden("tiny"), "model.safetensors"), Path.Combine(model, "diffusion_pytorch_model.safetensors"));
+        File.WriteAllText(Path.Combine(model, "UNTRAINED.txt"), "random weights");
+        string output = Path.Combine(_dir, "report");
+        var (code, log) = Run("--model", model, "--synthetic", "--frames", "5", "--size", "16x16", "--devices", Device, "--output", output);
+        Assert.True(code == 0, log);
+        string md = File.ReadAllText(Path.Combine(output, "report.md"));
+        Assert.Matches(new Regex(@"\| \d+\.\d\d dB \(untrained weights: meaningless\) \|"), md);
+        Assert.Contains(Report.UntrainedNote, md);
+        Assert.DoesNotContain(DemoClip.Credit, md);
         gpu.AssertClean();
     }
 
@@ -105,6 +125,14 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
         Assert.Equal(2, code);
         Assert.Contains(name, log);
         Assert.Single(log.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void SyntheticAndInputExcludeEachOther()
+    {
+        var (code, log) = Run("--synthetic", "--input", "clip.mp4");
+        Assert.Equal(2, code);
+        Assert.Contains("--synthetic and --input", log);
     }
 
     [Fact]
