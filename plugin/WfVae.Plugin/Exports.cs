@@ -45,8 +45,8 @@ public static unsafe class Exports
         {
             if (model == null) throw new ArgumentException("out (wfvae_model**) is NULL");
             *model = 0;
-            if (modelPath == null) throw new ArgumentException("model_path is NULL");
-            string path = Utf8(modelPath);
+            // NULL: the default model installed beside the library (default-model/), as the CLI does without --model.
+            string path = modelPath == null ? DefaultModel.Locate() : Utf8(modelPath);
             // NULL and "" both mean the default choice (which still honours WFVAE_DEVICE).
             string? selector = device == null ? null : Utf8(device);
             if (string.IsNullOrWhiteSpace(selector)) selector = null;

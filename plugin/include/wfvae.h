@@ -70,7 +70,10 @@ typedef struct wfvae_model wfvae_model; /* opaque */
 
 /* Loads a checkpoint onto a Vulkan device and stores the handle in *out (NULL on failure).
  *   model_path: a .safetensors file with config.json beside it, or a folder holding config.json and
- *               the weights (as the `wfvae` CLI accepts).
+ *               the weights (as the `wfvae` CLI accepts); NULL = the shipped default model, the folder
+ *               default-model/ installed beside the library (`build.ps1 plugin` puts it there), a small
+ *               WF-VAE trained on real footage. Without that folder NULL fails with WFVAE_E_MODEL and a
+ *               message naming where it looked.
  *   device:     NULL or "" = default choice (environment variable WFVAE_DEVICE, else discrete GPU >
  *               integrated > virtual > CPU); else an index as listed by `wfvae devices`, or a
  *               case-insensitive substring of the device name (e.g. "llvmpipe", "NVIDIA").

@@ -123,7 +123,9 @@ static int errors(char **argv)
     int count = 0;
 
     report("open_missing", wfvae_open(argv[1], NULL, &model));
-    report("open_null_path", wfvae_open(NULL, NULL, &model));
+    report("open_null_path", wfvae_open(NULL, NULL, &model)); /* the default model beside the library */
+    if (model) wfvae_close(model);
+    model = NULL;
     report("push_null_handle", wfvae_push_frames(NULL, frame, 1));
 
     CHECK(wfvae_open(argv[0], NULL, &model));

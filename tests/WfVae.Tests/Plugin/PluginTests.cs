@@ -77,7 +77,7 @@ public sealed class PluginTests(GpuFixture gpu, ITestOutputHelper log)
             Assert.Contains(messagePart, message);
         }
         Expect("open_missing", modelError, missing);
-        Expect("open_null_path", argument, "model_path");
+        Expect("open_null_path", ok, "");       // NULL = the default model installed beside the library
         Expect("push_null_handle", handle, "NULL");
         Expect("push_before_begin", state, "wfvae_encoder_begin");
         Expect("pull_before_begin", state, "wfvae_encoder_begin");
