@@ -39,6 +39,7 @@ def parse_args():
     p.add_argument("--cache", default=data.DEFAULT_CACHE)
     p.add_argument("--minutes", type=float, default=180, help="training wall-time budget (the LR schedule spans it)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--reset-ema", action="store_true", help="on --resume, restart the EMA from the current weights")
     p.add_argument("--export", metavar="DIR", help="write the EMA weights of run/last.pt in the official layout and exit")
     p.add_argument("--base", type=int, default=32)
     p.add_argument("--latent", type=int, default=16)
@@ -128,10 +129,12 @@ class Run:
         self.generator.set_state(state["rng"])
 
     def update_ema(self):
+        # Warm-up: early on the average would still hold most of the random initial weights.
+        decay = min(self.args.ema, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             for e, p in zip(self.ema.parameters(), self.model.parameters()):
                 if p.requires_grad:
-                    e.mul_(self.args.ema).add_(p, alpha=1 - self.args.ema)
+                    e.mul_(decay).add_(p, alpha=1 - decay)
 
 
 def log(run_dir, line):
@@ -162,7 +165,9 @@ def train(args):
         if not os.path.isfile(last):
             raise SystemExit(f"error: --resume but {last} does not exist")
         run.load(last)
-        log(args.run, f"resumed at step {run.step} ({run.elapsed / 60:.1f} min)")
+        if args.reset_ema:
+            run.ema.load_state_dict(run.model.state_dict())
+        log(args.run, f"resumed at step {run.step} ({run.elapsed / 60:.1f} min){', EMA restarted' if args.reset_ema else ''}")
     sampler = Sampler(args.cache, args.seed + run.step)
     shapes_rng = np.random.default_rng(args.seed + 7 + run.step)
     start, last_val, last_ckpt, seen = time.time() - run.elapsed, run.elapsed, run.elapsed, 0
