@@ -72,6 +72,11 @@ targets:
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
            (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
+  quality  build wfvae (Release), fetch the footage cache if missing (tools/train/data.py fetch: apt-get
+           download of opencv-doc, python3-mecavideo, openboard-common into artifacts/train-cache), then
+           tools/train/quality.py: the shipped model on the validation clips at 128x128 and 256x256 (engine fp32
+           and fp16 through wfvae recon, the PyTorch twin, engine-vs-twin rel_err, streamed vs whole clip, a
+           bicubic floor) -> docs/quality.md. Extra arguments go to quality.py (e.g. -- --model <dir>).
   clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
@@ -363,6 +368,20 @@ function Invoke-Plugin {
     Write-Host "header: $(Join-Path $PluginDir 'wfvae.h')"
 }
 
+# docs/quality.md: the shipped model on the held-out validation clips (tools/train/quality.py).
+function Invoke-Quality {
+    Write-Step 'build wfvae (Release)'
+    Invoke-Native 'dotnet' @('build', $CliProject, '-c', 'Release')
+    $exe = Join-Path $RepoRoot 'src/WfVae.Cli/bin/Release/net10.0/wfvae'
+    $python = '/usr/bin/python3'
+    if (-not (Test-Path (Join-Path $RepoRoot 'artifacts/train-cache/manifest.json'))) {
+        Write-Step 'validation clips (tools/train/data.py fetch)'
+        Invoke-Native $python @((Join-Path $RepoRoot 'tools/train/data.py'), 'fetch')
+    }
+    Write-Step 'quality'
+    Invoke-Native $python (@((Join-Path $RepoRoot 'tools/train/quality.py'), '--wfvae', $exe) + $Forward)
+}
+
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
@@ -414,6 +433,7 @@ try {
             Write-Step "demo $($Forward -join ' ')"
             Invoke-Cli @($Forward) $DemoProject
         }
+        'quality' { Invoke-Quality }
         'clean' { Invoke-Clean }
         default {
             Write-Host $HelpText
