@@ -17,6 +17,8 @@ def _card(state, config, params, curve_final, cache):
     lines = [
         "# WfVae.Vulkan default model",
         "",
+        f"Status: trained ({state['step']:,} steps on real footage; validation {curve_final['psnr']:.2f} dB PSNR at 128x128)",
+        "",
         f"A small WF-VAE trained by this project on real footage from Debian packages, with `tools/train/train.py`"
         f" (the PyTorch twin of the engine's model). Same architecture and key layout as the published"
         f" WF-VAE-L-16Chn, at a smaller width: base_channels {config['base_channels']}, latent_dim"
