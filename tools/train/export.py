@@ -33,7 +33,9 @@ def _card(state, config, params, curve_final, cache):
         f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}.",
         f"- Clips of 9-17 frames, 64-128 px crops of frames scaled to a short side of 112-288 px, flips, temporal"
         f" strides 1-3, reversed playback, and still photographs as short pans/zooms (20 %).",
-        f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL;"
+        f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL"
+        f" (per sample and relative to its pixel count, as the official training weighs KL against a per-sample sum;"
+        f" the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy);"
         f" AdamW (lr {args['lr']}, cosine over the budget), EMA {args['ema']}, gradient clipping at 1.0."
         f" The exported weights are the EMA weights.",
         "- LPIPS (the paper's perceptual term) needs VGG weights that cannot be obtained on these machines;"

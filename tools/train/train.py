@@ -69,7 +69,9 @@ def losses(model, x, generator):
     y, (v2, v3) = model.decoder(z)
     parts = {"l1": (y - x).abs().mean(), "ssim": ssim_loss(y, x),
              "wl": (v2 - w2).abs().mean() + (v3 - w3).abs().mean(),
-             "kl": 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum() / x.shape[0]}
+             # Per sample, divided by its pixel count: the official training sums the reconstruction loss over
+             # pixels, so its KL weight of 1e-6 is relative to that sum, not to a per-pixel mean.
+             "kl": 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum() / x.numel()}
     return sum(WEIGHTS[k] * v for k, v in parts.items()), parts
 
 
@@ -196,7 +198,7 @@ def train(args):
             window.clear()
             left = args.minutes * 60 - run.elapsed
             log(args.run, f"step {run.step} {run.elapsed / 60:6.1f} min  l1 {avg['l1']:.4f} ssim {avg['ssim']:.4f} "
-                          f"wl {avg['wl']:.4f} kl {avg['kl']:.0f}  lr {lr_at(args, run.step, run.elapsed):.2e}  "
+                          f"wl {avg['wl']:.4f} kl {avg['kl']:.4f}  lr {lr_at(args, run.step, run.elapsed):.2e}  "
                           f"{run.step / max(run.elapsed, 1):.2f} step/s  {left / 60:.0f} min left")
         if run.elapsed - last_val >= args.val_minutes * 60:
             record_validation(run, seen)
