@@ -178,7 +178,7 @@ public static class CommandLine
         foreach (var d in devices)
         {
             stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
-            stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, CooperativeMatrixBuild.Current, setting))}");
+            stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, WfVae.Operators.CooperativeConv.Build, setting))}");
         }
         return 0;
     }

@@ -52,6 +52,7 @@ public sealed class WfVaeModel : IDisposable
     /// </summary>
     public static WfVaeModel Load(string modelPath, VulkanDevice? device = null, string? configPath = null, Precision? precision = null)
     {
+        OperatorShaders.Verify();
         var checkpoint = WfVaeCheckpoint.Load(modelPath, configPath);
         bool owns = device == null;
         device ??= VulkanDevice.Create();

@@ -202,8 +202,16 @@ public static class Conv
         public uint WBase4, Cout4, BiasBase4;
     }
 
-    private static readonly BindingKind[] SsboKinds = { BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage };
-    internal static readonly BindingKind[] TexelKinds = { BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage };
+    /// <summary>
+    /// shaders/conv.comp: bindings past, x, packed weights, residual, y; the tile shape as specialization constants;
+    /// variants in <see cref="ConvVariant"/> order: storage buffers, and texel operands for the texel and row kernels.
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("conv", ["WG", "WGN", "TM", "TN", "BK", "SG8"], ShaderFamily.BothPrecisions,
+        ShaderVariant.Plain(5),
+        new ShaderVariant("texel", TexelKinds),
+        new ShaderVariant("texel_rows", TexelKinds));
+
+    private static BindingKind[] TexelKinds => [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage];
 
     /// <summary>Tiling override (tuning, benchmarks); null = <see cref="ConvTiles.For(VulkanDevice, ConvVariant)"/>.</summary>
     public static ConvTiles? TilesOverride { get; set; }
@@ -371,7 +379,7 @@ public static class Conv
             throw new ArgumentException($"{w}: residual {residual.Shape} differs from output {y.Shape}");
         if (w.Precision != x.Precision)
             throw new ArgumentException($"{w}: weights are {w.Precision.Name()}, the input is {x.Precision.Name()} (load the weights in the model's precision)");
-        var precision = Dispatch.PrecisionOf(rec, $"{w}", past, x, y, residual);
+        var precision = Dispatch.PrecisionOf(rec, w, past, x, y, residual);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"{w}: output {y.Shape} too large");
@@ -404,20 +412,19 @@ public static class Conv
         var tiles = TilesFor(rec.Device, variant, w.Cout);
         tiles.Validate(rec.Device, variant);
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
-        bool texel = variant != ConvVariant.Ssbo;
-        ReadOnlySpan<BindingKind> kinds = texel ? TexelKinds : SsboKinds;
-        string shader = variant switch { ConvVariant.TexelRows => "conv_texel_rows", ConvVariant.Texel => "conv_texel", _ => "conv" };
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader(shader, precision), kinds, Marshal.SizeOf<Push>(), stackalloc[] { tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0 });
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel((int)variant, precision), [tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0]);
         // The row kernel's invocations own segments of TN consecutive columns of one output row (WGN per workgroup).
         long groups = variant == ConvVariant.TexelRows
             ? Dispatch.CeilDiv(n / wo * Dispatch.CeilDiv(wo, tiles.TN), tiles.WGN)
             : Dispatch.CeilDiv(n, tiles.BN);
         var (gx, gy) = Dispatch.Linear(groups, 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        var bindings = texel
-            ? new[] { Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) }
-            : new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        if (variant == ConvVariant.Ssbo)
+            rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else
+            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
     /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>

@@ -34,8 +34,35 @@ public static class CooperativeConv
 
     [ThreadStatic] private static bool _selfChecking;
 
-    internal static string ShaderName(CooperativeMatrixPath path) =>
-        path == CooperativeMatrixPath.Khr ? CooperativeMatrixBuild.KhrShader : CooperativeMatrixBuild.NvShader;
+    /// <summary>
+    /// shaders/conv_coop.comp: the bindings and push constants of <see cref="Conv.Shader"/>; specialization constants
+    /// WG, SGM, SGN, TMT, TNT; fp16 only; one variant per extension, each built only where glslc could compile it.
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Conv.Push>("conv_coop", ["WG", "SGM", "SGN", "TMT", "TNT"], [Precision.Fp16],
+        new ShaderVariant("khr", [.. Enumerable.Repeat(BindingKind.Storage, 5)], Optional: true),
+        new ShaderVariant("nv", [.. Enumerable.Repeat(BindingKind.Storage, 5)], Optional: true));
+
+    /// <summary>The kernel of a cooperative-matrix path.</summary>
+    public static ShaderKernel KernelFor(CooperativeMatrixPath path) => Shader.Kernel(path == CooperativeMatrixPath.Khr ? 0 : 1, Precision.Fp16);
+
+    /// <summary>Embedded resource with the shader build's notes on the cooperative-matrix kernels (Shaders.targets).</summary>
+    public const string BuildNotesResource = "wfvae-coopmat-build.txt";
+
+    /// <summary>What this build of the operator library contains: the glslc verdicts and the kernels actually embedded.</summary>
+    public static CooperativeMatrixBuild Build { get; } = ReadBuild();
+
+    private static CooperativeMatrixBuild ReadBuild()
+    {
+        using var s = typeof(CooperativeConv).Assembly.GetManifestResourceStream(BuildNotesResource);
+        if (s == null) return new CooperativeMatrixBuild($"unknown glslc ({BuildNotesResource} is not embedded)", false, false, false, false, false);
+        var b = CooperativeMatrixBuild.Parse(new StreamReader(s).ReadToEnd());
+        // Trust only kernels that are actually embedded.
+        return b with
+        {
+            KhrBuilt = b.KhrBuilt && KernelFor(CooperativeMatrixPath.Khr).IsEmbedded,
+            NvBuilt = b.NvBuilt && KernelFor(CooperativeMatrixPath.Nv).IsEmbedded,
+        };
+    }
 
     /// <summary>
     /// Whether fp16 convs on <paramref name="d"/> run on cooperative matrices. Runs the self-check at the first call
@@ -45,6 +72,7 @@ public static class CooperativeConv
     {
         ArgumentNullException.ThrowIfNull(d);
         var state = d.CooperativeMatrix;
+        state.Resolve(Build);
         if (state.Path == CooperativeMatrixPath.None) return false;
         if (_selfChecking || state.Verified) return true;
         Apply(state, SelfCheck(d), Console.Error);
@@ -73,13 +101,13 @@ public static class CooperativeConv
         var t = Tiles.Default;
         // One workgroup = SGM·SGN full subgroups; the shader assigns tiles by gl_SubgroupID.
         int wg = t.SGM * t.SGN * (int)Math.Max(1, d.Info.SubgroupSize);
-        var pipe = d.Pipelines.Get(ShaderName(d.CooperativeMatrix.Path), 5, Marshal.SizeOf<Conv.Push>(), stackalloc[] { wg, t.SGM, t.SGN, t.TMT, t.TNT });
+        var pipe = d.Pipelines.Get(KernelFor(d.CooperativeMatrix.Path), [wg, t.SGM, t.SGN, t.TMT, t.TNT]);
         var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, t.BN), 1);
         uint gz = Dispatch.CeilDiv(w.Cout, t.BM);
-        var bindings = new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
         Conv.LogKernel(d, label ?? "conv", w, n, $"cooperative-matrix ({d.CooperativeMatrix.Path}) fp16, tile {t.BM}x{t.BN} " +
                        $"({t.SGM}x{t.SGN} subgroups of {t.TMT}x{t.TNT} 16x16 tiles)");
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv (coopmat)", Conv.Flops(w, y));
+        rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+            push, gx, gy, gz, label ?? "conv (coopmat)", Conv.Flops(w, y));
     }
 
     /// <summary>Runs one self-check case and returns the whole output tensor (sentinel channels included) as float.</summary>

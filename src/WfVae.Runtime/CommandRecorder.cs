@@ -156,8 +156,7 @@ public sealed unsafe class CommandRecorder : IDisposable
             throw new ArgumentException($"copy {src.Shape} -> {dst.Shape}: shapes differ");
         if (src.ElementCount == 0 || _discarding) return;
         EnsureRecording();
-        var b = new[] { Binding.Read(src), Binding.Written(dst) };
-        Hazards(b);
+        Hazards([Binding.Read(src), Binding.Written(dst)]);
         int regionsCount = src.IsDense && dst.IsDense ? 1 : src.T;
         var regions = stackalloc BufferCopy[regionsCount];
         long frameBytes = src.FrameElements * src.ElementBytes;
@@ -189,8 +188,7 @@ public sealed unsafe class CommandRecorder : IDisposable
             throw new ArgumentException($"Zero of the {t.Precision.Name()} view {t.Shape}: a view must start and end on 4-byte words (an even fp16 element offset and count)");
         if (_discarding) return;
         EnsureRecording();
-        var b = new[] { Binding.Written(t) };
-        Hazards(b);
+        Hazards([Binding.Written(t)]);
         _device.Vk.CmdFillBuffer(_cb, t.Storage.Buffer, (ulong)start, (ulong)fill, 0);
         Timestamp("zero");
     }

@@ -44,21 +44,27 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         vk.GetPhysicalDeviceMemoryProperties(physical, out MemoryProperties);
 
         QueueFamily = FindComputeQueueFamily(vk, physical);
-        // Cooperative matrices (issue #6): enabled only where the device offers a usable shape, this build embedded
-        // the kernel and WFVAE_COOPMAT allows it; if device creation with the extension fails, retry without it.
-        var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Current,
-            options.CooperativeMatrix ?? CooperativeMatrixPlan.SettingFromEnvironment());
-        var r = CreateLogicalDevice(vk, physical, info, QueueFamily, plan.Path, out Handle);
-        if (r != Result.Success && plan.Path != CooperativeMatrixPath.None)
+        // Cooperative matrices (issue #6): every extension the device offers with a usable shape and the setting
+        // allows is enabled; the operator library settles which one its kernels use at first use (Resolve). If device
+        // creation fails with them, the preferred one alone is tried, then none.
+        var setting = options.CooperativeMatrix ?? CooperativeMatrixPlan.SettingFromEnvironment();
+        var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Unknown, setting);
+        var enabled = plan.Usable;
+        var r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
+        string? note = null;
+        if (r != Result.Success && enabled.Count > 1)
         {
-            var note = $"vkCreateDevice with {ExtensionName(plan.Path)} failed ({r}); scalar kernels used";
-            r = CreateLogicalDevice(vk, physical, info, QueueFamily, CooperativeMatrixPath.None, out Handle);
-            CooperativeMatrix = new CooperativeMatrixState(plan, CooperativeMatrixPath.None, note);
+            note = $"vkCreateDevice with {string.Join(" and ", enabled.Select(ExtensionName))} failed ({r})";
+            enabled = [enabled[0]];
+            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
         }
-        else
+        if (r != Result.Success && enabled.Count > 0)
         {
-            CooperativeMatrix = new CooperativeMatrixState(plan, plan.Path);
+            note = $"vkCreateDevice with {ExtensionName(enabled[0])} failed ({r}); scalar kernels used";
+            enabled = [];
+            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
         }
+        CooperativeMatrix = new CooperativeMatrixState(plan, enabled, info.CooperativeMatrix, setting, note);
         r.Check("vkCreateDevice");
         Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
