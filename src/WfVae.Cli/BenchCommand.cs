@@ -7,7 +7,8 @@ namespace WfVae.Cli;
 
 /// <summary>
 /// wfvae bench ops: GFLOP/s of the convolutions at WF-VAE shapes against the measured FMA peak.
-/// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length.
+/// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length; with --sessions N,
+/// N concurrent streams on one model checked against their single-session runs.
 /// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing.
 /// Tables go to stdout (and into a section of --markdown), progress to stderr.
 /// </summary>
@@ -30,10 +31,28 @@ internal static class BenchCommand
 
     private static int Stream(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
     {
+        if (o.Has("--sessions")) return Sessions(device, o, stdout, stderr);
         var table = StreamBenchmark.Run(device, stderr, o.Has("--quick"));
         stdout.WriteLine(table);
         if (o.Get("--markdown") is { } path) WriteSection(path, "Streaming", table);
         return 0;
+    }
+
+    /// <summary>
+    /// bench stream --sessions N: N concurrent streams on one model (the shipped default unless --model); exit 1 when a
+    /// stream differs from its single-session run.
+    /// </summary>
+    private static int Sessions(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        int sessions = Int(o, "--sessions", 2);
+        bool quick = o.Has("--quick");
+        int frames = Int(o, "--frames", quick ? 9 : 17), height = Int(o, "--height", quick ? 32 : 64), width = Int(o, "--width", quick ? 32 : 64);
+        if (height % 8 != 0 || width % 8 != 0) throw new UsageException($"--height and --width must be multiples of 8, got {width}x{height}");
+        string path = o.Get("--model") ?? DefaultModel.Locate();
+        using var model = WfVaeModel.Load(path, device, precision: o.Precision);
+        var result = SessionsBenchmark.Run(model, sessions, frames, height, width, stderr);
+        stdout.Write(SessionsBenchmark.Report(result, Path.GetFileName(Path.TrimEndingDirectorySeparator(path))));
+        return result.BitIdentical ? 0 : 1;
     }
 
     private static int Ops(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)

@@ -68,6 +68,10 @@ public static class CommandLine
                                   GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
           bench stream [--quick] [--markdown <file>]
                                   streaming latency/throughput and peak memory vs stream length
+          bench stream --sessions N [--model <path>] [--frames 17] [--height 64] [--width 64] [--quick]
+                                  N concurrent encode+decode streams of different clips on one model (default:
+                                  the shipped model): bit-identical to single-session runs: yes|no, aggregate
+                                  frames/s, device memory vs N separate models (exit 1 on "no")
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time

@@ -6,7 +6,8 @@ using WfVae.Runtime;
 namespace WfVae.Model;
 
 /// <summary>
-/// A loaded WF-VAE: weights on the device, an encoder and a decoder graph. Whole-clip
+/// A loaded WF-VAE: immutable weights on the device, an encoder and a decoder graph that hold nothing of a stream
+/// (sessions own their stream state, so one model serves any number of concurrent streams). Whole-clip
 /// <see cref="Encode"/>/<see cref="Decode"/> are one push of every frame through the same stream objects
 /// that chunked streaming uses, so both give the same numbers.
 /// </summary>
@@ -17,7 +18,8 @@ public sealed class WfVaeModel : IDisposable
     private readonly WfVaeCheckpoint _checkpoint;
     internal readonly Encoder Encoder;
     internal readonly Decoder Decoder;
-    internal bool EncoderBusy, DecoderBusy;
+    /// <summary>Slots of a stream state: one per stateful layer of the encoder and the decoder.</summary>
+    internal readonly int StateSlots;
 
     public WfVaeConfig Config => _checkpoint.Config;
     public VulkanDevice Device { get; }
@@ -41,6 +43,7 @@ public sealed class WfVaeModel : IDisposable
         var source = new WeightSource(device, checkpoint, _weights, precision);
         Encoder = new Encoder(source);
         Decoder = new Decoder(source);
+        StateSlots = source.State.Count;
         WeightBytes = device.Memory.CurrentBytes - before;
     }
 
@@ -69,10 +72,10 @@ public sealed class WfVaeModel : IDisposable
         }
     }
 
-    /// <summary>Starts a streaming encode (one at a time per model).</summary>
+    /// <summary>Starts a streaming encode: a session with its own stream state (any number may be open, on any threads).</summary>
     public EncoderSession OpenEncoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
-    /// <summary>Starts a streaming decode (one at a time per model).</summary>
+    /// <summary>Starts a streaming decode: a session with its own stream state (any number may be open, on any threads).</summary>
     public DecoderSession OpenDecoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
     /// <summary>
@@ -111,8 +114,6 @@ public sealed class WfVaeModel : IDisposable
 
     public void Dispose()
     {
-        Encoder.Dispose();
-        Decoder.Dispose();
         foreach (var w in _weights) w.Dispose();
         _checkpoint.Dispose();
         Device.Memory.Trim();

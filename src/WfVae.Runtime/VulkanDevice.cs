@@ -7,8 +7,10 @@ namespace WfVae.Runtime;
 
 /// <summary>
 /// One Vulkan device with a compute queue: the instance, the chosen physical device, the memory pool,
-/// the pipeline library and the command pool. Everything the engine allocates on the GPU hangs off it.
-/// Not thread-safe: one thread records and submits at a time.
+/// the pipeline library and the queue. Everything the engine allocates on the GPU hangs off it.
+/// Thread-safe for what sessions do: any number of threads may allocate, record (each with its own
+/// <see cref="CommandRecorder"/>, which owns its command pool) and submit at once; submissions to the one queue are
+/// serialised here. A recorder itself is used by one thread at a time.
 /// </summary>
 public sealed unsafe partial class VulkanDevice : IDisposable
 {
@@ -18,7 +20,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     internal readonly Device Handle;
     internal readonly Queue Queue;
     internal readonly uint QueueFamily;
-    internal readonly CommandPool CommandPool;
+    private readonly object _queueLock = new();
     internal readonly PhysicalDeviceMemoryProperties MemoryProperties;
     private readonly DebugMessenger? _debug;
     private bool _disposed;
@@ -68,14 +70,6 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         r.Check("vkCreateDevice");
         Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
-
-        var poolInfo = new CommandPoolCreateInfo
-        {
-            SType = StructureType.CommandPoolCreateInfo,
-            QueueFamilyIndex = QueueFamily,
-            Flags = CommandPoolCreateFlags.ResetCommandBufferBit,
-        };
-        vk.CreateCommandPool(Handle, in poolInfo, null, out CommandPool).Check("vkCreateCommandPool");
 
         Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange));
         Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
@@ -328,7 +322,16 @@ public sealed unsafe partial class VulkanDevice : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    public void WaitIdle() => Vk.DeviceWaitIdle(Handle).Check("vkDeviceWaitIdle");
+    /// <summary>vkQueueSubmit of one command buffer; the queue is shared by every recorder of the device.</summary>
+    internal void Submit(in SubmitInfo submit, Fence fence)
+    {
+        lock (_queueLock) Vk.QueueSubmit(Queue, 1, in submit, fence).Check("vkQueueSubmit");
+    }
+
+    public void WaitIdle()
+    {
+        lock (_queueLock) Vk.DeviceWaitIdle(Handle).Check("vkDeviceWaitIdle");
+    }
 
     public void Dispose()
     {
@@ -337,7 +340,6 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         Vk.DeviceWaitIdle(Handle);
         Pipelines.Dispose();
         Memory.Dispose();
-        Vk.DestroyCommandPool(Handle, CommandPool, null);
         Vk.DestroyDevice(Handle, null);
         _debug?.Dispose();
         Vk.DestroyInstance(Instance, null);
