@@ -47,7 +47,8 @@ internal static class BenchCommand
         int sessions = Int(o, "--sessions", 2);
         bool quick = o.Has("--quick");
         int frames = Int(o, "--frames", quick ? 9 : 17), height = Int(o, "--height", quick ? 32 : 64), width = Int(o, "--width", quick ? 32 : 64);
-        if (height % 8 != 0 || width % 8 != 0) throw new UsageException($"--height and --width must be multiples of 8, got {width}x{height}");
+        if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
+            throw new UsageException($"--height and --width must be multiples of {WfVaeConfig.SpatialCompression}, got {width}x{height}");
         string path = o.Get("--model") ?? DefaultModel.Locate();
         using var model = WfVaeModel.Load(path, device, precision: o.Precision);
         var result = SessionsBenchmark.Run(model, sessions, frames, height, width, stderr);

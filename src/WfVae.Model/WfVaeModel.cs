@@ -85,9 +85,9 @@ public sealed class WfVaeModel : IDisposable
     public Posterior Encode(HostTensor video, ITapSink? taps = null)
     {
         if (video.C != 3) throw new ArgumentException($"video must have 3 channels (RGB), got shape {video.ShapeText}");
-        int t = (video.T - 1) / 4 + 1, l = Config.LatentDim;
-        var mean = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
-        var logvar = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
+        int t = WfVaeConfig.LatentFrames(video.T), l = Config.LatentDim, h = WfVaeConfig.LatentSize(video.H), w = WfVaeConfig.LatentSize(video.W);
+        var mean = new HostTensor(video.N, l, t, h, w);
+        var logvar = new HostTensor(video.N, l, t, h, w);
         for (int n = 0; n < video.N; n++)
         {
             using var session = OpenEncoder(video.H, video.W, taps);
@@ -98,11 +98,11 @@ public sealed class WfVaeModel : IDisposable
         return new Posterior(this, mean, logvar);
     }
 
-    /// <summary>Decodes latents [N, L, t, h, w] to video [N, 3, 4t − 3, 8h, 8w] (not clamped).</summary>
+    /// <summary>Decodes latents [N, L, t, h, w] to video [N, 3, 4t − 3, 8h, 8w] (not clamped; <see cref="WfVaeConfig.VideoFrames"/>).</summary>
     public HostTensor Decode(HostTensor latents, ITapSink? taps = null)
     {
         if (latents.C != Config.LatentDim) throw new ArgumentException($"latents must have {Config.LatentDim} channels for this model, got shape {latents.ShapeText}");
-        var video = new HostTensor(latents.N, 3, 4 * latents.T - 3, latents.H * 8, latents.W * 8);
+        var video = new HostTensor(latents.N, 3, WfVaeConfig.VideoFrames(latents.T), WfVaeConfig.PixelSize(latents.H), WfVaeConfig.PixelSize(latents.W));
         for (int n = 0; n < latents.N; n++)
         {
             using var session = OpenDecoder(latents.H, latents.W, taps);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text;
 using WfVae.Model;
+using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
+using WfVae.Streaming;
 
 namespace WfVae.Cli.Benchmarks;
 
@@ -20,15 +22,15 @@ public static class SessionsBenchmark
         public long SeparateModelsBytes => Sessions * OneStreamPeakBytes;
     }
 
-    /// <summary>Latents (mean) and decoded video of one stream: frame 0 alone, then 4 frames a push; every latent decoded as it comes.</summary>
+    /// <summary>Latents (mean) and decoded video of one stream: frame 0 alone, then 4 frames a push (<see cref="ChunkPolicy"/>); every latent decoded as it comes.</summary>
     private static (float[] Mean, float[] Video) RunStream(WfVaeModel model, float[] clip, int frames, int h, int w)
     {
         using var enc = model.OpenEncoder(h, w);
-        using var dec = model.OpenDecoder(h / 8, w / 8);
+        using var dec = model.OpenDecoder(WfVaeConfig.LatentSize(h), WfVaeConfig.LatentSize(w));
         var mean = new List<float>();
         var video = new List<float>();
         int size = 3 * h * w;
-        for (int start = 0, count = 1; start < frames; start += count, count = Math.Min(4, frames - start))
+        foreach (var (start, count) in ChunkPolicy.Pushes(frames, WfVaeConfig.TemporalCompression))
         {
             var z = enc.Push(clip.AsSpan(start * size, count * size), count);
             mean.AddRange(z.Mean);
