@@ -74,7 +74,7 @@ public static class DeviceRun
 
     private static void Stream(DeviceResult result, string modelPath, RgbClip clip, int chunk, TextWriter log)
     {
-        var options = new DeviceOptions { Selector = result.Info.Index.ToString(CultureInfo.InvariantCulture) };
+        var options = new DeviceOptions { Selector = result.Info.Index.ToString(CultureInfo.InvariantCulture), Log = line => log.WriteLine($"  {line}") };
         using var device = VulkanDevice.Create(options);
         try
         {

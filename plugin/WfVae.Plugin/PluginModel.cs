@@ -34,7 +34,7 @@ internal sealed class PluginModel : IDisposable
     public static PluginModel Open(string modelPath, string? deviceSelector)
     {
         // A null selector means the runtime's default rule: WFVAE_DEVICE, then discrete > integrated > ... > CPU.
-        var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector });
+        var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector, Log = PluginLog.Write });
         try
         {
             return new PluginModel(device, WfVaeModel.Load(modelPath, device));

@@ -55,7 +55,7 @@ internal static class ModelCommands
 
     internal static WfVaeModel LoadModel(Options o)
     {
-        var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        var device = VulkanDevice.Create(o.DeviceOptions);
         try
         {
             return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"), o.Precision);

@@ -50,7 +50,7 @@ public static class OperatorBenchmark
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({Conv.VariantVariable} and WFVAE_CONV_TILES force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
         sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak |");
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
@@ -67,7 +67,7 @@ public static class OperatorBenchmark
             using var y = device.CreateTensor(l.Cout, to, ho, ho);
             var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout);
-            string kernel = $"{Conv.VariantName(variant)} {tiles.BM}x{tiles.BN}";
+            string kernel = $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}";
             double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
             double gflop = Conv.Flops(w, y) / 1e9;
             double rate = gflop / (ms / 1e3);

@@ -28,7 +28,8 @@ public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
     /// </summary>
     private (float[] Y, double Fp32Tol) Run(string op, Precision p)
     {
-        var d = Dev;
+        // Kernel options are per device: the two conv cases run on devices that force their variant.
+        var d = op switch { "conv texel" => gpu.With(KernelVariant.Texel), "conv ssbo" => gpu.With(KernelVariant.Ssbo), _ => Dev };
         GpuTensor U(CpuTensor t) => d.Upload(t.ToFrameMajor(), t.C, t.T, t.H, t.W, p);
         CpuTensor R(int c, int t, int h, int w, int seed, float scale = 1f) => Fp16.Round(CpuTensor.Random(c, t, h, w, seed, scale));
         var owned = new List<IDisposable>();
@@ -52,9 +53,7 @@ public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
                     var x = Own(U(R(5, 3, 7, 13, 6)));
                     var res = Own(U(R(17, 3, 7, 13, 7)));
                     y = Own(d.CreateTensor(17, 3, 7, 13, p));
-                    Conv.VariantOverride = op == "conv texel" ? ConvVariant.Texel : ConvVariant.Ssbo;
-                    try { Conv.Forward(rec, past, x, cw, y, residual: res); }
-                    finally { Conv.VariantOverride = null; }
+                    Conv.Forward(rec, past, x, cw, y, residual: res);
                     tol = 1e-5;
                     break;
                 }
