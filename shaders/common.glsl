@@ -7,7 +7,7 @@
 #ifndef WFVAE_COMMON_GLSL
 #define WFVAE_COMMON_GLSL
 
-// Element type of activation and weight buffers. Every operator shader is compiled twice (shaders/Shaders.targets):
+// Element type of activation and weight buffers. Every shader with a "//! fp16" line is compiled twice (Shaders.targets):
 // "<name>.spv" with float storage and "<name>_f16.spv" with -DWFVAE_F16=1, where the same buffers hold float16_t.
 // Arithmetic stays fp32 in both: loads widen to float (a product of two halves is exact in fp32, so an fp32 fma
 // chain over fp16 operands is "fp16 multiply, fp32 accumulate"), stores round once to the buffer's type.

@@ -6,6 +6,10 @@
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
+//! variant texel: -DWFVAE_TEXEL=1
+//! variant texel_rows: -DWFVAE_TEXEL=1 -DWFVAE_TEXEL_ROWS=1
+//! fp16
+
 // Every convolution of WF-VAE as one implicit GEMM:
 //   y[m, n] = bias[m] (+ residual[m, n]) + sum_k W[m, k] * X[k, n]
 // with M = Cout, N = output positions (frame, row, column of y), K = taps * Cin, tap = (a, u, v) of the kernel.
@@ -30,7 +34,7 @@
 // Element loads/stores go through load*/storeY helpers: ELEM storage (float or float16_t, common.glsl), fp32
 // arithmetic. The texel variant reads halves through R16F/RGBA16F views, which widen in the fetch.
 //
-// Two variants from this one file (shaders/Shaders.targets compiles it twice):
+// Three variants from this one file (the //! lines above; each also in fp16, "<name>_f16.spv"):
 //  - conv.spv (default): the shared-memory tiled kernel above, for GPUs.
 //  - conv_texel.spv (-DWFVAE_TEXEL=1): for CPU drivers (lavapipe). There every storage-buffer and shared-memory access
 //    is a scalar loop over the SIMD lanes with a branch per lane, while texel fetches are branch-free gathers whose

@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! fp16
+
 // Elementwise operators on [T][C][H][W] views: y = a + b, y = silu(a), y = a (strided copy, which is how
 // channel concat writes into a slice), y = a * scale + b. The operator is a specialization constant.
 // Grid: x covers the H*W plane, y the channel, z the frame, so no invocation divides.

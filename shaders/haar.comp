@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! fp16
+
 // Haar wavelet transforms of WF-VAE (spec §3.10) on frame-major [T][C][H][W] views.
 //
 // MODE 0  forward 3D: a = "past" frames (P of them), b = x.  Virtual frames v = past ++ x; output frame j is

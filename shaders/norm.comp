@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! fp16
+
 // Normalisation family on [T][C][H][W] views (spec §3.4), with optional fused SiLU.
 //
 // MODE 0  LayerNorm: one invocation per voxel (t, p); mean over the C channels, then the centred sum of

@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! fp16
+
 // DiagonalGaussian posterior of WF-VAE (spec §3.11) on frame-major [T][C][h][w] views.
 //
 // MODE 0  split:  mean[t, c] = moments[t, c], logvar[t, c] = clamp(moments[t, L + c], -30, 20)   (c < L)

@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! fp16
+
 // Spatial 2x resampling of the decoder (spec §3.9) on frame-major [T][C][h][w] views.
 //
 // MODE 0  nearest 2x per frame: y[2yy + a, 2xx + b] = x[yy, xx].

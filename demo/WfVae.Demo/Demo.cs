@@ -1,4 +1,5 @@
 using WfVae.Media;
+using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
 

@@ -21,6 +21,9 @@ public static class Attention
         public float ScaleLog2;
     }
 
+    /// <summary>shaders/attention.comp: bindings q, k, v, output; specialization constants C, ACCC, CK.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("attention", ["C", "ACCC", "CK"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(4));
+
     /// <summary>
     /// Per frame t: tokens are the H·W positions (token = y·W + x), channels C;
     /// output[:, n] = Σ_j softmax_j(q_n · k_j · scale) v_j. All four are [T][C][H][W] views of one shape
@@ -37,7 +40,7 @@ public static class Attention
         long n = q.Plane;
         if (n == 0 || q.T == 0) return;
         var precision = Dispatch.PrecisionOf(rec, "Attention", q, k, v, output);
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("attention", precision), 4, Marshal.SizeOf<Push>(), stackalloc[] { c, (c + Invocations - 1) / Invocations, Math.Min(64, c) });
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [c, (c + Invocations - 1) / Invocations, Math.Min(64, c)]);
         var push = new Push
         {
             QBase = q.BaseElement, QFrame = checked((uint)q.FrameStride),
@@ -49,7 +52,7 @@ public static class Attention
         };
         uint groups = Dispatch.CeilDiv(n, QueriesPerGroup);
         if (groups > 65535) throw new ArgumentException($"Attention: {n} tokens exceed {65535 * QueriesPerGroup}");
-        rec.Dispatch(pipe, new[] { Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output) }, push, groups, (uint)q.T, 1, "attention", Flops(q));
+        rec.Dispatch(pipe, [Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output)], push, groups, (uint)q.T, 1, "attention", Flops(q));
     }
 
     /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (spec §7).</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using WfVae.Runtime;
 
 namespace WfVae.Operators;
@@ -9,7 +8,7 @@ namespace WfVae.Operators;
 /// VK_NV_cooperative_matrix (see <see cref="CooperativeMatrixPlan"/>; WFVAE_COOPMAT=off|khr|nv turns paths off).
 /// Nobody has run this kernel on a device yet, so before its first use on a device it must pass
 /// <see cref="SelfCheck"/> against the scalar kernel; on a mismatch or a pipeline failure cooperative matrices are
-/// disabled for that device with a one-line warning on stderr.
+/// disabled for that device with a one-line warning on the device's log.
 /// </summary>
 public static class CooperativeConv
 {
@@ -32,30 +31,60 @@ public static class CooperativeConv
     /// </summary>
     public const double Tolerance = 1e-2;
 
-    [ThreadStatic] private static bool _selfChecking;
+    /// <summary>
+    /// shaders/conv_coop.comp: the bindings and push constants of <see cref="Conv.Shader"/>; specialization constants
+    /// WG, SGM, SGN, TMT, TNT; fp16 only; one variant per extension, each built only where glslc could compile it.
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Conv.Push>("conv_coop", ["WG", "SGM", "SGN", "TMT", "TNT"], [Precision.Fp16],
+        new ShaderVariant("khr", [.. Enumerable.Repeat(BindingKind.Storage, 5)], Optional: true),
+        new ShaderVariant("nv", [.. Enumerable.Repeat(BindingKind.Storage, 5)], Optional: true));
 
-    internal static string ShaderName(CooperativeMatrixPath path) =>
-        path == CooperativeMatrixPath.Khr ? CooperativeMatrixBuild.KhrShader : CooperativeMatrixBuild.NvShader;
+    /// <summary>The kernel of a cooperative-matrix path.</summary>
+    public static ShaderKernel KernelFor(CooperativeMatrixPath path) => Shader.Kernel(path == CooperativeMatrixPath.Khr ? 0 : 1, Precision.Fp16);
+
+    /// <summary>Embedded resource with the shader build's notes on the cooperative-matrix kernels (Shaders.targets).</summary>
+    public const string BuildNotesResource = "wfvae-coopmat-build.txt";
+
+    /// <summary>What this build of the operator library contains: the glslc verdicts and the kernels actually embedded.</summary>
+    public static CooperativeMatrixBuild Build { get; } = ReadBuild();
+
+    private static CooperativeMatrixBuild ReadBuild()
+    {
+        using var s = typeof(CooperativeConv).Assembly.GetManifestResourceStream(BuildNotesResource);
+        if (s == null) return new CooperativeMatrixBuild($"unknown glslc ({BuildNotesResource} is not embedded)", false, false, false, false, false);
+        var b = CooperativeMatrixBuild.Parse(new StreamReader(s).ReadToEnd());
+        // Trust only kernels that are actually embedded.
+        return b with
+        {
+            KhrBuilt = b.KhrBuilt && KernelFor(CooperativeMatrixPath.Khr).IsEmbedded,
+            NvBuilt = b.NvBuilt && KernelFor(CooperativeMatrixPath.Nv).IsEmbedded,
+        };
+    }
 
     /// <summary>
-    /// Whether fp16 convs on <paramref name="d"/> run on cooperative matrices. Runs the self-check at the first call
-    /// on a device with a cooperative-matrix path (a few small submissions) and disables the path if it fails.
+    /// Whether fp16 convs on <paramref name="d"/> run on cooperative matrices. Settles the device's path with this
+    /// build's kernels, then runs the self-check at the first call on a device with a path (a few small submissions)
+    /// and disables the path if it fails, with a warning on the device's log.
     /// </summary>
     public static bool Active(VulkanDevice d)
     {
         ArgumentNullException.ThrowIfNull(d);
         var state = d.CooperativeMatrix;
+        state.Resolve(Build);
         if (state.Path == CooperativeMatrixPath.None) return false;
-        if (_selfChecking || state.Verified) return true;
-        Apply(state, SelfCheck(d), Console.Error);
+        if (state.Verified || state.SelfCheckingOnThisThread) return true; // the self-check's own dispatches use the kernel
+        lock (state) // one self-check per device, even when several sessions start at once
+        {
+            if (state.Path != CooperativeMatrixPath.None && !state.Verified) Apply(state, SelfCheck(d), d.Log);
+        }
         return state.Path != CooperativeMatrixPath.None;
     }
 
-    /// <summary>Applies a self-check verdict: verified, or disabled with one warning line on <paramref name="warnings"/>.</summary>
-    public static void Apply(CooperativeMatrixState state, SelfCheckVerdict verdict, TextWriter warnings)
+    /// <summary>Applies a self-check verdict: verified, or disabled with one warning line to <paramref name="log"/>.</summary>
+    public static void Apply(CooperativeMatrixState state, SelfCheckVerdict verdict, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(state);
-        ArgumentNullException.ThrowIfNull(warnings);
+        ArgumentNullException.ThrowIfNull(log);
         if (verdict.Passed)
         {
             state.MarkVerified(verdict.Detail);
@@ -63,7 +92,7 @@ public static class CooperativeConv
         }
         var path = state.Path;
         state.Disable($"self-check failed: {verdict.Detail}");
-        warnings.WriteLine($"wfvae: warning: the {path.ToString().ToUpperInvariant()} cooperative-matrix conv failed its self-check on this device ({verdict.Detail}); using the scalar kernels ({CooperativeMatrixPlan.Variable}=off skips it)");
+        log($"warning: the {path.ToString().ToUpperInvariant()} cooperative-matrix conv failed its self-check on this device ({verdict.Detail}); using the scalar kernels ({DeviceOptions.CooperativeMatrixVariable}=off skips it)");
     }
 
     internal static void Record(CommandRecorder rec, in Conv.Push push, GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
@@ -73,13 +102,13 @@ public static class CooperativeConv
         var t = Tiles.Default;
         // One workgroup = SGM·SGN full subgroups; the shader assigns tiles by gl_SubgroupID.
         int wg = t.SGM * t.SGN * (int)Math.Max(1, d.Info.SubgroupSize);
-        var pipe = d.Pipelines.Get(ShaderName(d.CooperativeMatrix.Path), 5, Marshal.SizeOf<Conv.Push>(), stackalloc[] { wg, t.SGM, t.SGN, t.TMT, t.TNT });
+        var pipe = d.Pipelines.Get(KernelFor(d.CooperativeMatrix.Path), [wg, t.SGM, t.SGN, t.TMT, t.TNT]);
         var (gx, gy) = Dispatch.Linear(Dispatch.CeilDiv(n, t.BN), 1);
         uint gz = Dispatch.CeilDiv(w.Cout, t.BM);
-        var bindings = new[] { Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y) };
         Conv.LogKernel(d, label ?? "conv", w, n, $"cooperative-matrix ({d.CooperativeMatrix.Path}) fp16, tile {t.BM}x{t.BN} " +
                        $"({t.SGM}x{t.SGN} subgroups of {t.TMT}x{t.TNT} 16x16 tiles)");
-        rec.Dispatch(pipe, bindings, push, gx, gy, gz, label ?? "conv (coopmat)", Conv.Flops(w, y));
+        rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+            push, gx, gy, gz, label ?? "conv (coopmat)", Conv.Flops(w, y));
     }
 
     /// <summary>Runs one self-check case and returns the whole output tensor (sentinel channels included) as float.</summary>
@@ -100,8 +129,9 @@ public static class CooperativeConv
         {
             var expected = RunCase(d, c, float16: false);
             float[] actual;
-            bool outer = _selfChecking;
-            _selfChecking = true;
+            var state = d.CooperativeMatrix;
+            bool outer = state.SelfCheckingOnThisThread;
+            state.SelfCheckingOnThisThread = true;
             try
             {
                 actual = cooperative(d, c);
@@ -112,7 +142,7 @@ public static class CooperativeConv
             }
             finally
             {
-                _selfChecking = outer;
+                state.SelfCheckingOnThisThread = outer;
             }
             var v = Judge(expected, actual);
             if (!v.Passed) return v with { Detail = $"{c.Name}: {v.Detail}" };

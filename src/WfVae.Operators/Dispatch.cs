@@ -19,9 +19,10 @@ internal static class Dispatch
 
     /// <summary>
     /// The precision of a dispatch: every tensor operand must have the same element type (fp32 or fp16), which picks
-    /// the shader variant ("name" or "name_f16"). Null operands are ignored.
+    /// the kernel of the shader family. Null operands are ignored. <paramref name="op"/> names the operation in the
+    /// error (its ToString is only called then, so a dispatch formats nothing).
     /// </summary>
-    public static Precision PrecisionOf(CommandRecorder rec, string op, params GpuTensor?[] tensors)
+    public static Precision PrecisionOf(CommandRecorder rec, object op, params ReadOnlySpan<GpuTensor?> tensors)
     {
         Precision? p = null;
         foreach (var t in tensors)
@@ -33,9 +34,6 @@ internal static class Dispatch
         }
         return PrecisionInfo.Resolve(rec.Device, p ?? Precision.Fp32);
     }
-
-    /// <summary>The shader variant of <paramref name="shader"/> for <paramref name="p"/>.</summary>
-    public static string Shader(string shader, Precision p) => shader + p.ShaderSuffix();
 
     public static void SameShape(GpuTensor a, GpuTensor b, string op)
     {

@@ -15,6 +15,11 @@ public static class Elementwise
         public float Scale;
     }
 
+    /// <summary>shaders/elementwise.comp: bindings a, b, y; the operation is specialization constant 0.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("elementwise", ["OP"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(3));
+
+    private static readonly string[] Labels = ["add", "silu", "copy", "axpy"];
+
     /// <summary>y = a + b (y may be a or b).</summary>
     public static void Add(CommandRecorder rec, GpuTensor a, GpuTensor b, GpuTensor y) => Run(rec, Op.Add, a, b, y, 1f);
 
@@ -29,10 +34,10 @@ public static class Elementwise
 
     private static void Run(CommandRecorder rec, Op op, GpuTensor a, GpuTensor b, GpuTensor y, float scale)
     {
-        Dispatch.SameShape(a, y, op.ToString());
-        Dispatch.SameShape(b, y, op.ToString());
-        var precision = Dispatch.PrecisionOf(rec, op.ToString(), a, b, y);
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("elementwise", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)op });
+        Dispatch.SameShape(a, y, Labels[(int)op]);
+        Dispatch.SameShape(b, y, Labels[(int)op]);
+        var precision = Dispatch.PrecisionOf(rec, Labels[(int)op], a, b, y);
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [(int)op]);
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
@@ -42,6 +47,6 @@ public static class Elementwise
             Scale = scale,
         };
         if (y.T == 0 || y.C == 0 || y.Plane == 0) return;
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, Dispatch.CeilDiv(y.Plane, 256), (uint)y.C, (uint)y.T, op.ToString().ToLowerInvariant());
+        rec.Dispatch(pipe, [Binding.Read(a), Binding.Read(b), Binding.Written(y)], push, Dispatch.CeilDiv(y.Plane, 256), (uint)y.C, (uint)y.T, Labels[(int)op]);
     }
 }

@@ -26,6 +26,11 @@ public static class Haar
         public float K;
     }
 
+    /// <summary>shaders/haar.comp: bindings a, b, y; specialization constants MODE and ADD.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("haar", ["MODE", "ADD"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(3));
+
+    private static readonly string[] Labels = ["haar.forward3d", "haar.inverse3d", "haar.forward2d", "haar.inverse2d"];
+
     /// <summary>
     /// Forward 3D transform as a causal conv kt = 2, st = 2 over the virtual frames <c>past ++ x</c>:
     /// output frame j is built from virtual frames 2j (time tap 0) and 2j + 1 (time tap 1).
@@ -94,7 +99,7 @@ public static class Haar
         if (planes == 0 || hh == 0 || wh == 0) return;
         if (planes > MaxGroupsZ) throw new ArgumentException($"Haar: {frames} frames x {c} channels exceed {MaxGroupsZ} workgroups in z; split the frames");
         var precision = Dispatch.PrecisionOf(rec, "Haar", a, b, y);
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("haar", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode, add ? 1 : 0 });
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [(int)mode, add ? 1 : 0]);
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
@@ -105,7 +110,6 @@ public static class Haar
         };
         uint gx = Dispatch.CeilDiv(wh, 32), gy = Dispatch.CeilDiv(hh, 4);
         bool readB = mode == Mode.Forward3D || add;
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(readB ? b : a), Binding.Written(y) }, push, gx, gy, (uint)planes,
-            "haar." + mode.ToString().ToLowerInvariant());
+        rec.Dispatch(pipe, [Binding.Read(a), Binding.Read(readB ? b : a), Binding.Written(y)], push, gx, gy, (uint)planes, Labels[(int)mode]);
     }
 }

@@ -31,6 +31,9 @@ public static class Norm
         public float Eps;
     }
 
+    /// <summary>shaders/norm.comp: bindings x, gamma, beta, y, statistics; specialization constants MODE and SILU.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("norm", ["MODE", "SILU"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(5));
+
     /// <summary>A device vector of <paramref name="v"/>.Length floats (shape [T=1, C=n, H=1, W=1]) for gamma/beta.</summary>
     public static GpuTensor UploadVector(VulkanDevice d, ReadOnlySpan<float> v) => d.Upload(v, v.Length, 1, 1, 1);
 
@@ -47,10 +50,10 @@ public static class Norm
         if (voxels == 0) return;
         var push = BasePush(x, gamma, beta, y, eps);
         push.Count = checked((uint)voxels);
-        var shader = Dispatch.Shader("norm", Dispatch.PrecisionOf(rec, "LayerNorm", x, y));
-        var pipe = rec.Device.Pipelines.Get(shader, 5, Marshal.SizeOf<Push>(), stackalloc[] { (int)Mode.LayerNorm, silu ? 1 : 0 });
+        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "LayerNorm", x, y));
+        var pipe = rec.Device.Pipelines.Get(kernel, [(int)Mode.LayerNorm, silu ? 1 : 0]);
         var (gx, gy) = Dispatch.Linear(voxels, Local);
-        rec.Dispatch(pipe, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x) }, push, gx, gy, 1, "layernorm");
+        rec.Dispatch(pipe, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
     }
 
     /// <summary>
@@ -77,7 +80,7 @@ public static class Norm
         int segments = perFrame ? x.T : 1;
         long partials = (long)x.T * groups * nChunks * 3;
         long stats = (long)segments * groups * 2;
-        var shader = Dispatch.Shader("norm", Dispatch.PrecisionOf(rec, "GroupNorm", x, y));
+        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "GroupNorm", x, y));
         var s = scratch.Rent(checked((int)(partials + stats)), 1, 1, 1);
         try
         {
@@ -89,22 +92,19 @@ public static class Norm
             push.NChunks = (uint)nChunks;
             push.ChunkLen = (uint)chunkLen;
             push.PerFrame = perFrame ? 1u : 0u;
-            int pushBytes = Marshal.SizeOf<Push>();
-            int si = silu ? 1 : 0;
-
-            var stat = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupStats, 0 });
-            rec.Dispatch(stat, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s) }, push,
+            var stat = rec.Device.Pipelines.Get(kernel, [(int)Mode.GroupStats, 0]);
+            rec.Dispatch(stat, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s)], push,
                 (uint)nChunks, (uint)groups, (uint)x.T, "groupnorm.stats");
 
-            var merge = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupMerge, 0 });
-            rec.Dispatch(merge, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s) }, push,
+            var merge = rec.Device.Pipelines.Get(kernel, [(int)Mode.GroupMerge, 0]);
+            rec.Dispatch(merge, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Read(x), Binding.Written(s)], push,
                 (uint)groups, (uint)segments, 1, "groupnorm.merge");
 
             long count = x.ElementCount;
             push.Count = checked((uint)count);
-            var apply = rec.Device.Pipelines.Get(shader, 5, pushBytes, stackalloc[] { (int)Mode.GroupApply, si });
+            var apply = rec.Device.Pipelines.Get(kernel, [(int)Mode.GroupApply, silu ? 1 : 0]);
             var (gx, gy) = Dispatch.Linear(count, Local);
-            rec.Dispatch(apply, new[] { Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(s) }, push,
+            rec.Dispatch(apply, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(s)], push,
                 gx, gy, 1, "groupnorm.apply");
         }
         finally
@@ -124,7 +124,7 @@ public static class Norm
 
     private static void CheckAffine(int c, GpuTensor gamma, GpuTensor beta, string op)
     {
-        foreach (var v in new[] { gamma, beta })
+        foreach (var v in (ReadOnlySpan<GpuTensor>)[gamma, beta])
             if (v.ElementCount != c || !v.IsDense || v.Precision != Precision.Fp32)
                 throw new ArgumentException($"{op}: affine parameter {v.Shape} must be {c} consecutive fp32 values");
     }

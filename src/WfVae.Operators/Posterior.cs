@@ -21,6 +21,9 @@ public static class Posterior
         public uint L, H, W, Count, SeedLo, SeedHi, FirstFrame;
     }
 
+    /// <summary>shaders/posterior.comp: bindings a, b, y; specialization constant MODE.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("posterior", ["MODE"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(3));
+
     /// <summary>moments [T, 2L, h, w] → mean = moments[:, 0:L], logvar = clamp(moments[:, L:2L], −30, 20).</summary>
     public static void Split(CommandRecorder rec, GpuTensor moments, GpuTensor mean, GpuTensor logvar)
     {
@@ -55,7 +58,7 @@ public static class Posterior
         long count = shape.ElementCount;
         if (count == 0) return;
         var precision = Dispatch.PrecisionOf(rec, "Posterior", a.Tensor, b.Tensor, y.Tensor);
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("posterior", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [(int)mode]);
         var push = new Push
         {
             ABase = a.Tensor.BaseElement, AFrame = (uint)a.Tensor.FrameStride,
@@ -65,6 +68,6 @@ public static class Posterior
             SeedLo = (uint)seed, SeedHi = (uint)(seed >> 32), FirstFrame = firstFrame,
         };
         var (gx, gy) = Dispatch.Linear(count, 128);
-        rec.Dispatch(pipe, new[] { a, b, y }, push, gx, gy, 1, mode == Mode.Split ? "posterior.split" : "posterior.sample");
+        rec.Dispatch(pipe, [a, b, y], push, gx, gy, 1, mode == Mode.Split ? "posterior.split" : "posterior.sample");
     }
 }

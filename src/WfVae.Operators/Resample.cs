@@ -20,6 +20,9 @@ public static class Resample
         public float Wa, Wb;
     }
 
+    /// <summary>shaders/resample.comp: bindings a, b, y; specialization constant MODE.</summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("resample", ["MODE"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(3));
+
     /// <summary>Per frame nearest 2×: y[2i + a, 2j + b] = x[i, j]; x [T, C, h, w], y [T, C, 2h, 2w].</summary>
     public static void Nearest2x(CommandRecorder rec, GpuTensor x, GpuTensor y)
     {
@@ -93,7 +96,7 @@ public static class Resample
     private static void RunFrames(CommandRecorder rec, Mode mode, GpuTensor a, GpuTensor b, GpuTensor y, float wa, float wb)
     {
         var precision = Dispatch.PrecisionOf(rec, "Resample", a, b, y);
-        var pipe = rec.Device.Pipelines.Get(Dispatch.Shader("resample", precision), 3, Marshal.SizeOf<Push>(), stackalloc[] { (int)mode });
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [(int)mode]);
         var push = new Push
         {
             ABase = a.BaseElement, AFrame = (uint)a.FrameStride,
@@ -103,7 +106,7 @@ public static class Resample
             Wa = wa, Wb = wb,
         };
         uint gx = Dispatch.CeilDiv(a.W, 32), gy = Dispatch.CeilDiv(a.H, 4), gz = (uint)(a.T * a.C);
-        rec.Dispatch(pipe, new[] { Binding.Read(a), Binding.Read(b), Binding.Written(y) }, push, gx, gy, gz,
+        rec.Dispatch(pipe, [Binding.Read(a), Binding.Read(b), Binding.Written(y)], push, gx, gy, gz,
             mode == Mode.Nearest ? "resample.nearest2x" : "resample.blend_bilinear2x");
     }
 }

@@ -44,15 +44,18 @@ public sealed record CooperativeMatrixOffer(CooperativeMatrixExtension Khr, Coop
 }
 
 /// <summary>
-/// What this build of the shaders contains: the verdicts of shaders/Shaders.targets (embedded as
-/// wfvae-coopmat-build.txt, key=value lines; glslc-path is the compiler used) on whether the installed glslc accepts each GLSL extension and whether
-/// each cooperative kernel was compiled.
+/// What a build of the cooperative-matrix kernels contains: whether the glslc used accepts each GLSL extension and
+/// whether each kernel was compiled (key=value lines written by the shader build; glslc-path is the compiler used).
+/// The operator library that embeds the kernels parses its own notes; the runtime only judges them.
 /// </summary>
 public sealed record CooperativeMatrixBuild(string Glslc, bool KhrAccepted, bool NvAccepted, bool Nv2Accepted, bool KhrBuilt, bool NvBuilt)
 {
-    public const string ResourceName = "wfvae-coopmat-build.txt";
-    public const string KhrShader = "conv_coop_khr";
-    public const string NvShader = "conv_coop_nv";
+    /// <summary>
+    /// What a device is created with: the runtime does not know which kernels the operator library embeds, so it
+    /// enables every path the device and the setting allow, and the library resolves the path at first use
+    /// (<see cref="CooperativeMatrixState.Resolve"/>).
+    /// </summary>
+    public static CooperativeMatrixBuild Unknown { get; } = new("the operator library (checked at first use)", true, true, false, true, true);
 
     /// <summary>Parses the key=value lines; missing keys read as false (nothing built).</summary>
     public static CooperativeMatrixBuild Parse(string? text)
@@ -67,7 +70,7 @@ public sealed record CooperativeMatrixBuild(string Glslc, bool KhrAccepted, bool
         return new CooperativeMatrixBuild(
             map.TryGetValue("glslc", out var g) && g.Length > 0 ? g : "unknown glslc",
             Flag("GL_KHR_cooperative_matrix"), Flag("GL_NV_cooperative_matrix"), Flag("GL_NV_cooperative_matrix2"),
-            Flag(KhrShader), Flag(NvShader))
+            Flag("kernel-khr"), Flag("kernel-nv"))
         {
             GlslcPath = map.TryGetValue("glslc-path", out var path) && path.Length > 0 ? path : null,
         };
@@ -75,29 +78,12 @@ public sealed record CooperativeMatrixBuild(string Glslc, bool KhrAccepted, bool
 
     /// <summary>The glslc the build ran (as given to MSBuild), when recorded.</summary>
     public string? GlslcPath { get; init; }
-
-    private static readonly Lazy<CooperativeMatrixBuild> LazyCurrent = new(() =>
-    {
-        var text = PipelineLibrary.FindResourceText(ResourceName);
-        if (text == null) return new CooperativeMatrixBuild($"unknown glslc ({ResourceName} is not embedded)", false, false, false, false, false);
-        var b = Parse(text);
-        // Trust only kernels that are actually embedded.
-        return b with
-        {
-            KhrBuilt = b.KhrBuilt && PipelineLibrary.HasSpirv(KhrShader),
-            NvBuilt = b.NvBuilt && PipelineLibrary.HasSpirv(NvShader),
-        };
-    });
-
-    /// <summary>The verdicts of the build of the loaded operator library.</summary>
-    public static CooperativeMatrixBuild Current => LazyCurrent.Value;
 }
 
 /// <summary>The cooperative-matrix path chosen for a device, with the reason for each extension, in words.</summary>
 public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Khr, string Nv, string Nv2)
 {
-    /// <summary>Environment variable: auto | off | khr | nv (see <see cref="CooperativeMatrixSetting"/>).</summary>
-    public const string Variable = "WFVAE_COOPMAT";
+    private const string Variable = DeviceOptions.CooperativeMatrixVariable;
 
     public static CooperativeMatrixSetting ParseSetting(string? text) => text?.Trim().ToLowerInvariant() switch
     {
@@ -107,8 +93,6 @@ public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Kh
         "nv" => CooperativeMatrixSetting.Nv,
         _ => throw new ArgumentException($"{Variable}={text}: expected auto, off, khr or nv"),
     };
-
-    public static CooperativeMatrixSetting SettingFromEnvironment() => ParseSetting(Environment.GetEnvironmentVariable(Variable));
 
     /// <summary>
     /// KHR is preferred where both are usable (the portable extension; the kernel is the same). A path is usable when
@@ -124,12 +108,18 @@ public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Kh
         var (nvOk, nv) = Judge("VK_NV_cooperative_matrix", offer.Nv, offer, setting is CooperativeMatrixSetting.Auto or CooperativeMatrixSetting.Nv, setting,
             build.NvAccepted, build.NvBuilt, "GL_NV_cooperative_matrix", build.Glslc);
         var path = khrOk ? CooperativeMatrixPath.Khr : nvOk ? CooperativeMatrixPath.Nv : CooperativeMatrixPath.None;
+        var usable = new List<CooperativeMatrixPath>();
+        if (khrOk) usable.Add(CooperativeMatrixPath.Khr);
+        if (nvOk) usable.Add(CooperativeMatrixPath.Nv);
         if (path == CooperativeMatrixPath.Khr && nvOk) nv = "usable, not used (KHR preferred)";
         string nv2 = !offer.Nv2Offered ? "not offered by the device"
             : build.Nv2Accepted ? "offered, not used (no kernel for it yet)"
             : $"offered, not used (no kernel for it; glslc ({build.Glslc}) does not accept GL_NV_cooperative_matrix2)";
-        return new CooperativeMatrixPlan(path, khr, nv, nv2);
+        return new CooperativeMatrixPlan(path, khr, nv, nv2) { Usable = usable };
     }
+
+    /// <summary>Every path that passed (preferred first): the extensions a device is created with.</summary>
+    public IReadOnlyList<CooperativeMatrixPath> Usable { get; init; } = [];
 
     private static (bool, string) Judge(string name, CooperativeMatrixExtension e, CooperativeMatrixOffer offer, bool allowed, CooperativeMatrixSetting setting,
         bool accepted, bool built, string glslExtension, string glslc)
@@ -156,34 +146,88 @@ public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Kh
 /// </summary>
 public sealed class CooperativeMatrixState
 {
+    private readonly object _sync = new();
+    private readonly CooperativeMatrixOffer? _offer;
+    private readonly CooperativeMatrixSetting _setting;
+    private readonly IReadOnlyList<CooperativeMatrixPath> _enabled;
+    private bool _resolved;
+
     public CooperativeMatrixState(CooperativeMatrixPlan plan, CooperativeMatrixPath enabled, string? note = null)
+        : this(plan, enabled == CooperativeMatrixPath.None ? [] : [enabled], null, CooperativeMatrixSetting.Auto, note) { }
+
+    /// <summary>
+    /// A device's state: <paramref name="enabled"/> lists the extensions the device was created with (preferred
+    /// first); <see cref="Resolve"/> later picks among them what the operator library has kernels for.
+    /// </summary>
+    public CooperativeMatrixState(CooperativeMatrixPlan plan, IReadOnlyList<CooperativeMatrixPath> enabled,
+        CooperativeMatrixOffer? offer, CooperativeMatrixSetting setting, string? note = null)
     {
         Plan = plan ?? throw new ArgumentNullException(nameof(plan));
-        Path = enabled;
+        _enabled = enabled;
+        _offer = offer;
+        _setting = setting;
+        _resolved = offer == null;
+        Path = enabled.Count > 0 ? enabled[0] : CooperativeMatrixPath.None;
         _note = note;
     }
 
     private string? _note;
 
-    public CooperativeMatrixPlan Plan { get; }
-    /// <summary>The extension enabled on the device and not disabled since; None = scalar kernels.</summary>
+    public CooperativeMatrixPlan Plan { get; private set; }
+    /// <summary>The extension in use and not disabled since; None = scalar kernels.</summary>
     public CooperativeMatrixPath Path { get; private set; }
     /// <summary>True once the self-check passed on this device.</summary>
     public bool Verified { get; private set; }
 
+    private int _selfCheckThread;
+
+    /// <summary>
+    /// Set by the self-check around its own cooperative dispatches, which must use the kernel before it is verified;
+    /// other threads wait for the verdict.
+    /// </summary>
+    public bool SelfCheckingOnThisThread
+    {
+        get => Volatile.Read(ref _selfCheckThread) == Environment.CurrentManagedThreadId;
+        set => Volatile.Write(ref _selfCheckThread, value ? Environment.CurrentManagedThreadId : 0);
+    }
+
+    /// <summary>
+    /// Settles the path once the kernels are known: the plan again with <paramref name="build"/>, restricted to the
+    /// extensions the device was created with. Later calls do nothing.
+    /// </summary>
+    public void Resolve(CooperativeMatrixBuild build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        lock (_sync)
+        {
+            if (_resolved) return;
+            _resolved = true;
+            var plan = CooperativeMatrixPlan.Create(_offer!, build, _setting);
+            Plan = plan;
+            if (Path == CooperativeMatrixPath.None) return;
+            Path = _enabled.Contains(plan.Path) ? plan.Path : CooperativeMatrixPath.None;
+        }
+    }
+
     public void MarkVerified(string detail)
     {
-        if (Path == CooperativeMatrixPath.None) throw new InvalidOperationException("no cooperative-matrix path to verify");
-        Verified = true;
-        _note = $"self-check passed ({detail})";
+        lock (_sync)
+        {
+            if (Path == CooperativeMatrixPath.None) throw new InvalidOperationException("no cooperative-matrix path to verify");
+            Verified = true;
+            _note = $"self-check passed ({detail})";
+        }
     }
 
     /// <summary>Stops using cooperative matrices on this device (the extension stays enabled, nothing uses it).</summary>
     public void Disable(string reason)
     {
-        Path = CooperativeMatrixPath.None;
-        Verified = false;
-        _note = reason;
+        lock (_sync)
+        {
+            Path = CooperativeMatrixPath.None;
+            Verified = false;
+            _note = reason;
+        }
     }
 
     /// <summary>One line: the path in use and why.</summary>

@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.CodeAnalysis;
-using System.Reflection;
-using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using Silk.NET.Core.Native;
 using Silk.NET.Vulkan;
 using Buffer = Silk.NET.Vulkan.Buffer;
@@ -9,20 +6,22 @@ using Buffer = Silk.NET.Vulkan.Buffer;
 namespace WfVae.Runtime;
 
 /// <summary>
-/// Builds compute pipelines once from SPIR-V embedded in the loaded assemblies (resource "&lt;name&gt;.spv"),
-/// keyed by shader and specialization constants, through a VkPipelineCache persisted on disk.
-/// Owns the descriptor pools; descriptor sets are cached per pipeline and set of block buffers.
+/// Builds compute pipelines once per device from <see cref="ShaderKernel"/>s (typed shader identities, declared by
+/// the operator library's <see cref="ShaderFamily"/> descriptors), keyed by kernel and specialization constants,
+/// through a VkPipelineCache persisted on disk. Owns the descriptor pools and the texel views; descriptor sets are
+/// cached per pipeline and set of block buffers. Thread-safe: sessions on several threads share one device.
 /// </summary>
 public sealed unsafe class PipelineLibrary : IDisposable
 {
     private readonly VulkanDevice _device;
     private readonly string? _cachePath;
     private readonly PipelineCache _cache;
-    private readonly Dictionary<string, ComputePipeline> _pipelines = new();
+    private readonly Dictionary<PipelineKey, ComputePipeline> _pipelines = new();
     private readonly List<DescriptorPool> _pools = new();
     private readonly Dictionary<(ulong Buffer, Format Format), BufferView> _views = new();
     private readonly long _maxTexels;
-    private static readonly ConcurrentDictionary<string, byte[]> SpirvByName = new();
+    /// <summary>Guards pipelines, descriptor pools, cached sets and texel views (sessions record on several threads).</summary>
+    internal readonly object Sync = new();
 
     internal PipelineLibrary(VulkanDevice device, string? cachePath)
     {
@@ -49,24 +48,27 @@ public sealed unsafe class PipelineLibrary : IDisposable
         }
     }
 
-    public int Count => _pipelines.Count;
-
-    /// <summary>The pipeline for <paramref name="shader"/> with the given specialization constants (ids 0, 1, 2, … in order).</summary>
-    public ComputePipeline Get(string shader, int bindings, int pushConstantBytes, ReadOnlySpan<int> specialization = default)
+    /// <summary>Pipelines built so far.</summary>
+    public int Count
     {
-        Span<BindingKind> kinds = stackalloc BindingKind[bindings];
-        kinds.Fill(BindingKind.Storage);
-        return Get(shader, kinds, pushConstantBytes, specialization);
+        get { lock (Sync) return _pipelines.Count; }
     }
 
-    /// <summary>As above, with the kind of each binding (storage buffer or uniform texel buffer).</summary>
-    public ComputePipeline Get(string shader, ReadOnlySpan<BindingKind> bindings, int pushConstantBytes, ReadOnlySpan<int> specialization = default)
+    /// <summary>
+    /// The pipeline of <paramref name="kernel"/> with the given specialization constants (ids 0, 1, 2, … in order),
+    /// built on first use. The lookup allocates nothing: the key is the kernel and the constants.
+    /// </summary>
+    public ComputePipeline Get(ShaderKernel kernel, ReadOnlySpan<int> specialization = default)
     {
-        var key = shader + "|" + string.Join(",", bindings.ToArray()) + "|" + pushConstantBytes + "|" + string.Join(",", specialization.ToArray());
-        if (_pipelines.TryGetValue(key, out var p)) return p;
-        p = new ComputePipeline(this, _device, shader, Spirv(shader), bindings, pushConstantBytes, specialization, _cache);
-        _pipelines[key] = p;
-        return p;
+        ArgumentNullException.ThrowIfNull(kernel);
+        var key = new PipelineKey(kernel, specialization);
+        lock (Sync)
+        {
+            if (_pipelines.TryGetValue(key, out var p)) return p;
+            p = new ComputePipeline(this, _device, kernel, specialization, _cache);
+            _pipelines[key] = p;
+            return p;
+        }
     }
 
     /// <summary>Elements of the largest texel buffer view (maxTexelBufferElements).</summary>
@@ -112,62 +114,6 @@ public sealed unsafe class PipelineLibrary : IDisposable
         _device.Vk.CreateBufferView(_device.Handle, in info, null, out view).Check("vkCreateBufferView");
         _views[key] = view;
         return view;
-    }
-
-    /// <summary>Finds "&lt;name&gt;.spv" among the embedded resources of the loaded assemblies.</summary>
-    public static byte[] Spirv(string name)
-    {
-        return SpirvByName.GetOrAdd(name, n => FindResource(n + ".spv")
-            ?? throw new InvalidOperationException($"No embedded SPIR-V named '{n}.spv' in the loaded assemblies; was the shader compiled (shaders/{n}.comp)?"));
-    }
-
-    /// <summary>Whether "&lt;name&gt;.spv" is embedded (optional shaders, e.g. the cooperative-matrix conv, exist only where glslc could build them).</summary>
-    public static bool HasSpirv(string name) => SpirvByName.ContainsKey(name) || FindResource(name + ".spv") != null;
-
-    /// <summary>An embedded UTF-8 text resource of the loaded assemblies (e.g. the shader build's notes), or null.</summary>
-    public static string? FindResourceText(string resource)
-    {
-        var bytes = FindResource(resource);
-        return bytes == null ? null : System.Text.Encoding.UTF8.GetString(bytes);
-    }
-
-    private static byte[]? FindResource(string resource)
-    {
-        // Shaders live in the operator library, which may not be loaded yet: walk the references too.
-        var seen = new HashSet<string>();
-        var queue = new Queue<Assembly>(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic));
-        while (queue.Count > 0)
-        {
-            var asm = queue.Dequeue();
-            if (!seen.Add(asm.FullName ?? asm.GetName().Name ?? "")) continue;
-            using (var s = asm.GetManifestResourceStream(resource))
-            {
-                if (s != null)
-                {
-                    var bytes = new byte[s.Length];
-                    s.ReadExactly(bytes);
-                    return bytes;
-                }
-            }
-            foreach (var r in ReferencedAssemblies(asm))
-            {
-                if (r.Name == null || r.Name.StartsWith("System") || r.Name.StartsWith("Microsoft") || seen.Contains(r.FullName)) continue;
-                try { queue.Enqueue(Assembly.Load(r)); }
-                catch (IOException) { }
-                catch (BadImageFormatException) { }
-            }
-        }
-        return null;
-    }
-
-    // NativeAOT (the native plugin) has no assembly reference metadata: GetReferencedAssemblies throws
-    // PlatformNotSupportedException. There every compiled assembly is listed by GetAssemblies() already,
-    // so nothing is lost by not walking references.
-    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only a fallback for assemblies not loaded yet; under NativeAOT all are listed by GetAssemblies().")]
-    private static AssemblyName[] ReferencedAssemblies(Assembly asm)
-    {
-        try { return asm.GetReferencedAssemblies(); }
-        catch (PlatformNotSupportedException) { return Array.Empty<AssemblyName>(); }
     }
 
     internal DescriptorSet AllocateSet(DescriptorSetLayout layout, int bindings)
@@ -217,6 +163,11 @@ public sealed unsafe class PipelineLibrary : IDisposable
 
     internal void ForgetBuffer(Buffer buffer)
     {
+        lock (Sync) ForgetBufferLocked(buffer);
+    }
+
+    private void ForgetBufferLocked(Buffer buffer)
+    {
         foreach (var p in _pipelines.Values) p.ForgetBuffer(buffer);
         foreach (var k in _views.Keys.Where(k => k.Buffer == buffer.Handle).ToList())
         {
@@ -226,6 +177,11 @@ public sealed unsafe class PipelineLibrary : IDisposable
     }
 
     public void Dispose()
+    {
+        lock (Sync) DisposeLocked();
+    }
+
+    private void DisposeLocked()
     {
         SaveCache();
         foreach (var p in _pipelines.Values) p.Destroy();
@@ -256,178 +212,3 @@ public sealed unsafe class PipelineLibrary : IDisposable
     }
 }
 
-/// <summary>A compute pipeline with N buffer bindings (set 0; storage or uniform texel buffers) and a push-constant block.</summary>
-public sealed unsafe class ComputePipeline
-{
-    private readonly PipelineLibrary _library;
-    private readonly VulkanDevice _device;
-    internal readonly DescriptorSetLayout SetLayout;
-    internal readonly PipelineLayout Layout;
-    internal readonly Pipeline Handle;
-    private readonly Dictionary<BufferSetKey, DescriptorSet> _sets = new();
-
-    public string Name { get; }
-    public int Bindings { get; }
-    /// <summary>How each binding is declared.</summary>
-    public IReadOnlyList<BindingKind> Kinds => _kinds;
-    private readonly BindingKind[] _kinds;
-    public int PushConstantBytes { get; }
-
-    private static DescriptorType TypeOf(BindingKind k) => k == BindingKind.Storage ? DescriptorType.StorageBuffer : DescriptorType.UniformTexelBuffer;
-
-    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, string name, byte[] spirv, ReadOnlySpan<BindingKind> kinds, int pushBytes, ReadOnlySpan<int> spec, PipelineCache cache)
-    {
-        int bindings = kinds.Length;
-        _kinds = kinds.ToArray();
-        if (bindings > BufferSetKey.Capacity) throw new ArgumentOutOfRangeException(nameof(bindings), $"at most {BufferSetKey.Capacity} bindings");
-        _library = library;
-        _device = device;
-        Name = name;
-        Bindings = bindings;
-        PushConstantBytes = pushBytes;
-        var vk = device.Vk;
-
-        var layoutBindings = stackalloc DescriptorSetLayoutBinding[bindings];
-        for (int i = 0; i < bindings; i++)
-            layoutBindings[i] = new DescriptorSetLayoutBinding { Binding = (uint)i, DescriptorType = TypeOf(_kinds[i]), DescriptorCount = 1, StageFlags = ShaderStageFlags.ComputeBit };
-        var setInfo = new DescriptorSetLayoutCreateInfo { SType = StructureType.DescriptorSetLayoutCreateInfo, BindingCount = (uint)bindings, PBindings = layoutBindings };
-        vk.CreateDescriptorSetLayout(device.Handle, in setInfo, null, out SetLayout).Check("vkCreateDescriptorSetLayout");
-
-        var range = new PushConstantRange { StageFlags = ShaderStageFlags.ComputeBit, Offset = 0, Size = (uint)pushBytes };
-        var setLayout = SetLayout;
-        var layoutInfo = new PipelineLayoutCreateInfo
-        {
-            SType = StructureType.PipelineLayoutCreateInfo,
-            SetLayoutCount = 1,
-            PSetLayouts = &setLayout,
-            PushConstantRangeCount = pushBytes > 0 ? 1u : 0u,
-            PPushConstantRanges = &range,
-        };
-        vk.CreatePipelineLayout(device.Handle, in layoutInfo, null, out Layout).Check("vkCreatePipelineLayout");
-
-        ShaderModule module;
-        fixed (byte* code = spirv)
-        {
-            var moduleInfo = new ShaderModuleCreateInfo { SType = StructureType.ShaderModuleCreateInfo, CodeSize = (nuint)spirv.Length, PCode = (uint*)code };
-            vk.CreateShaderModule(device.Handle, in moduleInfo, null, out module).Check($"vkCreateShaderModule({name})");
-        }
-        var entries = stackalloc SpecializationMapEntry[Math.Max(1, spec.Length)];
-        var values = stackalloc int[Math.Max(1, spec.Length)];
-        for (int i = 0; i < spec.Length; i++)
-        {
-            entries[i] = new SpecializationMapEntry { ConstantID = (uint)i, Offset = (uint)(i * 4), Size = 4 };
-            values[i] = spec[i];
-        }
-        var specInfo = new SpecializationInfo { MapEntryCount = (uint)spec.Length, PMapEntries = entries, DataSize = (nuint)(spec.Length * 4), PData = values };
-        var entry = (byte*)SilkMarshal.StringToPtr("main");
-        try
-        {
-            var stage = new PipelineShaderStageCreateInfo
-            {
-                SType = StructureType.PipelineShaderStageCreateInfo,
-                Stage = ShaderStageFlags.ComputeBit,
-                Module = module,
-                PName = entry,
-                PSpecializationInfo = spec.Length > 0 ? &specInfo : null,
-            };
-            var pipeInfo = new ComputePipelineCreateInfo { SType = StructureType.ComputePipelineCreateInfo, Stage = stage, Layout = Layout };
-            vk.CreateComputePipelines(device.Handle, cache, 1, in pipeInfo, null, out Handle).Check($"vkCreateComputePipelines({name})");
-        }
-        finally
-        {
-            SilkMarshal.Free((nint)entry);
-            vk.DestroyShaderModule(device.Handle, module, null);
-        }
-    }
-
-    /// <summary>
-    /// The descriptor set binding these block buffers (key[i] = the block of bindings[i]), created on first use and then
-    /// reused. Texel bindings use the block's texel view (one per block and format, owned by the library).
-    /// </summary>
-    internal DescriptorSet SetFor(in BufferSetKey key, ReadOnlySpan<Binding> bindings)
-    {
-        // The view check (tensor within the addressable range) must run on every dispatch, not only on a cache miss.
-        var views = stackalloc BufferView[Bindings];
-        for (int i = 0; i < Bindings; i++)
-            if (_kinds[i] != BindingKind.Storage) views[i] = _library.TexelView(bindings[i].Tensor, _kinds[i]);
-        if (_sets.TryGetValue(key, out var set)) return set;
-        set = _library.AllocateSet(SetLayout, Bindings);
-        var infos = stackalloc DescriptorBufferInfo[Bindings];
-        var writes = stackalloc WriteDescriptorSet[Bindings];
-        for (int i = 0; i < Bindings; i++)
-        {
-            infos[i] = new DescriptorBufferInfo { Buffer = new Buffer(key[i]), Offset = 0, Range = Vk.WholeSize };
-            writes[i] = new WriteDescriptorSet
-            {
-                SType = StructureType.WriteDescriptorSet,
-                DstSet = set,
-                DstBinding = (uint)i,
-                DescriptorCount = 1,
-                DescriptorType = TypeOf(_kinds[i]),
-            };
-            if (_kinds[i] == BindingKind.Storage) writes[i].PBufferInfo = &infos[i];
-            else writes[i].PTexelBufferView = &views[i];
-        }
-        _device.Vk.UpdateDescriptorSets(_device.Handle, (uint)Bindings, writes, 0, null);
-        _sets[key] = set;
-        return set;
-    }
-
-    internal void ForgetBuffer(Buffer buffer)
-    {
-        List<BufferSetKey>? stale = null;
-        foreach (var k in _sets.Keys)
-            if (k.Contains(buffer.Handle)) (stale ??= new()).Add(k);
-        if (stale == null) return;
-        foreach (var k in stale)
-        {
-            _library.FreeSet(_sets[k]);
-            _sets.Remove(k);
-        }
-    }
-
-    internal void Destroy()
-    {
-        var vk = _device.Vk;
-        vk.DestroyPipeline(_device.Handle, Handle, null);
-        vk.DestroyPipelineLayout(_device.Handle, Layout, null);
-        vk.DestroyDescriptorSetLayout(_device.Handle, SetLayout, null);
-    }
-}
-
-/// <summary>Up to eight VkBuffer handles, by binding: the identity of a cached descriptor set.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct BufferSetKey : IEquatable<BufferSetKey>
-{
-    public const int Capacity = 8;
-    private fixed ulong _h[Capacity];
-    private int _count;
-
-    public ulong this[int i]
-    {
-        readonly get => _h[i];
-        set { _h[i] = value; if (i >= _count) _count = i + 1; }
-    }
-
-    public readonly bool Contains(ulong handle)
-    {
-        for (int i = 0; i < _count; i++) if (_h[i] == handle) return true;
-        return false;
-    }
-
-    public readonly bool Equals(BufferSetKey o)
-    {
-        if (o._count != _count) return false;
-        for (int i = 0; i < _count; i++) if (_h[i] != o._h[i]) return false;
-        return true;
-    }
-
-    public override readonly bool Equals(object? obj) => obj is BufferSetKey k && Equals(k);
-
-    public override readonly int GetHashCode()
-    {
-        var hc = new HashCode();
-        for (int i = 0; i < _count; i++) hc.Add(_h[i]);
-        return hc.ToHashCode();
-    }
-}

@@ -99,10 +99,12 @@ public sealed unsafe partial class VulkanDevice
     }
 
     /// <summary>
-    /// vkCreateDevice with one compute queue, fp16 storage/arithmetic where offered and, for a cooperative-matrix path,
-    /// its extension, its cooperativeMatrix feature and vulkanMemoryModel (the kernel's SPIR-V uses the Vulkan memory model).
+    /// vkCreateDevice with one compute queue, fp16 storage/arithmetic where offered and, for each cooperative-matrix
+    /// path in <paramref name="coop"/>, its extension and cooperativeMatrix feature, plus vulkanMemoryModel (the kernels'
+    /// SPIR-V uses the Vulkan memory model).
     /// </summary>
-    private static Result CreateLogicalDevice(Vk vk, PhysicalDevice physical, PhysicalDeviceInfo info, uint queueFamily, CooperativeMatrixPath coop, out Device handle)
+    private static Result CreateLogicalDevice(Vk vk, PhysicalDevice physical, PhysicalDeviceInfo info, uint queueFamily,
+        IReadOnlyList<CooperativeMatrixPath> coop, out Device handle)
     {
         float priority = 1f;
         var queueInfo = new DeviceQueueCreateInfo
@@ -119,11 +121,13 @@ public sealed unsafe partial class VulkanDevice
         var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, ShaderFloat16 = info.ShaderFloat16, PNext = &f11 };
         bool api12 = Version.Parse(info.ApiVersion) >= new Version(1, 2);
         var extensions = new List<string>();
-        if (coop != CooperativeMatrixPath.None)
+        foreach (var path in coop)
         {
             f12.VulkanMemoryModel = true;
-            f11.PNext = coop == CooperativeMatrixPath.Khr ? &khrF : &nvF;
-            extensions.Add(ExtensionName(coop));
+            var feature = path == CooperativeMatrixPath.Khr ? (BaseOutStructure*)&khrF : (BaseOutStructure*)&nvF;
+            feature->PNext = (BaseOutStructure*)f11.PNext;
+            f11.PNext = feature;
+            extensions.Add(ExtensionName(path));
         }
         var extPtrs = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         try

@@ -32,13 +32,6 @@ public static class OperatorBenchmark
         new("decoder.layer.0.conv1 (3D 3x3x3)", 384, 192, 3, 3, 1, 1, ConvPadding.Same, 2, (2, 128), (1, 16)),
     };
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PeakPush
-    {
-        public uint Iters, Count;
-        public float A, B;
-    }
-
     /// <summary>Runs the benchmark and returns a Markdown report (device, measured peak, one row per layer).</summary>
     public static string Run(VulkanDevice device, TextWriter log, bool quick)
     {
@@ -57,7 +50,7 @@ public static class OperatorBenchmark
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({Conv.VariantVariable} and WFVAE_CONV_TILES force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
         sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak |");
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
@@ -74,7 +67,7 @@ public static class OperatorBenchmark
             using var y = device.CreateTensor(l.Cout, to, ho, ho);
             var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout);
-            string kernel = $"{Conv.VariantName(variant)} {tiles.BM}x{tiles.BN}";
+            string kernel = $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}";
             double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
             double gflop = Conv.Flops(w, y) / 1e9;
             double rate = gflop / (ms / 1e3);
@@ -115,16 +108,10 @@ public static class OperatorBenchmark
     /// <summary>fp32 FMA GFLOP/s of shaders/peak.comp, sized to run ~50 ms (quick: ~10 ms) per measurement.</summary>
     public static double MeasurePeak(VulkanDevice device, bool quick, int reps = 3)
     {
-        const int wg = 64, chains = 16, unroll = 8;
         bool cpu = device.Info.Kind == DeviceKind.Cpu;
         uint count = cpu ? 64u * 64 : 1u << 20;
-        var pipe = device.Pipelines.Get("peak", 1, Marshal.SizeOf<PeakPush>(), stackalloc[] { wg, chains, unroll });
         using var outBuf = device.CreateTensor(1, 1, 1, (int)count);
-        double Measure(uint iters) => Time(device, reps, rec =>
-        {
-            var push = new PeakPush { Iters = iters, Count = count, A = 0.999f, B = 0.001f };
-            rec.Dispatch(pipe, new[] { Binding.Written(outBuf) }, push, count / wg, 1, 1, "peak");
-        });
+        double Measure(uint iters) => Time(device, reps, rec => PeakProbe.Record(rec, outBuf, iters));
         uint it = 16;
         double ms = Measure(it);
         double target = quick ? 10 : 50;
@@ -133,7 +120,7 @@ public static class OperatorBenchmark
             it = (uint)Math.Min(1u << 24, it * Math.Clamp(target / Math.Max(ms, 1e-3), 2, 64));
             ms = Measure(it);
         }
-        double flops = 2.0 * chains * unroll * it * count;
+        double flops = PeakProbe.Flops(count, it);
         return flops / (ms / 1e3) / 1e9;
     }
 }

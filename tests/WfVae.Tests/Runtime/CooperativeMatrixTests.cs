@@ -22,7 +22,7 @@ public sealed class CooperativeMatrixTests(GpuFixture gpu)
     {
         foreach (var info in VulkanDevice.Enumerate())
         {
-            var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Current, CooperativeMatrixSetting.Auto);
+            var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, WfVae.Operators.CooperativeConv.Build, CooperativeMatrixSetting.Auto);
             // Whatever the device, an extension it does not list is reported as such and never chosen.
             if (!info.CooperativeMatrix.Khr.Offered) Assert.Equal("not offered by the device", plan.Khr);
             if (!info.CooperativeMatrix.Nv.Offered) Assert.Equal("not offered by the device", plan.Nv);
@@ -157,7 +157,7 @@ public sealed class CooperativeMatrixTests(GpuFixture gpu)
     public void ParsesBuildNotes()
     {
         var b = CooperativeMatrixBuild.Parse("glslc=shaderc 2023.2-1 / glslang 11.13.0-1\nglslc-path=/usr/bin/glslc\nGL_KHR_cooperative_matrix=false\n"
-            + "GL_NV_cooperative_matrix=true\nGL_NV_cooperative_matrix2=false\nconv_coop_khr=false\nconv_coop_nv=true\n");
+            + "GL_NV_cooperative_matrix=true\nGL_NV_cooperative_matrix2=false\nkernel-khr=false\nkernel-nv=true\n");
         Assert.Equal(new CooperativeMatrixBuild("shaderc 2023.2-1 / glslang 11.13.0-1", false, true, false, false, true) { GlslcPath = "/usr/bin/glslc" }, b);
         var empty = CooperativeMatrixBuild.Parse(null);
         Assert.False(empty.KhrBuilt || empty.NvBuilt || empty.KhrAccepted || empty.NvAccepted);
@@ -170,10 +170,10 @@ public sealed class CooperativeMatrixTests(GpuFixture gpu)
     [Fact]
     public void BuildNotesMatchTheEmbeddedKernelsAndTheGlslcVerdicts()
     {
-        var b = CooperativeMatrixBuild.Current;
+        var b = WfVae.Operators.CooperativeConv.Build;
         Assert.DoesNotContain("not embedded", b.Glslc);
-        Assert.Equal(b.KhrBuilt, PipelineLibrary.HasSpirv(CooperativeMatrixBuild.KhrShader));
-        Assert.Equal(b.NvBuilt, PipelineLibrary.HasSpirv(CooperativeMatrixBuild.NvShader));
+        Assert.Equal(b.KhrBuilt, WfVae.Operators.CooperativeConv.KernelFor(CooperativeMatrixPath.Khr).IsEmbedded);
+        Assert.Equal(b.NvBuilt, WfVae.Operators.CooperativeConv.KernelFor(CooperativeMatrixPath.Nv).IsEmbedded);
         // The NV kernel compiles with every glslc that accepts the extension (a failure there fails the build).
         Assert.Equal(b.NvAccepted, b.NvBuilt);
         Assert.False(b.KhrBuilt && !b.KhrAccepted);

@@ -196,6 +196,7 @@ public sealed class DisposalTests(GpuFixture gpu)
     }
 }
 
+[Collection("gpu")]
 public sealed class PipelineCacheTests
 {
     [Fact]
@@ -230,5 +231,39 @@ public sealed class PipelineCacheTests
         {
             dir.Delete(recursive: true);
         }
+    }
+}
+
+/// <summary>Dispatches only bind: after the first use of a pipeline and a descriptor set nothing is allocated per dispatch.</summary>
+[Collection("gpu")]
+public sealed class DispatchAllocationTests(GpuFixture gpu)
+{
+    [Fact]
+    public void RecordingADispatchAllocatesNothing()
+    {
+        var d = gpu.Device;
+        using var a = d.Upload(new float[] { 1, 2, 3, 4, 5, 6 }, 2, 1, 1, 3);
+        using var y = d.CreateTensor(2, 1, 1, 3);
+        using var w = ConvWeights.Upload(d, new float[] { 1, 0, 0, 1 }, [], 2, 2, 1, 1, 1);
+        using var z = d.CreateTensor(2, 1, 1, 3);
+        using var rec = d.BeginCommands();
+        void Record(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                Elementwise.Add(rec, a, a, y);
+                Conv.Forward(rec, null, y, w, z, label: "identity");
+            }
+        }
+        Record(4); // first use: pipelines, descriptor sets, JIT
+        rec.Submit();
+        Record(4);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Record(200);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        rec.Submit();
+        Assert.Equal(0, allocated);
+        Assert.Equal(new float[] { 2, 4, 6, 8, 10, 12 }, d.Download(z));
+        gpu.AssertClean();
     }
 }

@@ -1,0 +1,234 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Silk.NET.Core.Native;
+using Silk.NET.Vulkan;
+using Buffer = Silk.NET.Vulkan.Buffer;
+
+namespace WfVae.Runtime;
+
+/// <summary>
+/// The pipeline of one <see cref="ShaderKernel"/> with fixed specialization constants: N buffer bindings (set 0;
+/// storage or uniform texel buffers, as the kernel declares) and the kernel's push-constant block.
+/// </summary>
+public sealed unsafe class ComputePipeline
+{
+    private readonly PipelineLibrary _library;
+    private readonly VulkanDevice _device;
+    internal readonly DescriptorSetLayout SetLayout;
+    internal readonly PipelineLayout Layout;
+    internal readonly Pipeline Handle;
+    private readonly Dictionary<BufferSetKey, DescriptorSet> _sets = new();
+
+    public ShaderKernel Kernel { get; }
+    public string Name => Kernel.ModuleName;
+    public int Bindings { get; }
+    /// <summary>How each binding is declared.</summary>
+    public IReadOnlyList<BindingKind> Kinds => _kinds;
+    private readonly BindingKind[] _kinds;
+    public int PushConstantBytes => Kernel.PushBytes;
+
+    private static DescriptorType TypeOf(BindingKind k) => k == BindingKind.Storage ? DescriptorType.StorageBuffer : DescriptorType.UniformTexelBuffer;
+
+    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, ShaderKernel kernel, ReadOnlySpan<int> spec, PipelineCache cache)
+    {
+        byte[] spirv = kernel.Spirv(); // checked against the descriptor before anything is created
+        _kinds = kernel.Bindings.ToArray();
+        int bindings = _kinds.Length;
+        if (bindings > BufferSetKey.Capacity) throw new ArgumentOutOfRangeException(nameof(kernel), $"{kernel}: at most {BufferSetKey.Capacity} bindings");
+        if (spec.Length > kernel.Family.Specialization.Count)
+            throw new ArgumentException($"{kernel}: {spec.Length} specialization constants given, the shader declares {kernel.Family.Specialization.Count}");
+        _library = library;
+        _device = device;
+        Kernel = kernel;
+        Bindings = bindings;
+        int pushBytes = kernel.PushBytes;
+        string name = kernel.ModuleName;
+        var vk = device.Vk;
+
+        var layoutBindings = stackalloc DescriptorSetLayoutBinding[bindings];
+        for (int i = 0; i < bindings; i++)
+            layoutBindings[i] = new DescriptorSetLayoutBinding { Binding = (uint)i, DescriptorType = TypeOf(_kinds[i]), DescriptorCount = 1, StageFlags = ShaderStageFlags.ComputeBit };
+        var setInfo = new DescriptorSetLayoutCreateInfo { SType = StructureType.DescriptorSetLayoutCreateInfo, BindingCount = (uint)bindings, PBindings = layoutBindings };
+        vk.CreateDescriptorSetLayout(device.Handle, in setInfo, null, out SetLayout).Check("vkCreateDescriptorSetLayout");
+
+        var range = new PushConstantRange { StageFlags = ShaderStageFlags.ComputeBit, Offset = 0, Size = (uint)pushBytes };
+        var setLayout = SetLayout;
+        var layoutInfo = new PipelineLayoutCreateInfo
+        {
+            SType = StructureType.PipelineLayoutCreateInfo,
+            SetLayoutCount = 1,
+            PSetLayouts = &setLayout,
+            PushConstantRangeCount = pushBytes > 0 ? 1u : 0u,
+            PPushConstantRanges = &range,
+        };
+        vk.CreatePipelineLayout(device.Handle, in layoutInfo, null, out Layout).Check("vkCreatePipelineLayout");
+
+        ShaderModule module;
+        fixed (byte* code = spirv)
+        {
+            var moduleInfo = new ShaderModuleCreateInfo { SType = StructureType.ShaderModuleCreateInfo, CodeSize = (nuint)spirv.Length, PCode = (uint*)code };
+            vk.CreateShaderModule(device.Handle, in moduleInfo, null, out module).Check($"vkCreateShaderModule({name})");
+        }
+        var entries = stackalloc SpecializationMapEntry[Math.Max(1, spec.Length)];
+        var values = stackalloc int[Math.Max(1, spec.Length)];
+        for (int i = 0; i < spec.Length; i++)
+        {
+            entries[i] = new SpecializationMapEntry { ConstantID = (uint)i, Offset = (uint)(i * 4), Size = 4 };
+            values[i] = spec[i];
+        }
+        var specInfo = new SpecializationInfo { MapEntryCount = (uint)spec.Length, PMapEntries = entries, DataSize = (nuint)(spec.Length * 4), PData = values };
+        var entry = (byte*)SilkMarshal.StringToPtr("main");
+        try
+        {
+            var stage = new PipelineShaderStageCreateInfo
+            {
+                SType = StructureType.PipelineShaderStageCreateInfo,
+                Stage = ShaderStageFlags.ComputeBit,
+                Module = module,
+                PName = entry,
+                PSpecializationInfo = spec.Length > 0 ? &specInfo : null,
+            };
+            var pipeInfo = new ComputePipelineCreateInfo { SType = StructureType.ComputePipelineCreateInfo, Stage = stage, Layout = Layout };
+            vk.CreateComputePipelines(device.Handle, cache, 1, in pipeInfo, null, out Handle).Check($"vkCreateComputePipelines({name})");
+        }
+        finally
+        {
+            SilkMarshal.Free((nint)entry);
+            vk.DestroyShaderModule(device.Handle, module, null);
+        }
+    }
+
+    /// <summary>
+    /// The descriptor set binding these block buffers (key[i] = the block of bindings[i]), created on first use and then
+    /// reused. Texel bindings use the block's texel view (one per block and format, owned by the library).
+    /// </summary>
+    internal DescriptorSet SetFor(in BufferSetKey key, ReadOnlySpan<Binding> bindings)
+    {
+        lock (_library.Sync) return SetForLocked(key, bindings);
+    }
+
+    private DescriptorSet SetForLocked(in BufferSetKey key, ReadOnlySpan<Binding> bindings)
+    {
+        // The view check (tensor within the addressable range) must run on every dispatch, not only on a cache miss.
+        var views = stackalloc BufferView[Bindings];
+        for (int i = 0; i < Bindings; i++)
+            if (_kinds[i] != BindingKind.Storage) views[i] = _library.TexelView(bindings[i].Tensor, _kinds[i]);
+        if (_sets.TryGetValue(key, out var set)) return set;
+        set = _library.AllocateSet(SetLayout, Bindings);
+        var infos = stackalloc DescriptorBufferInfo[Bindings];
+        var writes = stackalloc WriteDescriptorSet[Bindings];
+        for (int i = 0; i < Bindings; i++)
+        {
+            infos[i] = new DescriptorBufferInfo { Buffer = new Buffer(key[i]), Offset = 0, Range = Vk.WholeSize };
+            writes[i] = new WriteDescriptorSet
+            {
+                SType = StructureType.WriteDescriptorSet,
+                DstSet = set,
+                DstBinding = (uint)i,
+                DescriptorCount = 1,
+                DescriptorType = TypeOf(_kinds[i]),
+            };
+            if (_kinds[i] == BindingKind.Storage) writes[i].PBufferInfo = &infos[i];
+            else writes[i].PTexelBufferView = &views[i];
+        }
+        _device.Vk.UpdateDescriptorSets(_device.Handle, (uint)Bindings, writes, 0, null);
+        _sets[key] = set;
+        return set;
+    }
+
+    internal void ForgetBuffer(Buffer buffer)
+    {
+        List<BufferSetKey>? stale = null;
+        foreach (var k in _sets.Keys)
+            if (k.Contains(buffer.Handle)) (stale ??= new()).Add(k);
+        if (stale == null) return;
+        foreach (var k in stale)
+        {
+            _library.FreeSet(_sets[k]);
+            _sets.Remove(k);
+        }
+    }
+
+    internal void Destroy()
+    {
+        var vk = _device.Vk;
+        vk.DestroyPipeline(_device.Handle, Handle, null);
+        vk.DestroyPipelineLayout(_device.Handle, Layout, null);
+        vk.DestroyDescriptorSetLayout(_device.Handle, SetLayout, null);
+    }
+}
+
+/// <summary>Up to eight VkBuffer handles, by binding: the identity of a cached descriptor set.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct BufferSetKey : IEquatable<BufferSetKey>
+{
+    public const int Capacity = 8;
+    private fixed ulong _h[Capacity];
+    private int _count;
+
+    public ulong this[int i]
+    {
+        readonly get => _h[i];
+        set { _h[i] = value; if (i >= _count) _count = i + 1; }
+    }
+
+    public readonly bool Contains(ulong handle)
+    {
+        for (int i = 0; i < _count; i++) if (_h[i] == handle) return true;
+        return false;
+    }
+
+    public readonly bool Equals(BufferSetKey o)
+    {
+        if (o._count != _count) return false;
+        for (int i = 0; i < _count; i++) if (_h[i] != o._h[i]) return false;
+        return true;
+    }
+
+    public override readonly bool Equals(object? obj) => obj is BufferSetKey k && Equals(k);
+
+    public override readonly int GetHashCode()
+    {
+        var hc = new HashCode();
+        for (int i = 0; i < _count; i++) hc.Add(_h[i]);
+        return hc.ToHashCode();
+    }
+}
+
+/// <summary>Specialization constant values of one pipeline (ids 0, 1, … in order).</summary>
+[InlineArray(PipelineKey.MaxSpecialization)]
+internal struct SpecValues
+{
+    private int _first;
+}
+
+/// <summary>The identity of a pipeline: its kernel and specialization constants. Built per lookup without allocating.</summary>
+internal readonly struct PipelineKey : IEquatable<PipelineKey>
+{
+    public const int MaxSpecialization = 8;
+    private readonly ShaderKernel _kernel;
+    private readonly SpecValues _values;
+    private readonly int _count;
+
+    public PipelineKey(ShaderKernel kernel, ReadOnlySpan<int> values)
+    {
+        if (values.Length > MaxSpecialization) throw new ArgumentException($"{kernel}: at most {MaxSpecialization} specialization constants");
+        _kernel = kernel;
+        _count = values.Length;
+        values.CopyTo(_values);
+    }
+
+    public bool Equals(PipelineKey o) =>
+        ReferenceEquals(_kernel, o._kernel) && _count == o._count
+        && ((ReadOnlySpan<int>)_values)[.._count].SequenceEqual(((ReadOnlySpan<int>)o._values)[..o._count]);
+
+    public override bool Equals(object? obj) => obj is PipelineKey k && Equals(k);
+
+    public override int GetHashCode()
+    {
+        var hc = new HashCode();
+        hc.Add(RuntimeHelpers.GetHashCode(_kernel));
+        foreach (int v in ((ReadOnlySpan<int>)_values)[.._count]) hc.Add(v);
+        return hc.ToHashCode();
+    }
+}
