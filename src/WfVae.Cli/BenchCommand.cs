@@ -66,7 +66,7 @@ internal static class BenchCommand
         var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
         var table = ModelBenchmark.ToMarkdown(result);
         stdout.WriteLine(table);
-        if (o.Get("--json") is { } json) WriteAtomically(json, ModelBenchmark.ToJson(result));
+        if (o.Get("--json") is { } json) WfVae.IO.OutputFile.WriteAllText(json, ModelBenchmark.ToJson(result));
         if (o.Get("--markdown") is { } md) WriteSection(md, $"{name}, {frames}x{height}x{width}, {result.Device}", table);
         return 0;
     }
@@ -91,15 +91,6 @@ internal static class BenchCommand
             int end = text.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
             text = text[..start] + section + (end < 0 ? "" : text[(end + 1)..]);
         }
-        WriteAtomically(path, text.TrimEnd() + "\n");
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, full, overwrite: true);
+        WfVae.IO.OutputFile.WriteAllText(path, text.TrimEnd() + "\n");
     }
 }

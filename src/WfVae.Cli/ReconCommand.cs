@@ -65,7 +65,7 @@ internal static class ReconCommand
         var es = encoder.Stats!;
         double psnr = ImageMetrics.PsnrFromMse(sumMse / compared), meanSsim = ssim ? sumSsim / compared : double.NaN;
         if (o.Get("--stats") is { } statsPath)
-            File.WriteAllText(statsPath, JsonSerializer.Serialize(new Dictionary<string, object?>
+            WfVae.IO.OutputFile.WriteAllText(statsPath, JsonSerializer.Serialize(new Dictionary<string, object?>
             {
                 ["frames_in"] = encoder.FramesIn,
                 ["frames_out"] = compared,

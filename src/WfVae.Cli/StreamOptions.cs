@@ -124,7 +124,7 @@ internal static class StreamOptions
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,
         };
-        File.WriteAllText(path, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        WfVae.IO.OutputFile.WriteAllText(path, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>A pipe reader over frame-major planar float32 frames already in memory.</summary>

@@ -30,6 +30,7 @@ public static class CheckpointLocator
             throw new FileNotFoundException($"Checkpoint '{full}' is neither a folder nor a file.", full);
         }
 
+        WfVae.IO.InputFiles.RequireRegular(weights, "checkpoint weights");
         var config = Path.GetFullPath(configPath ?? Path.Combine(folder, ConfigName));
         if (!File.Exists(config))
             throw new FileNotFoundException(
