@@ -16,7 +16,7 @@ internal static class BenchCommand
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? what = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : null;
-        var o = Options.Parse(what != null ? args.Skip(1) : args);
+        var o = Options.Parse(what != null ? args.Skip(1) : args, "bench");
         if (what is not (null or "ops" or "stream"))
             throw new UsageException($"unknown benchmark '{what}' (ops, stream, or model options such as --preset)");
         using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });

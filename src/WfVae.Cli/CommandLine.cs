@@ -56,7 +56,12 @@ public static class CommandLine
                                   also the per-chunk device memory plan for HxW frames (weights, caches,
                                   planned activations, live-set bound), measured by pushing zeros on the device
           info --input <file.wfl|video> [--vf ...]
-                                  describe a latent stream, or a video as encode would read it
+                                  describe a latent stream (any name: files are told by their first bytes,
+                                  so a writer's unfinished <name>.<8 hex>.partial works too), or a video as
+                                  encode would read it
+          repair --input <file> [--output <out.wfl>]
+                                  complete a latent stream whose writer was killed: keep every intact chunk,
+                                  cut a damaged tail, write the missing trailer (in place, or to --output)
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
                    [--seed <n>] [--force]
                                   write a randomly initialised checkpoint (config.json + diffusion_pytorch_model
@@ -83,7 +88,8 @@ public static class CommandLine
                                   default fp16 on GPUs that offer it, fp32 on CPU drivers and elsewhere
                                   (also: environment variable WFVAE_PRECISION)
 
-        exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error.
+        exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error,
+        129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM, 141 the reader of the output went away (broken pipe).
         Errors are one line on stderr; an output file only appears under its name when complete.
         Documentation: docs/cli.md.
         """;
@@ -102,7 +108,12 @@ public static class CommandLine
         try
         {
             if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
-            var options = Options.Parse(args.Skip(1));
+            if (!Verbs.OptionsOf.ContainsKey(args[0]))
+            {
+                stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
+                return 2;
+            }
+            var options = Options.Parse(args.Skip(1), args[0]);
             switch (args[0])
             {
                 case "devices":
@@ -115,6 +126,8 @@ public static class CommandLine
                     return ReconCommand.Run(options, stdout, stderr);
                 case "info":
                     return ModelCommands.Info(options, stdout);
+                case "repair":
+                    return RepairCommand.Run(options, stdout);
                 case "generate":
                     return GenerateCommand.Run(options, stdout, stderr);
                 case "verify":
@@ -124,13 +137,18 @@ public static class CommandLine
                     return 2;
             }
         }
-        // Bad model files are FormatExceptions too, but they are bad input (1), not a usage error (2).
-        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException)
+        catch (Exception e) when (WfVae.IO.Interrupts.IsBrokenPipe(e))
         {
-            stderr.WriteLine($"wfvae {args[0]}: {OneLine(e.Message, args.Contains("--verbose"))}");
+            stderr.WriteLine($"wfvae {args[0]}: the reader of the output went away (broken pipe){Note(e)}");
+            return WfVae.IO.Interrupts.BrokenPipeExitCode;
+        }
+        // Bad model files are FormatExceptions too, but they are bad input (1), not a usage error (2).
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException or OverflowException)
+        {
+            stderr.WriteLine($"wfvae {args[0]}: {OneLine(e.Message, args.Contains("--verbose"))}{Note(e)}");
             return 1;
         }
-        catch (Exception e) when (e is UsageException or FormatException or OverflowException)
+        catch (Exception e) when (e is UsageException or FormatException)
         {
             stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
             return 2;
@@ -146,6 +164,15 @@ public static class CommandLine
             WfVae.Operators.Conv.TileLog = null;
         }
     }
+
+    /// <summary>Key of <see cref="Exception.Data"/> under which a command adds what survived the failure (a kept partial stream).</summary>
+    internal const string NoteKey = "wfvae.note";
+
+    private static string Note(Exception e) => e.Data[NoteKey] is string note ? "; " + note : "";
+
+    /// <summary>What the signal handler and failures say about a latent stream kept on purpose.</summary>
+    internal static string KeptNote(IReadOnlyList<string> kept) =>
+        $"the latents encoded so far are kept in '{string.Join("', '", kept)}' (readable as it is; 'wfvae repair' completes it)";
 
     /// <summary>
     /// A multi-line report (a checkpoint's missing and mis-shaped weights, say) as one line: its summary and
@@ -194,9 +221,8 @@ public sealed class UsageException(string message) : Exception(message);
 public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new();
-    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
 
-    public static Options Parse(IEnumerable<string> args)
+    public static Options Parse(IEnumerable<string> args, string verb)
     {
         var o = new Options();
         var list = args.ToList();
@@ -205,7 +231,8 @@ public sealed class Options
         {
             var a = list[i];
             if (!a.StartsWith("--")) { positional.Add(a); continue; }
-            if (Flags.Contains(a)) { o._values[a] = null; continue; }
+            Verbs.CheckOption(verb, a);
+            if (Verbs.Flags.Contains(a)) { o._values[a] = null; continue; }
             if (i + 1 >= list.Count) throw new UsageException($"{a} needs a value");
             o._values[a] = list[++i];
         }

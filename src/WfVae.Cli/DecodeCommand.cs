@@ -27,10 +27,15 @@ internal static class DecodeCommand
         bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         using var model = ModelCommands.LoadModel(o);
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
-        using var wfl = input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase) ? LatentStreamReader.Open(input) : null;
+        // A latent stream by its first bytes, whatever its name (a writer's temporary included).
+        bool isStream = InputFormats.Of(input) == InputFormat.LatentStream
+                        || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
+        using var wfl = isStream ? LatentStreamReader.Open(input) : null;
         var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
         if (!tensorOutput && items.Count != 1)
             throw new InvalidDataException($"{input} holds {items.Count} videos (batch size N = {items.Count}); a video or raw output holds one: write a .safetensors file instead");
+        if (items.Any(i => i.Latents == 0))
+            throw new InvalidDataException($"{input} holds no latent frame{(wfl?.StopReason is { } why ? $" ({why})" : "")}; nothing to decode");
 
         // Video and raw outputs: the frame rate recorded with the latents unless --fps says otherwise.
         var first = items[0];
@@ -65,8 +70,9 @@ internal static class DecodeCommand
         if (tensorOutput)
         {
             int t = (int)(framesOut / items.Count);
-            var video = new HostTensor(items.Count, 3, t, 8 * first.LatentH, 8 * first.LatentW);
-            for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, collected[n], t);
+            // Latents of a --pad encode decode to the padded size; the tensor gets the source size back, as video outputs do.
+            var video = new HostTensor(items.Count, 3, t, outSize.Height, outSize.Width);
+            for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, CropFrames(collected[n], t, 8 * first.LatentW, 8 * first.LatentH, outSize), t);
             var metadata = ModelCommands.Metadata(model, t);
             SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: metadata);
         }
@@ -74,6 +80,15 @@ internal static class DecodeCommand
             messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{8 * first.LatentW}x{8 * first.LatentH}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
         return 0;
+    }
+
+    private static float[] CropFrames(float[] frames, int count, int width, int height, (int Width, int Height) to)
+    {
+        if (to == (width, height)) return frames;
+        int fe = 3 * width * height;
+        return Enumerable.Range(0, count)
+            .SelectMany(i => WfVae.Media.FrameConversion.CropPlanar(frames.AsSpan(i * fe, fe), width, height, to.Width, to.Height))
+            .ToArray();
     }
 
     /// <summary>
@@ -90,7 +105,7 @@ internal static class DecodeCommand
         int latents = 0;
         foreach (var c in reader.ReadChunks()) latents += c.Frames;
         var trailer = reader.Trailer;
-        if (trailer == null)
+        if (trailer == null && latents > 0) // with none, decoding stops with that error instead
             stderr.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} latent frames");
         return new Item(h.LatentHeight, h.LatentWidth, latents, trailer?.PaddedFrames > 0 ? trailer.VideoFrames : null,
             reader.ReadChunks().Select(c => (c.Mean, c.Frames)), (h.FrameRateNum, h.FrameRateDen),

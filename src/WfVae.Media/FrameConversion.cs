@@ -107,6 +107,23 @@ public static class FrameConversion
         return dst;
     }
 
+    /// <summary>One planar [3][H][W] frame edge-replicated to <paramref name="newWidth"/> x <paramref name="newHeight"/> (the inverse of <see cref="CropPlanar"/>).</summary>
+    public static float[] PadPlanar(ReadOnlySpan<float> planar, int width, int height, int newWidth, int newHeight)
+    {
+        if (planar.Length != width * height * 3) throw new ArgumentException($"frame has {planar.Length} values, 3x{height}x{width} needs {width * height * 3}");
+        if (newWidth < width || newHeight < height) throw new ArgumentException($"cannot pad {width}x{height} to {newWidth}x{newHeight}");
+        var dst = new float[3 * newWidth * newHeight];
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < newHeight; y++)
+            {
+                var src = planar.Slice((c * height + Math.Min(y, height - 1)) * width, width);
+                var row = dst.AsSpan((c * newHeight + y) * newWidth, newWidth);
+                src.CopyTo(row);
+                row[width..].Fill(src[width - 1]);
+            }
+        return dst;
+    }
+
     private static int CheckSizes(int bytes, int floats, int width, int height)
     {
         if (width < 1 || height < 1) throw new ArgumentException($"bad frame size {width}x{height}");

@@ -70,6 +70,18 @@ public sealed unsafe class VideoWriter : IDisposable
         catch { writer.Dispose(); throw; }
     }
 
+    /// <summary>
+    /// Whether FFmpeg knows a video container for the file name (.mp4, .mkv, ...), other than raw frames
+    /// (.rgb, .yuv): what decides, for a raw input, whether an output is a video file or raw frames.
+    /// </summary>
+    public static bool HasContainerFor(string path)
+    {
+        FFmpegLibrary.EnsureLoaded();
+        var format = av_guess_format(null, path, null);
+        // AVOutputFormat starts with its name in every FFmpeg release.
+        return format != 0 && System.Runtime.InteropServices.Marshal.PtrToStringUTF8(*(nint*)format) is not (null or "rawvideo");
+    }
+
     private string Fail(string what) => $"'{Path}': {what}";
 
     private void Init(VideoWriterOptions o)

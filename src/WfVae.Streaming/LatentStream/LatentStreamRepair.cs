@@ -23,11 +23,12 @@ public static class LatentStreamRepair
     {
         ArgumentNullException.ThrowIfNull(path);
         LatentStreamTrailer trailer;
-        long valid, length;
+        LatentStreamRepairResult result;
+        long valid;
         using (var reader = LatentStreamReader.Open(path))
         {
             foreach (var _ in reader.ReadChunks()) { }
-            length = new FileInfo(path).Length;
+            long length = new FileInfo(path).Length;
             if (reader.Complete)
                 return new LatentStreamRepairResult(path, true, reader.LatentFramesRead, reader.ChunksRead, reader.Trailer!.VideoFrames, 0, reader.StopReason);
             if (reader.ChunksRead == 0)
@@ -35,11 +36,12 @@ public static class LatentStreamRepair
             int t = reader.LatentFramesRead;
             trailer = new LatentStreamTrailer(1 + (long)reader.Header.TemporalCompression * (t - 1), t, 0, 0, reader.ChunksRead);
             valid = reader.ValidBytes;
-            var result = new LatentStreamRepairResult(path, false, t, reader.ChunksRead, trailer.VideoFrames, length - valid, reader.StopReason);
-            if (output is null) RepairInPlace(path, valid, trailer);
-            else CopyRepaired(path, output, valid, trailer);
-            return result;
+            result = new LatentStreamRepairResult(path, false, t, reader.ChunksRead, trailer.VideoFrames, length - valid, reader.StopReason);
         }
+        // Closed first: the in-place repair's exclusive open must only meet other processes' handles.
+        if (output is null) RepairInPlace(path, valid, trailer);
+        else CopyRepaired(path, output, valid, trailer);
+        return result;
     }
 
     private static void RepairInPlace(string path, long valid, LatentStreamTrailer trailer)
