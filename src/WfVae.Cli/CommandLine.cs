@@ -62,6 +62,12 @@ public static class CommandLine
           repair --input <file> [--output <out.wfl>]
                                   complete a latent stream whose writer was killed: keep every intact chunk,
                                   cut a damaged tail, write the missing trailer (in place, or to --output)
+          convert --input <in.ckpt|in.pt|weights> --output <folder> [--config <config.json>] [--force]
+                                  a torch.save training checkpoint (e.g. Open-Sora-Plan's vae/merged.ckpt) to the
+                                  official layout (config.json + diffusion_pytorch_model.safetensors, F32); the
+                                  pickle is read by a restricted reader that runs nothing (only dicts, strings,
+                                  numbers, storages and tensor rebuilds); ema_state_dict, state_dict[.gen_model]
+                                  and 'module.' prefixes are unwrapped as Open-Sora-Plan's loader does
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
                    [--seed <n>] [--force]
                                   write a randomly initialised checkpoint (config.json + diffusion_pytorch_model
@@ -80,7 +86,8 @@ public static class CommandLine
           help                    this text
 
         a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
-        .safetensors file), or a .safetensors file with --config <config.json> or a config.json beside it.
+        .safetensors file, or one .ckpt/.pt/.pth), or such a file with --config <config.json> or a
+        config.json beside it; torch checkpoints load directly (read as 'wfvae convert' reads them).
 
         common options:
           --device <index|name>   pick a Vulkan device (also: environment variable WFVAE_DEVICE)
@@ -128,6 +135,8 @@ public static class CommandLine
                     return ModelCommands.Info(options, stdout);
                 case "repair":
                     return RepairCommand.Run(options, stdout);
+                case "convert":
+                    return ConvertCommand.Run(options, stdout);
                 case "generate":
                     return GenerateCommand.Run(options, stdout, stderr);
                 case "verify":

@@ -23,7 +23,7 @@ internal static class Verbs
         ["recon"] = ["--input", "--output", .. Model, .. VideoInput, .. Streaming, .. VideoOutput],
         ["info"] = ["--input", "--height", "--width", "--chunk", .. Model, .. VideoInput],
         ["repair"] = ["--input", "--output", "--quiet", "--verbose"],
-        ["convert"] = ["--input", "--output", "--config", "--quiet", "--verbose"],
+        ["convert"] = ["--input", "--output", "--config", "--force", "--quiet", "--verbose"],
         ["generate"] = ["--preset", "--config", "--output", "--dtype", "--seed", "--force", "--quiet", "--verbose"],
         ["verify"] = ["--case", .. Device],
         ["devices"] = ["--device", "--verbose"],

@@ -9,7 +9,7 @@ namespace WfVae.Model.Checkpoint;
 /// or damaged file produces a <see cref="SafetensorsFormatException"/> and never an out-of-range read.
 /// Reads are thread-safe.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : ITensorFile
 {
     /// <summary>Upper bound on the JSON header; real headers are kilobytes, this stops absurd allocations.</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;

@@ -10,7 +10,7 @@ namespace WfVae.Model.Checkpoint;
 /// </summary>
 public sealed class WfVaeCheckpoint : IDisposable
 {
-    private readonly SafetensorsFile _file;
+    private readonly ITensorFile _file;
     private readonly Dictionary<string, WeightSpec> _specs;
     private readonly Dictionary<string, string> _storedNames; // manifest name -> name in the file
     private readonly Lazy<string> _hash;
@@ -28,7 +28,7 @@ public sealed class WfVaeCheckpoint : IDisposable
     /// <summary>SHA-256 (lowercase hex) of the weight file's bytes; computed on first use.</summary>
     public string WeightsHash => _hash.Value;
 
-    private WfVaeCheckpoint(SafetensorsFile file, WfVaeConfig config, string configPath,
+    private WfVaeCheckpoint(ITensorFile file, WfVaeConfig config, string configPath,
         IReadOnlyList<WeightSpec> manifest, Dictionary<string, string> storedNames)
     {
         _file = file;
@@ -50,7 +50,7 @@ public sealed class WfVaeCheckpoint : IDisposable
         var (weightsPath, resolvedConfig) = CheckpointLocator.Resolve(modelPath, configPath);
         var config = WfVaeConfig.Load(resolvedConfig);
         var manifest = WeightManifest.For(config);
-        var file = SafetensorsFile.Open(weightsPath);
+        var file = TensorFiles.Open(weightsPath);
         try
         {
             var storedNames = CheckpointValidator.Validate(file, config, resolvedConfig, manifest);
