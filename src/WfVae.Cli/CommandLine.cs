@@ -79,6 +79,9 @@ public static class CommandLine
                                   GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
           bench stream [--quick] [--markdown <file>]
                                   streaming latency/throughput and peak memory vs stream length
+          bench soak --model <path> [--frames 10000] [--size 64x64] [--json <file>] [--markdown <file>]
+                                  a long stream of raw frames through a pipe into encode and recon, host RSS and
+                                  device memory sampled every second; slopes in bytes per frame after frame 100
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time

@@ -27,7 +27,7 @@ internal static class Verbs
         ["generate"] = ["--preset", "--config", "--output", "--dtype", "--seed", "--force", "--quiet", "--verbose"],
         ["verify"] = ["--case", .. Device],
         ["devices"] = ["--device", "--verbose"],
-        ["bench"] = ["--quick", "--markdown", "--preset", "--model", "--frames", "--height", "--width", "--runs", "--json", .. Device],
+        ["bench"] = ["--quick", "--markdown", "--preset", "--model", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
     };
 
     /// <summary>Throws a <see cref="UsageException"/> for an option <paramref name="verb"/> does not take.</summary>
