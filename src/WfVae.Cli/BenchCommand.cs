@@ -13,10 +13,9 @@ namespace WfVae.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
-        string? what = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : null;
-        var o = Options.Parse(what != null ? args.Skip(1) : args, "bench");
+        var what = o.Benchmark;
         if (what is not (null or "ops" or "stream" or "soak"))
             throw new UsageException($"unknown benchmark '{what}' (ops, stream, soak, or model options such as --preset)");
         using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });

@@ -113,62 +113,45 @@ public static class CommandLine
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
-        // --verbose: every convolution's kernel variant, precision and tile shape, once per layer.
-        if (args.Contains("--verbose")) WfVae.Operators.Conv.TileLog = line => stderr.WriteLine($"wfvae {args[0]}: {line}");
+        if (!Verbs.OptionsOf.ContainsKey(args[0]) && !args[0].StartsWith('-') && !args[0].StartsWith('@') && !args[0].StartsWith('['))
+        {
+            stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
+            return 2;
+        }
+        var verb = args[0];
         try
         {
-            if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
-            if (!Verbs.OptionsOf.ContainsKey(args[0]))
+            var parse = CommandTree.Build((v, o) => Dispatch(v, o, stdout, stderr)).Parse(args);
+            verb = parse.CommandResult.Command.Name;
+            if (CommandTree.UsageError(parse) is { } usage) throw usage;
+            // --verbose: every convolution's kernel variant, precision and tile shape, once per layer.
+            if (parse.Tokens.Any(t => t.Value == "--verbose")) WfVae.Operators.Conv.TileLog = line => stderr.WriteLine($"wfvae {verb}: {line}");
+            // Exceptions come to the handlers below; signals are Program's (no cancellation token is handed out).
+            return parse.Invoke(new System.CommandLine.InvocationConfiguration
             {
-                stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
-                return 2;
-            }
-            var options = Options.Parse(args.Skip(1), args[0]);
-            switch (args[0])
-            {
-                case "devices":
-                    return Devices(options, stdout);
-                case "encode":
-                    return EncodeCommand.Run(options, stdout, stderr);
-                case "decode":
-                    return DecodeCommand.Run(options, stdout, stderr);
-                case "recon":
-                    return ReconCommand.Run(options, stdout, stderr);
-                case "info":
-                    return ModelCommands.Info(options, stdout);
-                case "repair":
-                    return RepairCommand.Run(options, stdout);
-                case "convert":
-                    return ConvertCommand.Run(options, stdout);
-                case "generate":
-                    return GenerateCommand.Run(options, stdout, stderr);
-                case "verify":
-                    return VerifyCommand.Run(options, stdout);
-                default:
-                    stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
-                    return 2;
-            }
+                Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+            });
         }
         catch (Exception e) when (WfVae.IO.Interrupts.IsBrokenPipe(e))
         {
-            stderr.WriteLine($"wfvae {args[0]}: the reader of the output went away (broken pipe){Note(e)}");
+            stderr.WriteLine($"wfvae {verb}: the reader of the output went away (broken pipe){Note(e)}");
             return WfVae.IO.Interrupts.BrokenPipeExitCode;
         }
         // Bad model files are FormatExceptions too, but they are bad input (1), not a usage error (2).
         catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException or OverflowException)
         {
-            stderr.WriteLine($"wfvae {args[0]}: {OneLine(e.Message, args.Contains("--verbose"))}{Note(e)}");
+            stderr.WriteLine($"wfvae {verb}: {OneLine(e.Message, args.Contains("--verbose"))}{Note(e)}");
             return 1;
         }
         catch (Exception e) when (e is UsageException or FormatException)
         {
-            stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
+            stderr.WriteLine($"wfvae {verb}: {e.Message}");
             return 2;
         }
         catch (Exception e)
         {
             // A bug, not bad input: still one line, with the details on request.
-            stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
+            stderr.WriteLine($"wfvae {verb}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
         }
         finally
@@ -176,6 +159,21 @@ public static class CommandLine
             WfVae.Operators.Conv.TileLog = null;
         }
     }
+
+    private static int Dispatch(string verb, Options options, TextWriter stdout, TextWriter stderr) => verb switch
+    {
+        "devices" => Devices(options, stdout),
+        "encode" => EncodeCommand.Run(options, stdout, stderr),
+        "decode" => DecodeCommand.Run(options, stdout, stderr),
+        "recon" => ReconCommand.Run(options, stdout, stderr),
+        "info" => ModelCommands.Info(options, stdout),
+        "repair" => RepairCommand.Run(options, stdout),
+        "convert" => ConvertCommand.Run(options, stdout),
+        "generate" => GenerateCommand.Run(options, stdout, stderr),
+        "verify" => VerifyCommand.Run(options, stdout),
+        "bench" => BenchCommand.Run(options, stdout, stderr),
+        _ => throw new UsageException($"unknown command '{verb}' (see 'wfvae help')"),
+    };
 
     /// <summary>Key of <see cref="Exception.Data"/> under which a command adds what survived the failure (a kept partial stream).</summary>
     internal const string NoteKey = "wfvae.note";
@@ -220,56 +218,5 @@ public static class CommandLine
             stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, CooperativeMatrixBuild.Current, setting))}");
         }
         return 0;
-    }
-}
-
-/// <summary>A command-line mistake: printed as one line, exit code 2.</summary>
-public sealed class UsageException(string message) : Exception(message);
-
-/// <summary>
-/// --name value options; flags have no value. Up to two bare arguments (e.g. "-" in a pipe) stand for
-/// --input and then --output when those are not given.
-/// </summary>
-public sealed class Options
-{
-    private readonly Dictionary<string, string?> _values = new();
-
-    public static Options Parse(IEnumerable<string> args, string verb)
-    {
-        var o = new Options();
-        var list = args.ToList();
-        var positional = new List<string>();
-        for (int i = 0; i < list.Count; i++)
-        {
-            var a = list[i];
-            if (!a.StartsWith("--")) { positional.Add(a); continue; }
-            Verbs.CheckOption(verb, a);
-            if (Verbs.Flags.Contains(a)) { o._values[a] = null; continue; }
-            if (i + 1 >= list.Count) throw new UsageException($"{a} needs a value");
-            o._values[a] = list[++i];
-        }
-        foreach (var p in positional)
-        {
-            var slot = !o.Has("--input") ? "--input" : !o.Has("--output") ? "--output"
-                : throw new UsageException($"unexpected argument '{p}' (--input and --output are already given)");
-            o._values[slot] = p;
-        }
-        return o;
-    }
-
-    public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;
-    public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
-    public bool Has(string name) => _values.ContainsKey(name);
-    public string? Device => Get("--device");
-
-    /// <summary>--precision fp32|fp16; null = the device's default (<see cref="PrecisionInfo.DefaultFor"/>).</summary>
-    public Precision? Precision
-    {
-        get
-        {
-            if (Get("--precision") is not { } text) return null;
-            try { return PrecisionInfo.Parse(text); }
-            catch (ArgumentException e) { throw new UsageException($"--precision: {e.Message}"); }
-        }
     }
 }

@@ -46,7 +46,7 @@ internal static class SoakBenchmark
 
         var latents = encoder.EncodeAsync(pipe.Reader);
         if (direction == "encode") Encode(model, format, latents, () => encoder.FramesIn, n => Interlocked.Exchange(ref done, n));
-        else Recon(model, format, latents, n => Interlocked.Add(ref done, n));
+        else Recon(model, format, latents, () => Interlocked.Exchange(ref done, encoder.FramesIn));
         producer.GetAwaiter().GetResult();
         sampler.Dispose();
         lock (samples) return new Result(direction, Interlocked.Read(ref done), clock.Elapsed.TotalSeconds, samples.ToList());
@@ -88,7 +88,7 @@ internal static class SoakBenchmark
         }
     }
 
-    private static void Recon(WfVaeModel model, RawFrameFormat format, IAsyncEnumerable<LatentFrames> latents, Action<long> report)
+    private static void Recon(WfVaeModel model, RawFrameFormat format, IAsyncEnumerable<LatentFrames> latents, Action report)
     {
         using var decoder = new StreamingDecoder(model, format.Height / 8, format.Width / 8, 1);
         var bytes = new byte[format.FrameBytes];
@@ -98,7 +98,7 @@ internal static class SoakBenchmark
             {
                 for (int i = 0; i < v.Frames; i++)
                     format.FromModel(v.Data.AsSpan(i * format.FrameElements, format.FrameElements), bytes);
-                report(v.Frames);
+                report();
             }
         });
         consume.GetAwaiter().GetResult();
