@@ -67,19 +67,22 @@ internal static class DecodeCommand
         sink?.Complete();
         StreamOptions.WriteStats(o, stats);
 
-        if (tensorOutput)
-        {
-            int t = (int)(framesOut / items.Count);
-            // Latents of a --pad encode decode to the padded size; the tensor gets the source size back, as video outputs do.
-            var video = new HostTensor(items.Count, 3, t, outSize.Height, outSize.Width);
-            for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, CropFrames(collected[n], t, 8 * first.LatentW, 8 * first.LatentH, outSize), t);
-            var metadata = ModelCommands.Metadata(model, t);
-            SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: metadata);
-        }
+        if (tensorOutput) WriteTensor(output, model, collected, (int)(framesOut / items.Count), 8 * first.LatentW, 8 * first.LatentH, outSize);
         if (!o.Has("--quiet"))
             messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{8 * first.LatentW}x{8 * first.LatentH}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
         return 0;
+    }
+
+    /// <summary>
+    /// 'decoded' [N,3,T,H,W]. Latents of a --pad encode decode to the padded size; the tensor gets the source
+    /// size back, as video outputs do.
+    /// </summary>
+    private static void WriteTensor(string output, WfVaeModel model, List<float[]> items, int t, int width, int height, (int Width, int Height) size)
+    {
+        var video = new HostTensor(items.Count, 3, t, size.Height, size.Width);
+        for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, CropFrames(items[n], t, width, height, size), t);
+        SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: ModelCommands.Metadata(model, t));
     }
 
     private static float[] CropFrames(float[] frames, int count, int width, int height, (int Width, int Height) to)

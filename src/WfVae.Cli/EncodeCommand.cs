@@ -39,26 +39,7 @@ internal static class EncodeCommand
         {
             using (sink as IDisposable)
             {
-                Exception? failure = null;
-                for (int n = 0; n < items.Count && failure == null; n++)
-                {
-                    var encoder = encoders[n];
-                    try
-                    {
-                        await foreach (var latents in encoder.EncodeAsync(items[n].Open()))
-                        {
-                            sink.Add(n, latents);
-                            progress?.Update(encoder.Stats!.FramesIn);
-                        }
-                        if (source?.Error is { } sourceError) throw sourceError;
-                    }
-                    catch (Exception e) when (e is InvalidDataException or IOException or WfVae.Media.MediaException)
-                    {
-                        failure = source?.Error ?? e; // the latents before the failure were written; report after saving them
-                    }
-                    stats.Add(encoder.Stats!);
-                    sink.EndItem(n, encoder, failure != null);
-                }
+                var failure = await EncodeItems(items, encoders, sink, source, progress, stats);
                 progress?.Done(stats.Sum(x => x.FramesIn));
                 StreamOptions.WriteStats(o, stats);
                 if (failure != null) throw failure;
@@ -84,6 +65,36 @@ internal static class EncodeCommand
     }
 
     private sealed record Item(RawFrameFormat Format, Func<PipeReader> Open);
+
+    /// <summary>
+    /// Streams every item through its encoder into the sink; returns the input failure that stopped it (the
+    /// latents before it were written, to be reported after they are saved), or null.
+    /// </summary>
+    private static async Task<Exception?> EncodeItems(List<Item> items, List<StreamingEncoder> encoders, ILatentSink sink,
+        FrameSource? source, Progress? progress, List<StreamStats> stats)
+    {
+        Exception? failure = null;
+        for (int n = 0; n < items.Count && failure == null; n++)
+        {
+            var encoder = encoders[n];
+            try
+            {
+                await foreach (var latents in encoder.EncodeAsync(items[n].Open()))
+                {
+                    sink.Add(n, latents);
+                    progress?.Update(encoder.Stats!.FramesIn);
+                }
+                if (source?.Error is { } sourceError) throw sourceError;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or WfVae.Media.MediaException)
+            {
+                failure = source?.Error ?? e;
+            }
+            stats.Add(encoder.Stats!);
+            sink.EndItem(n, encoder, failure != null);
+        }
+        return failure;
+    }
 
     /// <summary>A safetensors tensor, told by its first bytes (a missing *.safetensors is reported as one), unless --raw says otherwise.</summary>
     private static bool IsTensorInput(Options o, string input) =>

@@ -84,6 +84,12 @@ public sealed unsafe class VideoWriter : IDisposable
 
     private string Fail(string what) => $"'{Path}': {what}";
 
+    private WfVae.IO.OutputFile OpenOutput()
+    {
+        try { return WfVae.IO.OutputFile.Create(Path); }
+        catch (IOException e) { throw new MediaException(Fail(e.Message)); }
+    }
+
     private void Init(VideoWriterOptions o)
     {
         if (!Directory.Exists(System.IO.Path.GetDirectoryName(Path))) throw new MediaException(Fail("the folder does not exist"));
@@ -132,8 +138,7 @@ public sealed unsafe class VideoWriter : IDisposable
         Fields.SetStreamTimeBase(_stream, _encTimeBase); // a hint; the muxer may pick its own in write_header
         Fields.SetStreamAvgFrameRate(_stream, FrameRate); // e.g. Matroska's DefaultDuration
 
-        try { _output = WfVae.IO.OutputFile.Create(Path); }
-        catch (IOException e) { throw new MediaException(Fail(e.Message)); }
+        _output = OpenOutput();
         FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
         FFmpegError.Check(avformat_write_header(_oc, null), Fail("cannot write the container header"));
 

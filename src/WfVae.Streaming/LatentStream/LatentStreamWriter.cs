@@ -160,8 +160,7 @@ public sealed class LatentStreamWriter : IDisposable
             _stream.Write(logvarBytes);
             _stream.Write(tail);
             // On disk, not just with the OS: a power cut then loses at most the record being written.
-            if (_output is { IsDirect: false }) ((FileStream)_stream).Flush(flushToDisk: true);
-            else _stream.Flush();
+            if (_output is { IsDirect: false }) ((FileStream)_stream).Flush(flushToDisk: true); else _stream.Flush();
         }
         catch
         {
