@@ -23,6 +23,8 @@ $TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
 $DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/performance.md'))
 $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
 $PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
+$FuzzProject = Join-Path $RepoRoot 'tests/WfVae.Fuzz/WfVae.Fuzz.csproj'
+$FuzzDir = Join-Path $RepoRoot 'artifacts/fuzz'
 
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
@@ -69,6 +71,17 @@ targets:
            then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib. Needs a C toolchain as
            the linker (Linux: clang or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
            Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
+  fuzz     coverage-guided fuzzing of every parser of untrusted bytes (safetensors, config, wfl, raw, torch,
+           pickle) with SharpFuzz and afl-fuzz (Debian: apt-get install afl++):
+             dotnet publish tests/WfVae.Fuzz -c Release, instrument WfVae.Model/Streaming/IO with sharpfuzz,
+             then afl-fuzz -V <seconds> per target from tests/fuzz/corpus/<target> into artifacts/fuzz/<target>
+           (resumed across runs). Prints executions, paths and crashes per target, appends them to
+           artifacts/fuzz/ledger.tsv, and fails when a crash was found (copy it to tests/fuzz/regressions/).
+           Arguments: -- [seconds per target, default 60] [target ...]
+  soak     build, then: wfvae bench soak --model demo/assets/default-model --frames 10000 --size 64x64
+           --json artifacts/soak.json --markdown docs/performance.md (a 10,000-frame stream through encode and
+           recon with host RSS and device memory sampled every second; slow on a CPU driver). Options given
+           after -- replace those defaults (e.g. -- --frames 2000 --size 32x32).
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
            (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
@@ -82,7 +95,8 @@ targets:
 options:
   -Configuration Debug|Release   (alias -c) configuration for build, bench, run and demo; default Release.
                                  test always uses Debug.
-  --                             everything after it is passed on unchanged (test, bench, run, plugin, demo);
+  --                             everything after it is passed on unchanged (test, bench, run, plugin, demo,
+                                 fuzz, soak);
                                  other unrecognised arguments are passed on as well.
                                  help, setup, build and clean take no extra arguments.
 "@
@@ -382,6 +396,49 @@ function Invoke-Quality {
     Invoke-Native $python (@((Join-Path $RepoRoot 'tools/train/quality.py'), '--wfvae', $exe) + $Forward)
 }
 
+function Invoke-Fuzz {
+    $seconds = 60
+    $targets = @()
+    foreach ($a in $Forward) { if ($a -match '^\d+$') { $seconds = [int]$a } else { $targets += $a } }
+    $corpus = Join-Path $RepoRoot 'tests/fuzz/corpus'
+    $known = @(Get-ChildItem -Directory $corpus | ForEach-Object Name)
+    if ($targets.Count -eq 0) { $targets = $known }
+    foreach ($t in $targets) { if ($t -notin $known) { Fail "unknown fuzz target '$t' (known: $($known -join ', '))" } }
+    if (-not (Test-Command 'afl-fuzz')) { Fail "fuzz needs afl-fuzz (Debian/Ubuntu: apt-get install afl++)" }
+
+    Write-Step "fuzz: build and instrument"
+    $bin = Join-Path $FuzzDir 'bin'
+    # Fresh each time: sharpfuzz refuses an assembly it has instrumented already.
+    if (Test-Path $bin) { Remove-Item -Recurse -Force $bin }
+    Invoke-Native 'dotnet' @('publish', $FuzzProject, '-c', 'Release', '-o', $bin)
+    foreach ($dll in @('WfVae.Model.dll', 'WfVae.Streaming.dll', 'WfVae.IO.dll')) { Invoke-Native 'dotnet' @('sharpfuzz', (Join-Path $bin $dll)) }
+
+    # dotnet is not an AFL-instrumented binary (the instrumentation is in the assemblies); crashes are .NET exceptions.
+    $env:AFL_SKIP_BIN_CHECK = '1'; $env:AFL_NO_UI = '1'; $env:AFL_SKIP_CPUFREQ = '1'
+    $env:AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES = '1'; $env:AFL_AUTORESUME = '1'; $env:AFL_NO_AFFINITY = '1'
+    $dotnet = (Get-Command dotnet).Source
+    $ledger = Join-Path $FuzzDir 'ledger.tsv'
+    if (-not (Test-Path $ledger)) { "utc`ttarget`tseconds`texecs`tpaths`tcrashes`thangs" | Set-Content $ledger }
+    $crashed = @()
+    foreach ($t in $targets) {
+        Write-Step "fuzz $t for $seconds s"
+        $out = Join-Path $FuzzDir $t
+        & afl-fuzz -i (Join-Path $corpus $t) -o $out -V $seconds -t 10000 -m none -- $dotnet (Join-Path $bin 'wfvae-fuzz.dll') $t | Out-Host
+        $stats = @{}
+        $file = Join-Path $out 'default/fuzzer_stats'
+        if (-not (Test-Path $file)) { Fail "afl-fuzz wrote no $file (see its output above)" }
+        foreach ($line in Get-Content $file) { if ($line -match '^(\w+)\s*:\s*(.*)$') { $stats[$Matches[1]] = $Matches[2].Trim() } }
+        $crashes = [int]$stats['saved_crashes']
+        "$([DateTime]::UtcNow.ToString('s'))`t$t`t$seconds`t$($stats['execs_done'])`t$($stats['corpus_count'])`t$crashes`t$($stats['saved_hangs'])" | Add-Content $ledger
+        Write-Host "fuzz $t`: $($stats['execs_done']) executions ($($stats['execs_per_sec'])/s), $($stats['corpus_count']) paths, $crashes crashes, $($stats['saved_hangs']) hangs"
+        if ($crashes -gt 0) { $crashed += Get-ChildItem (Join-Path $out 'default/crashes') -File | Where-Object Name -ne 'README.txt' | ForEach-Object FullName }
+    }
+    Write-Host "ledger: $ledger"
+    if ($crashed.Count -gt 0) {
+        Fail "crashes found; replay with 'dotnet $bin/wfvae-fuzz.dll <target> --replay <file>', fix, and copy each into tests/fuzz/regressions/<target>/:`n  $($crashed -join "`n  ")"
+    }
+}
+
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
@@ -426,6 +483,20 @@ try {
             Invoke-Cli @($Forward)
         }
         'plugin' { Invoke-Plugin }
+        'fuzz' { Invoke-Fuzz }
+        'soak' {
+            Invoke-Build $Configuration
+            $defaults = [ordered]@{
+                '--model' = (Join-Path $RepoRoot 'demo/assets/default-model'); '--frames' = '10000'; '--size' = '64x64'
+                '--json' = (Join-Path $RepoRoot 'artifacts/soak.json'); '--markdown' = (Join-Path $RepoRoot 'docs/performance.md')
+            }
+            $soakArgs = @('bench', 'soak')
+            # A default only where the caller did not give that option.
+            foreach ($k in $defaults.Keys) { if ($Forward -notcontains $k) { $soakArgs += @($k, $defaults[$k]) } }
+            New-Item -ItemType Directory -Force -Path (Join-Path $RepoRoot 'artifacts') | Out-Null
+            Write-Step "soak $($Forward -join ' ')"
+            Invoke-Cli ($soakArgs + $Forward)
+        }
         'demo' {
             # Only the demo and what it references: the main job should not wait for the test project.
             Write-Step "build demo ($Configuration)"

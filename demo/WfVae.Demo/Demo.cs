@@ -145,8 +145,8 @@ public static class Demo
             File.Delete(sheetPath); // a previous run's sheet would contradict this report
         }
         var doc = Report.Build(o);
-        AtomicFile.WriteAllText(Path.Combine(folder, Report.MarkdownFile), doc.ToMarkdown());
-        AtomicFile.WriteAllText(Path.Combine(folder, Report.HtmlFile), doc.ToHtml());
+        WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.MarkdownFile), doc.ToMarkdown());
+        WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.HtmlFile), doc.ToHtml());
         return folder;
     }
 }

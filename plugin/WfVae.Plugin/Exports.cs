@@ -294,7 +294,7 @@ public static unsafe class Exports
     {
         HandleException => Status.Handle,
         ObjectDisposedException or InvalidOperationException => Status.State,
-        InvalidModelDataException or FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException => Status.Model,
+        InvalidModelDataException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException => Status.Model,
         VulkanException or NoVulkanDeviceException or DllNotFoundException => Status.Device,
         OutOfMemoryException => Status.Memory,
         ArgumentException or OverflowException => Status.Argument,

@@ -54,6 +54,7 @@ internal sealed class PluginModel : IDisposable
         if (_encoder != null) throw new InvalidOperationException("an encoder stream is already open on this model; call wfvae_encoder_end first");
         if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
+        CheckSide(height, width, "frame");
         _encoder = _model.OpenEncoder(height, width);
         int latentSize = LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width);
         _means = new OutputQueue(latentSize);
@@ -98,12 +99,24 @@ internal sealed class PluginModel : IDisposable
 
     private EncoderSession Encoder => EnsureOpen()._encoder ?? throw new InvalidOperationException("no encoder stream is open on this model; call wfvae_encoder_begin first");
 
+    /// <summary>
+    /// Frame sides the plugin accepts: positive and at most 65536 (what a latent stream header allows),
+    /// so that every buffer size derived from them fits an int and a host's bad size is an argument error.
+    /// </summary>
+    private static void CheckSide(long height, long width, string what)
+    {
+        const long max = 1 << 16;
+        if (height < 1 || width < 1 || height > max || width > max)
+            throw new ArgumentException($"{what} size {width}x{height} is outside 8..{max} pixels per side");
+    }
+
     // ------------------------------------------------------------------ decoder
 
     public void BeginDecoder(int latentHeight, int latentWidth)
     {
         EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
+        CheckSide(latentHeight * (long)SpatialCompression, latentWidth * (long)SpatialCompression, "latent frame (x8)");
         _decoder = _model.OpenDecoder(latentHeight, latentWidth);
         _frames = new OutputQueue(3 * WfVaeConfig.PixelSize(latentHeight) * WfVaeConfig.PixelSize(latentWidth));
     }

@@ -89,7 +89,7 @@ void wfvae_close(wfvae_model *model);
 
 /* ----------------------------------------------------------------------------------------- encoder */
 
-/* Opens the encoder stream for frames of height x width pixels (multiples of 8). */
+/* Opens the encoder stream for frames of height x width pixels (multiples of 8, at most 65536). */
 int wfvae_encoder_begin(wfvae_model *model, int height, int width);
 
 /* Encodes count frames ([count][3][H][W]); count = 0 does nothing. The latents that became computable
@@ -107,7 +107,7 @@ int wfvae_encoder_end(wfvae_model *model);
 
 /* ----------------------------------------------------------------------------------------- decoder */
 
-/* Opens the decoder stream for latent frames of latent_height x latent_width (video: 8x that). */
+/* Opens the decoder stream for latent frames of latent_height x latent_width (video: 8x that, at most 65536). */
 int wfvae_decoder_begin(wfvae_model *model, int latent_height, int latent_width);
 
 /* Decodes count latent frames ([count][L][h][w]); count = 0 does nothing. The video frames that became

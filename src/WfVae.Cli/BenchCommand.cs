@@ -14,19 +14,41 @@ namespace WfVae.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
-        string? what = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : null;
-        var o = Options.Parse(what != null ? args.Skip(1) : args, "bench", stderr);
-        if (what is not (null or "ops" or "stream"))
-            throw new UsageException($"unknown benchmark '{what}' (ops, stream, or model options such as --preset)");
+        var what = o.Benchmark;
+        if (what is not (null or "ops" or "stream" or "soak"))
+            throw new UsageException($"unknown benchmark '{what}' (ops, stream, soak, or model options such as --preset)");
         using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
         {
             "ops" => Ops(device, o, stdout, stderr),
             "stream" => Stream(device, o, stdout, stderr),
+            "soak" => Soak(device, o, stdout, stderr),
             _ => Model(device, o, stdout, stderr),
         };
+    }
+
+    /// <summary>bench soak: --frames (default 10000) through encode and recon at --size (default 64x64), memory sampled every second.</summary>
+    private static int Soak(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        var modelPath = o.Require("--model");
+        int frames = Int(o, "--frames", 10000);
+        var size = (o.Get("--size") ?? "64x64").ToLowerInvariant().Split('x');
+        if (size.Length != 2 || !int.TryParse(size[0], out int w) || !int.TryParse(size[1], out int h) || w < 8 || h < 8 || w % 8 != 0 || h % 8 != 0)
+            throw new UsageException($"--size must be WIDTHxHEIGHT in multiples of 8, got '{o.Get("--size")}'");
+        using var model = WfVaeModel.Load(modelPath, device, precision: o.Precision);
+        var results = new[] { "encode", "recon" }.Select(d => SoakBenchmark.Run(model, d, frames, w, h, stderr)).ToList();
+        var table = SoakBenchmark.ToMarkdown(results, Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), w, h, device.Info.ToString());
+        stdout.WriteLine(table);
+        if (o.Get("--json") is { } json)
+            WfVae.IO.OutputFile.WriteAllText(json, System.Text.Json.JsonSerializer.Serialize(results.Select(r => new
+            {
+                r.Direction, r.Frames, r.Seconds, rss_slope_bytes_per_frame = r.RssSlope, device_slope_bytes_per_frame = r.DeviceSlope,
+                peak_rss_bytes = r.PeakRss, peak_device_bytes = r.PeakDevice, samples = r.Samples,
+            }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        if (o.Get("--markdown") is { } md) WriteSection(md, "Soak", table);
+        return 0;
     }
 
     private static int Stream(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
@@ -86,7 +108,7 @@ internal static class BenchCommand
         var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
         var table = ModelBenchmark.ToMarkdown(result);
         stdout.WriteLine(table);
-        if (o.Get("--json") is { } json) WriteAtomically(json, ModelBenchmark.ToJson(result));
+        if (o.Get("--json") is { } json) WfVae.IO.OutputFile.WriteAllText(json, ModelBenchmark.ToJson(result));
         if (o.Get("--markdown") is { } md) WriteSection(md, $"{name}, {frames}x{height}x{width}, {result.Device}", table);
         return 0;
     }
@@ -111,15 +133,6 @@ internal static class BenchCommand
             int end = text.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
             text = text[..start] + section + (end < 0 ? "" : text[(end + 1)..]);
         }
-        WriteAtomically(path, text.TrimEnd() + "\n");
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, full, overwrite: true);
+        WfVae.IO.OutputFile.WriteAllText(path, text.TrimEnd() + "\n");
     }
 }

@@ -56,7 +56,18 @@ public static class CommandLine
                                   also the per-chunk device memory plan for HxW frames (weights, caches,
                                   planned activations, live-set bound), measured by pushing zeros on the device
           info --input <file.wfl|video> [--vf ...]
-                                  describe a latent stream, or a video as encode would read it
+                                  describe a latent stream (any name: files are told by their first bytes,
+                                  so a writer's unfinished <name>.<8 hex>.partial works too), or a video as
+                                  encode would read it
+          repair --input <file> [--output <out.wfl>]
+                                  complete a latent stream whose writer was killed: keep every intact chunk,
+                                  cut a damaged tail, write the missing trailer (in place, or to --output)
+          convert --input <in.ckpt|in.pt|weights> --output <folder> [--config <config.json>] [--force]
+                                  a torch.save training checkpoint (e.g. Open-Sora-Plan's vae/merged.ckpt) to the
+                                  official layout (config.json + diffusion_pytorch_model.safetensors, F32); the
+                                  pickle is read by a restricted reader that runs nothing (only dicts, strings,
+                                  numbers, storages and tensor rebuilds); ema_state_dict, state_dict[.gen_model]
+                                  and 'module.' prefixes are unwrapped as Open-Sora-Plan's loader does
           generate (--preset wfvae-l-16chn | --config <config.json>) --output <folder> [--dtype f32|f16|bf16]
                    [--seed <n>] [--force]
                                   write a randomly initialised checkpoint (config.json + diffusion_pytorch_model
@@ -72,6 +83,9 @@ public static class CommandLine
                                   N concurrent encode+decode streams of different clips on one model (default:
                                   the shipped model): bit-identical to single-session runs: yes|no, aggregate
                                   frames/s, device memory vs N separate models (exit 1 on "no")
+          bench soak --model <path> [--frames 10000] [--size 64x64] [--json <file>] [--markdown <file>]
+                                  a long stream of raw frames through a pipe into encode and recon, host RSS and
+                                  device memory sampled every second; slopes in bytes per frame after frame 100
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
@@ -79,7 +93,8 @@ public static class CommandLine
           help                    this text
 
         a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
-        .safetensors file), or a .safetensors file with --config <config.json> or a config.json beside it.
+        .safetensors file, or one .ckpt/.pt/.pth), or such a file with --config <config.json> or a
+        config.json beside it; torch checkpoints load directly (read as 'wfvae convert' reads them).
         Without --model, encode, decode, recon and info use the shipped default model (a small WF-VAE trained
         on real footage, installed beside wfvae as default-model/): wfvae recon in.mp4 out.mp4
 
@@ -89,7 +104,8 @@ public static class CommandLine
                                   default fp16 on GPUs that offer it, fp32 on CPU drivers and elsewhere
                                   (also: environment variable WFVAE_PRECISION)
 
-        exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error.
+        exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error,
+        129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM, 141 the reader of the output went away (broken pipe).
         Errors are one line on stderr; an output file only appears under its name when complete.
         Documentation: docs/cli.md.
         """;
@@ -103,49 +119,77 @@ public static class CommandLine
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
+        if (!Verbs.OptionsOf.ContainsKey(args[0]) && !args[0].StartsWith('-') && !args[0].StartsWith('@') && !args[0].StartsWith('['))
+        {
+            stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
+            return 2;
+        }
+        var verb = args[0];
         try
         {
-            if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
-            var options = Options.Parse(args.Skip(1), args[0], stderr);
-            switch (args[0])
+            var parse = CommandTree.Build((v, o) => Dispatch(v, o, stdout, stderr)).Parse(args);
+            verb = parse.CommandResult.Command.Name;
+            if (CommandTree.UsageError(parse) is { } usage) throw usage;
+            // Exceptions come to the handlers below; signals are Program's (no cancellation token is handed out).
+            return parse.Invoke(new System.CommandLine.InvocationConfiguration
             {
-                case "devices":
-                    return Devices(options, stdout);
-                case "encode":
-                    return EncodeCommand.Run(options, stdout, stderr);
-                case "decode":
-                    return DecodeCommand.Run(options, stdout, stderr);
-                case "recon":
-                    return ReconCommand.Run(options, stdout, stderr);
-                case "info":
-                    return ModelCommands.Info(options, stdout, stderr);
-                case "generate":
-                    return GenerateCommand.Run(options, stdout, stderr);
-                case "verify":
-                    return VerifyCommand.Run(options, stdout);
-                default:
-                    stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
-                    return 2;
-            }
+                Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+            });
+        }
+        catch (Exception e) when (WfVae.IO.Interrupts.IsBrokenPipe(e))
+        {
+            stderr.WriteLine($"wfvae {verb}: the reader of the output went away (broken pipe){Note(e)}");
+            return WfVae.IO.Interrupts.BrokenPipeExitCode;
         }
         // Bad model files are FormatExceptions too, but they are bad input (1), not a usage error (2).
-        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException)
+        catch (Exception e) when (e is NoVulkanDeviceException or VulkanException or InvalidDataException or WfVae.Model.Checkpoint.InvalidModelDataException or IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or WfVae.Media.MediaException or OverflowException)
         {
-            stderr.WriteLine($"wfvae {args[0]}: {OneLine(e.Message, args.Contains("--verbose"))}");
+            stderr.WriteLine($"wfvae {verb}: {OneLine(e.Message, args.Contains("--verbose"))}{Note(e)}");
             return 1;
         }
-        catch (Exception e) when (e is UsageException or FormatException or OverflowException)
+        catch (Exception e) when (e is UsageException or FormatException)
         {
-            stderr.WriteLine($"wfvae {args[0]}: {e.Message}");
+            stderr.WriteLine($"wfvae {verb}: {e.Message}");
             return 2;
         }
         catch (Exception e)
         {
             // A bug, not bad input: still one line, with the details on request.
-            stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
+            stderr.WriteLine($"wfvae {verb}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
         }
     }
+
+    private static int Dispatch(string verb, Options options, TextWriter stdout, TextWriter stderr)
+    {
+        // The devices a command opens log to stderr under the verb's name (coop self-check, --verbose kernel lines).
+        options.Log = line => stderr.WriteLine($"wfvae {verb}: {line}");
+        return Run(verb, options, stdout, stderr);
+    }
+
+    private static int Run(string verb, Options options, TextWriter stdout, TextWriter stderr) => verb switch
+    {
+        "devices" => Devices(options, stdout),
+        "encode" => EncodeCommand.Run(options, stdout, stderr),
+        "decode" => DecodeCommand.Run(options, stdout, stderr),
+        "recon" => ReconCommand.Run(options, stdout, stderr),
+        "info" => ModelCommands.Info(options, stdout, stderr),
+        "repair" => RepairCommand.Run(options, stdout),
+        "convert" => ConvertCommand.Run(options, stdout),
+        "generate" => GenerateCommand.Run(options, stdout, stderr),
+        "verify" => VerifyCommand.Run(options, stdout),
+        "bench" => BenchCommand.Run(options, stdout, stderr),
+        _ => throw new UsageException($"unknown command '{verb}' (see 'wfvae help')"),
+    };
+
+    /// <summary>Key of <see cref="Exception.Data"/> under which a command adds what survived the failure (a kept partial stream).</summary>
+    internal const string NoteKey = "wfvae.note";
+
+    private static string Note(Exception e) => e.Data[NoteKey] is string note ? "; " + note : "";
+
+    /// <summary>What the signal handler and failures say about a latent stream kept on purpose.</summary>
+    internal static string KeptNote(IReadOnlyList<string> kept) =>
+        $"the latents encoded so far are kept in '{string.Join("', '", kept)}' (readable as it is; 'wfvae repair' completes it)";
 
     /// <summary>
     /// A multi-line report (a checkpoint's missing and mis-shaped weights, say) as one line: its summary and
@@ -182,65 +226,5 @@ public static class CommandLine
             stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, WfVae.Operators.CooperativeConv.Build, setting))}");
         }
         return 0;
-    }
-}
-
-/// <summary>A command-line mistake: printed as one line, exit code 2.</summary>
-public sealed class UsageException(string message) : Exception(message);
-
-/// <summary>
-/// --name value options; flags have no value. Up to two bare arguments (e.g. "-" in a pipe) stand for
-/// --input and then --output when those are not given.
-/// </summary>
-public sealed class Options
-{
-    private readonly Dictionary<string, string?> _values = new();
-    private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
-
-    /// <summary>Parses the options of verb <paramref name="verb"/>; the device's log lines go to <paramref name="log"/> prefixed with the verb.</summary>
-    public static Options Parse(IEnumerable<string> args, string verb = "wfvae", TextWriter? log = null)
-    {
-        var o = new Options { _log = log == null ? null : line => log.WriteLine($"wfvae {verb}: {line}") };
-        var list = args.ToList();
-        var positional = new List<string>();
-        for (int i = 0; i < list.Count; i++)
-        {
-            var a = list[i];
-            if (!a.StartsWith("--")) { positional.Add(a); continue; }
-            if (Flags.Contains(a)) { o._values[a] = null; continue; }
-            if (i + 1 >= list.Count) throw new UsageException($"{a} needs a value");
-            o._values[a] = list[++i];
-        }
-        foreach (var p in positional)
-        {
-            var slot = !o.Has("--input") ? "--input" : !o.Has("--output") ? "--output"
-                : throw new UsageException($"unexpected argument '{p}' (--input and --output are already given)");
-            o._values[slot] = p;
-        }
-        return o;
-    }
-
-    public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;
-    public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
-    public bool Has(string name) => _values.ContainsKey(name);
-    public string? Device => Get("--device");
-
-    private Action<string>? _log;
-
-    /// <summary>
-    /// The options of the devices this command opens: --device, --verbose (each convolution's kernel, precision and
-    /// tile shape, once per layer), the log on stderr; the rest from WFVAE_* variables.
-    /// </summary>
-    public DeviceOptions DeviceOptions => new() { Selector = Device, Verbose = Has("--verbose") ? true : null, Log = _log };
-
-    /// <summary>--precision fp32|fp16; null = the device's default (<see cref="PrecisionInfo.DefaultFor"/>).</summary>
-    public Precision? Precision
-    {
-        get
-        {
-            if (Get("--precision") is not { } text) return null;
-            try { return PrecisionInfo.Parse(text); }
-            catch (ArgumentException e) { throw new UsageException($"--precision: {e.Message}"); }
-        }
     }
 }

@@ -27,10 +27,15 @@ internal static class DecodeCommand
         bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         using var model = ModelCommands.LoadModel(o, stderr, "decode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
-        using var wfl = input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase) ? LatentStreamReader.Open(input) : null;
+        // A latent stream by its first bytes, whatever its name (a writer's temporary included).
+        bool isStream = InputFormats.Of(input) == InputFormat.LatentStream
+                        || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
+        using var wfl = isStream ? LatentStreamReader.Open(input) : null;
         var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
         if (!tensorOutput && items.Count != 1)
             throw new InvalidDataException($"{input} holds {items.Count} videos (batch size N = {items.Count}); a video or raw output holds one: write a .safetensors file instead");
+        if (items.Any(i => i.Latents == 0))
+            throw new InvalidDataException($"{input} holds no latent frame{(wfl?.StopReason is { } why ? $" ({why})" : "")}; nothing to decode");
 
         // Video and raw outputs: the frame rate recorded with the latents unless --fps says otherwise.
         var first = items[0];
@@ -62,18 +67,31 @@ internal static class DecodeCommand
         sink?.Complete();
         StreamOptions.WriteStats(o, stats);
 
-        if (tensorOutput)
-        {
-            int t = (int)(framesOut / items.Count);
-            var video = new HostTensor(items.Count, 3, t, WfVaeConfig.PixelSize(first.LatentH), WfVaeConfig.PixelSize(first.LatentW));
-            for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, collected[n], t);
-            var metadata = ModelCommands.Metadata(model, t);
-            SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: metadata);
-        }
+        if (tensorOutput) WriteTensor(output, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
         if (!o.Has("--quiet"))
             messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
         return 0;
+    }
+
+    /// <summary>
+    /// 'decoded' [N,3,T,H,W]. Latents of a --pad encode decode to the padded size; the tensor gets the source
+    /// size back, as video outputs do.
+    /// </summary>
+    private static void WriteTensor(string output, WfVaeModel model, List<float[]> items, int t, int width, int height, (int Width, int Height) size)
+    {
+        var video = new HostTensor(items.Count, 3, t, size.Height, size.Width);
+        for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, CropFrames(items[n], t, width, height, size), t);
+        SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: ModelCommands.Metadata(model, t));
+    }
+
+    private static float[] CropFrames(float[] frames, int count, int width, int height, (int Width, int Height) to)
+    {
+        if (to == (width, height)) return frames;
+        int fe = 3 * width * height;
+        return Enumerable.Range(0, count)
+            .SelectMany(i => WfVae.Media.FrameConversion.CropPlanar(frames.AsSpan(i * fe, fe), width, height, to.Width, to.Height))
+            .ToArray();
     }
 
     /// <summary>
@@ -90,7 +108,7 @@ internal static class DecodeCommand
         int latents = 0;
         foreach (var c in reader.ReadChunks()) latents += c.Frames;
         var trailer = reader.Trailer;
-        if (trailer == null)
+        if (trailer == null && latents > 0) // with none, decoding stops with that error instead
             stderr.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} latent frames");
         return new Item(h.LatentHeight, h.LatentWidth, latents, trailer?.PaddedFrames > 0 ? trailer.VideoFrames : null,
             reader.ReadChunks().Select(c => (c.Mean, c.Frames)), (h.FrameRateNum, h.FrameRateDen),

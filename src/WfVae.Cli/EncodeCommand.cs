@@ -20,82 +20,127 @@ internal static class EncodeCommand
         var input = o.Require("--input");
         var output = o.Require("--output");
         var messages = StreamOptions.MessageWriter(o, stdout, stderr);
-        bool tensorInput = input.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !o.Has("--raw");
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
-        using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
+        using var source = IsTensorInput(o, input) ? null : FrameSource.Open(o, input, stderr, "encode");
         var size = source?.ModelSize(o);
         using var model = ModelCommands.LoadModel(o, stderr, "encode");
-        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4);
+        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4, videoFrames: true);
         var policy = StreamOptions.Policy(o);
-        var (fpsNum, fpsDen) = StreamOptions.Fps(o);
-
-        // The sources: one video or raw stream, or every batch item of a tensor as planar float32 frames.
-        var items = new List<(RawFrameFormat Format, Func<PipeReader> Open)>();
-        HostTensor? video = null;
-        (int Width, int Height)? crop = null;
-        Progress? progress = null;
-        if (source != null)
-        {
-            var f = source.Format;
-            items.Add((new RawFrameFormat(f.Pixel, size!.Value.Width, size.Value.Height, f.FpsNumerator, f.FpsDenominator),
-                () => source.Pump(size.Value, StreamOptions.MaxFrames(o), null)));
-            if (size != (f.Width, f.Height)) crop = (f.Width, f.Height);
-            progress = new Progress(o, stderr, "encode", source.TotalFrames);
-        }
-        else
-        {
-            video = ModelCommands.ReadTensor(input, o.Get("--tensor") ?? "video", expectChannels: 3);
-            var format = new RawFrameFormat(RawPixelFormat.PlanarFloat32, video.W, video.H, fpsNum, fpsDen);
-            for (int n = 0; n < video.N; n++)
-            {
-                int item = n;
-                items.Add((format, () => StreamOptions.FromFrames(video.ToFrameMajor(item))));
-            }
-        }
+        var (items, crop, progress) = source != null ? SourceItems(o, source, size!.Value, stderr) : TensorItems(o, input);
 
         // Encoders first: a bad chunk size or frame size fails before any output file is started.
         var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy)).ToList();
         var stats = new List<StreamStats>();
         ILatentSink sink = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase)
-            ? WflSink.Create(o, output, model, items, policy, crop)
+            ? WflSink.Create(output, model, items, policy, crop)
             : output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? new SafetensorsSink(o, output, model, items.Count, crop)
             : throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");
-        using (sink as IDisposable)
+        try
         {
-            Exception? failure = null;
-            for (int n = 0; n < items.Count && failure == null; n++)
+            using (sink as IDisposable)
             {
-                var encoder = encoders[n];
-                try
-                {
-                    await foreach (var latents in encoder.EncodeAsync(items[n].Open()))
-                    {
-                        sink.Add(n, latents);
-                        progress?.Update(encoder.Stats!.FramesIn);
-                    }
-                    if (source?.Error is { } sourceError) throw sourceError;
-                }
-                catch (Exception e) when (e is InvalidDataException or IOException or WfVae.Media.MediaException)
-                {
-                    failure = e; // the latents before the failure were written; report after saving them
-                }
-                stats.Add(encoder.Stats!);
-                sink.EndItem(n, encoder, failure != null);
+                var failure = await EncodeItems(items, encoders, sink, source, progress, stats);
+                progress?.Done(stats.Sum(x => x.FramesIn));
+                StreamOptions.WriteStats(o, stats);
+                if (failure != null) throw failure;
+                if (stats.Sum(x => x.FramesOut) == 0)
+                    throw new InvalidDataException($"'{(source?.Name ?? input)}': no latent came out ({stats.Sum(x => x.FramesIn)} frames in{(policy == FramePolicy.Drop ? "; policy drop needs at least 1" : "")}); nothing was written");
+                sink.Complete();
             }
-            progress?.Done(stats.Sum(x => x.FramesIn));
-            StreamOptions.WriteStats(o, stats);
-            if (failure != null) throw failure;
-            sink.Complete();
+        }
+        catch (Exception e) when (sink is WflSink { Kept: { } kept })
+        {
+            e.Data[CommandLine.NoteKey] = CommandLine.KeptNote([kept]);
+            throw;
         }
 
         if (!o.Has("--quiet"))
         {
             string from = source != null ? $" of {source.Description}" : "";
-            string padded = crop is { } c ? $", frames edge-padded from {c.Width}x{c.Height} to {size!.Value.Width}x{size.Value.Height}" : "";
+            string padded = crop is { } c ? $", frames edge-padded from {c.Width}x{c.Height} to {WfVae.Media.FrameConversion.PadTo8(c.Width)}x{WfVae.Media.FrameConversion.PadTo8(c.Height)}" : "";
             messages.WriteLine($"encoded {stats.Sum(x => x.FramesIn)} frames{from} -> {stats.Sum(x => x.FramesOut)} latent frames in {output} " +
                                $"(chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(stats[0])}{padded})");
         }
         return 0;
+    }
+
+    private sealed record Item(RawFrameFormat Format, Func<PipeReader> Open);
+
+    /// <summary>
+    /// Streams every item through its encoder into the sink; returns the input failure that stopped it (the
+    /// latents before it were written, to be reported after they are saved), or null.
+    /// </summary>
+    private static async Task<Exception?> EncodeItems(List<Item> items, List<StreamingEncoder> encoders, ILatentSink sink,
+        FrameSource? source, Progress? progress, List<StreamStats> stats)
+    {
+        Exception? failure = null;
+        for (int n = 0; n < items.Count && failure == null; n++)
+        {
+            var encoder = encoders[n];
+            try
+            {
+                await foreach (var latents in encoder.EncodeAsync(items[n].Open()))
+                {
+                    sink.Add(n, latents);
+                    progress?.Update(encoder.Stats!.FramesIn);
+                }
+                if (source?.Error is { } sourceError) throw sourceError;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or WfVae.Media.MediaException)
+            {
+                failure = source?.Error ?? e;
+            }
+            stats.Add(encoder.Stats!);
+            sink.EndItem(n, encoder, failure != null);
+        }
+        return failure;
+    }
+
+    /// <summary>A safetensors tensor, told by its first bytes (a missing *.safetensors is reported as one), unless --raw says otherwise.</summary>
+    private static bool IsTensorInput(Options o, string input) =>
+        !o.Has("--raw") && (InputFormats.Of(input) == InputFormat.Safetensors
+                            || (!File.Exists(input) && input.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)));
+
+    /// <summary>One video or raw stream; crop = the source size when --pad enlarged it.</summary>
+    private static (List<Item>, (int Width, int Height)?, Progress?) SourceItems(Options o, FrameSource source, (int Width, int Height) size, TextWriter stderr)
+    {
+        var f = source.Format;
+        var items = new List<Item> { new(new RawFrameFormat(f.Pixel, size.Width, size.Height, f.FpsNumerator, f.FpsDenominator),
+            () => source.Pump(size, StreamOptions.MaxFrames(o), null)) };
+        (int, int)? crop = size != (f.Width, f.Height) ? (f.Width, f.Height) : null;
+        return (items, crop, new Progress(o, stderr, "encode", source.TotalFrames));
+    }
+
+    /// <summary>
+    /// Every batch item of a [N,3,T,H,W] tensor as planar float32 frames; sizes that are not multiples of 8
+    /// are edge-padded with --pad (and the source size recorded for decode to crop back), refused without.
+    /// </summary>
+    private static (List<Item>, (int Width, int Height)?, Progress?) TensorItems(Options o, string input)
+    {
+        var video = ModelCommands.ReadTensor(input, o.Get("--tensor") ?? "video", expectChannels: 3);
+        int w = video.W, h = video.H, pw = WfVae.Media.FrameConversion.PadTo8(w), ph = WfVae.Media.FrameConversion.PadTo8(h);
+        if ((pw, ph) != (w, h) && !o.Has("--pad"))
+            throw new InvalidDataException(
+                $"'{input}': frames are {w}x{h}, but the VAE needs multiples of 8 in each direction; add --pad (edge padding to {pw}x{ph}, output cropped back to {w}x{h})");
+        var (fpsNum, fpsDen) = StreamOptions.Fps(o);
+        var format = new RawFrameFormat(RawPixelFormat.PlanarFloat32, pw, ph, fpsNum, fpsDen);
+        var items = new List<Item>();
+        for (int n = 0; n < video.N; n++)
+        {
+            int item = n;
+            items.Add(new Item(format, () => StreamOptions.FromFrames(PadFrames(video.ToFrameMajor(item), video.T, w, h, pw, ph))));
+        }
+        return (items, (pw, ph) != (w, h) ? (w, h) : null, null);
+    }
+
+    private static float[] PadFrames(float[] frames, int count, int w, int h, int pw, int ph)
+    {
+        if ((pw, ph) == (w, h)) return frames;
+        int fe = 3 * w * h;
+        var padded = new float[(long)count * 3 * pw * ph];
+        for (int t = 0; t < count; t++)
+            WfVae.Media.FrameConversion.PadPlanar(frames.AsSpan(t * fe, fe), w, h, pw, ph).CopyTo(padded, (long)t * 3 * pw * ph);
+        return padded;
     }
 
     private interface ILatentSink
@@ -137,7 +182,9 @@ internal static class EncodeCommand
             };
             if (o.Get("--sample-seed") is { } seed)
             {
-                var sample = new Posterior(model, mean, logvar).Sample(ulong.Parse(seed));
+                var value = ulong.TryParse(seed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+                    : throw new UsageException($"--sample-seed must be a non-negative integer, got '{seed}'");
+                var sample = new Posterior(model, mean, logvar).Sample(value);
                 tensors.Add(("sample", sample.Shape, sample.Data));
             }
             var stats = _last!.Stats!;
@@ -158,7 +205,7 @@ internal static class EncodeCommand
     /// <summary>
     /// A .wfl latent stream: each chunk is written (and flushed) as it leaves the encoder; the trailer with
     /// the true frame count and the padded/dropped frames makes the file complete. After a failure the
-    /// latents written so far stay readable in the .partial file.
+    /// latents written so far stay readable in the writer's temporary (<see cref="Kept"/>).
     /// </summary>
     private sealed class WflSink : ILatentSink, IDisposable
     {
@@ -167,7 +214,7 @@ internal static class EncodeCommand
 
         private WflSink(LatentStreamWriter writer) => _writer = writer;
 
-        public static WflSink Create(Options o, string output, WfVaeModel model, IReadOnlyList<(RawFrameFormat Format, Func<PipeReader> Open)> items, FramePolicy policy,
+        public static WflSink Create(string output, WfVaeModel model, IReadOnlyList<Item> items, FramePolicy policy,
             (int Width, int Height)? crop)
         {
             if (items.Count != 1)
@@ -191,6 +238,9 @@ internal static class EncodeCommand
             var s = _encoder!.Stats!;
             _writer.Complete(s.FramesIn, s.PaddedFrames, s.DroppedFrames);
         }
+
+        /// <summary>The temporary kept after a failure (it holds chunks), else null.</summary>
+        public string? Kept => _writer.Chunks > 0 && !_writer.IsCompleted ? _writer.PartialPath : null;
 
         public void Dispose() => _writer.Dispose();
     }

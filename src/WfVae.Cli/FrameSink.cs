@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using WfVae.IO;
 using WfVae.Media;
 using WfVae.Model;
 using WfVae.Streaming;
@@ -7,26 +8,24 @@ namespace WfVae.Cli;
 
 /// <summary>
 /// Where decoded frames go: a video file through libavcodec (the final name appears only on
-/// <see cref="Complete"/>), or raw frames (--raw) to stdout or a file (written under a hidden temporary
-/// name and renamed on <see cref="Complete"/>). Frames arrive as the decoder's planar floats at the
+/// <see cref="Complete"/>), or raw frames (--raw) to stdout, a FIFO or device, or a file (through
+/// <see cref="OutputFile"/>: complete under its name or not at all). Frames arrive as the decoder's planar floats at the
 /// model size and are cropped to the output size (undoing --pad) before conversion.
 /// </summary>
 internal sealed class FrameSink : IDisposable
 {
     private readonly VideoWriter? _video;
-    private readonly Stream? _raw;
-    private readonly string? _rawFinal, _rawTemp;
+    private readonly OutputFile? _raw;
     private readonly byte[] _buffer;
-    private bool _completed;
 
     /// <summary>Output layout: RGB24, or planar float32 for --raw f32; output size and frame rate.</summary>
     public RawFrameFormat Format { get; }
     public long FramesWritten { get; private set; }
     public string Description { get; }
 
-    private FrameSink(RawFrameFormat format, VideoWriter? video, Stream? raw, string? rawFinal, string? rawTemp, string description)
+    private FrameSink(RawFrameFormat format, VideoWriter? video, OutputFile? raw, string description)
     {
-        (Format, _video, _raw, _rawFinal, _rawTemp, Description) = (format, video, raw, rawFinal, rawTemp, description);
+        (Format, _video, _raw, Description) = (format, video, raw, description);
         _buffer = new byte[format.FrameBytes];
     }
 
@@ -39,11 +38,8 @@ internal sealed class FrameSink : IDisposable
         if (rawPixel is { } pixel)
         {
             var format = new RawFrameFormat(pixel, width, height, fps.Num, fps.Den);
-            if (output == "-") return new FrameSink(format, null, OpenStdout(), null, null, $"stdout (raw {format.Describe()})");
-            var final = Path.GetFullPath(output);
-            var temp = Path.Combine(Path.GetDirectoryName(final)!, $".{Path.GetFileName(final)}.{Guid.NewGuid():N}.partial");
-            return new FrameSink(format, null, new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16), final, temp,
-                $"{output} (raw {format.Describe()})");
+            var file = OutputFile.Create(output);
+            return new FrameSink(format, null, file, $"{(output == "-" ? "stdout" : output)} (raw {format.Describe()})");
         }
         if (output == "-") throw new UsageException("writing a video to stdout needs --raw (e.g. --raw rgb24, then ffmpeg -f rawvideo -pix_fmt rgb24 -s WxH -r FPS -i -)");
         int? crf = o.Get("--crf") is { } c
@@ -52,15 +48,8 @@ internal sealed class FrameSink : IDisposable
         var options = new VideoWriterOptions { Codec = o.Get("--codec") ?? DefaultCodec(output), Crf = crf ?? 18 };
         var writer = VideoWriter.Create(output, width, height, fps, options);
         var rgb = new RawFrameFormat(RawPixelFormat.Rgb24, width, height, fps.Num, fps.Den);
-        return new FrameSink(rgb, writer, null, null, null, $"{output} ({writer.CodecName} {writer.PixelFormatName} {width}x{height}, {fps.Num}/{fps.Den} fps)");
+        return new FrameSink(rgb, writer, null, $"{output} ({writer.CodecName} {writer.PixelFormatName} {width}x{height}, {fps.Num}/{fps.Den} fps)");
     }
-
-    /// <summary>
-    /// Standard output as a plain file stream: .NET's console stream ignores EPIPE, so a pipeline whose
-    /// reader quit would run to the end for nothing; a FileStream over descriptor 1 fails the write instead.
-    /// </summary>
-    private static Stream OpenStdout() => OperatingSystem.IsWindows() ? Console.OpenStandardOutput()
-        : new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1);
 
     /// <summary>Containers whose usual codecs are not H.264; null: VideoWriter's libx264, else mpeg4.</summary>
     private static string? DefaultCodec(string output) => Path.GetExtension(output).ToLowerInvariant() switch
@@ -80,7 +69,7 @@ internal sealed class FrameSink : IDisposable
             : FrameConversion.CropPlanar(planar, modelWidth, modelHeight, Format.Width, Format.Height);
         Format.FromModel(frame, _buffer);
         if (_video != null) _video.WriteFrame(_buffer);
-        else _raw!.Write(_buffer);
+        else _raw!.Stream.Write(_buffer);
         FramesWritten++;
         return _buffer;
     }
@@ -100,25 +89,14 @@ internal sealed class FrameSink : IDisposable
     public void Complete()
     {
         if (_video != null) _video.Complete();
-        else
-        {
-            _raw!.Flush();
-            if (_rawTemp != null)
-            {
-                _raw.Dispose();
-                File.Move(_rawTemp, _rawFinal!, overwrite: true);
-            }
-        }
-        _completed = true;
+        else _raw!.Commit();
     }
 
     /// <summary>Without <see cref="Complete"/>, the temporary output is deleted: the final name never holds a partial file.</summary>
     public void Dispose()
     {
         _video?.Dispose();
-        if (_raw != null && _rawTemp == null) { try { _raw.Flush(); } catch (IOException) { } }
-        else _raw?.Dispose();
-        if (!_completed && _rawTemp != null) try { File.Delete(_rawTemp); } catch (IOException) { }
+        _raw?.Dispose();
     }
 
     /// <summary>RGB24 view of bytes in this sink's layout (f32 frames are converted with the official mapping), for metrics.</summary>

@@ -27,9 +27,6 @@ internal abstract class FrameSource : IDisposable
     /// </summary>
     public Exception? Error { get; private set; }
 
-    /// <summary>Bytes of a cut-off last raw frame, passed on so the encoder reports the truncation.</summary>
-    protected byte[]? Trailing { get; set; }
-
     /// <summary>Reads the next frame (Format.FrameBytes bytes); false at the end.</summary>
     public abstract bool Read(Span<byte> frame);
     public virtual void Dispose() { }
@@ -94,9 +91,9 @@ internal abstract class FrameSource : IDisposable
     /// Starts a task that reads every frame (up to <paramref name="maxFrames"/>), pads it to
     /// <paramref name="size"/>, and writes it to a pipe whose reader the encoder takes. Each source frame
     /// is also handed to <paramref name="keep"/> (recon's comparison queue) BEFORE it enters the pipe,
-    /// so a decoded frame always finds its input frame there. A failing source ends the pipe normally
-    /// (completing it with the error would make the reader throw before it took the frames already in
-    /// the pipe) and leaves the error in <see cref="Error"/>.
+    /// so a decoded frame always finds its input frame there. A failing source ends the pipe with a cut-off
+    /// frame (completing it with the error would make the reader throw before it took the frames already
+    /// in the pipe) and leaves the error in <see cref="Error"/>, which callers report instead of the cut.
     /// </summary>
     public PipeReader Pump((int Width, int Height) size, long? maxFrames, ConcurrentQueue<byte[]>? keep)
     {
@@ -118,12 +115,14 @@ internal abstract class FrameSource : IDisposable
                     var r = await pipe.Writer.FlushAsync();
                     if (r.IsCompleted) return; // the encoder stopped reading (it failed)
                 }
-                if (Trailing is { } partial)
-                {
-                    await pipe.Writer.WriteAsync(partial);
-                }
             }
-            catch (Exception e) { Error = e; }
+            catch (Exception e)
+            {
+                Error = e;
+                // One stray byte: the encoder then ends on a cut-off frame instead of a clean end, so it does
+                // not pad the last group with invented frames; the command reports Error, the real cause.
+                await pipe.Writer.WriteAsync(new byte[1]);
+            }
             finally { await pipe.Writer.CompleteAsync(); }
         });
         return pipe.Reader;
@@ -147,9 +146,14 @@ internal abstract class FrameSource : IDisposable
         return dst;
     }
 
-    /// <summary>Raw frames from a file or stdin; a cut-off last frame is an error naming the byte counts.</summary>
+    /// <summary>
+    /// Raw frames from a file or stdin; a cut-off last frame is an error naming the byte counts of the
+    /// source's own frame size (before any --pad), after the complete frames went through.
+    /// </summary>
     private sealed class RawSource(Stream stream) : FrameSource
     {
+        private long _frames;
+
         public static RawSource Open(string input, RawFrameFormat format)
         {
             var stream = StreamOptions.OpenInput(input);
@@ -172,9 +176,15 @@ internal abstract class FrameSource : IDisposable
                 if (n == 0) break;
                 got += n;
             }
-            if (got == frame.Length) return true;
-            // The encoder's frame reader names the cut (bytes, complete frames, frame size) when it meets these bytes.
-            if (got > 0) Trailing = frame[..got].ToArray();
+            if (got == frame.Length)
+            {
+                _frames++;
+                return true;
+            }
+            if (got > 0)
+                throw new InvalidDataException(
+                    $"'{Name}': the input ended inside a frame: {got} bytes after {_frames} complete frames, but a frame is {frame.Length} bytes " +
+                    $"({Format.Describe()}; total {_frames * frame.Length + got} bytes is not a multiple of {frame.Length})");
             return false;
         }
 

@@ -31,7 +31,7 @@ internal static class ModelCommands
     /// <summary>info --input: what the tools would read from a .wfl latent stream or a video (size, rate, codec).</summary>
     private static int InputInfo(Options o, string input, TextWriter stdout)
     {
-        if (input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase))
+        if (InputFormats.Of(input) == InputFormat.LatentStream)
         {
             using var r = WfVae.Streaming.LatentStream.LatentStreamReader.Open(input);
             var h = r.Header;
@@ -98,6 +98,8 @@ internal static class ModelCommands
         using var file = SafetensorsFile.Open(path);
         if (!file.Tensors.TryGetValue(name, out var info))
             throw new InvalidDataException($"{path} has no tensor '{name}' (it has: {string.Join(", ", file.Tensors.Keys)}); choose one with --tensor");
+        if (!info.DType.IsFloatingPoint())
+            throw new InvalidDataException($"tensor '{name}' in {path} is {info.DType}; video and latents are floating point (F32, F16, BF16 or F64)");
         var s = info.Shape;
         if (s.Length == 4) s = new long[] { 1, s[0], s[1], s[2], s[3] };
         if (s.Length != 5)

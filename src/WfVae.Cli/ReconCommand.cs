@@ -28,61 +28,98 @@ internal static class ReconCommand
         using var source = FrameSource.Open(o, input, stderr, "recon");
         var size = source.ModelSize(o);
         using var model = ModelCommands.LoadModel(o, stderr, "recon");
-        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4);
+        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4, videoFrames: true);
         var policy = StreamOptions.Policy(o);
         var f = source.Format;
         var encoder = new StreamingEncoder(model, new RawFrameFormat(f.Pixel, size.Width, size.Height, f.FpsNumerator, f.FpsDenominator), chunk, policy);
         using var decoder = new StreamingDecoder(model, WfVaeConfig.LatentSize(size.Height), WfVaeConfig.LatentSize(size.Width), chunk == 0 ? 0 : 1);
-        using var sink = FrameSink.Create(o, output, o.Has("--raw") ? f.Pixel : null, f.Width, f.Height, (f.FpsNumerator, f.FpsDenominator));
+        using var sink = FrameSink.Create(o, output, RawOutput(o, output) ? f.Pixel : null, f.Width, f.Height, (f.FpsNumerator, f.FpsDenominator));
 
-        var inputs = new ConcurrentQueue<byte[]>();
         var progress = new Progress(o, stderr, "recon", maxFrames is { } m && source.TotalFrames is { } t ? Math.Min(m, t) : maxFrames ?? source.TotalFrames);
-        double sumMse = 0, sumSsim = 0;
-        long compared = 0;
-        bool ssim = f.Width >= 11 && f.Height >= 11; // the SSIM window is 11x11
-
+        var metrics = new Metrics(f);
+        var inputs = new ConcurrentQueue<byte[]>();
         var latents = encoder.EncodeAsync(source.Pump(size, maxFrames, inputs));
-        await foreach (var v in decoder.DecodeAsync(latents))
+        try
         {
-            int fe = 3 * size.Width * size.Height;
-            for (int i = 0; i < v.Frames; i++)
+            await foreach (var v in decoder.DecodeAsync(latents))
             {
-                // Padding frames (pad policy) come after the last input frame: no input left to pair with.
-                if (!inputs.TryDequeue(out var original)) continue;
-                var written = sink.Write(v.Data.AsSpan(i * fe, fe), size.Width, size.Height);
-                var a = FrameSink.ToRgb24(original, f);
-                var b = FrameSink.ToRgb24(written, f);
-                sumMse += ImageMetrics.Mse(a, b);
-                if (ssim) sumSsim += ImageMetrics.Ssim(a, b, f.Width, f.Height);
-                compared++;
-                progress.Update(compared);
+                int fe = 3 * size.Width * size.Height;
+                for (int i = 0; i < v.Frames; i++)
+                {
+                    // Padding frames (pad policy) come after the last input frame: no input left to pair with.
+                    if (!inputs.TryDequeue(out var original)) continue;
+                    metrics.Add(original, sink.Write(v.Data.AsSpan(i * fe, fe), size.Width, size.Height));
+                    progress.Update(metrics.Compared);
+                }
             }
         }
-        progress.Done(compared);
+        catch (InvalidDataException) when (source.Error != null)
+        {
+            throw source.Error; // the encoder met the cut the failing source left; the source's error is the cause
+        }
+        progress.Done(metrics.Compared);
         if (source.Error != null) throw source.Error;
-        if (compared == 0) throw new InvalidDataException($"'{source.Name}': no frames came out (the input had {encoder.FramesIn}; policy drop needs at least 1)");
+        if (metrics.Compared == 0) throw new InvalidDataException($"'{source.Name}': no frames came out (the input had {encoder.FramesIn}; policy drop needs at least 1)");
         sink.Complete();
 
-        var es = encoder.Stats!;
-        double psnr = ImageMetrics.PsnrFromMse(sumMse / compared), meanSsim = ssim ? sumSsim / compared : double.NaN;
-        if (o.Get("--stats") is { } statsPath)
-            File.WriteAllText(statsPath, JsonSerializer.Serialize(new Dictionary<string, object?>
-            {
-                ["frames_in"] = encoder.FramesIn,
-                ["frames_out"] = compared,
-                ["padded_frames"] = es.PaddedFrames,
-                ["dropped_frames"] = es.DroppedFrames,
-                ["psnr_db"] = double.IsFinite(psnr) ? psnr : null,
-                ["ssim"] = ssim ? meanSsim : null,
-                ["encode"] = es,
-                ["decode"] = decoder.Stats,
-            }, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-
+        if (o.Get("--stats") is { } statsPath) WriteStats(statsPath, encoder, decoder, metrics);
         if (!o.Has("--quiet"))
         {
-            messages.WriteLine($"recon {source.Description} -> {sink.Description}: {encoder.FramesIn} frames in, {compared} out (chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(es)})");
-            messages.WriteLine($"PSNR {(double.IsFinite(psnr) ? psnr.ToString("F2") : "inf")} dB, SSIM {(ssim ? meanSsim.ToString("F4") : "n/a (frames under 11x11)")} (mean over {compared} frames)");
+            messages.WriteLine($"recon {source.Description} -> {sink.Description}: {encoder.FramesIn} frames in, {metrics.Compared} out (chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(encoder.Stats!)})");
+            messages.WriteLine($"PSNR {(double.IsFinite(metrics.Psnr) ? metrics.Psnr.ToString("F2") : "inf")} dB, SSIM {(metrics.HasSsim ? metrics.Ssim.ToString("F4") : "n/a (frames under 11x11)")} (mean over {metrics.Compared} frames)");
         }
         return 0;
+    }
+
+    private static void WriteStats(string path, StreamingEncoder encoder, StreamingDecoder decoder, Metrics metrics)
+    {
+        var es = encoder.Stats!;
+        WfVae.IO.OutputFile.WriteAllText(path, JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["frames_in"] = encoder.FramesIn,
+            ["frames_out"] = metrics.Compared,
+            ["padded_frames"] = es.PaddedFrames,
+            ["dropped_frames"] = es.DroppedFrames,
+            ["psnr_db"] = double.IsFinite(metrics.Psnr) ? metrics.Psnr : null,
+            ["ssim"] = metrics.HasSsim ? metrics.Ssim : null,
+            ["encode"] = es,
+            ["decode"] = decoder.Stats,
+        }, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>PSNR of the mean per-frame MSE and mean SSIM over the frames compared so far.</summary>
+    private sealed class Metrics(RawFrameFormat format)
+    {
+        private double _sumMse, _sumSsim;
+
+        public long Compared { get; private set; }
+        public bool HasSsim { get; } = format.Width >= 11 && format.Height >= 11; // the SSIM window is 11x11
+        public double Psnr => ImageMetrics.PsnrFromMse(_sumMse / Compared);
+        public double Ssim => HasSsim ? _sumSsim / Compared : double.NaN;
+
+        public void Add(byte[] original, ReadOnlySpan<byte> written)
+        {
+            var a = FrameSink.ToRgb24(original, format);
+            var b = FrameSink.ToRgb24(written, format);
+            _sumMse += ImageMetrics.Mse(a, b);
+            if (HasSsim) _sumSsim += ImageMetrics.Ssim(a, b, format.Width, format.Height);
+            Compared++;
+        }
+    }
+
+    /// <summary>
+    /// Raw frames in the input's layout for a raw input, unless the output names a video container
+    /// (`--raw 64x64@24 - out.mp4` writes an MP4); stdout, FIFOs and devices get raw frames.
+    /// </summary>
+    private static bool RawOutput(Options o, string output)
+    {
+        if (!o.Has("--raw")) return false;
+        if (output == "-" || WfVae.IO.FileKinds.IsStreamLike(WfVae.IO.FileKinds.Of(output))) return true;
+        try { return !VideoWriter.HasContainerFor(output); }
+        catch (MediaException)
+        {
+            // No FFmpeg: a container name still must not receive raw bytes; writing it then fails clearly.
+            return Path.GetExtension(output).ToLowerInvariant() is not (".mp4" or ".mkv" or ".mov" or ".webm" or ".avi" or ".ts" or ".m4v" or ".flv" or ".mpg" or ".gif");
+        }
     }
 }

@@ -9,13 +9,18 @@ namespace WfVae.Cli;
 /// <summary>The options encode and decode share: --chunk, --policy, --stats, raw frame formats.</summary>
 internal static class StreamOptions
 {
-    /// <summary>--chunk n; default 4 video frames / 1 latent frame, 0 (whole clip) for GroupNorm models, which cannot stream exactly.</summary>
-    public static int Chunk(Options o, WfVaeConfig config, int streamingDefault)
+    /// <summary>
+    /// --chunk n; default 4 video frames / 1 latent frame, 0 (whole clip) for GroupNorm models, which cannot
+    /// stream exactly. Video-frame chunks must be multiples of 4 (each 4 frames make one latent).
+    /// </summary>
+    public static int Chunk(Options o, WfVaeConfig config, int streamingDefault, bool videoFrames = false)
     {
         var text = o.Get("--chunk");
         if (text == null) return config.NormType == NormType.GroupNorm ? 0 : streamingDefault;
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int chunk))
             throw new UsageException($"--chunk must be a non-negative integer, got '{text}'");
+        if (videoFrames && chunk % 4 != 0)
+            throw new UsageException($"--chunk must be a multiple of 4 video frames (0 = whole clip), got {chunk}");
         return chunk;
     }
 
@@ -124,7 +129,7 @@ internal static class StreamOptions
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,
         };
-        File.WriteAllText(path, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        WfVae.IO.OutputFile.WriteAllText(path, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>A pipe reader over frame-major planar float32 frames already in memory.</summary>

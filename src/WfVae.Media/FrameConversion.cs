@@ -13,7 +13,7 @@ public static class FrameConversion
 {
     /// <summary>Writes one frame's [3][H][W] floats into <paramref name="planar"/> (3·W·H values).</summary>
     public static void ToPlanar(ReadOnlySpan<byte> rgb24, int width, int height, Span<float> planar) =>
-        PixelMapping.ToPlanar(rgb24, planar, Pixels(width, height));
+        PixelMapping.ToPlanar(rgb24, planar, CheckSizes(rgb24.Length, planar.Length, width, height));
 
     public static float[] ToPlanar(ReadOnlySpan<byte> rgb24, int width, int height)
     {
@@ -33,7 +33,7 @@ public static class FrameConversion
 
     /// <summary>One [3][H][W] float frame to packed RGB24 (clamped and rounded, <see cref="PixelMapping.ToByte"/>).</summary>
     public static void ToRgb24(ReadOnlySpan<float> planar, int width, int height, Span<byte> rgb24) =>
-        PixelMapping.ToRgb24(planar, rgb24, Pixels(width, height));
+        PixelMapping.ToRgb24(planar, rgb24, CheckSizes(rgb24.Length, planar.Length, width, height));
 
     public static byte[] ToRgb24(ReadOnlySpan<float> planar, int width, int height)
     {
@@ -85,6 +85,29 @@ public static class FrameConversion
         return dst;
     }
 
-    private static int Pixels(int width, int height) =>
-        width < 1 || height < 1 ? throw new ArgumentException($"bad frame size {width}x{height}") : width * height;
+    /// <summary>One planar [3][H][W] frame edge-replicated to <paramref name="newWidth"/> x <paramref name="newHeight"/> (the inverse of <see cref="CropPlanar"/>).</summary>
+    public static float[] PadPlanar(ReadOnlySpan<float> planar, int width, int height, int newWidth, int newHeight)
+    {
+        if (planar.Length != width * height * 3) throw new ArgumentException($"frame has {planar.Length} values, 3x{height}x{width} needs {width * height * 3}");
+        if (newWidth < width || newHeight < height) throw new ArgumentException($"cannot pad {width}x{height} to {newWidth}x{newHeight}");
+        var dst = new float[3 * newWidth * newHeight];
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < newHeight; y++)
+            {
+                var src = planar.Slice((c * height + Math.Min(y, height - 1)) * width, width);
+                var row = dst.AsSpan((c * newHeight + y) * newWidth, newWidth);
+                src.CopyTo(row);
+                row[width..].Fill(src[width - 1]);
+            }
+        return dst;
+    }
+
+    private static int CheckSizes(int bytes, int floats, int width, int height)
+    {
+        if (width < 1 || height < 1) throw new ArgumentException($"bad frame size {width}x{height}");
+        int plane = width * height;
+        if (bytes < 3 * plane) throw new ArgumentException($"RGB24 buffer holds {bytes} bytes, {width}x{height} needs {3 * plane}");
+        if (floats < 3 * plane) throw new ArgumentException($"planar buffer holds {floats} values, 3x{height}x{width} needs {3 * plane}");
+        return plane;
+    }
 }

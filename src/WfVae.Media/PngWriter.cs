@@ -13,17 +13,12 @@ public static class PngWriter
 {
     private static ReadOnlySpan<byte> Signature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
-    /// <summary>Writes the file atomically (temporary name, then rename).</summary>
+    /// <summary>Writes the file through <see cref="WfVae.IO.OutputFile"/> (complete or not at all).</summary>
     public static void Write(string path, ReadOnlySpan<byte> rgb24, int width, int height)
     {
-        var full = Path.GetFullPath(path);
-        var tmp = full + ".partial";
-        try
-        {
-            using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write)) Write(file, rgb24, width, height);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch { File.Delete(tmp); throw; }
+        using var output = WfVae.IO.OutputFile.Create(path);
+        Write(output.Stream, rgb24, width, height);
+        output.Commit();
     }
 
     public static void Write(Stream output, ReadOnlySpan<byte> rgb24, int width, int height)

@@ -26,9 +26,10 @@ public sealed record VideoWriterOptions
 }
 
 /// <summary>
-/// Encodes packed RGB24 frames into a video file at a fixed frame rate. Output goes to a hidden temporary
-/// file in the same folder, renamed to the final path by <see cref="Complete"/>; disposing without
-/// <see cref="Complete"/> (or after a failure) deletes it, so the final name only ever holds a whole file.
+/// Encodes packed RGB24 frames into a video file at a fixed frame rate, through
+/// <see cref="WfVae.IO.OutputFile"/>: a regular file is written under a temporary name and renamed by
+/// <see cref="Complete"/>; disposing without <see cref="Complete"/> (or after a failure) deletes it, so the
+/// final name only ever holds a whole file. A FIFO or device is written in place.
 /// Not thread-safe.
 /// </summary>
 public sealed unsafe class VideoWriter : IDisposable
@@ -37,10 +38,11 @@ public sealed unsafe class VideoWriter : IDisposable
     private AVRational _encTimeBase;
     private long _nextPts;
     private bool _completed, _failed, _disposed;
+    private WfVae.IO.OutputFile? _output;
 
     public string Path { get; }
-    /// <summary>The file being written until <see cref="Complete"/>.</summary>
-    public string TemporaryPath { get; }
+    /// <summary>The file being written until <see cref="Complete"/> (the temporary, or the FIFO or device itself).</summary>
+    public string TemporaryPath => _output?.WritePath ?? Path;
     public int Width { get; }
     public int Height { get; }
     public AVRational FrameRate { get; }
@@ -53,8 +55,6 @@ public sealed unsafe class VideoWriter : IDisposable
     private VideoWriter(string path, int width, int height, AVRational rate)
     {
         Path = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(Path)!;
-        TemporaryPath = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(Path)}.{Guid.NewGuid():N}.partial");
         (Width, Height, FrameRate) = (width, height, rate);
     }
 
@@ -70,7 +70,25 @@ public sealed unsafe class VideoWriter : IDisposable
         catch { writer.Dispose(); throw; }
     }
 
+    /// <summary>
+    /// Whether FFmpeg knows a video container for the file name (.mp4, .mkv, ...), other than raw frames
+    /// (.rgb, .yuv): what decides, for a raw input, whether an output is a video file or raw frames.
+    /// </summary>
+    public static bool HasContainerFor(string path)
+    {
+        FFmpegLibrary.EnsureLoaded();
+        var format = av_guess_format(null, path, null);
+        // AVOutputFormat starts with its name in every FFmpeg release.
+        return format != 0 && System.Runtime.InteropServices.Marshal.PtrToStringUTF8(*(nint*)format) is not (null or "rawvideo");
+    }
+
     private string Fail(string what) => $"'{Path}': {what}";
+
+    private WfVae.IO.OutputFile OpenOutput()
+    {
+        try { return WfVae.IO.OutputFile.Create(Path); }
+        catch (IOException e) { throw new MediaException(Fail(e.Message)); }
+    }
 
     private void Init(VideoWriterOptions o)
     {
@@ -120,6 +138,7 @@ public sealed unsafe class VideoWriter : IDisposable
         Fields.SetStreamTimeBase(_stream, _encTimeBase); // a hint; the muxer may pick its own in write_header
         Fields.SetStreamAvgFrameRate(_stream, FrameRate); // e.g. Matroska's DefaultDuration
 
+        _output = OpenOutput();
         FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
         FFmpegError.Check(avformat_write_header(_oc, null), Fail("cannot write the container header"));
 
@@ -168,7 +187,7 @@ public sealed unsafe class VideoWriter : IDisposable
             Drain();
             FFmpegError.Check(av_write_trailer(_oc), Fail("cannot write the container trailer"));
             FFmpegError.Check(avio_closep(Fields.FormatPbAddress(_oc)), Fail("cannot close the output"));
-            File.Move(TemporaryPath, Path, overwrite: true);
+            _output!.Commit();
         }
         catch { _failed = true; throw; }
         _completed = true;
@@ -213,6 +232,6 @@ public sealed unsafe class VideoWriter : IDisposable
             avformat_free_context(_oc);
         }
         (_sws, _pkt, _rgbFrame, _encFrame, _enc, _oc) = (0, 0, 0, 0, 0, 0);
-        if (!_completed) try { File.Delete(TemporaryPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        _output?.Dispose(); // deletes the temporary unless Complete renamed it
     }
 }

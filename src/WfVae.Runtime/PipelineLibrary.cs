@@ -203,9 +203,7 @@ public sealed unsafe class PipelineLibrary : IDisposable
             var data = new byte[(int)size];
             fixed (byte* p = data) _device.Vk.GetPipelineCacheData(_device.Handle, _cache, ref size, p);
             Directory.CreateDirectory(Path.GetDirectoryName(_cachePath)!);
-            var tmp = _cachePath + "." + Environment.ProcessId + ".tmp";
-            File.WriteAllBytes(tmp, data);
-            File.Move(tmp, _cachePath, overwrite: true);
+            WfVae.IO.OutputFile.WriteAllBytes(_cachePath, data);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }

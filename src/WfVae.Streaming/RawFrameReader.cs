@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using WfVae.Model;
 
 namespace WfVae.Streaming;
 
@@ -54,10 +55,18 @@ public sealed class RawFrameReader
             }
             if (r.IsCanceled) throw new OperationCanceledException("the frame reader was cancelled");
             var buffer = r.Buffer;
-            while (n < maxFrames && buffer.Length >= frameBytes)
+            while (n < maxFrames && buffer.Length >= frameBytes && Error == null)
             {
-                Format.ToModel(buffer.Slice(0, frameBytes), dst.Span.Slice(n * frameElements, frameElements));
+                var frame = dst.Span.Slice(n * frameElements, frameElements);
+                Format.ToModel(buffer.Slice(0, frameBytes), frame);
                 buffer = buffer.Slice(frameBytes);
+                if (NonFiniteFrame(frame) is { } refused)
+                {
+                    // The frames before it go on; this one and the rest of the input do not.
+                    (Ended, Error) = (true, refused);
+                    buffer = buffer.Slice(buffer.End);
+                    break;
+                }
                 n++;
                 FramesRead++;
             }
@@ -75,6 +84,15 @@ public sealed class RawFrameReader
             _reader.AdvanceTo(buffer.Start, buffer.Length < frameBytes ? buffer.End : buffer.Start);
         }
         return n;
+    }
+
+    /// <summary>Float frames may carry NaN or infinities, which would poison every latent after them: refused, naming the frame.</summary>
+    private InvalidDataException? NonFiniteFrame(ReadOnlySpan<float> frame)
+    {
+        if (Format.Pixel != RawPixelFormat.PlanarFloat32) return null;
+        int bad = NonFinite.IndexIn(frame);
+        return bad < 0 ? null : new InvalidDataException(
+            $"frame {FramesRead} of the input holds {NonFinite.At(frame, bad, Format.Height, Format.Width)}; frames must be finite values in [-1, 1]");
     }
 
     /// <summary>Tells the producer nobody reads any more (its FlushAsync then reports completion instead of waiting).</summary>

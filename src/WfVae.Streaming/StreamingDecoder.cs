@@ -79,6 +79,13 @@ public sealed class StreamingDecoder : IDisposable
         if (_completed) throw new InvalidOperationException("the latent stream has already been completed");
         if (latents.Length != (long)count * _latentElements)
             throw new ArgumentException($"{count} latent frames of {_model.Config.LatentDim}x{LatentHeight}x{LatentWidth} need {(long)count * _latentElements} values, got {latents.Length}");
+        if (NonFinite.IndexIn(latents) is var bad and >= 0)
+        {
+            int frame = bad / _latentElements;
+            throw new InvalidDataException(
+                $"latent frame {_pushedLatents + _pendingCount + frame} holds " +
+                $"{NonFinite.At(latents.Slice(frame * _latentElements, _latentElements), bad % _latentElements, LatentHeight, LatentWidth)}; latents must be finite");
+        }
         var outputs = new List<VideoFrames>();
         int at = 0;
         while (at < count)

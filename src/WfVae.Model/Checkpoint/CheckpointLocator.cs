@@ -9,6 +9,7 @@ public static class CheckpointLocator
     public const string DiffusersWeightsName = "diffusion_pytorch_model.safetensors";
     public const string PlainWeightsName = "model.safetensors";
     public const string ConfigName = "config.json";
+    private static readonly string[] TorchExtensions = [".ckpt", ".pt", ".pth"];
 
     public static (string WeightsPath, string ConfigPath) Resolve(string modelPath, string? configPath = null)
     {
@@ -30,6 +31,7 @@ public static class CheckpointLocator
             throw new FileNotFoundException($"Checkpoint '{full}' is neither a folder nor a file.", full);
         }
 
+        WfVae.IO.InputFiles.RequireRegular(weights, "checkpoint weights");
         var config = Path.GetFullPath(configPath ?? Path.Combine(folder, ConfigName));
         if (!File.Exists(config))
             throw new FileNotFoundException(
@@ -46,10 +48,13 @@ public static class CheckpointLocator
             if (File.Exists(candidate)) return candidate;
         }
         var all = Directory.GetFiles(folder, "*.safetensors");
+        // A training checkpoint (Open-Sora-Plan ships vae/merged.ckpt beside config.json) when there is no safetensors.
+        if (all.Length == 0)
+            all = TorchExtensions.SelectMany(e => Directory.GetFiles(folder, "*" + e)).ToArray();
         return all.Length switch
         {
             1 => all[0],
-            0 => throw new FileNotFoundException($"Checkpoint folder '{folder}' contains no .safetensors file."),
+            0 => throw new FileNotFoundException($"Checkpoint folder '{folder}' contains no .safetensors file (nor one .ckpt, .pt or .pth)."),
             _ => throw new CheckpointException(
                 $"Checkpoint folder '{folder}' contains {all.Length} .safetensors files and none is named " +
                 $"{DiffusersWeightsName} or {PlainWeightsName}; pass the weights file itself: " +

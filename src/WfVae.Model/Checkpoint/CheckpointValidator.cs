@@ -1,12 +1,12 @@
 namespace WfVae.Model.Checkpoint;
 
-/// <summary>Compares a safetensors file with the manifest of a config and reports every difference at once.</summary>
+/// <summary>Compares a weights file with the manifest of a config and reports every difference at once.</summary>
 internal static class CheckpointValidator
 {
     private static readonly SafetensorsDType[] AcceptedDTypes = [SafetensorsDType.F32, SafetensorsDType.F16, SafetensorsDType.BF16];
 
     /// <returns>Manifest name -> stored name for every key the file holds.</returns>
-    public static Dictionary<string, string> Validate(SafetensorsFile file, WfVaeConfig config, string configPath,
+    public static Dictionary<string, string> Validate(ITensorFile file, WfVaeConfig config, string configPath,
         IReadOnlyList<WeightSpec> manifest)
     {
         var prefix = CommonModulePrefix(file.Tensors.Keys.ToList());

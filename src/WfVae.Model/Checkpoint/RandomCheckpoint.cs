@@ -47,7 +47,7 @@ public static class RandomCheckpoint
             },
             new Dictionary<string, string> { ["format"] = "pt" });
 
-        WriteTextAtomically(Path.Combine(folder, CheckpointLocator.ConfigName), config.ToJson());
+        WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, CheckpointLocator.ConfigName), config.ToJson());
     }
 
     private static ReadOnlyMemory<float> Fill(WeightSpec spec, float[] buffer, int seed)
@@ -100,18 +100,4 @@ public static class RandomCheckpoint
         return hash;
     }
 
-    private static void WriteTextAtomically(string path, string text)
-    {
-        var temporary = path + $".{Guid.NewGuid():N}.tmp";
-        try
-        {
-            File.WriteAllText(temporary, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
-    }
 }

@@ -9,7 +9,7 @@ namespace WfVae.Model.Checkpoint;
 /// or damaged file produces a <see cref="SafetensorsFormatException"/> and never an out-of-range read.
 /// Reads are thread-safe.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : ITensorFile
 {
     /// <summary>Upper bound on the JSON header; real headers are kilobytes, this stops absurd allocations.</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;
@@ -44,6 +44,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         var fullPath = System.IO.Path.GetFullPath(path);
+        WfVae.IO.InputFiles.RequireRegular(fullPath, "safetensors file");
         // Length from the opened stream, not FileInfo: for a symbolic link FileInfo reports the link itself.
         var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         long length = stream.Length;
@@ -136,7 +137,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         var info = GetInfo(name);
         if (!info.DType.IsFloatingPoint())
-            throw new InvalidOperationException($"Tensor '{name}' in '{Path}' is {info.DType}; only F32, F16, BF16 and F64 convert to float32.");
+            throw new InvalidDataException($"Tensor '{name}' in '{Path}' is {info.DType}; only F32, F16, BF16 and F64 convert to float32.");
         return info;
     }
 

@@ -7,9 +7,9 @@ namespace WfVae.Model.Checkpoint;
 
 /// <summary>
 /// Writes float data as a safetensors file: header keys sorted, header padded with spaces to a
-/// multiple of 8 (so data starts aligned), data in key order. The file is built under a temporary
-/// name in the same folder and renamed into place, so a failure never leaves a partial file under
-/// the final name (and never destroys an existing one).
+/// multiple of 8 (so data starts aligned), data in key order. Written through
+/// <see cref="WfVae.IO.OutputFile"/>: a failure never leaves a partial file under the final name (and
+/// never destroys an existing one).
 /// </summary>
 public static class SafetensorsWriter
 {
@@ -62,35 +62,22 @@ public static class SafetensorsWriter
         var entries = PlanLayout(layout);
         var header = BuildHeader(entries, metadata);
 
-        var fullPath = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(fullPath)!;
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
+        using var output = WfVae.IO.OutputFile.Create(path);
+        var stream = output.Stream;
+        Span<byte> prefix = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+        stream.Write(prefix);
+        stream.Write(header);
+        var buffer = new byte[ChunkElements * 8];
+        foreach (var entry in entries)
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                stream.Write(prefix);
-                stream.Write(header);
-                var buffer = new byte[ChunkElements * 8];
-                foreach (var entry in entries)
-                {
-                    var values = produce(entry.Name);
-                    if (values.Length != entry.ElementCount)
-                        throw new ArgumentException(
-                            $"Tensor '{entry.Name}' has shape {ShapeFormat.Format(entry.Shape)} ({entry.ElementCount} values) but {values.Length} values were given.");
-                    WriteValues(stream, values, entry.DType, buffer);
-                }
-                stream.Flush(flushToDisk: false);
-            }
-            File.Move(temporary, fullPath, overwrite: true);
+            var values = produce(entry.Name);
+            if (values.Length != entry.ElementCount)
+                throw new ArgumentException(
+                    $"Tensor '{entry.Name}' has shape {ShapeFormat.Format(entry.Shape)} ({entry.ElementCount} values) but {values.Length} values were given.");
+            WriteValues(stream, values, entry.DType, buffer);
         }
-        catch
-        {
-            TryDelete(temporary);
-            throw;
-        }
+        output.Commit();
     }
 
     private sealed record Entry(string Name, long[] Shape, SafetensorsDType DType, long ElementCount, long Begin, long End);
@@ -188,12 +175,5 @@ public static class SafetensorsWriter
             });
             stream.Write(buffer, 0, chunk.Length * size);
         }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
     }
 }

@@ -10,7 +10,7 @@ namespace WfVae.Model.Checkpoint;
 /// </summary>
 public sealed class WfVaeCheckpoint : IDisposable
 {
-    private readonly SafetensorsFile _file;
+    private readonly ITensorFile _file;
     private readonly Dictionary<string, WeightSpec> _specs;
     private readonly Dictionary<string, string> _storedNames; // manifest name -> name in the file
     private readonly Lazy<string> _hash;
@@ -28,7 +28,7 @@ public sealed class WfVaeCheckpoint : IDisposable
     /// <summary>SHA-256 (lowercase hex) of the weight file's bytes; computed on first use.</summary>
     public string WeightsHash => _hash.Value;
 
-    private WfVaeCheckpoint(SafetensorsFile file, WfVaeConfig config, string configPath,
+    private WfVaeCheckpoint(ITensorFile file, WfVaeConfig config, string configPath,
         IReadOnlyList<WeightSpec> manifest, Dictionary<string, string> storedNames)
     {
         _file = file;
@@ -50,7 +50,7 @@ public sealed class WfVaeCheckpoint : IDisposable
         var (weightsPath, resolvedConfig) = CheckpointLocator.Resolve(modelPath, configPath);
         var config = WfVaeConfig.Load(resolvedConfig);
         var manifest = WeightManifest.For(config);
-        var file = SafetensorsFile.Open(weightsPath);
+        var file = TensorFiles.Open(weightsPath);
         try
         {
             var storedNames = CheckpointValidator.Validate(file, config, resolvedConfig, manifest);
@@ -76,7 +76,10 @@ public sealed class WfVaeCheckpoint : IDisposable
     public float[] Get(string key)
     {
         var spec = RequireKey(key);
-        return _storedNames.TryGetValue(key, out var stored) ? _file.ReadFloat32(stored) : spec.FixedValues();
+        if (!_storedNames.TryGetValue(key, out var stored)) return spec.FixedValues();
+        var values = _file.ReadFloat32(stored);
+        RequireFinite(stored, values);
+        return values;
     }
 
     /// <summary>Converts the tensor into <paramref name="destination"/> (exactly its element count).</summary>
@@ -86,12 +89,21 @@ public sealed class WfVaeCheckpoint : IDisposable
         if (_storedNames.TryGetValue(key, out var stored))
         {
             _file.ReadFloat32(stored, destination);
+            RequireFinite(stored, destination);
             return;
         }
         var values = spec.FixedValues();
         if (destination.Length != values.Length)
             throw new ArgumentException($"'{key}' has {values.Length} elements but the destination holds {destination.Length}.", nameof(destination));
         values.CopyTo(destination);
+    }
+
+    /// <summary>A NaN or infinite weight would make every output NaN (or black) without an error: refused by name.</summary>
+    private void RequireFinite(string stored, ReadOnlySpan<float> values)
+    {
+        int bad = NonFinite.IndexIn(values);
+        if (bad >= 0)
+            throw new CheckpointException($"Checkpoint '{WeightsPath}': weight '{stored}' holds {NonFinite.Name(values[bad])} at element {bad}; the file is damaged.");
     }
 
     private WeightSpec RequireKey(string key) =>

@@ -29,6 +29,9 @@ public sealed partial record WfVaeConfig
     /// <summary>GroupNorm of the official Normalize always uses 32 groups.</summary>
     public const int GroupNormGroups = 32;
 
+    /// <summary>Largest channel width and block count a config may ask for (published models: 128-wide, 2-3 blocks).</summary>
+    public const int MaxChannels = 4096, MaxBlocks = 64;
+
     private float[] _scale = [0.18215f, 0.18215f, 0.18215f, 0.18215f];
     private float[] _shift = [0f, 0f, 0f, 0f];
 
@@ -144,14 +147,16 @@ public sealed partial record WfVaeConfig
     {
         var src = sourceName ?? "<in-code config>";
 
-        RequireAtLeast(src, "latent_dim", LatentDim, 1);
-        RequireAtLeast(src, "base_channels", BaseChannels, 1);
-        RequireAtLeast(src, "encoder_energy_flow_hidden_size", EncoderEnergyFlowHiddenSize, 1);
-        RequireAtLeast(src, "decoder_energy_flow_hidden_size", DecoderEnergyFlowHiddenSize, 1);
-        RequireAtLeast(src, "encoder_num_resblocks", EncoderNumResBlocks, 0);
+        // Upper bounds far above any published model: a hostile config must not make the key manifest
+        // (or anything sized by it) exhaust memory before the weights file can contradict it.
+        RequireRange(src, "latent_dim", LatentDim, 1, MaxChannels);
+        RequireRange(src, "base_channels", BaseChannels, 1, MaxChannels);
+        RequireRange(src, "encoder_energy_flow_hidden_size", EncoderEnergyFlowHiddenSize, 1, MaxChannels);
+        RequireRange(src, "decoder_energy_flow_hidden_size", DecoderEnergyFlowHiddenSize, 1, MaxChannels);
+        RequireRange(src, "encoder_num_resblocks", EncoderNumResBlocks, 0, MaxBlocks);
         // With 0 the official up1 starts with an Upsample on 4B channels followed by a 2B block: it cannot run.
-        RequireAtLeast(src, "decoder_num_resblocks", DecoderNumResBlocks, 1);
-        RequireAtLeast(src, "connect_res_layer_num", ConnectResLayerNum, 0);
+        RequireRange(src, "decoder_num_resblocks", DecoderNumResBlocks, 1, MaxBlocks);
+        RequireRange(src, "connect_res_layer_num", ConnectResLayerNum, 0, MaxBlocks);
 
         if (AttentionType != SupportedAttentionType)
             throw Unsupported(src, "attention_type", AttentionType,
@@ -182,10 +187,12 @@ public sealed partial record WfVaeConfig
         }
     }
 
-    private static void RequireAtLeast(string src, string key, int value, int minimum)
+    private static void RequireRange(string src, string key, int value, int minimum, int maximum)
     {
         if (value < minimum)
             throw new ConfigException($"Config '{src}': key '{key}' has unsupported value {value.ToString(CultureInfo.InvariantCulture)}: it must be at least {minimum}.");
+        if (value > maximum)
+            throw new ConfigException($"Config '{src}': key '{key}' has unsupported value {value.ToString(CultureInfo.InvariantCulture)}: it must be at most {maximum}.");
     }
 
     private static void RequireExactly(string src, string key, string value, string supported)

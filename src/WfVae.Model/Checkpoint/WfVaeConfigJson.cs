@@ -7,13 +7,16 @@ namespace WfVae.Model.Checkpoint;
 
 public sealed partial record WfVaeConfig
 {
+    /// <summary>A config.json is about 1 KB; anything near this is not one (and /dev/zero never ends).</summary>
+    public const int MaxConfigBytes = 1 << 20;
+
     public static WfVaeConfig Load(string configJsonPath)
     {
         ArgumentNullException.ThrowIfNull(configJsonPath);
         var fullPath = Path.GetFullPath(configJsonPath);
         if (!File.Exists(fullPath))
             throw new FileNotFoundException($"Config file '{fullPath}' does not exist.", fullPath);
-        return Parse(File.ReadAllText(fullPath, Encoding.UTF8), fullPath);
+        return Parse(WfVae.IO.InputFiles.ReadAllText(fullPath, MaxConfigBytes, "config"), fullPath);
     }
 
     /// <summary>

@@ -22,9 +22,6 @@ public static class LatentStreamFormat
     /// <summary>Conventional file extension.</summary>
     public const string Extension = ".wfl";
 
-    /// <summary>Suffix of the file a <see cref="LatentStreamWriter"/> writes until it completes.</summary>
-    public const string PartialSuffix = ".partial";
-
     public static ReadOnlySpan<byte> Magic => "WFVAELAT"u8;
 
     /// <summary>Magic, version and JSON length.</summary>

@@ -89,6 +89,9 @@ public sealed record LatentStreamHeader(
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Largest frame side a header may declare (16K video is 15360 wide).</summary>
+    public const int MaxVideoSize = 1 << 16;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first inconsistent field.</summary>
     public void Validate()
     {
@@ -102,6 +105,9 @@ public sealed record LatentStreamHeader(
             throw new ArgumentException($"latent_channels {LatentChannels} differs from the config's latent_dim {Config.LatentDim}.");
         if (VideoHeight < SpatialCompression || VideoWidth < SpatialCompression)
             throw new ArgumentException($"video size {VideoWidth}x{VideoHeight} is below the minimum 8x8.");
+        // Bounded so that every size derived from the header (frame bytes, chunk lengths) fits its type.
+        if (VideoHeight > MaxVideoSize || VideoWidth > MaxVideoSize)
+            throw new ArgumentException($"video size {VideoWidth}x{VideoHeight} is above the maximum {MaxVideoSize}x{MaxVideoSize}.");
         if (LatentHeight != VideoHeight / SpatialCompression || LatentWidth != VideoWidth / SpatialCompression)
             throw new ArgumentException(
                 $"latent size {LatentWidth}x{LatentHeight} does not match video size {VideoWidth}x{VideoHeight} " +

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
+using WfVae.IO;
 using WfVae.Model;
 
 namespace WfVae.Streaming.LatentStream;
@@ -54,18 +55,22 @@ public sealed class LatentStreamReader : IDisposable
     /// <summary>Whether the chunks carry logvar; null until a chunk has been read.</summary>
     public bool? HasLogvar { get; private set; }
 
-    /// <summary>Opens a file for reading; it may still be growing (e.g. a writer's <c>.partial</c> file).</summary>
+    /// <summary>
+    /// Opens a file for reading, whatever its name; it may still be growing (a writer's temporary). Only
+    /// regular files: a FIFO or device has no length to follow.
+    /// </summary>
     public static LatentStreamReader Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
         {
-            var partial = full + LatentStreamFormat.PartialSuffix;
-            throw new FileNotFoundException(File.Exists(partial)
-                ? $"Latent stream '{full}' does not exist, but '{partial}' does: its writer has not completed (or was cut off); open that file to recover what it holds."
+            var partial = OutputFile.TemporariesOf(full).FirstOrDefault();
+            throw new FileNotFoundException(partial != null
+                ? $"Latent stream '{full}' does not exist, but '{partial}' does: its writer has not completed (or was cut off); open that file to recover what it holds, or complete it with 'wfvae repair'."
                 : $"Latent stream '{full}' does not exist.", full);
         }
+        InputFiles.RequireRegular(full, "latent stream");
         // ReadWrite|Delete sharing: the writer keeps appending and renames the file when done.
         var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
         try
@@ -291,6 +296,11 @@ public sealed class LatentStreamReader : IDisposable
         {
             StopReason = $"trailer at byte {at} reports {trailer.LatentFrames} latent frames in {trailer.Chunks} chunks, " +
                          $"but {LatentFramesRead} frames in {ChunksRead} chunks precede it";
+            return;
+        }
+        if (trailer.Problem(Header) is { } problem)
+        {
+            StopReason = $"trailer at byte {at} is inconsistent: {problem}";
             return;
         }
         Trailer = trailer;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using WfVae.IO;
 using WfVae.Model;
 
 namespace WfVae.Streaming.LatentStream;
@@ -10,17 +11,20 @@ namespace WfVae.Streaming.LatentStream;
 /// operating system, so a reader (or a crash) sees only complete records plus at most one cut-off
 /// record, which <see cref="LatentStreamReader"/> recovers from.
 /// <para>
-/// File form (<see cref="Create"/>): data goes to <c>&lt;path&gt;.partial</c> and is renamed to
-/// <c>path</c> by <see cref="Complete"/> after the trailer has reached the disk, so a file under the
-/// final name is always complete. <see cref="Dispose"/> without <see cref="Complete"/> closes and
-/// KEEPS the <c>.partial</c> file: it holds every latent written so far and is what a crash leaves
-/// too, so both cases are recovered the same way (read it, or convert it). Delete it if unwanted.
+/// File form (<see cref="Create"/>): data goes to a unique temporary <c>&lt;path&gt;.&lt;8 hex&gt;.partial</c>
+/// (<see cref="OutputFile"/>) and is renamed to <c>path</c> by <see cref="Complete"/> after the trailer
+/// has reached the disk, so a file under the final name is always complete, and two writers of one name
+/// never share a file. Each record is synced to disk as it is written. <see cref="Dispose"/> without
+/// <see cref="Complete"/> closes and KEEPS the temporary: it holds every latent written so far and is
+/// what a crash leaves too, so both cases are recovered the same way (read it, decode it, or complete it
+/// with <see cref="LatentStreamRepair"/>). Delete it if unwanted.
 /// </para>
 /// Stream form (pipes, stdout): no rename; <see cref="Complete"/> writes the trailer and flushes.
 /// </summary>
 public sealed class LatentStreamWriter : IDisposable
 {
     private readonly Stream _stream;
+    private readonly OutputFile? _output;
     private readonly bool _leaveOpen;
     private bool _completed, _disposed, _faulted;
     private bool? _hasLogvar;
@@ -31,7 +35,7 @@ public sealed class LatentStreamWriter : IDisposable
     public string? Path { get; }
 
     /// <summary>Path written until <see cref="Complete"/> (file form), null for the stream form.</summary>
-    public string? PartialPath { get; }
+    public string? PartialPath => _output?.WritePath;
 
     /// <summary>Latent frames written so far; the next chunk must start here.</summary>
     public int LatentFrames { get; private set; }
@@ -43,38 +47,37 @@ public sealed class LatentStreamWriter : IDisposable
 
     public bool IsCompleted => _completed;
 
-    /// <summary>Starts <c>&lt;path&gt;.partial</c> (replacing a stale one) and writes the file header.</summary>
+    /// <summary>Starts a unique temporary beside <paramref name="path"/> and writes the file header.</summary>
     public static LatentStreamWriter Create(string path, LatentStreamHeader header)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(header);
         header.Validate();
-        var full = System.IO.Path.GetFullPath(path);
-        var partial = full + LatentStreamFormat.PartialSuffix;
-        // FileShare.Read: a reader may follow the file while it grows.
-        var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        // Kept after a failure only once it holds a chunk (WriteChunk): a bare header recovers nothing.
+        var output = OutputFile.Create(path);
         try
         {
-            return new LatentStreamWriter(stream, header, leaveOpen: false, full, partial);
+            return new LatentStreamWriter(output.Stream, header, leaveOpen: false, output);
         }
         catch
         {
-            stream.Dispose();
+            output.Dispose();
             throw;
         }
     }
 
     /// <summary>Writes to any stream (pipe, stdout, memory); writes the file header at once.</summary>
     public LatentStreamWriter(Stream stream, LatentStreamHeader header, bool leaveOpen = false)
-        : this(stream, header, leaveOpen, null, null) { }
+        : this(stream, header, leaveOpen, null) { }
 
-    private LatentStreamWriter(Stream stream, LatentStreamHeader header, bool leaveOpen, string? path, string? partialPath)
+    private LatentStreamWriter(Stream stream, LatentStreamHeader header, bool leaveOpen, OutputFile? output)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(header);
         if (!stream.CanWrite) throw new ArgumentException("The stream is not writable.", nameof(stream));
         header.Validate();
-        (_stream, _leaveOpen, Header, Path, PartialPath) = (stream, leaveOpen, header, path, partialPath);
+        (_stream, _leaveOpen, Header, _output) = (stream, leaveOpen, header, output);
+        Path = output is null ? null : System.IO.Path.GetFullPath(output.Name);
         WriteFileHeader();
     }
 
@@ -156,7 +159,8 @@ public sealed class LatentStreamWriter : IDisposable
             _stream.Write(meanBytes);
             _stream.Write(logvarBytes);
             _stream.Write(tail);
-            _stream.Flush();
+            // On disk, not just with the OS: a power cut then loses at most the record being written.
+            if (_output is { IsDirect: false }) ((FileStream)_stream).Flush(flushToDisk: true); else _stream.Flush();
         }
         catch
         {
@@ -165,13 +169,14 @@ public sealed class LatentStreamWriter : IDisposable
             throw;
         }
         BytesWritten += recordBytes;
+        if (_output != null) _output.KeepOnFailure = true;
         _hasLogvar = hasLogvar;
         LatentFrames += frames;
         Chunks++;
     }
 
     /// <summary>
-    /// Writes the trailer, flushes to disk and (file form) renames <c>.partial</c> to the final name,
+    /// Writes the trailer, flushes to disk and (file form) renames the temporary to the final name,
     /// replacing an existing file. <paramref name="videoFrames"/> is the true input length; with
     /// policy "pad" <paramref name="paddedFrames"/> copies of the last frame were appended, with
     /// "drop" the last <paramref name="droppedFrames"/> input frames were ignored (spec §6.8). The
@@ -181,36 +186,11 @@ public sealed class LatentStreamWriter : IDisposable
     public LatentStreamTrailer Complete(long videoFrames, int paddedFrames, int droppedFrames)
     {
         ThrowIfUnusable();
-        int k = Header.TemporalCompression;
         if (videoFrames < 0 || paddedFrames < 0 || droppedFrames < 0)
             throw new ArgumentOutOfRangeException(nameof(videoFrames), "Frame counts cannot be negative.");
-        if (paddedFrames >= k || droppedFrames >= k)
-            throw new ArgumentException($"At most {k - 1} frames are padded or dropped (got padded {paddedFrames}, dropped {droppedFrames}).");
-        if (Header.FramePolicy == LatentStreamHeader.PolicyDrop && paddedFrames != 0)
-            throw new ArgumentException($"Frame policy is 'drop' but {paddedFrames} padded frames are reported.", nameof(paddedFrames));
-        if (Header.FramePolicy == LatentStreamHeader.PolicyPad && droppedFrames != 0)
-            throw new ArgumentException($"Frame policy is 'pad' but {droppedFrames} dropped frames are reported.", nameof(droppedFrames));
-        long encoded = videoFrames + paddedFrames - droppedFrames;
-        long expected = LatentFrames == 0 ? 0 : 1 + (long)k * (LatentFrames - 1);
-        if (encoded != expected)
-            throw new ArgumentException(
-                $"{videoFrames} video frames + {paddedFrames} padded − {droppedFrames} dropped = {encoded} encoded frames, " +
-                $"but {LatentFrames} latent frames come from {expected} (1 + {k}·(t − 1)).");
-
         var trailer = new LatentStreamTrailer(videoFrames, LatentFrames, paddedFrames, droppedFrames, Chunks);
-        var bytes = new byte[LatentStreamFormat.RecordPrefixBytes + LatentStreamFormat.TrailerBodyBytes + LatentStreamFormat.CrcBytes];
-        var s = bytes.AsSpan();
-        BinaryPrimitives.WriteUInt32LittleEndian(s, LatentStreamFormat.TrailerTag);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[4..], 0);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[8..], LatentStreamFormat.TrailerBodyBytes);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[16..], (ulong)videoFrames);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[24..], (uint)LatentFrames);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[28..], (uint)paddedFrames);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[32..], (uint)droppedFrames);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[36..], (uint)Chunks);
-        int crcAt = bytes.Length - LatentStreamFormat.CrcBytes;
-        BinaryPrimitives.WriteUInt32LittleEndian(s[crcAt..], Crc32.HashToUInt32(s[..crcAt]));
-
+        if (trailer.Problem(Header) is { } problem) throw new ArgumentException(problem);
+        var bytes = trailer.ToRecord();
         Emit(() =>
         {
             _stream.Write(bytes);
@@ -218,20 +198,17 @@ public sealed class LatentStreamWriter : IDisposable
             else _stream.Flush();
         }, bytes.Length);
         _completed = true;
-        if (Path is not null)
-        {
-            _stream.Dispose();
-            File.Move(PartialPath!, Path, overwrite: true);
-        }
+        _output?.Commit();
         return trailer;
     }
 
-    /// <summary>Closes the output. Without <see cref="Complete"/> the <c>.partial</c> file stays (see the class summary).</summary>
+    /// <summary>Closes the output. Without <see cref="Complete"/> the temporary stays (see the class summary).</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        if (!_leaveOpen || Path is not null) _stream.Dispose();
+        if (_output is not null) _output.Dispose();
+        else if (!_leaveOpen) _stream.Dispose();
         else if (!_faulted)
         {
             try { _stream.Flush(); } catch (IOException) { }

@@ -75,7 +75,7 @@ public sealed class GenerateCommandTests(GpuFixture gpu) : IDisposable
         var forced = Run("generate", "--config", config, "--output", a, "--seed", "6", "--force");
         Assert.True(forced.Code == 0, forced.Err);
         Assert.NotEqual(before, File.ReadAllBytes(Path.Combine(a, weights)));
-        Assert.Empty(Directory.GetFiles(a, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(a, "*.partial"));
     }
 
     [Fact]

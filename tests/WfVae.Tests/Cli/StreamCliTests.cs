@@ -129,7 +129,7 @@ public sealed class StreamCliTests : IDisposable
         Assert.Contains("pad or drop", cases[4].Err);
         Assert.False(File.Exists(P("a.wfl")) || File.Exists(P("b.wfl")) || File.Exists(P("c.wfl")));
         // The truncated stream kept what it encoded before the error: latent 0 (frame 0) in the partial file.
-        using var partial = LatentStreamReader.Open(P("c.wfl") + LatentStreamFormat.PartialSuffix);
+        using var partial = LatentStreamReader.Open(WfVae.IO.OutputFile.TemporariesOf(P("c.wfl")).Single());
         Assert.Equal(1, partial.ReadChunks().Sum(c => c.Frames));
         Assert.False(partial.Complete);
     }

@@ -25,6 +25,8 @@ internal sealed class NativePluginBuild
     public string OutputDir { get; }
     public string Library { get; }
     public string Driver { get; }
+    /// <summary>tests/native/plugin_misuse.c built with AddressSanitizer (gcc and clang on Linux have it).</summary>
+    public string MisuseDriver { get; }
 
     private NativePluginBuild()
     {
@@ -47,12 +49,22 @@ internal sealed class NativePluginBuild
             Library, "-Wl,-rpath," + OutputDir], TimeSpan.FromMinutes(2));
         if (compile.Exit != 0)
             throw new InvalidOperationException($"compiling tests/native/plugin_e2e.c with {cc} failed (exit {compile.Exit}):\n{compile.Output}");
+
+        MisuseDriver = Path.Combine(OutputDir, "plugin_misuse");
+        var misuse = Run(cc, ["-std=c99", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer",
+            "-I", Path.Combine(TestPaths.RepoRoot, "plugin", "include"),
+            "-o", MisuseDriver, Path.Combine(TestPaths.RepoRoot, "tests", "native", "plugin_misuse.c"),
+            Library, "-Wl,-rpath," + OutputDir, "-lpthread"], TimeSpan.FromMinutes(2));
+        if (misuse.Exit != 0)
+            throw new InvalidOperationException($"compiling tests/native/plugin_misuse.c with {cc} -fsanitize=address failed (exit {misuse.Exit}):\n{misuse.Output}");
     }
 
     /// <summary>Runs a program to completion; Output is stdout then stderr.</summary>
-    public static (int Exit, string Output, string Stdout) Run(string file, IEnumerable<string> args, TimeSpan timeout)
+    public static (int Exit, string Output, string Stdout) Run(string file, IEnumerable<string> args, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         foreach (var a in args) psi.ArgumentList.Add(a);
         // `dotnet test` exports MSBuild variables (SDK paths, node settings) meant for its own build; a nested
         // `dotnet publish` must resolve its SDK afresh.

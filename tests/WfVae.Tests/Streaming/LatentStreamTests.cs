@@ -277,29 +277,32 @@ public sealed class LatentStreamTests : IDisposable
         var path = _dir.File("clip.wfl");
         File.WriteAllText(path, "previous output");
         var header = Header(LatentStreamHeader.PolicyPad);
+        string kept;
         using (var writer = LatentStreamWriter.Create(path, header))
         {
-            Assert.Equal(path + ".partial", writer.PartialPath);
-            Assert.True(File.Exists(writer.PartialPath));
+            kept = writer.PartialPath!;
+            Assert.Matches(@"clip\.wfl\.[0-9a-f]{8}\.partial$", kept);
+            Assert.True(File.Exists(kept));
             Write(writer, Chunk(header, 0, 1, logvar: false));
         }
         // Disposed without Complete: the earlier file is untouched and the cut-off stream is kept.
         Assert.Equal("previous output", File.ReadAllText(path));
-        Assert.True(File.Exists(path + ".partial"));
-        using (var reader = LatentStreamReader.Open(path + ".partial"))
+        Assert.Equal(kept, Assert.Single(WfVae.IO.OutputFile.TemporariesOf(path)));
+        using (var reader = LatentStreamReader.Open(kept))
             Assert.Single(reader.ReadChunks());
 
         File.Delete(path);
         var missing = Assert.Throws<FileNotFoundException>(() => LatentStreamReader.Open(path));
-        Assert.Contains(".partial", missing.Message);
+        Assert.Contains(kept, missing.Message);
 
-        // A new writer replaces the stale .partial; Complete moves it into place.
+        // A new writer starts its own temporary; Complete moves it into place and leaves the stale one alone.
         using (var writer = LatentStreamWriter.Create(path, header))
         {
+            Assert.NotEqual(kept, writer.PartialPath);
             Write(writer, Chunk(header, 0, 2, logvar: false));
             writer.Complete(3, 2, 0); // "pad": 3 frames + 2 copies = 5 = 1 + 4·(2 − 1)
         }
-        Assert.False(File.Exists(path + ".partial"));
+        Assert.Equal(kept, Assert.Single(WfVae.IO.OutputFile.TemporariesOf(path)));
         using var complete = LatentStreamReader.Open(path);
         Assert.Equal(2, complete.ReadAll().Mean.T);
         Assert.Equal(new LatentStreamTrailer(3, 2, 2, 0, 1), complete.Trailer);
@@ -349,7 +352,7 @@ public sealed class LatentStreamTests : IDisposable
             foreach (var c in Chunks(header, logvar: false)) Write(writer, c);
         }
         // Cut the last record in half, as a crash mid-write would.
-        var partial = path + ".partial";
+        var partial = Assert.Single(WfVae.IO.OutputFile.TemporariesOf(path));
         long length = new FileInfo(partial).Length;
         using (var f = new FileStream(partial, FileMode.Open)) f.SetLength(length - 20);
 

@@ -1,0 +1,26 @@
+using WfVae.Streaming.LatentStream;
+
+namespace WfVae.Cli;
+
+/// <summary>
+/// wfvae repair: completes a latent stream whose writer never finished (the <c>&lt;name&gt;.&lt;8 hex&gt;.partial</c>
+/// a killed encode leaves, or any cut-off .wfl): intact chunks kept, a damaged tail cut, the trailer
+/// written, in place or to --output. A stream with no intact chunk is an error.
+/// </summary>
+internal static class RepairCommand
+{
+    public static int Run(Options o, TextWriter stdout)
+    {
+        var input = o.Require("--input");
+        if (InputFormats.Of(input) != InputFormat.LatentStream && File.Exists(input))
+            throw new InvalidDataException($"'{input}' is not a latent stream (it does not start with \"WFVAELAT\")");
+        var r = LatentStreamRepair.Repair(input, o.Get("--output"));
+        if (o.Has("--quiet")) return 0;
+        var where = o.Get("--output") is { } output ? $" -> {output}" : " (in place)";
+        stdout.WriteLine(r.WasComplete
+            ? $"{input} is already complete: {r.LatentFrames} latent frames in {r.Chunks} chunks, {r.VideoFrames} video frames; nothing to do"
+            : $"repaired {input}{where}: {r.LatentFrames} latent frames in {r.Chunks} chunks kept, covering {r.VideoFrames} video frames" +
+              $"{(r.DiscardedBytes > 0 ? $"; {r.DiscardedBytes} bytes after the last intact chunk cut" : "")} ({r.StopReason})");
+        return 0;
+    }
+}

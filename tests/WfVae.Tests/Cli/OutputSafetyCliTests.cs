@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using WfVae.IO;
+using WfVae.Streaming.LatentStream;
+using WfVae.Tests.Streaming;
+using Xunit;
+using static WfVae.Tests.Cli.CliRunner;
+
+namespace WfVae.Tests.Cli;
+
+/// <summary>
+/// Outputs never destroy what they replace (issue #15, "Why" 1): devices, FIFOs and symbolic links keep
+/// what they are; regular files are replaced only by complete files; no temporary is left behind.
+/// </summary>
+[Collection("gpu")]
+public sealed class OutputSafetyCliTests : IDisposable
+{
+    private const int W = 16, H = 16, Frames = 5;
+    private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-outputs-").FullName;
+    private readonly string _model = StreamTestKit.RandomFolder(StreamTestKit.SmallConfig);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    /// <summary>A 5-frame stream (2 latents) of the small model, decoding to 5 frames of 16x16.</summary>
+    private string Latents()
+    {
+        File.WriteAllBytes(P("in.rgb"), Enumerable.Range(0, Frames * W * H * 3).Select(i => (byte)(i * 7 % 253)).ToArray());
+        var enc = Run("encode", "--model", _model, "--input", P("in.rgb"), "--raw", $"{W}x{H}@25", "--output", P("z.wfl"));
+        Assert.True(enc.Code == 0, enc.Err);
+        return P("z.wfl");
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var p = Process.Start("mkfifo", [path])!;
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+    }
+
+    [Fact]
+    public void DevicesAreWrittenInPlace_AFullDeviceIsAnError()
+    {
+        var z = Latents();
+        var full = Run("decode", "--model", _model, "--input", z, "--raw", "rgb24", "--output", "/dev/full");
+        Assert.Equal(1, full.Code);
+        Assert.Single(full.Err.Trim().Split('\n'));
+        Assert.Equal(FileKind.CharacterDevice, FileKinds.Of("/dev/full"));
+
+        var nul = Run("decode", "--model", _model, "--input", z, "--raw", "rgb24", "--output", "/dev/null");
+        Assert.True(nul.Code == 0, nul.Err);
+        Assert.Equal(FileKind.CharacterDevice, FileKinds.Of("/dev/null"));
+        Assert.Empty(Directory.GetFiles("/dev", "full.*.partial").Concat(Directory.GetFiles("/dev", "null.*.partial")));
+    }
+
+    [Fact]
+    public void AFifoIsWrittenInPlaceForItsReader()
+    {
+        var z = Latents();
+        MakeFifo(P("frames.fifo"));
+        // The reader opens the FIFO first, as a downstream process would, and takes every byte.
+        var reader = Task.Run(() =>
+        {
+            using var f = new FileStream(P("frames.fifo"), FileMode.Open, FileAccess.Read);
+            using var all = new MemoryStream();
+            f.CopyTo(all);
+            return all.Length;
+        });
+        var dec = Run("decode", "--model", _model, "--input", z, "--raw", "rgb24", "--output", P("frames.fifo"));
+        Assert.True(dec.Code == 0, dec.Err);
+        Assert.True(reader.Wait(TimeSpan.FromSeconds(60)), "the FIFO reader never got an end of file");
+        Assert.Equal((long)Frames * W * H * 3, reader.Result);
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(P("frames.fifo")));
+    }
+
+    [Fact]
+    public void ASymbolicLinkKeepsPointingAtItsTarget_WhichGetsTheOutput()
+    {
+        var z = Latents();
+        Directory.CreateDirectory(P("real"));
+        File.WriteAllText(P("real/out.rgb"), "old");
+        File.CreateSymbolicLink(P("link.rgb"), "real/out.rgb");
+        var dec = Run("decode", "--model", _model, "--input", z, "--raw", "rgb24", "--output", P("link.rgb"));
+        Assert.True(dec.Code == 0, dec.Err);
+        Assert.Equal("real/out.rgb", new FileInfo(P("link.rgb")).LinkTarget);
+        Assert.Equal((long)Frames * W * H * 3, new FileInfo(P("real/out.rgb")).Length);
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void AFailedOutputLeavesTheOldFileAndNoTemporary()
+    {
+        var z = Latents();
+        File.WriteAllText(P("out.rgb"), "old");
+        // Latent 1 holds a NaN (with a valid CRC): frame 0 is written before decode meets it and fails.
+        var poisoned = P("poisoned.wfl");
+        using (var r = LatentStreamReader.Open(z))
+        using (var w = LatentStreamWriter.Create(poisoned, r.Header))
+        {
+            foreach (var c in r.ReadChunks())
+            {
+                if (c.FirstFrame <= 1 && 1 < c.FirstFrame + c.Frames) c.Mean[(1 - c.FirstFrame) * (int)r.Header.FrameValues + 3] = float.NaN;
+                w.WriteChunk(c.FirstFrame, c.Frames, c.Mean, c.Logvar);
+            }
+            w.Complete(Frames, 0, 0);
+        }
+        var dec = Run("decode", "--model", _model, "--input", poisoned, "--raw", "rgb24", "--output", P("out.rgb"));
+        Assert.Equal(1, dec.Code);
+        Assert.Contains("latent frame 1 holds NaN at channel 0, row 1, column 1", dec.Err);
+        Assert.Equal("old", File.ReadAllText(P("out.rgb")));
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
+    }
+}

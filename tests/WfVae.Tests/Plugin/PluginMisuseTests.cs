@@ -1,0 +1,35 @@
+using Xunit;
+using Xunit.Abstractions;
+
+namespace WfVae.Tests.Plugin;
+
+/// <summary>
+/// A C host that misuses the ABI (tests/native/plugin_misuse.c, built with AddressSanitizer): NULL and
+/// made-up handles, NULL pointers, calls out of order and twice, bad sizes, six threads on one handle
+/// while one of them closes it, a second handle at the same time, every call after close. Every call
+/// must return an allowed status with a one-line message, the run must end (no deadlock: the driver's
+/// watchdog would kill it) and AddressSanitizer must find nothing in the host's memory.
+/// </summary>
+[Collection("gpu")]
+public sealed class PluginMisuseTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void AMisbehavingHostGetsStatusCodesNeverACrash()
+    {
+        if (!OperatingSystem.IsLinux()) { log.WriteLine("skipped: the misuse driver is built with a Linux cc and AddressSanitizer"); return; }
+        var build = NativePluginBuild.Get();
+        var model = Path.Combine(TestPaths.Golden("tiny"), "model.safetensors");
+        // .NET turns its own SIGSEGVs (null checks) into exceptions: ASan must leave that signal to it; the
+        // runtime's heap is not malloc's, so leak reports would be noise.
+        var env = new Dictionary<string, string> { ["ASAN_OPTIONS"] = "detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:abort_on_error=1" };
+        var run = NativePluginBuild.Run(build.MisuseDriver, [model], TimeSpan.FromMinutes(10), env);
+        log.WriteLine(run.Output);
+        Assert.DoesNotContain("AddressSanitizer", run.Output);
+        Assert.True(run.Exit == 0, $"plugin_misuse exited with {run.Exit}: {string.Join("\n", run.Stdout.Split('\n').Where(l => l.StartsWith("FAIL")))}");
+        var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("0 failed", lines);
+        Assert.True(lines.Count(l => l.StartsWith("ok ")) > 100, "the driver ran fewer cases than it has");
+        foreach (var name in new[] { "null_handle_push_frames", "closed_handle_info", "begin_huge", "push_int_max", "thread_push", "after_close_flush", "second_handle_push" })
+            Assert.Contains(lines, l => l.StartsWith($"ok {name} "));
+    }
+}

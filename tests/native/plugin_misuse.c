@@ -1,0 +1,233 @@
+/*
+ * plugin_misuse: a host that misuses the wfvae C ABI in every way the header allows a caller to get
+ * wrong (built with AddressSanitizer and run by tests/WfVae.Tests/Plugin/PluginMisuseTests.cs):
+ * NULL handles and pointers, made-up and closed handles, calls out of order and twice, bad sizes,
+ * several threads on one handle while another thread closes it, two handles at once.
+ *
+ *   plugin_misuse <model>
+ *
+ * Each call prints "ok|FAIL <case> <status> <message>". A case passes when its status is one of those
+ * allowed, a failure carries a non-empty one-line message and a success an empty one. Exit status: the
+ * number of failed cases (0 = all passed). A watchdog alarm ends a hung run with SIGALRM.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wfvae.h"
+
+#define H 16
+#define W 16
+#define FRAME (3 * H * W)
+#define THREADS 6
+
+static int failures;
+static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void check(const char *name, int status, const int *allowed, int n)
+{
+    const char *msg = wfvae_last_error();
+    int ok = 0;
+    for (int i = 0; i < n; i++) ok |= status == allowed[i];
+    if (msg == NULL) ok = 0;
+    else if (status != WFVAE_OK && (msg[0] == 0 || strchr(msg, '\n') != NULL)) ok = 0;
+    else if (status == WFVAE_OK && msg[0] != 0) ok = 0;
+    pthread_mutex_lock(&print_lock);
+    printf("%s %s %d %s\n", ok ? "ok" : "FAIL", name, status, msg ? msg : "(NULL message)");
+    if (!ok) failures++;
+    pthread_mutex_unlock(&print_lock);
+}
+
+#define EXPECT(name, call, ...)                                               \
+    do {                                                                      \
+        const int allowed_[] = {__VA_ARGS__};                                 \
+        check(name, (call), allowed_, (int)(sizeof allowed_ / sizeof *allowed_)); \
+    } while (0)
+
+/* A fact about results (not a call's status): passes when cond holds. */
+static void assert_that(const char *name, int cond)
+{
+    pthread_mutex_lock(&print_lock);
+    printf("%s %s\n", cond ? "ok" : "FAIL", name);
+    if (!cond) failures++;
+    pthread_mutex_unlock(&print_lock);
+}
+
+static float frames[5 * FRAME];
+static float latents[64 * 1024];
+
+static void every_call_on(wfvae_model *m, const char *what, int expected)
+{
+    char name[96];
+    int n = 0, l = 0;
+#define ON(call_name, call)                                     \
+    do {                                                        \
+        snprintf(name, sizeof name, "%s_%s", what, call_name);  \
+        EXPECT(name, call, expected);                           \
+    } while (0)
+    ON("info", wfvae_info(m, &l, NULL, NULL));
+    ON("encoder_begin", wfvae_encoder_begin(m, H, W));
+    ON("push_frames", wfvae_push_frames(m, frames, 1));
+    ON("pull_latents", wfvae_pull_latents(m, latents, NULL, 1, &n));
+    ON("encoder_end", wfvae_encoder_end(m));
+    ON("decoder_begin", wfvae_decoder_begin(m, H / 8, W / 8));
+    ON("push_latents", wfvae_push_latents(m, latents, 1));
+    ON("flush", wfvae_flush(m));
+    ON("pull_frames", wfvae_pull_frames(m, frames, 1, &n));
+    ON("decoder_end", wfvae_decoder_end(m));
+#undef ON
+}
+
+static void bad_opens(const char *model)
+{
+    wfvae_model *m = (wfvae_model *)0x1;
+    EXPECT("open_null_out", wfvae_open(model, NULL, NULL), WFVAE_E_ARGUMENT);
+    EXPECT("open_null_path", wfvae_open(NULL, NULL, &m), WFVAE_E_ARGUMENT);
+    assert_that("open_null_path_leaves_null", m == NULL);
+    EXPECT("open_empty_path", wfvae_open("", NULL, &m), WFVAE_E_MODEL);
+    EXPECT("open_folder_without_config", wfvae_open("/proc/self", NULL, &m), WFVAE_E_MODEL);
+    EXPECT("open_fifo_like_device", wfvae_open("/dev/zero", NULL, &m), WFVAE_E_MODEL);
+    EXPECT("open_unknown_device", wfvae_open(model, "no-such-gpu-anywhere", &m), WFVAE_E_DEVICE);
+}
+
+static void out_of_order_and_twice(wfvae_model *m)
+{
+    int n = -1;
+    EXPECT("push_before_begin", wfvae_push_frames(m, frames, 1), WFVAE_E_STATE);
+    EXPECT("pull_before_begin", wfvae_pull_latents(m, latents, NULL, 1, &n), WFVAE_E_STATE);
+    EXPECT("end_without_begin", wfvae_encoder_end(m), WFVAE_OK);
+    EXPECT("flush_before_begin", wfvae_flush(m), WFVAE_E_STATE);
+    EXPECT("push_latents_before_begin", wfvae_push_latents(m, latents, 1), WFVAE_E_STATE);
+    EXPECT("pull_frames_before_begin", wfvae_pull_frames(m, frames, 1, &n), WFVAE_E_STATE);
+    EXPECT("decoder_end_without_begin", wfvae_decoder_end(m), WFVAE_OK);
+
+    EXPECT("begin", wfvae_encoder_begin(m, H, W), WFVAE_OK);
+    EXPECT("begin_twice", wfvae_encoder_begin(m, H, W), WFVAE_E_STATE);
+    EXPECT("push_negative", wfvae_push_frames(m, frames, -1), WFVAE_E_ARGUMENT);
+    EXPECT("push_null", wfvae_push_frames(m, NULL, 1), WFVAE_E_ARGUMENT);
+    EXPECT("push_zero_null", wfvae_push_frames(m, NULL, 0), WFVAE_OK);
+    EXPECT("push_int_max", wfvae_push_frames(m, frames, 0x7fffffff), WFVAE_E_ARGUMENT);
+    EXPECT("pull_null_count", wfvae_pull_latents(m, latents, NULL, 1, NULL), WFVAE_E_ARGUMENT);
+    EXPECT("pull_negative", wfvae_pull_latents(m, latents, NULL, -3, &n), WFVAE_E_ARGUMENT);
+    EXPECT("push_5", wfvae_push_frames(m, frames, 5), WFVAE_OK);
+    EXPECT("pull_null_mean", wfvae_pull_latents(m, NULL, NULL, 1, &n), WFVAE_E_ARGUMENT);
+    EXPECT("pull_query", wfvae_pull_latents(m, NULL, NULL, 0, &n), WFVAE_OK);
+    assert_that("pull_query_counts_2", n == 2);
+    EXPECT("pull_2", wfvae_pull_latents(m, latents, latents + 4096, 8, &n), WFVAE_OK);
+    EXPECT("pull_empty", wfvae_pull_latents(m, latents, NULL, 8, &n), WFVAE_OK);
+    EXPECT("end", wfvae_encoder_end(m), WFVAE_OK);
+    EXPECT("end_twice", wfvae_encoder_end(m), WFVAE_OK);
+
+    EXPECT("decoder_begin", wfvae_decoder_begin(m, H / 8, W / 8), WFVAE_OK);
+    EXPECT("decoder_begin_twice", wfvae_decoder_begin(m, H / 8, W / 8), WFVAE_E_STATE);
+    EXPECT("push_latents", wfvae_push_latents(m, latents, 2), WFVAE_OK);
+    EXPECT("flush", wfvae_flush(m), WFVAE_OK);
+    EXPECT("flush_twice", wfvae_flush(m), WFVAE_E_STATE);
+    EXPECT("push_after_flush", wfvae_push_latents(m, latents, 1), WFVAE_E_STATE);
+    EXPECT("pull_frames_null_count", wfvae_pull_frames(m, frames, 5, NULL), WFVAE_E_ARGUMENT);
+    EXPECT("pull_frames", wfvae_pull_frames(m, frames, 5, &n), WFVAE_OK);
+    assert_that("pull_frames_counts_5", n == 5);
+    EXPECT("decoder_end", wfvae_decoder_end(m), WFVAE_OK);
+    EXPECT("decoder_end_twice", wfvae_decoder_end(m), WFVAE_OK);
+}
+
+static void bad_sizes(wfvae_model *m)
+{
+    EXPECT("begin_zero", wfvae_encoder_begin(m, 0, 0), WFVAE_E_ARGUMENT);
+    EXPECT("begin_negative", wfvae_encoder_begin(m, -8, 16), WFVAE_E_ARGUMENT);
+    EXPECT("begin_odd", wfvae_encoder_begin(m, 12, 16), WFVAE_E_ARGUMENT);
+    EXPECT("begin_huge", wfvae_encoder_begin(m, 1 << 30, 1 << 30), WFVAE_E_ARGUMENT);
+    EXPECT("begin_after_huge", wfvae_encoder_begin(m, H, W), WFVAE_OK);
+    EXPECT("end_after_huge", wfvae_encoder_end(m), WFVAE_OK);
+    EXPECT("decoder_begin_zero", wfvae_decoder_begin(m, 0, 2), WFVAE_E_ARGUMENT);
+    EXPECT("decoder_begin_negative", wfvae_decoder_begin(m, 2, -2), WFVAE_E_ARGUMENT);
+    EXPECT("decoder_begin_huge", wfvae_decoder_begin(m, 1 << 28, 1 << 28), WFVAE_E_ARGUMENT);
+    EXPECT("decoder_end_after_huge", wfvae_decoder_end(m), WFVAE_OK);
+}
+
+/* Threads share one handle and run streams in any interleaving; the stream order is theirs to get wrong. */
+static wfvae_model *shared;
+static volatile int closed;
+
+static void *hammer(void *arg)
+{
+    int id = (int)(long)arg, n = 0;
+    float *mine = calloc(8 * FRAME, sizeof(float));
+    for (int i = 0; i < 12; i++) {
+        int s;
+        if ((i + id) % 2 == 0) {
+            s = wfvae_encoder_begin(shared, H, W);
+            EXPECT("thread_encoder_begin", s, WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_push", wfvae_push_frames(shared, mine, 1 + (i % 5)), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_pull", wfvae_pull_latents(shared, mine, NULL, 2, &n), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_end", wfvae_encoder_end(shared), WFVAE_OK, WFVAE_E_HANDLE);
+        } else {
+            EXPECT("thread_decoder_begin", wfvae_decoder_begin(shared, H / 8, W / 8), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_push_latents", wfvae_push_latents(shared, latents, 1), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_flush", wfvae_flush(shared), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_pull_frames", wfvae_pull_frames(shared, mine, 8, &n), WFVAE_OK, WFVAE_E_STATE, WFVAE_E_HANDLE);
+            EXPECT("thread_decoder_end", wfvae_decoder_end(shared), WFVAE_OK, WFVAE_E_HANDLE);
+        }
+        if (id == 0 && i == 6) {
+            wfvae_close(shared); /* the others go on with a handle that is now closed */
+            closed = 1;
+        }
+    }
+    free(mine);
+    return NULL;
+}
+
+static void *own_handle(void *model)
+{
+    wfvae_model *m = NULL;
+    int n = 0;
+    EXPECT("second_handle_open", wfvae_open((const char *)model, NULL, &m), WFVAE_OK);
+    EXPECT("second_handle_begin", wfvae_encoder_begin(m, H, W), WFVAE_OK);
+    EXPECT("second_handle_push", wfvae_push_frames(m, frames, 5), WFVAE_OK);
+    EXPECT("second_handle_pull", wfvae_pull_latents(m, latents, NULL, 4, &n), WFVAE_OK);
+    wfvae_close(m);
+    assert_that("second_handle_closed_quietly", wfvae_last_error()[0] == 0);
+    return NULL;
+}
+
+static void threads(const char *model)
+{
+    pthread_t t[THREADS + 1];
+    EXPECT("shared_open", wfvae_open(model, NULL, &shared), WFVAE_OK);
+    for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, hammer, (void *)i);
+    pthread_create(&t[THREADS], NULL, own_handle, (void *)model);
+    for (int i = 0; i <= THREADS; i++) pthread_join(t[i], NULL);
+    assert_that("shared_was_closed", closed);
+    every_call_on(shared, "after_close", WFVAE_E_HANDLE);
+    wfvae_close(shared);
+    assert_that("close_twice_reports_one_line", wfvae_last_error()[0] != 0 && strchr(wfvae_last_error(), '\n') == NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: plugin_misuse <model>\n");
+        return 100;
+    }
+    alarm(600); /* a deadlock ends the run instead of hanging the test */
+    for (int i = 0; i < 5 * FRAME; i++) frames[i] = (float)((i * 37) % 200) / 100.0f - 1.0f;
+
+    every_call_on(NULL, "null_handle", WFVAE_E_HANDLE);
+    every_call_on((wfvae_model *)0x7777, "made_up_handle", WFVAE_E_HANDLE);
+    wfvae_close(NULL);
+    assert_that("close_null_is_quiet", wfvae_last_error()[0] == 0);
+    bad_opens(argv[1]);
+
+    wfvae_model *m = NULL;
+    EXPECT("open", wfvae_open(argv[1], NULL, &m), WFVAE_OK);
+    out_of_order_and_twice(m);
+    bad_sizes(m);
+    wfvae_close(m);
+    every_call_on(m, "closed_handle", WFVAE_E_HANDLE);
+
+    threads(argv[1]);
+    printf("%d failed\n", failures);
+    return failures;
+}
