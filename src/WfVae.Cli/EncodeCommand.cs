@@ -57,7 +57,7 @@ internal static class EncodeCommand
         if (!o.Has("--quiet"))
         {
             string from = source != null ? $" of {source.Description}" : "";
-            string padded = crop is { } c ? $", frames edge-padded from {c.Width}x{c.Height} to {WfVae.Media.FrameConversion.PadTo8(c.Width)}x{WfVae.Media.FrameConversion.PadTo8(c.Height)}" : "";
+            string padded = crop is { } c ? $", frames edge-padded from {c.Width}x{c.Height} to {WfVaeConfig.PaddedSize(c.Width)}x{WfVaeConfig.PaddedSize(c.Height)}" : "";
             messages.WriteLine($"encoded {stats.Sum(x => x.FramesIn)} frames{from} -> {stats.Sum(x => x.FramesOut)} latent frames in {output} " +
                                $"(chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(stats[0])}{padded})");
         }
@@ -118,7 +118,7 @@ internal static class EncodeCommand
     private static (List<Item>, (int Width, int Height)?, Progress?) TensorItems(Options o, string input)
     {
         var video = ModelCommands.ReadTensor(input, o.Get("--tensor") ?? "video", expectChannels: 3);
-        int w = video.W, h = video.H, pw = WfVae.Media.FrameConversion.PadTo8(w), ph = WfVae.Media.FrameConversion.PadTo8(h);
+        int w = video.W, h = video.H, pw = WfVaeConfig.PaddedSize(w), ph = WfVaeConfig.PaddedSize(h);
         if ((pw, ph) != (w, h) && !o.Has("--pad"))
             throw new InvalidDataException(
                 $"'{input}': frames are {w}x{h}, but the VAE needs multiples of 8 in each direction; add --pad (edge padding to {pw}x{ph}, output cropped back to {w}x{h})");
