@@ -23,6 +23,11 @@ $TestResultsDir = Join-Path $RepoRoot 'artifacts/test-results'
 $DefaultBenchArgs = @('ops', '--markdown', (Join-Path $RepoRoot 'docs/performance.md'))
 $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
 $PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
+$Frei0rProjects = @('plugin/WfVae.Frei0r.Encode/WfVae.Frei0r.Encode.csproj', 'plugin/WfVae.Frei0r.Decode/WfVae.Frei0r.Decode.csproj')
+$Frei0rDir = Join-Path $RepoRoot 'artifacts/frei0r'
+
+# The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
+. (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
 
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
@@ -33,7 +38,9 @@ $AptPackages = @(
     'glslc', 'spirv-tools',
     'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev',
     # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
-    'gcc', 'libc6-dev'
+    'gcc', 'libc6-dev',
+    # The frei0r plugins: the header for the C misuse driver, and the hosts their tests drive.
+    'frei0r-plugins-dev', 'gstreamer1.0-tools', 'gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-bad', 'melt', 'mpv'
 )
 
 $HelpText = @"
@@ -49,6 +56,7 @@ targets:
              $($AptPackages[0..5] -join ' ')
              $($AptPackages[6..11] -join ' ')
              $($AptPackages[12..13] -join ' ')
+             $($AptPackages[14..19] -join ' ')
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>
@@ -61,10 +69,12 @@ targets:
            (default arguments: ops --markdown <repo>/docs/performance.md)
   run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
            e.g. dotnet pwsh ./build.ps1 run -- devices   (runs in the current directory)
-  plugin   the native plugin (NativeAOT shared library, docs/plugin.md):
+  plugin   the native plugins (NativeAOT shared libraries, docs/plugin.md):
              dotnet publish plugin/WfVae.Plugin -c Release -r <this machine's RID> -o artifacts/plugin
-           then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib. Needs a C toolchain as
-           the linker (Linux: clang or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
+           then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib; and the frei0r plugins
+           wfvae_encode and wfvae_decode (plugin/WfVae.Frei0r.*) with the default model into
+           artifacts/frei0r (point FREI0R_PATH there). Needs a C toolchain as the linker (Linux: clang
+           or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
            Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
@@ -218,40 +228,45 @@ function Get-MissingPrerequisites {
     return , $missing
 }
 
-function Invoke-SetupDebian {
-    $installed = Get-DpkgInstalled $AptPackages
-    $missing = @($AptPackages | Where-Object { $installed -notcontains $_ })
+# Installs the missing ones of $Packages with apt-get (through sudo when not root); packages the
+# configured sources do not offer are skipped with a warning. Installed packages cost no network.
+function Install-AptPackages([string[]]$Packages) {
+    $installed = Get-DpkgInstalled $Packages
+    $missing = @($Packages | Where-Object { $installed -notcontains $_ })
     if ($missing.Count -eq 0) {
-        Write-Host "setup: all $($AptPackages.Count) packages are already installed"
+        Write-Host "setup: all $($Packages.Count) packages are already installed"
+        return
     }
-    else {
-        Write-Host "setup: missing packages: $($missing -join ' ')"
-        $prefix = @()
-        $isRoot = ((& id -u) -eq '0')
-        if (-not $isRoot) {
-            if (-not (Test-Command 'sudo')) { Fail "setup needs root to install packages and sudo is not available; as root run: apt-get install $($missing -join ' ')" }
-            $prefix = @('sudo')
-        }
-        $env:DEBIAN_FRONTEND = 'noninteractive'
-        # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
-        $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
-
-        Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
-
-        $installable = @()
-        $unavailable = @()
-        foreach ($p in $missing) {
-            $policy = (& apt-cache policy $p 2>$null) -join "`n"
-            if ($LASTEXITCODE -eq 0 -and $policy -match 'Candidate:\s*(\S+)' -and $Matches[1] -ne '(none)') { $installable += $p }
-            else { $unavailable += $p }
-        }
-        if ($unavailable.Count -gt 0) {
-            Write-Warning "setup: not available from the configured apt sources, skipped: $($unavailable -join ' ')"
-        }
-        if ($installable.Count -gt 0) {
-            Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '--no-install-recommends') + $installable)
-        }
+    Write-Host "setup: missing packages: $($missing -join ' ')"
+    $prefix = @()
+    $isRoot = ((& id -u) -eq '0')
+    if (-not $isRoot) {
+        if (-not (Test-Command 'sudo')) { Fail "setup needs root to install packages and sudo is not available; as root run: apt-get install $($missing -join ' ')" }
+        $prefix = @('sudo')
     }
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
+    $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
+
+    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
+
+    $installable = @()
+    $unavailable = @()
+    foreach ($p in $missing) {
+        $policy = (& apt-cache policy $p 2>$null) -join "`n"
+        if ($LASTEXITCODE -eq 0 -and $policy -match 'Candidate:\s*(\S+)' -and $Matches[1] -ne '(none)') { $installable += $p }
+        else { $unavailable += $p }
+    }
+    if ($unavailable.Count -gt 0) {
+        Write-Warning "setup: not available from the configured apt sources, skipped: $($unavailable -join ' ')"
+    }
+    if ($installable.Count -gt 0) {
+        Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '--no-install-recommends') + $installable)
+    }
+}
+
+function Invoke-SetupDebian {
+    Install-AptPackages $AptPackages
 
     $stillMissing = Get-MissingPrerequisites
     if ($stillMissing.Count -gt 0) {
@@ -347,17 +362,27 @@ function Invoke-Cli([string[]]$CliArgs, [string]$Project = $CliProject) {
 
 function Invoke-Plugin {
     Write-Step 'plugin (NativeAOT, Release)'
-    $publishArgs = @('publish', $PluginProject, '-c', 'Release', '-o', $PluginDir)
+    $rid = @()
     # The host's RID unless the caller names one (cross-compiling needs that platform's toolchain).
     if (-not ($Forward | Where-Object { $_ -in @('-r', '--runtime') -or $_ -like '--runtime=*' })) {
-        $publishArgs += @('-r', [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier)
+        $rid = @('-r', [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier)
     }
-    Invoke-Native 'dotnet' ($publishArgs + $Forward)
+    Invoke-Native 'dotnet' (@('publish', $PluginProject, '-c', 'Release', '-o', $PluginDir) + $rid + $Forward)
     Copy-Item -Force -LiteralPath (Join-Path $RepoRoot 'plugin/include/wfvae.h') -Destination $PluginDir
     $lib = Get-ChildItem -LiteralPath $PluginDir -File | Where-Object { $_.Name -match '^wfvae_plugin\.(so|dll|dylib)$' } | Select-Object -First 1
     if (-not $lib) { Fail "dotnet publish left no wfvae_plugin library in $PluginDir" }
+
+    # The frei0r plugins: one folder holding wfvae_encode and wfvae_decode (and the default model they use).
+    Write-Step 'frei0r plugins (NativeAOT, Release)'
+    foreach ($project in $Frei0rProjects) {
+        Invoke-Native 'dotnet' (@('publish', (Join-Path $RepoRoot $project), '-c', 'Release', '-o', $Frei0rDir) + $rid + $Forward)
+    }
+    foreach ($name in @('wfvae_encode', 'wfvae_decode')) {
+        if (-not (Get-ChildItem -LiteralPath $Frei0rDir -File | Where-Object { $_.Name -match "^$name\.(so|dll|dylib)$" })) { Fail "dotnet publish left no $name library in $Frei0rDir" }
+    }
     Write-Host "plugin: $($lib.FullName)"
     Write-Host "header: $(Join-Path $PluginDir 'wfvae.h')"
+    Write-Host "frei0r: $Frei0rDir (wfvae_encode, wfvae_decode; FREI0R_PATH=$Frei0rDir)"
 }
 
 function Invoke-Clean {
@@ -404,6 +429,8 @@ try {
             Invoke-Cli @($Forward)
         }
         'plugin' { Invoke-Plugin }
+        'ffmpeg-build' { Invoke-FFmpegBuild | Out-Null }
+        'ffmpeg-test' { Invoke-FFmpegTest }
         'demo' {
             # Only the demo and what it references: the main job should not wait for the test project.
             Write-Step "build demo ($Configuration)"
