@@ -103,7 +103,9 @@ function Get-FFmpegSource([string]$Cache, [string[]]$AptOptions, [string]$Debian
 function Invoke-FFmpegReleaseBuild([string]$Cache, [string]$Tree, [string]$Upstream) {
     $prefix = Join-Path $Cache $Upstream
     $stamp = Join-Path $prefix 'configure.txt'
-    $configure = @("--prefix=$prefix") + $FFmpegConfigure
+    # Options for libraries a release no longer has (libpostproc left in 8.0) would stop configure.
+    $known = (& (Join-Path $Tree 'configure') --help 2>$null) -join "`n"
+    $configure = @("--prefix=$prefix") + @($FFmpegConfigure | Where-Object { $_ -notlike '--disable-*' -or $known.Contains(($_ -split '=')[0]) })
     if ((Test-Path $stamp) -and ((Get-Content -Raw -LiteralPath $stamp).Trim() -eq ($configure -join ' '))) {
         Write-Host "ffmpeg-build: FFmpeg $Upstream is up to date in $prefix"
         return $prefix
