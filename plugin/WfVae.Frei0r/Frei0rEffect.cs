@@ -88,7 +88,7 @@ internal abstract unsafe class Frei0rEffect
     protected void Fail(Exception e)
     {
         string then = PluginDefinition.Description.PluginType == F0r.PluginTypeSource ? "showing black frames" : "passing frames through unchanged";
-        if (!_failed) HostLog.Line($"{HostLog.Describe(e)}; {then} from now on");
+        if (!_failed) HostLog.Line($"{HostLog.Describe(e).TrimEnd('.')}; {then} from now on");
         _failed = true;
     }
 }

@@ -42,7 +42,7 @@ internal sealed unsafe class Frei0rParameterValues : IDisposable
     public void Set(int index, void* value)
     {
         var p = Describe(index);
-        if (value == null) throw new ArgumentException($"f0r_set_param_value: the value of parameter {index} ({p.Name}) is NULL");
+        if (value == null) throw new ArgumentException($"the value of parameter {index} ({p.Name}) is NULL");
         if (p.Type != F0r.ParamString)
         {
             double v = *(double*)value;
@@ -61,7 +61,7 @@ internal sealed unsafe class Frei0rParameterValues : IDisposable
     public void Get(int index, void* value)
     {
         var p = Describe(index);
-        if (value == null) throw new ArgumentException($"f0r_get_param_value: the destination of parameter {index} ({p.Name}) is NULL");
+        if (value == null) throw new ArgumentException($"the destination of parameter {index} ({p.Name}) is NULL");
         if (p.Type != F0r.ParamString)
         {
             *(double*)value = _numbers[index];
