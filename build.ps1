@@ -25,6 +25,7 @@ $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
 $PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
 $Frei0rProjects = @('plugin/WfVae.Frei0r.Encode/WfVae.Frei0r.Encode.csproj', 'plugin/WfVae.Frei0r.Decode/WfVae.Frei0r.Decode.csproj')
 $Frei0rDir = Join-Path $RepoRoot 'artifacts/frei0r'
+$PackageDir = Join-Path $RepoRoot 'artifacts/packages'
 
 # The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
 . (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
@@ -76,15 +77,28 @@ targets:
            artifacts/frei0r (point FREI0R_PATH there). Needs a C toolchain as the linker (Linux: clang
            or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
            Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
+  pack     NuGet packages into artifacts/packages: dotnet pack WfVae.Vulkan.sln -c <Configuration>
+           (the libraries WfVae.Runtime, .Operators, .Model, .Streaming, .Media, SPIR-V embedded in
+           .Operators, and the .NET tool 'wfvae'); records the git commit (and origin URL, if any).
+           Extra arguments are passed to dotnet pack (e.g. -- -p:VersionSuffix=preview1).
+  ffmpeg-build
+           minimal shared libraries of FFmpeg 7.1, 8.x and 9.0 (only what WfVae.Media and its tests use),
+           built from Debian's sources (apt-get source through a private sources list) into
+           `$WFVAE_FFMPEG_CACHE (default ~/.cache/wfvae/ffmpeg); installs libx264-dev and build tools.
+           Names of release lines restrict it (e.g. -- 7.1 9.0). Takes minutes per release.
+  ffmpeg-test
+           ffmpeg-build, then the media tests (Media, VideoCliTests) once on the system's FFmpeg and once
+           per built release (WFVAE_FFMPEG_DIR); one summary line per release (docs/media.md).
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
            (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
   clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
-  -Configuration Debug|Release   (alias -c) configuration for build, bench, run and demo; default Release.
+  -Configuration Debug|Release   (alias -c) configuration for build, bench, run, pack and demo; default Release.
                                  test always uses Debug.
-  --                             everything after it is passed on unchanged (test, bench, run, plugin, demo);
+  --                             everything after it is passed on unchanged (test, bench, run, plugin, pack,
+                                 demo; ffmpeg-build and ffmpeg-test take release lines);
                                  other unrecognised arguments are passed on as well.
                                  help, setup, build and clean take no extra arguments.
 "@
@@ -283,8 +297,8 @@ setup: automatic installation is only implemented for Debian/Ubuntu. On $system 
     the validation layers; set VULKAN_SDK to its folder (or put glslc and spirv-val on PATH)
   - a Vulkan driver for your GPU (NVIDIA, AMD or Intel driver; on macOS MoltenVK from the SDK),
     or Mesa's lavapipe (CPU) driver
-  - FFmpeg 5.x shared libraries (libavcodec 59, libavformat 59, libavfilter 8, libswscale 6, libavutil 57);
-    6.x/7.x are refused by WfVae.Media until their struct offsets are verified (docs/media.md)
+  - FFmpeg 5.1, 7.1, 8.x or 9.0 shared libraries (libavcodec, libavformat, libavfilter, libswscale,
+    libavutil of one release); 6.x is refused by WfVae.Media (docs/media.md)
 "@
     $missing = Get-MissingPrerequisites
     if ($missing.Count -gt 0) { Fail "setup: missing: $($missing -join ', ')" }
@@ -385,6 +399,22 @@ function Invoke-Plugin {
     Write-Host "frei0r: $Frei0rDir (wfvae_encode, wfvae_decode; FREI0R_PATH=$Frei0rDir)"
 }
 
+# NuGet packages of everything packable (the libraries and the wfvae tool under src/; metadata in
+# src/Directory.Build.props) into artifacts/packages.
+function Invoke-Pack {
+    Write-Step "pack ($Configuration)"
+    $packArgs = @('pack', $Solution, '-c', $Configuration, '-o', $PackageDir)
+    if (Test-Command 'git') {
+        $commit = (& git -C $RepoRoot rev-parse HEAD 2>$null)
+        if ($LASTEXITCODE -eq 0 -and $commit) { $packArgs += "-p:RepositoryCommit=$commit" }
+        $origin = (& git -C $RepoRoot remote get-url origin 2>$null)
+        if ($LASTEXITCODE -eq 0 -and $origin) { $packArgs += "-p:RepositoryUrl=$origin" }
+    }
+    Invoke-Native 'dotnet' ($packArgs + $Forward)
+    Get-ChildItem -LiteralPath $PackageDir -Filter '*.nupkg' | ForEach-Object { Write-Host "package: $($_.FullName)" }
+    Write-Host "install the tool: dotnet tool install --tool-path <folder> --add-source $PackageDir wfvae"
+}
+
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
@@ -429,6 +459,7 @@ try {
             Invoke-Cli @($Forward)
         }
         'plugin' { Invoke-Plugin }
+        'pack' { Invoke-Pack }
         'ffmpeg-build' { Invoke-FFmpegBuild | Out-Null }
         'ffmpeg-test' { Invoke-FFmpegTest }
         'demo' {
