@@ -104,10 +104,15 @@ function Invoke-FFmpegReleaseBuild([string]$Cache, [string]$Tree, [string]$Upstr
     $prefix = Join-Path $Cache $Upstream
     $stamp = Join-Path $prefix 'configure.txt'
     # Options for libraries a release no longer has (libpostproc left in 8.0) would stop configure.
-    $known = (& (Join-Path $Tree 'configure') --help 2>$null) -join "`n"
+    # (configure runs in its tree: once built there, it refuses to run from elsewhere.)
+    Push-Location $Tree
+    try { $known = (& ./configure --help 2>$null) -join "`n" }
+    finally { Pop-Location }
+    if (-not $known.Contains('--disable-everything')) { Fail "$(Join-Path $Tree 'configure') --help printed no option list" }
     $configure = @("--prefix=$prefix") + @($FFmpegConfigure | Where-Object { $_ -notlike '--disable-*' -or $known.Contains(($_ -split '=')[0]) })
     if ((Test-Path $stamp) -and ((Get-Content -Raw -LiteralPath $stamp).Trim() -eq ($configure -join ' '))) {
         Write-Host "ffmpeg-build: FFmpeg $Upstream is up to date in $prefix"
+        Write-FFmpegLayout $prefix
         return $prefix
     }
     $jobs = [Environment]::ProcessorCount
@@ -119,7 +124,19 @@ function Invoke-FFmpegReleaseBuild([string]$Cache, [string]$Tree, [string]$Upstr
     }
     finally { Pop-Location }
     Set-Content -LiteralPath $stamp -Value ($configure -join ' ')
+    Write-FFmpegLayout $prefix
     return $prefix
+}
+
+# The release's struct offsets as src/WfVae.Media/FFmpeg/Fields.cs wants them (<prefix>/layout.txt).
+function Write-FFmpegLayout([string]$Prefix) {
+    $layout = Join-Path $Prefix 'layout.txt'
+    if (Test-Path $layout) { return }
+    $exe = Join-Path $Prefix 'ffmpeg-layout'
+    Invoke-Native 'cc' @('-I', (Join-Path $Prefix 'include'), '-o', $exe, (Join-Path $RepoRoot 'eng/ffmpeg-layout.c')) | Out-Host
+    & $exe | Set-Content -LiteralPath $layout
+    if ($LASTEXITCODE -ne 0) { Fail "$exe failed" }
+    Write-Host "ffmpeg-build: struct offsets in $layout"
 }
 
 # The release lines asked for (`-- 7.1 9.0`), else all.
