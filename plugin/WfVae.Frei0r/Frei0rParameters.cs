@@ -51,7 +51,7 @@ internal sealed unsafe class Frei0rParameterValues : IDisposable
             return;
         }
         string s = NativeText.Read(*(byte**)value);
-        if (s == _strings[index] && _native[index] != null) return; // MLT sets every parameter on every frame
+        if (s == _strings[index]) return; // MLT sets every parameter on every frame: keep the copy handed out
         _strings[index] = s;
         NativeText.Free(_native[index]);
         _native[index] = null;

@@ -40,6 +40,24 @@ public sealed class Frei0rHostTests(ITestOutputHelper log)
         Frei0rHosts.AssertFramesEqual("frei0r_src", decoded, hosts.Rgb24Frames(hosts.File("decoded.mkv")));
         // -frames:v stops at the stream's end: the source has nothing to report.
         Assert.DoesNotContain(output.Split('\n'), l => l.StartsWith("wfvae_decode:"));
+
+        // A stream cut short (a writer killed mid-way): the source plays what is intact, says so, and holds
+        // its last frame; the host finishes normally.
+        var bytes = File.ReadAllBytes(hosts.File("clip.wfl"));
+        File.WriteAllBytes(hosts.File("cut.wfl"), bytes.AsSpan(0, bytes.Length * 2 / 3).ToArray());
+        var cut = hosts.File("cut.rgb");
+        var run = NativePluginBuild.Run("ffmpeg", ["-hide_banner", "-nostdin", "-f", "lavfi", "-i", "frei0r_src=size=64x48:framerate=8:filter_name=wfvae_decode:filter_params=cut.wfl",
+            "-frames:v", "11", "-f", "rawvideo", "-pix_fmt", "rgb24", cut], TimeSpan.FromMinutes(3), hosts.Dir, hosts.Environment);
+        Assert.True(run.Exit == 0, run.Output);
+        var lines = run.Output.Split('\n').Where(l => l.StartsWith("wfvae_decode:")).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.Contains("is incomplete", lines[0]);
+        Assert.Contains("the last frame stays on screen", lines[1]);
+        var intact = hosts.DecodeWithCli(hosts.File("cut.wfl"));
+        var played = Frei0rHosts.Split(cut);
+        Assert.InRange(intact.Count, 1, Frei0rHosts.Frames - 1);
+        Frei0rHosts.AssertFramesEqual("the intact part", intact, played.Take(intact.Count).ToList());
+        Assert.All(played.Skip(intact.Count), f => Assert.True(f.AsSpan().SequenceEqual(intact[^1]), "after the end the last frame stays"));
     }
 
     [Fact]
@@ -96,10 +114,9 @@ public sealed class Frei0rHostTests(ITestOutputHelper log)
     {
         if (OperatingSystem.IsWindows()) { log.WriteLine("skipped: the hosts are Unix programs here"); return; }
         using var hosts = new Frei0rHosts();
-        var build = Frei0rBuild.Get();
         var run = NativePluginBuild.Run("ffmpeg", ["-hide_banner", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=60x44:rate=8", "-frames:v", "3",
             "-vf", $"frei0r=filter_name=wfvae_encode:filter_params={hosts.File("odd.wfl")}", "-f", "null", "-"],
-            TimeSpan.FromMinutes(2), hosts.Dir, new Dictionary<string, string> { ["FREI0R_PATH"] = build.PluginDir });
+            TimeSpan.FromMinutes(2), hosts.Dir, hosts.Environment);
         log.WriteLine(run.Output);
         Assert.NotEqual(0, run.Exit); // ffmpeg's own failure to configure the filter, not a crash (which would be a signal)
         Assert.True(run.Exit is > 0 and < 128, $"ffmpeg ended with {run.Exit}");
@@ -117,11 +134,10 @@ public sealed class Frei0rHostTests(ITestOutputHelper log)
         using var hosts = new Frei0rHosts();
         hosts.RunDocumented("clip");
         var input = hosts.Rgb24Frames(hosts.File("clip.mkv"));
-        var build = Frei0rBuild.Get();
         var output = hosts.File("through.rgb");
         var run = NativePluginBuild.Run("ffmpeg", ["-hide_banner", "-nostdin", "-i", hosts.File("clip.mkv"),
             "-vf", $"frei0r=filter_name=wfvae_encode:filter_params={hosts.File("x.wfl")}|{hosts.File("no-such-model")}", "-f", "rawvideo", "-pix_fmt", "rgb24", output],
-            TimeSpan.FromMinutes(2), hosts.Dir, new Dictionary<string, string> { ["FREI0R_PATH"] = build.PluginDir });
+            TimeSpan.FromMinutes(2), hosts.Dir, hosts.Environment);
         Assert.True(run.Exit == 0, run.Output);
         var lines = run.Output.Split('\n').Where(l => l.StartsWith("wfvae_encode:")).ToList();
         Assert.Single(lines);

@@ -47,6 +47,14 @@ internal sealed class Frei0rHosts : IDisposable
         return reference;
     }
 
+    /// <summary>What every host runs with: the test build of the plugins on FREI0R_PATH, HOME and the GStreamer registry here.</summary>
+    public Dictionary<string, string> Environment => new()
+    {
+        ["FREI0R_PATH"] = Frei0rBuild.Get().PluginDir,
+        ["HOME"] = Dir,
+        ["GST_REGISTRY"] = File("gst-registry.bin"),
+    };
+
     /// <summary>The block after <c>&lt;!-- test: name --&gt;</c> in docs/plugin.md.</summary>
     public static string Command(string name)
     {
@@ -59,15 +67,8 @@ internal sealed class Frei0rHosts : IDisposable
     /// <summary>Runs a documented command; it must exit 0. Returns its output (stdout then stderr).</summary>
     public string RunDocumented(string name)
     {
-        var build = Frei0rBuild.Get();
         var script = Command(name);
-        var env = new Dictionary<string, string>
-        {
-            ["FREI0R_PATH"] = build.PluginDir,
-            ["HOME"] = Dir,
-            ["GST_REGISTRY"] = File("gst-registry.bin"),
-        };
-        var run = NativePluginBuild.Run("bash", ["-e", "-o", "pipefail", "-c", script], TimeSpan.FromMinutes(5), Dir, env);
+        var run = NativePluginBuild.Run("bash", ["-e", "-o", "pipefail", "-c", script], TimeSpan.FromMinutes(5), Dir, Environment);
         Assert.True(run.Exit == 0, $"'{script}' exited with {run.Exit}:\n{run.Output}");
         return run.Output;
     }
