@@ -25,6 +25,12 @@ $PluginProject = Join-Path $RepoRoot 'plugin/WfVae.Plugin/WfVae.Plugin.csproj'
 $PluginDir = Join-Path $RepoRoot 'artifacts/plugin'
 $FuzzProject = Join-Path $RepoRoot 'tests/WfVae.Fuzz/WfVae.Fuzz.csproj'
 $FuzzDir = Join-Path $RepoRoot 'artifacts/fuzz'
+$Frei0rProjects = @('plugin/WfVae.Frei0r.Encode/WfVae.Frei0r.Encode.csproj', 'plugin/WfVae.Frei0r.Decode/WfVae.Frei0r.Decode.csproj')
+$Frei0rDir = Join-Path $RepoRoot 'artifacts/frei0r'
+$PackageDir = Join-Path $RepoRoot 'artifacts/packages'
+
+# The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
+. (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
 
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
@@ -37,7 +43,9 @@ $AptPackages = @(
     # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
     'gcc', 'libc6-dev',
     # tools/train: the PyTorch twin of the model (golden check in the tests, training, the benchmark peer).
-    'python3-torch', 'python3-numpy'
+    'python3-torch', 'python3-numpy',
+    # The frei0r plugins: the header for the C misuse driver, and the hosts their tests drive.
+    'frei0r-plugins-dev', 'gstreamer1.0-tools', 'gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-bad', 'melt', 'mpv'
 )
 
 $HelpText = @"
@@ -54,6 +62,7 @@ targets:
              $($AptPackages[6..11] -join ' ')
              $($AptPackages[12..13] -join ' ')
              $($AptPackages[14..15] -join ' ')
+             $($AptPackages[16..21] -join ' ')
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>
@@ -66,10 +75,12 @@ targets:
            (default arguments: ops --markdown <repo>/docs/performance.md)
   run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
            e.g. dotnet pwsh ./build.ps1 run -- devices   (runs in the current directory)
-  plugin   the native plugin (NativeAOT shared library, docs/plugin.md):
+  plugin   the native plugins (NativeAOT shared libraries, docs/plugin.md):
              dotnet publish plugin/WfVae.Plugin -c Release -r <this machine's RID> -o artifacts/plugin
-           then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib. Needs a C toolchain as
-           the linker (Linux: clang or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
+           then copies plugin/include/wfvae.h beside wfvae_plugin.so/.dll/.dylib; and the frei0r plugins
+           wfvae_encode and wfvae_decode (plugin/WfVae.Frei0r.*) with the default model into
+           artifacts/frei0r (point FREI0R_PATH there). Needs a C toolchain as the linker (Linux: clang
+           or gcc; Windows: Visual Studio C++ tools; macOS: Xcode).
            Extra arguments are passed to dotnet publish (e.g. -- -r linux-arm64).
   fuzz     coverage-guided fuzzing of every parser of untrusted bytes (safetensors, config, wfl, raw, torch,
            pickle) with SharpFuzz and afl-fuzz (Debian: apt-get install afl++):
@@ -82,6 +93,18 @@ targets:
            --json artifacts/soak.json --markdown docs/performance.md (a 10,000-frame stream through encode and
            recon with host RSS and device memory sampled every second; slow on a CPU driver). Options given
            after -- replace those defaults (e.g. -- --frames 2000 --size 32x32).
+  pack     NuGet packages into artifacts/packages: dotnet pack WfVae.Vulkan.sln -c <Configuration>
+           (the libraries WfVae.Runtime, .Operators, .Model, .Streaming, .Media, SPIR-V embedded in
+           .Operators, and the .NET tool 'wfvae'); records the git commit (and origin URL, if any).
+           Extra arguments are passed to dotnet pack (e.g. -- -p:VersionSuffix=preview1).
+  ffmpeg-build
+           minimal shared libraries of FFmpeg 7.1, 8.x and 9.0 (only what WfVae.Media and its tests use),
+           built from Debian's sources (apt-get source through a private sources list) into
+           `$WFVAE_FFMPEG_CACHE (default ~/.cache/wfvae/ffmpeg); installs libx264-dev and build tools.
+           Names of release lines restrict it (e.g. -- 7.1 9.0). Takes minutes per release.
+  ffmpeg-test
+           ffmpeg-build, then the media tests (Media, VideoCliTests) once on the system's FFmpeg and once
+           per built release (WFVAE_FFMPEG_DIR); one summary line per release (docs/media.md).
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
            (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
@@ -93,10 +116,10 @@ targets:
   clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
-  -Configuration Debug|Release   (alias -c) configuration for build, bench, run and demo; default Release.
+  -Configuration Debug|Release   (alias -c) configuration for build, bench, run, pack and demo; default Release.
                                  test always uses Debug.
-  --                             everything after it is passed on unchanged (test, bench, run, plugin, demo,
-                                 fuzz, soak);
+  --                             everything after it is passed on unchanged (test, bench, run, plugin, pack,
+                                 demo, fuzz, soak, quality; ffmpeg-build and ffmpeg-test take release lines);
                                  other unrecognised arguments are passed on as well.
                                  help, setup, build and clean take no extra arguments.
 "@
@@ -240,40 +263,45 @@ function Get-MissingPrerequisites {
     return , $missing
 }
 
-function Invoke-SetupDebian {
-    $installed = Get-DpkgInstalled $AptPackages
-    $missing = @($AptPackages | Where-Object { $installed -notcontains $_ })
+# Installs the missing ones of $Packages with apt-get (through sudo when not root); packages the
+# configured sources do not offer are skipped with a warning. Installed packages cost no network.
+function Install-AptPackages([string[]]$Packages) {
+    $installed = Get-DpkgInstalled $Packages
+    $missing = @($Packages | Where-Object { $installed -notcontains $_ })
     if ($missing.Count -eq 0) {
-        Write-Host "setup: all $($AptPackages.Count) packages are already installed"
+        Write-Host "setup: all $($Packages.Count) packages are already installed"
+        return
     }
-    else {
-        Write-Host "setup: missing packages: $($missing -join ' ')"
-        $prefix = @()
-        $isRoot = ((& id -u) -eq '0')
-        if (-not $isRoot) {
-            if (-not (Test-Command 'sudo')) { Fail "setup needs root to install packages and sudo is not available; as root run: apt-get install $($missing -join ' ')" }
-            $prefix = @('sudo')
-        }
-        $env:DEBIAN_FRONTEND = 'noninteractive'
-        # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
-        $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
-
-        Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
-
-        $installable = @()
-        $unavailable = @()
-        foreach ($p in $missing) {
-            $policy = (& apt-cache policy $p 2>$null) -join "`n"
-            if ($LASTEXITCODE -eq 0 -and $policy -match 'Candidate:\s*(\S+)' -and $Matches[1] -ne '(none)') { $installable += $p }
-            else { $unavailable += $p }
-        }
-        if ($unavailable.Count -gt 0) {
-            Write-Warning "setup: not available from the configured apt sources, skipped: $($unavailable -join ' ')"
-        }
-        if ($installable.Count -gt 0) {
-            Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '--no-install-recommends') + $installable)
-        }
+    Write-Host "setup: missing packages: $($missing -join ' ')"
+    $prefix = @()
+    $isRoot = ((& id -u) -eq '0')
+    if (-not $isRoot) {
+        if (-not (Test-Command 'sudo')) { Fail "setup needs root to install packages and sudo is not available; as root run: apt-get install $($missing -join ' ')" }
+        $prefix = @('sudo')
     }
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
+    $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
+
+    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
+
+    $installable = @()
+    $unavailable = @()
+    foreach ($p in $missing) {
+        $policy = (& apt-cache policy $p 2>$null) -join "`n"
+        if ($LASTEXITCODE -eq 0 -and $policy -match 'Candidate:\s*(\S+)' -and $Matches[1] -ne '(none)') { $installable += $p }
+        else { $unavailable += $p }
+    }
+    if ($unavailable.Count -gt 0) {
+        Write-Warning "setup: not available from the configured apt sources, skipped: $($unavailable -join ' ')"
+    }
+    if ($installable.Count -gt 0) {
+        Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '--no-install-recommends') + $installable)
+    }
+}
+
+function Invoke-SetupDebian {
+    Install-AptPackages $AptPackages
 
     $stillMissing = Get-MissingPrerequisites
     if ($stillMissing.Count -gt 0) {
@@ -290,8 +318,8 @@ setup: automatic installation is only implemented for Debian/Ubuntu. On $system 
     the validation layers; set VULKAN_SDK to its folder (or put glslc and spirv-val on PATH)
   - a Vulkan driver for your GPU (NVIDIA, AMD or Intel driver; on macOS MoltenVK from the SDK),
     or Mesa's lavapipe (CPU) driver
-  - FFmpeg 5.x shared libraries (libavcodec 59, libavformat 59, libavfilter 8, libswscale 6, libavutil 57);
-    6.x/7.x are refused by WfVae.Media until their struct offsets are verified (docs/media.md)
+  - FFmpeg 5.1, 7.1, 8.x or 9.0 shared libraries (libavcodec, libavformat, libavfilter, libswscale,
+    libavutil of one release); 6.x is refused by WfVae.Media (docs/media.md)
 "@
     $missing = Get-MissingPrerequisites
     if ($missing.Count -gt 0) { Fail "setup: missing: $($missing -join ', ')" }
@@ -369,17 +397,43 @@ function Invoke-Cli([string[]]$CliArgs, [string]$Project = $CliProject) {
 
 function Invoke-Plugin {
     Write-Step 'plugin (NativeAOT, Release)'
-    $publishArgs = @('publish', $PluginProject, '-c', 'Release', '-o', $PluginDir)
+    $rid = @()
     # The host's RID unless the caller names one (cross-compiling needs that platform's toolchain).
     if (-not ($Forward | Where-Object { $_ -in @('-r', '--runtime') -or $_ -like '--runtime=*' })) {
-        $publishArgs += @('-r', [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier)
+        $rid = @('-r', [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier)
     }
-    Invoke-Native 'dotnet' ($publishArgs + $Forward)
+    Invoke-Native 'dotnet' (@('publish', $PluginProject, '-c', 'Release', '-o', $PluginDir) + $rid + $Forward)
     Copy-Item -Force -LiteralPath (Join-Path $RepoRoot 'plugin/include/wfvae.h') -Destination $PluginDir
     $lib = Get-ChildItem -LiteralPath $PluginDir -File | Where-Object { $_.Name -match '^wfvae_plugin\.(so|dll|dylib)$' } | Select-Object -First 1
     if (-not $lib) { Fail "dotnet publish left no wfvae_plugin library in $PluginDir" }
+
+    # The frei0r plugins: one folder holding wfvae_encode and wfvae_decode (and the default model they use).
+    Write-Step 'frei0r plugins (NativeAOT, Release)'
+    foreach ($project in $Frei0rProjects) {
+        Invoke-Native 'dotnet' (@('publish', (Join-Path $RepoRoot $project), '-c', 'Release', '-o', $Frei0rDir) + $rid + $Forward)
+    }
+    foreach ($name in @('wfvae_encode', 'wfvae_decode')) {
+        if (-not (Get-ChildItem -LiteralPath $Frei0rDir -File | Where-Object { $_.Name -match "^$name\.(so|dll|dylib)$" })) { Fail "dotnet publish left no $name library in $Frei0rDir" }
+    }
     Write-Host "plugin: $($lib.FullName)"
     Write-Host "header: $(Join-Path $PluginDir 'wfvae.h')"
+    Write-Host "frei0r: $Frei0rDir (wfvae_encode, wfvae_decode; FREI0R_PATH=$Frei0rDir)"
+}
+
+# NuGet packages of everything packable (the libraries and the wfvae tool under src/; metadata in
+# src/Directory.Build.props) into artifacts/packages.
+function Invoke-Pack {
+    Write-Step "pack ($Configuration)"
+    $packArgs = @('pack', $Solution, '-c', $Configuration, '-o', $PackageDir)
+    if (Test-Command 'git') {
+        $commit = (& git -C $RepoRoot rev-parse HEAD 2>$null)
+        if ($LASTEXITCODE -eq 0 -and $commit) { $packArgs += "-p:RepositoryCommit=$commit" }
+        $origin = (& git -C $RepoRoot remote get-url origin 2>$null)
+        if ($LASTEXITCODE -eq 0 -and $origin) { $packArgs += "-p:RepositoryUrl=$origin" }
+    }
+    Invoke-Native 'dotnet' ($packArgs + $Forward)
+    Get-ChildItem -LiteralPath $PackageDir -Filter '*.nupkg' | ForEach-Object { Write-Host "package: $($_.FullName)" }
+    Write-Host "install the tool: dotnet tool install --tool-path <folder> --add-source $PackageDir wfvae"
 }
 
 # docs/quality.md: the shipped model on the held-out validation clips (tools/train/quality.py).
@@ -497,6 +551,9 @@ try {
             Write-Step "soak $($Forward -join ' ')"
             Invoke-Cli ($soakArgs + $Forward)
         }
+        'pack' { Invoke-Pack }
+        'ffmpeg-build' { Invoke-FFmpegBuild | Out-Null }
+        'ffmpeg-test' { Invoke-FFmpegTest }
         'demo' {
             # Only the demo and what it references: the main job should not wait for the test project.
             Write-Step "build demo ($Configuration)"

@@ -32,8 +32,7 @@ public static unsafe class Exports
         Internal = -7,   // anything else (a bug: please report the message)
     }
 
-    private static readonly Dictionary<nint, PluginModel> Models = new();
-    private static long _nextId = 0x1000;  // ids never repeat in a process, so a stale handle never aliases a new model
+    private static readonly HandleTable<PluginModel> Models = new();
 
     // ------------------------------------------------------------------ model
 
@@ -49,14 +48,7 @@ public static unsafe class Exports
             string path = modelPath == null ? DefaultModel.Locate() : Utf8(modelPath);
             // NULL and "" both mean the default choice (which still honours WFVAE_DEVICE).
             string? selector = device == null ? null : Utf8(device);
-            if (string.IsNullOrWhiteSpace(selector)) selector = null;
-            // Fail before creating a Vulkan device: that takes a while and a wrong path is the common mistake.
-            if (!File.Exists(path) && !Directory.Exists(path))
-                throw new FileNotFoundException($"model '{path}' does not exist (expected a .safetensors file or a folder with config.json)");
-            var opened = PluginModel.Open(path, selector);
-            nint id = (nint)Interlocked.Increment(ref _nextId);
-            lock (Models) Models.Add(id, opened);
-            *model = id;
+            *model = Models.Add(PluginModel.Open(path, selector));
             return Ok;
         }
         catch (Exception e) { return Fail(e); }
@@ -87,9 +79,7 @@ public static unsafe class Exports
         if (model == 0) return;
         try
         {
-            PluginModel? m;
-            lock (Models)
-                if (Models.Remove(model, out m) == false) throw new ArgumentException($"wfvae_close: unknown or already closed handle 0x{model:x}");
+            if (!Models.TryRemove(model, out var m)) throw new ArgumentException($"wfvae_close: unknown or already closed handle 0x{model:x}");
             lock (m) m.Dispose();
         }
         catch (Exception e) { Fail(e); }
@@ -306,8 +296,7 @@ public static unsafe class Exports
     private static PluginModel Get(nint handle)
     {
         if (handle == 0) throw new HandleException("the model handle is NULL");
-        lock (Models)
-            return Models.TryGetValue(handle, out var m) ? m : throw new HandleException($"unknown or closed model handle 0x{handle:x}");
+        return Models.TryGet(handle, out var m) ? m : throw new HandleException($"unknown or closed model handle 0x{handle:x}");
     }
 
     private static string Utf8(byte* s) => Marshal.PtrToStringUTF8((nint)s) ?? "";

@@ -12,8 +12,8 @@ namespace WfVae.Plugin;
 /// </summary>
 internal sealed class PluginModel : IDisposable
 {
-    private readonly VulkanDevice _device;
-    private readonly WfVaeModel _model;
+    private readonly LoadedModel _loaded;
+    private WfVaeModel Model => _loaded.Model;
     private EncoderSession? _encoder;
     private OutputQueue? _means, _logvars;
     private DecoderSession? _decoder;
@@ -23,28 +23,12 @@ internal sealed class PluginModel : IDisposable
     /// <summary>Pixels per latent along H and W, and frames per latent in time (after the first).</summary>
     public const int SpatialCompression = WfVaeConfig.SpatialCompression, TemporalCompression = WfVaeConfig.TemporalCompression;
 
-    public int LatentChannels => EnsureOpen()._model.Config.LatentDim;
+    public int LatentChannels => EnsureOpen().Model.Config.LatentDim;
 
-    private PluginModel(VulkanDevice device, WfVaeModel model)
-    {
-        _device = device;
-        _model = model;
-    }
+    private PluginModel(LoadedModel loaded) => _loaded = loaded;
 
-    public static PluginModel Open(string modelPath, string? deviceSelector)
-    {
-        // A null selector means the runtime's default rule: WFVAE_DEVICE, then discrete > integrated > ... > CPU.
-        var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector, Log = PluginLog.Write });
-        try
-        {
-            return new PluginModel(device, WfVaeModel.Load(modelPath, device));
-        }
-        catch
-        {
-            device.Dispose();
-            throw;
-        }
-    }
+    /// <summary>A null or blank selector means the runtime's default rule (WFVAE_DEVICE, then discrete &gt; ... &gt; CPU).</summary>
+    public static PluginModel Open(string modelPath, string? deviceSelector) => new(LoadedModel.Open(modelPath, deviceSelector, null, PluginLog.Write));
 
     // ------------------------------------------------------------------ encoder
 
@@ -55,7 +39,7 @@ internal sealed class PluginModel : IDisposable
         if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
         CheckSide(height, width, "frame");
-        _encoder = _model.OpenEncoder(height, width);
+        _encoder = Model.OpenEncoder(height, width);
         int latentSize = LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width);
         _means = new OutputQueue(latentSize);
         _logvars = new OutputQueue(latentSize);
@@ -117,7 +101,7 @@ internal sealed class PluginModel : IDisposable
         EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
         CheckSide(latentHeight * (long)SpatialCompression, latentWidth * (long)SpatialCompression, "latent frame (x8)");
-        _decoder = _model.OpenDecoder(latentHeight, latentWidth);
+        _decoder = Model.OpenDecoder(latentHeight, latentWidth);
         _frames = new OutputQueue(3 * WfVaeConfig.PixelSize(latentHeight) * WfVaeConfig.PixelSize(latentWidth));
     }
 
@@ -172,7 +156,6 @@ internal sealed class PluginModel : IDisposable
         _closed = true;
         ReleaseEncoder();
         ReleaseDecoder();
-        _model.Dispose();
-        _device.Dispose();
+        _loaded.Dispose();
     }
 }

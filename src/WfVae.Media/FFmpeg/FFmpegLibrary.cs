@@ -24,13 +24,18 @@ public sealed record FFmpegRelease(string Name, int AvUtil, int AvCodec, int AvF
 }
 
 /// <summary>
-/// Loads FFmpeg's shared libraries (versioned names, newest supported first), checks their versions and
-/// picks the struct layout. Every public entry point of WfVae.Media calls <see cref="EnsureLoaded"/> first.
-/// Set <c>WFVAE_FFMPEG_DIR</c> to look in a folder before the system search path.
+/// Loads FFmpeg's shared libraries, checks their versions and picks the struct layout. The release is chosen
+/// at run time: the newest supported release whose five libraries all load (from <c>WFVAE_FFMPEG_DIR</c> first,
+/// when set, then the system search path), loaded in dependency order so that a folder of libraries without
+/// an rpath still resolves its own sonames. Every public entry point of WfVae.Media calls
+/// <see cref="EnsureLoaded"/> first.
 /// </summary>
 public static class FFmpegLibrary
 {
     public static readonly string[] LibraryNames = ["libavutil", "libavcodec", "libavformat", "libavfilter", "libswscale"];
+
+    /// <summary>Dependency order: each library's FFmpeg dependencies come before it.</summary>
+    private static readonly string[] LoadOrder = ["libavutil", "libswscale", "libavcodec", "libavformat", "libavfilter"];
 
     /// <summary>Releases whose sonames are tried (so an unsupported one is found and named, not just "missing").</summary>
     private static readonly FFmpegRelease[] KnownReleases =
@@ -38,22 +43,29 @@ public static class FFmpegLibrary
         new("FFmpeg 5.x", AvUtil: 57, AvCodec: 59, AvFormat: 59, AvFilter: 8, SwScale: 6),
         new("FFmpeg 6.x", AvUtil: 58, AvCodec: 60, AvFormat: 60, AvFilter: 9, SwScale: 7),
         new("FFmpeg 7.x", AvUtil: 59, AvCodec: 61, AvFormat: 61, AvFilter: 10, SwScale: 8),
+        new("FFmpeg 8.x", AvUtil: 60, AvCodec: 62, AvFormat: 62, AvFilter: 11, SwScale: 9),
+        new("FFmpeg 9.x", AvUtil: 61, AvCodec: 63, AvFormat: 63, AvFilter: 12, SwScale: 10),
     ];
 
     /// <summary>
-    /// Releases this binding supports: only those whose struct offsets were verified against real libraries
-    /// (FFmpeg 5.1 here). 6.x/7.x are found and named but refused until their offsets are added to
-    /// <see cref="FFmpegLayout"/> and pass the layout tests against those libraries (public structs such as
-    /// AVStream, AVFrame and AVCodecContext gained and lost fields across these releases).
+    /// Releases whose struct offsets (<see cref="FFmpegLayout"/>) were taken from their headers and verified
+    /// against their libraries by the layout and media tests (docs/media.md): 5.1, 7.1, 8.1, 9.0, newest first.
+    /// 6.x is found and named but refused: no Debian suite carries its source to verify it against.
     /// </summary>
-    public static IReadOnlyList<FFmpegRelease> SupportedReleases { get; } = [KnownReleases[0]];
+    public static IReadOnlyList<FFmpegRelease> SupportedReleases { get; } = [KnownReleases[4], KnownReleases[3], KnownReleases[2], KnownReleases[0]];
 
-    private static readonly Dictionary<FFmpegRelease, FFmpegLayout> Layouts = new() { [KnownReleases[0]] = FFmpegLayout.FFmpeg5 };
+    private static readonly Dictionary<FFmpegRelease, FFmpegLayout> Layouts = new()
+    {
+        [KnownReleases[0]] = FFmpegLayout.FFmpeg5,
+        [KnownReleases[2]] = FFmpegLayout.FFmpeg7,
+        [KnownReleases[3]] = FFmpegLayout.FFmpeg8,
+        [KnownReleases[4]] = FFmpegLayout.FFmpeg9,
+    };
 
     private static readonly Lock Gate = new();
     private static readonly Dictionary<string, nint> Handles = new();
     private static readonly List<string> Tried = new();
-    private static bool _resolverSet;
+    private static bool _resolverSet, _librariesLoaded;
     private static Exception? _failure;
     private static FFmpegLayout? _layout;
 
@@ -66,6 +78,9 @@ public static class FFmpegLibrary
     private static FFmpegRelease? _release;
 
     internal static FFmpegLayout Layout => _layout ?? throw new InvalidOperationException("FFmpegLibrary.EnsureLoaded was not called");
+
+    /// <summary>The struct layout of a supported release (each one has exactly one).</summary>
+    internal static FFmpegLayout LayoutOf(FFmpegRelease release) => Layouts[release];
 
     /// <summary>Loads and checks the libraries once; throws <see cref="MediaException"/> (every time) if that failed.</summary>
     public static void EnsureLoaded()
@@ -131,30 +146,60 @@ public static class FFmpegLibrary
         if (!LibraryNames.Contains(library)) return 0;
         lock (Handles)
         {
-            if (Handles.TryGetValue(name, out var cached)) return cached;
-            var dir = Environment.GetEnvironmentVariable("WFVAE_FFMPEG_DIR");
-            foreach (var file in CandidateFiles(name))
-                foreach (var path in dir is { Length: > 0 } ? [Path.Combine(dir, file), file] : new[] { file })
-                {
-                    Tried.Add(path);
-                    if (NativeLibrary.TryLoad(path, out var handle)) return Handles[name] = handle;
-                }
-            return 0;
+            if (!_librariesLoaded) { LoadLibraries(); _librariesLoaded = true; }
+            return Handles.GetValueOrDefault(library);
         }
     }
 
-    /// <summary>Versioned file names, supported releases first, then the unversioned development name.</summary>
-    private static IEnumerable<string> CandidateFiles(string name)
+    /// <summary>
+    /// The newest supported release complete in one place (the WFVAE_FFMPEG_DIR folder, then the system);
+    /// failing that, each library under any known name, so that the version check can name what was found.
+    /// </summary>
+    private static void LoadLibraries()
     {
-        var lib = "lib" + name;
-        var releases = SupportedReleases.Concat(KnownReleases.Except(SupportedReleases));
-        foreach (var r in releases)
+        var dir = Environment.GetEnvironmentVariable("WFVAE_FFMPEG_DIR");
+        var places = dir is { Length: > 0 } ? new[] { dir, null } : new string?[] { null };
+        foreach (var place in places)
+            foreach (var release in SupportedReleases)
+                if (TryLoadRelease(place, release)) return;
+        foreach (var library in LoadOrder)
         {
-            int major = r.MajorOf(lib);
-            if (OperatingSystem.IsWindows()) yield return $"{name}-{major}.dll";
-            else if (OperatingSystem.IsMacOS()) yield return $"{lib}.{major}.dylib";
-            else yield return $"{lib}.so.{major}";
+            var names = KnownReleases.Select(r => FileName(library, r.MajorOf(library))).Append(FileName(library, null));
+            foreach (var file in places.SelectMany(p => names.Select(n => p == null ? n : Path.Combine(p, n))))
+                if (TryLoad(library, file)) break;
         }
-        yield return OperatingSystem.IsWindows() ? $"{name}.dll" : OperatingSystem.IsMacOS() ? $"{lib}.dylib" : $"{lib}.so";
+    }
+
+    private static bool TryLoadRelease(string? place, FFmpegRelease release)
+    {
+        var loaded = new List<string>();
+        foreach (var library in LoadOrder)
+        {
+            var file = FileName(library, release.MajorOf(library));
+            if (!TryLoad(library, place == null ? file : Path.Combine(place, file)))
+            {
+                foreach (var l in loaded) { NativeLibrary.Free(Handles[l]); Handles.Remove(l); }
+                return false;
+            }
+            loaded.Add(library);
+        }
+        return true;
+    }
+
+    private static bool TryLoad(string library, string path)
+    {
+        Tried.Add(path);
+        if (!NativeLibrary.TryLoad(path, out var handle)) return false;
+        Handles[library] = handle;
+        return true;
+    }
+
+    /// <summary>A library's file name for a major version (null: the unversioned development name).</summary>
+    private static string FileName(string library, int? major)
+    {
+        string name = library[3..];
+        if (major is not { } m) return OperatingSystem.IsWindows() ? $"{name}.dll" : OperatingSystem.IsMacOS() ? $"{library}.dylib" : $"{library}.so";
+        if (OperatingSystem.IsWindows()) return $"{name}-{m}.dll";
+        return OperatingSystem.IsMacOS() ? $"{library}.{m}.dylib" : $"{library}.so.{m}";
     }
 }

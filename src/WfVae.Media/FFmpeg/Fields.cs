@@ -4,9 +4,13 @@ namespace WfVae.Media.FFmpeg;
 /// Byte offsets of the few FFmpeg struct fields that have no accessor function or AVOption (x64, LP64 and
 /// LLP64 agree here: no field involved sits after a C <c>long</c>). Everything else goes through functions
 /// and AVOptions (codec context size / pixel format / time base / bit rate are set with av_opt_*).
-/// One instance per supported FFmpeg release; the offsets were taken with <c>offsetof</c> against the
-/// installed FFmpeg 5.1 headers (Debian 12) and are re-checked against the running libraries by
+/// One instance per supported FFmpeg release, the one place where releases differ (public struct layouts
+/// only change at major versions, so one per major). The offsets are printed by eng/ffmpeg-layout.c
+/// (<c>offsetof</c>) compiled against each release's headers (5.1: Debian 12's; 7.1, 8.1, 9.0: the builds
+/// of build.ps1 ffmpeg-build) and re-checked against the running libraries by
 /// tests/WfVae.Tests/Media/FFmpegLayoutTests.cs (oracles: av_opt_get_*, ffprobe, av_frame_get_buffer).
+/// From 6.0 on AVStream starts with an AVClass pointer and codecpar moved up; AVFrame lost deprecated
+/// fields before best_effort_timestamp in 7.0 and 8.0.
 /// </summary>
 internal sealed record FFmpegLayout(
     string Release,
@@ -28,6 +32,31 @@ internal sealed record FFmpegLayout(
         FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 344,
         InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
         CodecName: 0);
+
+    /// <summary>FFmpeg 7.1 (avformat 61, avcodec 61, avutil 59, avfilter 10, swscale 8).</summary>
+    public static readonly FFmpegLayout FFmpeg7 = new(
+        "7.x",
+        FormatPb: 32, FormatNbStreams: 44, FormatStreams: 48,
+        OutputFormatFlags: 44,
+        StreamIndex: 8, StreamTimeBase: 32, StreamAvgFrameRate: 88, StreamCodecpar: 16,
+        PacketStreamIndex: 36, PacketDuration: 64,
+        FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 320,
+        InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
+        CodecName: 0);
+
+    /// <summary>FFmpeg 8.1 (avformat 62, avcodec 62, avutil 60, avfilter 11, swscale 9).</summary>
+    public static readonly FFmpegLayout FFmpeg8 = new(
+        "8.x",
+        FormatPb: 32, FormatNbStreams: 44, FormatStreams: 48,
+        OutputFormatFlags: 44,
+        StreamIndex: 8, StreamTimeBase: 32, StreamAvgFrameRate: 88, StreamCodecpar: 16,
+        PacketStreamIndex: 36, PacketDuration: 64,
+        FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 304,
+        InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
+        CodecName: 0);
+
+    /// <summary>FFmpeg 9.0 (avformat 63, avcodec 63, avutil 61, avfilter 12, swscale 10): the same offsets as 8.1.</summary>
+    public static readonly FFmpegLayout FFmpeg9 = FFmpeg8 with { Release = "9.x" };
 }
 
 /// <summary>Typed reads and writes of the fields in <see cref="FFmpegLayout"/> for the loaded libraries.</summary>

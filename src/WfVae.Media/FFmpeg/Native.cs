@@ -12,7 +12,7 @@ public readonly record struct AVRational(int Num, int Den)
 
 /// <summary>
 /// P/Invoke declarations for the libav* functions this project uses, written from the FFmpeg 5.1 public
-/// headers. Pointers to FFmpeg objects are plain <see cref="nint"/>: the objects are opaque here and the few
+/// headers; every one exists with the same signature in 7.1, 8.1 and 9.0 (checked against their headers). Pointers to FFmpeg objects are plain <see cref="nint"/>: the objects are opaque here and the few
 /// fields that are read or written go through <see cref="Fields"/>. The library names are logical
 /// ("avformat", ...) and mapped to versioned file names by <see cref="FFmpegLibrary"/>'s resolver, so this
 /// file is the only place that would change when swapping in FFmpeg.AutoGen.
@@ -21,7 +21,7 @@ internal static unsafe partial class Native
 {
     public const string AvUtil = "avutil", AvCodec = "avcodec", AvFormat = "avformat", AvFilter = "avfilter", SwScale = "swscale";
 
-    // ---- constants (stable across FFmpeg 5-7) ----
+    // ---- constants (the same in FFmpeg 5.1, 7.1, 8.1 and 9.0) ----
     public const int AVMEDIA_TYPE_VIDEO = 0;
     public const int AV_LOG_QUIET = -8;
     public const int AVIO_FLAG_WRITE = 2;

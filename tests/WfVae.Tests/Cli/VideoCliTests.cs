@@ -141,8 +141,17 @@ public sealed class VideoCliTests : IDisposable
         var clip = Clip("clip.mp4", 32, 32);
         var recon = Run("recon", clip, P("small.mp4"), "--vf", "scale=16:16,fps=6");
         Assert.True(recon.Code == 0, recon.Err);
-        var probe = MediaTools.ProbeStream($"movie={clip},scale=16:16,fps=6", "v:0", "-f", "lavfi", "-count_frames");
-        AssertVideo(P("small.mp4"), 16, 16, "6/1", int.Parse(probe["nb_read_frames"]));
+        // Oracle: ffprobe running the same graph when it shares the loaded libavfilter (the fps filter's rounding
+        // at the end changed after 5.1), else WfVae.Media's own reader with that graph.
+        int frames;
+        if (MediaTools.CliHasLoadedLibrary("libavfilter"))
+            frames = int.Parse(MediaTools.ProbeStream($"movie={clip},scale=16:16,fps=6", "v:0", "-f", "lavfi", "-count_frames")["nb_read_frames"]);
+        else
+        {
+            using var reader = WfVae.Media.VideoReader.Open(clip, new WfVae.Media.VideoReaderOptions { VideoFilter = "scale=16:16,fps=6" });
+            frames = reader.ReadFrames().Count();
+        }
+        AssertVideo(P("small.mp4"), 16, 16, "6/1", frames);
     }
 
     [Fact]

@@ -21,10 +21,59 @@ public sealed unsafe class FFmpegLayoutTests(MediaClips clips) : IClassFixture<M
         var release = FFmpegLibrary.Release;
         Assert.Contains(release, FFmpegLibrary.SupportedReleases);
         foreach (var v in versions) Assert.Equal(release.MajorOf(v.Library), v.Major);
-        // The ffmpeg CLI on this machine reports the same libavformat.
-        var banner = MediaTools.Run("ffmpeg", "-version");
-        var avformat = versions.Single(v => v.Library == "libavformat");
-        Assert.Matches($@"libavformat\s+{avformat.Major}\.\s*{avformat.Minor}\.", banner);
+        // Oracle: the files the process mapped (Linux) are the versions reported, from WFVAE_FFMPEG_DIR when set.
+        if (OperatingSystem.IsLinux())
+        {
+            var maps = File.ReadAllLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(p => p.Length >= 6).Select(p => p[5]).ToHashSet();
+            var dir = Environment.GetEnvironmentVariable("WFVAE_FFMPEG_DIR");
+            foreach (var v in versions)
+            {
+                var mapped = maps.Where(m => Path.GetFileName(m).StartsWith(v.Library + ".so.")).ToList();
+                Assert.True(mapped.Count == 1, $"{v.Library}: mapped {string.Join(", ", mapped)}");
+                Assert.EndsWith($"{v.Library}.so.{v.Major}.{v.Minor}.{v.Micro}", mapped[0]);
+                if (dir is { Length: > 0 }) Assert.StartsWith(Path.GetFullPath(dir), mapped[0]);
+            }
+        }
+        // Without WFVAE_FFMPEG_DIR the system's libraries are loaded: the ffmpeg CLI reports the same libavformat.
+        if (Environment.GetEnvironmentVariable("WFVAE_FFMPEG_DIR") is not { Length: > 0 })
+        {
+            var banner = MediaTools.Run("ffmpeg", "-version");
+            var avformat = versions.Single(v => v.Library == "libavformat");
+            Assert.Matches($@"libavformat\s+{avformat.Major}\.\s*{avformat.Minor}\.", banner);
+        }
+    }
+
+    [Fact]
+    public void Every_supported_release_has_one_layout_and_is_recognised_by_its_majors()
+    {
+        var supported = FFmpegLibrary.SupportedReleases;
+        Assert.Equal(["FFmpeg 9.x", "FFmpeg 8.x", "FFmpeg 7.x", "FFmpeg 5.x"], supported.Select(r => r.Name));
+        foreach (var release in supported)
+        {
+            var versions = FFmpegLibrary.LibraryNames.Select(l => new FFmpegLibraryVersion(l, (uint)release.MajorOf(l) << 16 | 2 << 8 | 100)).ToList();
+            Assert.Same(release, FFmpegLibrary.CheckVersions(versions, supported));
+            Assert.StartsWith(FFmpegLibrary.LayoutOf(release).Release[..1], release.Name["FFmpeg ".Length..]);
+        }
+        Assert.Equal(supported.Count, supported.Select(r => FFmpegLibrary.LayoutOf(r)).Distinct().Count());
+    }
+
+    [Fact]
+    public void Libraries_of_two_supported_releases_are_refused_naming_each_library_and_version()
+    {
+        var supported = FFmpegLibrary.SupportedReleases;
+        var five = supported.Single(r => r.Name == "FFmpeg 5.x");
+        var seven = supported.Single(r => r.Name == "FFmpeg 7.x");
+        // An FFmpeg 5.1 libavutil beside the rest of 7.1: every library is supported somewhere, together by none.
+        var mixed = FFmpegLibrary.LibraryNames.Select(l => new FFmpegLibraryVersion(l,
+            l == "libavutil" ? (uint)five.AvUtil << 16 | 17 << 8 | 100 : (uint)seven.MajorOf(l) << 16 | 3 << 8 | 101)).ToList();
+        var e = Assert.Throws<MediaException>(() => FFmpegLibrary.CheckVersions(mixed, supported));
+        Assert.Contains("different FFmpeg releases", e.Message);
+        Assert.Contains($"libavutil {five.AvUtil}.17.100", e.Message);
+        foreach (var l in FFmpegLibrary.LibraryNames.Where(l => l != "libavutil")) Assert.Contains($"{l} {seven.MajorOf(l)}.3.101", e.Message);
+        // FFmpeg 6.x is known but not supported: refused naming the supported majors, as any other release.
+        var six = FFmpegLibrary.LibraryNames.Select(l => new FFmpegLibraryVersion(l, (uint)(seven.MajorOf(l) - 1) << 16)).ToList();
+        var s = Assert.Throws<MediaException>(() => FFmpegLibrary.CheckVersions(six, supported));
+        Assert.Contains($"libavformat {seven.AvFormat - 1}.0.0 is not supported", s.Message);
     }
 
     [Fact]

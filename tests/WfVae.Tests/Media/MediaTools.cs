@@ -27,6 +27,13 @@ internal static class MediaTools
         return Process.Start(psi)!;
     }
 
+    /// <summary>Whether the ffmpeg CLI is built on the same major.minor of <paramref name="library"/> as WfVae.Media loaded.</summary>
+    public static bool CliHasLoadedLibrary(string library)
+    {
+        var v = WfVae.Media.FFmpeg.FFmpegLibrary.LoadedVersions.Single(l => l.Library == library);
+        return System.Text.RegularExpressions.Regex.IsMatch(Run("ffmpeg", "-version"), $@"{library}\s+{v.Major}\.\s*{v.Minor}\.");
+    }
+
     /// <summary>ffprobe -show_streams for one stream as key=value pairs.</summary>
     public static Dictionary<string, string> ProbeStream(string path, string select = "v:0", params string[] extra)
     {

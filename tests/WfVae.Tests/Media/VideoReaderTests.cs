@@ -39,9 +39,10 @@ public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClip
         Assert.Equal((6, 1), (reader.FrameRate.Num, reader.FrameRate.Den));
         int count = reader.ReadFrames().Count();
 
-        // Oracle: the same graph run by ffprobe through the movie source.
+        // Oracle: the same graph run by ffprobe through the movie source, when ffprobe runs the same libavfilter
+        // (the fps filter's end-of-stream rounding changed between releases; build.ps1 ffmpeg-test loads others).
         var probe = MediaTools.ProbeStream($"movie={clips.Mp4},scale=32:32,fps=6", "v:0", "-f", "lavfi", "-count_frames");
-        Assert.Equal(int.Parse(probe["nb_read_frames"]), count);
+        if (MediaTools.CliHasLoadedLibrary("libavfilter")) Assert.Equal(int.Parse(probe["nb_read_frames"]), count);
         Assert.InRange(count, 4, 6); // 0.75 s at 6 fps
     }
 

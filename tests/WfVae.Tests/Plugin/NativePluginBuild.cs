@@ -59,13 +59,20 @@ internal sealed class NativePluginBuild
             throw new InvalidOperationException($"compiling tests/native/plugin_misuse.c with {cc} -fsanitize=address failed (exit {misuse.Exit}):\n{misuse.Output}");
     }
 
-    /// <summary>Runs a program to completion; Output is stdout then stderr.</summary>
+    /// <summary>
+    /// Runs a program to completion with stdin closed (ffmpeg and mpv would read commands from it);
+    /// Output is stdout then stderr. <paramref name="environment"/> adds or replaces variables.
+    /// </summary>
     public static (int Exit, string Output, string Stdout) Run(string file, IEnumerable<string> args, TimeSpan timeout,
-        IReadOnlyDictionary<string, string>? environment = null)
+        string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
+        };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         // `dotnet test` exports MSBuild variables (SDK paths, node settings) meant for its own build; a nested
         // `dotnet publish` must resolve its SDK afresh.
         foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
@@ -75,6 +82,7 @@ internal sealed class NativePluginBuild
         catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"cannot start '{file}': {e.Message}", e); }
         using (p)
         {
+            p.StandardInput.Close();
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
             if (!p.WaitForExit(timeout))
