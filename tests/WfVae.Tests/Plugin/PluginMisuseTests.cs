@@ -22,7 +22,7 @@ public sealed class PluginMisuseTests(ITestOutputHelper log)
         // .NET turns its own SIGSEGVs (null checks) into exceptions: ASan must leave that signal to it; the
         // runtime's heap is not malloc's, so leak reports would be noise.
         var env = new Dictionary<string, string> { ["ASAN_OPTIONS"] = "detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:abort_on_error=1" };
-        var run = NativePluginBuild.Run(build.MisuseDriver, [model], TimeSpan.FromMinutes(10), env);
+        var run = NativePluginBuild.Run(build.MisuseDriver, [model], TimeSpan.FromMinutes(10), environment: env);
         log.WriteLine(run.Output);
         Assert.DoesNotContain("AddressSanitizer", run.Output);
         Assert.True(run.Exit == 0, $"plugin_misuse exited with {run.Exit}: {string.Join("\n", run.Stdout.Split('\n').Where(l => l.StartsWith("FAIL")))}");
