@@ -33,7 +33,9 @@ $AptPackages = @(
     'glslc', 'spirv-tools',
     'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev',
     # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
-    'gcc', 'libc6-dev'
+    'gcc', 'libc6-dev',
+    # The PyTorch twin (tools/train): `wfvae bench --peer torch`, the GPU kit's peer step and their tests.
+    'python3-torch'
 )
 
 $HelpText = @"
@@ -48,7 +50,7 @@ targets:
            the missing ones of:
              $($AptPackages[0..5] -join ' ')
              $($AptPackages[6..11] -join ' ')
-             $($AptPackages[12..13] -join ' ')
+             $($AptPackages[12..14] -join ' ')
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>
