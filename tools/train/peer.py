@@ -5,7 +5,7 @@ and of the GPU kit (tools/gpu/kit.py).
 usage: peer.py --request <file.json | ->        one JSON result on stdout, progress on stderr
 
 request: {"weights": <.safetensors>, "config": <config.json>, "device": "cpu" | "cuda", "threads": n,
-          "runs": n, "golden": <folder of reference cases> | null, "seed": n,
+          "runs": n, "golden": <folder of reference cases> | null, "golden_cases": [names] | null, "seed": n,
           "clips": [{"frames": T, "height": H, "width": W, "precision": "fp32" | "tf32" | "bf16"}]}
 
 The twin first passes the golden check (golden_check.py, on the CPU) when "golden" is given. Each clip then
@@ -56,10 +56,12 @@ def read_request(path):
     return r
 
 
-def golden_check(folder):
-    """All reference cases through the twin on the CPU; raises on the first case outside the fp32 bounds."""
+def golden_check(folder, subset=None):
+    """The reference cases (all, or the named ones) through the twin on the CPU; raises on the first case outside
+    the fp32 bounds."""
     import golden_check as g
-    cases = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "io.safetensors")))
+    cases = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "io.safetensors"))
+                   and (subset is None or d in subset))
     if not cases:
         raise ValueError(f"no reference cases under {folder}")
     start, worst = time.perf_counter(), {"mean": 0.0, "logvar": 0.0, "decoded": 0.0}
@@ -239,7 +241,7 @@ def main():
               "threads": torch.get_num_threads(), "cudnn_benchmark": device == "cuda"}
     try:
         if request.get("golden"):
-            result["golden"] = golden_check(request["golden"])
+            result["golden"] = golden_check(request["golden"], request.get("golden_cases"))
         master = load_twin(request)
     except AssertionError as e:
         return fail(1, str(e))
