@@ -74,6 +74,9 @@ class Kit:
             out, err = p.communicate()
             self.log_file.write((out or "") + (err or ""))
             raise StepFailed(f"{label} timed out after {time.monotonic() - start:.0f} s")
+        except BaseException:  # the kit itself was stopped: its commands go with it
+            os.killpg(p.pid, signal.SIGKILL)
+            raise
         self.log_file.write((out or "") + (err or "") + f"[exit {p.returncode}, {time.monotonic() - start:.1f} s]\n")
         if check and p.returncode != 0:
             raise StepFailed(f"{label} exited with code {p.returncode}: {last_error(err, out)}")
