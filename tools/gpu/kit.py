@@ -57,16 +57,17 @@ class Kit:
     def remaining(self):
         return self.budget_s - (time.monotonic() - self.started)
 
-    def run(self, cmd, label, env=None, stdout=None, check=True):
+    def run(self, cmd, label, env=None, stdout=None, check=True, base_env=None):
         """Runs a command within the step's deadline; returns (code, stdout, stderr). A timeout kills its process
-        group and fails the step; check=True fails it on a nonzero exit too."""
+        group and fails the step; check=True fails it on a nonzero exit too. The environment is the engine's
+        (loader paths) unless base_env gives another."""
         timeout = self.deadline - time.monotonic()
         if timeout <= 1:
             raise StepFailed(f"no time left for {label}")
         self.log_file.write(f"\n$ {' '.join(cmd)}\n")
         start = time.monotonic()
         p = subprocess.Popen(cmd, stdout=stdout if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=dict(self.env, **(env or {})), cwd=self.repo, start_new_session=True)
+                             text=True, env=dict(base_env or self.env, **(env or {})), cwd=self.repo, start_new_session=True)
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -207,6 +208,9 @@ def main(argv):
         kit.write()
         if not args.keep_work and not args.work:
             shutil.rmtree(work, ignore_errors=True)
+    # The whole summary on the console too: a remote runner that returns only the output's tail still gets it.
+    with open(os.path.join(args.out, "summary.md")) as f:
+        print("\n" + f.read())
     print(report.console(kit))
     return 0 if all(s["status"] == "ok" for s in kit.steps) and len(kit.steps) == len(args.selected) else 1
 

@@ -125,7 +125,9 @@ def peer(kit, rec):
     with open(path, "w") as f:
         json.dump(request, f)
     python = os.environ.get("WFVAE_PYTHON") or sys.executable
-    code, out, err = kit.run([python, os.path.join(kit.repo, "tools", "train", "peer.py"), "--request", path], "peer.py", check=False)
+    # PyTorch gets the caller's environment, not the engine's loader paths.
+    code, out, err = kit.run([python, os.path.join(kit.repo, "tools", "train", "peer.py"), "--request", path], "peer.py",
+                             check=False, base_env=dict(os.environ, PYTHONUNBUFFERED="1"))
     answer = next((json.loads(line) for line in reversed(out.splitlines()) if line.startswith("{")), None)
     if answer is None:
         raise StepFailed(f"peer.py exited with code {code} without a result: {last_error(err, out)}")
