@@ -31,6 +31,12 @@ $PackageDir = Join-Path $RepoRoot 'artifacts/packages'
 
 # The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
 . (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
+$GpuKitDir = Join-Path $RepoRoot 'artifacts/gpu-kit'
+$GpuKitPayload = Join-Path $GpuKitDir 'payload'
+# The Vulkan loader and the GL-dispatch libraries NVIDIA's Vulkan ICD links against (the device notes' recipe).
+$GpuKitDebs = @('libvulkan1', 'libglvnd0', 'libgl1', 'libglx0', 'libegl1', 'libgles2', 'libopengl0')
+# What travels to a lent GPU machine: the tracked tree, untracked files git does not ignore, and the payload.
+$GpuKitTravelLimit = 64MB
 
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
@@ -42,7 +48,7 @@ $AptPackages = @(
     'ffmpeg', 'libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libswscale-dev', 'libavutil-dev',
     # The native plugin: NativeAOT links with the system C toolchain, and its test compiles a C driver.
     'gcc', 'libc6-dev',
-    # tools/train: the PyTorch twin of the model (golden check in the tests, training, the benchmark peer).
+    # tools/train: the PyTorch twin of the model (golden check in the tests, training, `wfvae bench --peer torch`, the GPU kit's peer step).
     'python3-torch', 'python3-numpy',
     # The frei0r plugins: the header for the C misuse driver, and the hosts their tests drive.
     'frei0r-plugins-dev', 'gstreamer1.0-tools', 'gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-bad', 'melt', 'mpv'
@@ -113,6 +119,12 @@ targets:
            tools/train/quality.py: the shipped model on the validation clips at 128x128 and 256x256 (engine fp32
            and fp16 through wfvae recon, the PyTorch twin, engine-vs-twin rel_err, streamed vs whole clip, a
            bicubic floor) -> docs/quality.md. Extra arguments go to quality.py (e.g. -- --model <dir>).
+  gpu-kit  prepare the GPU kit's payload in artifacts/gpu-kit/payload (docs/gpu.md): wfvae published
+           self-contained and trimmed for linux-x64 (wfvae-linux-x64.tar.xz, no .NET needed there), the
+           Debian packages of the Vulkan loader (deb/: $($GpuKitDebs -join ' ')),
+           manifest.json; fails when the tree plus the payload exceed 64 MiB. Arguments after -- run the kit
+           with them: -- --rehearse runs every step on this machine's Vulkan device and writes
+           artifacts/gpu-kit/summary.json and summary.md (python: WFVAE_PYTHON, /usr/bin/python3 or python3).
   clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
@@ -121,6 +133,7 @@ options:
   --                             everything after it is passed on unchanged (test, bench, run, plugin, pack,
                                  demo, fuzz, soak, quality; ffmpeg-build and ffmpeg-test take release lines);
                                  other unrecognised arguments are passed on as well.
+                                 (gpu-kit: the kit's own arguments, see tools/gpu/kit.py --help)
                                  help, setup, build and clean take no extra arguments.
 "@
 
@@ -493,6 +506,99 @@ function Invoke-Fuzz {
     }
 }
 
+# ---------------------------------------------------------------- gpu-kit
+
+function Get-GpuKitPython {
+    if ($env:WFVAE_PYTHON) { return $env:WFVAE_PYTHON }
+    if (Test-Path '/usr/bin/python3') { return '/usr/bin/python3' }
+    if (Test-Command 'python3') { return 'python3' }
+    Fail 'gpu-kit needs python3 (with PyTorch for the peer step); set WFVAE_PYTHON'
+}
+
+# wfvae for linux-x64 without a .NET install there: self-contained, framework trimmed (the app's own assemblies
+# are kept whole, so its reflection-based JSON reports still work), packed with xz.
+function Publish-GpuKitWfvae {
+    $publishDir = Join-Path $GpuKitDir 'publish/wfvae'
+    if (Test-Path $publishDir) { Remove-Item -Recurse -Force $publishDir }
+    Invoke-Native 'dotnet' @('publish', $CliProject, '-c', 'Release', '-r', 'linux-x64', '--self-contained',
+        '-p:PublishTrimmed=true', '-p:TrimMode=partial', '-p:JsonSerializerIsReflectionEnabledByDefault=true',
+        '-p:InvariantGlobalization=true', '-p:DebugType=none', '-o', $publishDir)
+    # Debugger, crash-dump, tracing and alternative-GC libraries: never loaded by a plain run.
+    foreach ($name in @('createdump', 'libmscordaccore.so', 'libmscordbi.so', 'libclrgc.so', 'libclrgcexp.so', 'libcoreclrtraceptprovider.so')) {
+        $path = Join-Path $publishDir $name
+        if (Test-Path $path) { Remove-Item -Force $path }
+    }
+    $tarball = Join-Path $GpuKitPayload 'wfvae-linux-x64.tar.xz'
+    Invoke-Native 'tar' @('-C', (Split-Path $publishDir), '-cJf', $tarball, 'wfvae')
+}
+
+# The loader packages for amd64, downloaded with apt-get once (kept while the folder holds one of each).
+function Get-GpuKitDebs {
+    $debDir = Join-Path $GpuKitPayload 'deb'
+    New-Item -ItemType Directory -Force -Path $debDir | Out-Null
+    $missing = @($GpuKitDebs | Where-Object { -not (Get-ChildItem -Path $debDir -Filter "$($_)_*.deb" -ErrorAction SilentlyContinue) })
+    if ($missing.Count -eq 0) { return }
+    if (-not (Test-Command 'apt-get')) {
+        Write-Warning "gpu-kit: no apt-get here, so the payload carries no Vulkan loader ($($missing -join ' ')); the GPU machine must have its own libvulkan.so.1"
+        return
+    }
+    $aptArgs = @()
+    if ((& dpkg --print-architecture) -ne 'amd64') {
+        # Another architecture: amd64 package lists of their own, as in the device notes.
+        $lists = Join-Path $GpuKitDir 'apt-amd64'
+        New-Item -ItemType Directory -Force -Path (Join-Path $lists 'partial') | Out-Null
+        $aptArgs = @('-oAPT::Architecture=amd64', '-oAPT::Architectures=amd64', "-oDir::State::Lists=$lists")
+        Invoke-Native 'apt-get' ($aptArgs + @('update'))
+    }
+    Push-Location $debDir
+    try { Invoke-Native 'apt-get' ($aptArgs + @('download') + $missing) }
+    finally { Pop-Location }
+}
+
+function Get-TravelBytes {
+    $files = @(& git -C $RepoRoot ls-files -z --cached --others --exclude-standard) -join '' -split "`0" | Where-Object { $_ }
+    $bytes = 0L
+    foreach ($f in $files) {
+        $item = Get-Item -LiteralPath (Join-Path $RepoRoot $f) -Force -ErrorAction SilentlyContinue
+        if ($item -and -not $item.PSIsContainer -and -not $item.LinkType) { $bytes += $item.Length }
+    }
+    $payload = (Get-ChildItem -LiteralPath $GpuKitPayload -Recurse -File | Measure-Object -Property Length -Sum).Sum
+    return @{ Tree = $bytes; Payload = [long]$payload }
+}
+
+function Write-GpuKitManifest {
+    $commit = (& git -C $RepoRoot rev-parse HEAD 2>$null)
+    $dirty = [bool](& git -C $RepoRoot status --porcelain --untracked-files=no 2>$null)
+    $files = Get-ChildItem -LiteralPath $GpuKitPayload -Recurse -File | Where-Object Name -ne 'manifest.json' | ForEach-Object {
+        [ordered]@{ path = [IO.Path]::GetRelativePath($GpuKitPayload, $_.FullName); bytes = $_.Length; sha256 = (Get-FileHash -Algorithm SHA256 -LiteralPath $_.FullName).Hash.ToLowerInvariant() }
+    }
+    $manifest = [ordered]@{ commit = "$commit"; uncommitted_changes = $dirty; built_utc = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ');
+        dotnet = (& dotnet --version); files = @($files) }
+    Set-Content -LiteralPath (Join-Path $GpuKitPayload 'manifest.json') -Value ($manifest | ConvertTo-Json -Depth 4)
+}
+
+function Invoke-GpuKit {
+    Write-Step 'gpu-kit: payload'
+    New-Item -ItemType Directory -Force -Path $GpuKitPayload | Out-Null
+    Publish-GpuKitWfvae
+    Get-GpuKitDebs
+    Write-GpuKitManifest
+    $size = Get-TravelBytes
+    $total = $size.Tree + $size.Payload
+    Write-Host ("gpu-kit: payload {0:N1} MiB in {1}; with the tree {2:N1} MiB travel (limit {3} MiB)" -f ($size.Payload / 1MB), $GpuKitPayload, ($total / 1MB), ($GpuKitTravelLimit / 1MB))
+    if ($total -gt $GpuKitTravelLimit) {
+        Fail ("gpu-kit: {0:N1} MiB would travel, over the {1} MiB a lent GPU machine takes (tree {2:N1} MiB, payload {3:N1} MiB)" -f ($total / 1MB), ($GpuKitTravelLimit / 1MB), ($size.Tree / 1MB), ($size.Payload / 1MB))
+    }
+    if ($Forward.Count -eq 0) {
+        Write-Host "gpu-kit: ready. On the GPU machine, from the repository root: python3 tools/gpu/kit.py --out <folder> (docs/gpu.md)"
+        return
+    }
+    $python = Get-GpuKitPython
+    Write-Step "gpu-kit: $python tools/gpu/kit.py $($Forward -join ' ')"
+    & $python (Join-Path $RepoRoot 'tools/gpu/kit.py') @Forward
+    if ($LASTEXITCODE -ne 0) { Fail "the GPU kit reported a failed or skipped step (exit code $LASTEXITCODE); see artifacts/gpu-kit/summary.md" }
+}
+
 function Invoke-Clean {
     Write-Step 'clean'
     $dirs = @()
@@ -554,6 +660,7 @@ try {
         'pack' { Invoke-Pack }
         'ffmpeg-build' { Invoke-FFmpegBuild | Out-Null }
         'ffmpeg-test' { Invoke-FFmpegTest }
+        'gpu-kit' { Invoke-GpuKit }
         'demo' {
             # Only the demo and what it references: the main job should not wait for the test project.
             Write-Step "build demo ($Configuration)"

@@ -9,7 +9,8 @@ namespace WfVae.Cli;
 /// wfvae bench ops: GFLOP/s of the convolutions at WF-VAE shapes against the measured FMA peak.
 /// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length; with --sessions N,
 /// N concurrent streams on one model checked against their single-session runs.
-/// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing.
+/// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing;
+/// with --peer torch also the PyTorch twin on the same weights, clip and thread count (<see cref="PeerBenchmark"/>).
 /// Tables go to stdout (and into a section of --markdown), progress to stderr.
 /// </summary>
 internal static class BenchCommand
@@ -19,6 +20,8 @@ internal static class BenchCommand
         var what = o.Benchmark;
         if (what is not (null or "ops" or "stream" or "soak"))
             throw new UsageException($"unknown benchmark '{what}' (ops, stream, soak, or model options such as --preset)");
+        if (what != null && o.Has("--peer"))
+            throw new UsageException($"--peer compares whole-model runs; 'bench {what}' has no peer");
         using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
         {
@@ -103,14 +106,32 @@ internal static class BenchCommand
             name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
         }
 
+        // The twin runs first: a twin that fails its golden check ends the run before the long engine part.
+        var peer = Peer(o, device, modelPath, frames, height, width, runs, stderr);
         double peak = OperatorBenchmark.MeasurePeak(device, quick: false);
-        using var model = WfVaeModel.Load(modelPath, device, precision: o.Precision);
+        using var model = WfVaeModel.Load(modelPath, device, o.Get("--config"), o.Precision);
         var result = ModelBenchmark.Run(model, name, frames, height, width, runs, peak, stderr);
         var table = ModelBenchmark.ToMarkdown(result);
+        if (peer != null) table += Environment.NewLine + PeerBenchmark.ToMarkdown(result, peer);
         stdout.WriteLine(table);
-        if (o.Get("--json") is { } json) WfVae.IO.OutputFile.WriteAllText(json, ModelBenchmark.ToJson(result));
+        if (o.Get("--json") is { } json) WfVae.IO.OutputFile.WriteAllText(json, ModelBenchmark.ToJson(result, peer?.Json));
         if (o.Get("--markdown") is { } md) WriteSection(md, $"{name}, {frames}x{height}x{width}, {result.Device}", table);
         return 0;
+    }
+
+    /// <summary>--peer torch [--peer-device cpu|cuda] [--peer-precision fp32|tf32|bf16]; null without --peer.</summary>
+    private static PeerBenchmark.Result? Peer(Options o, VulkanDevice device, string modelPath, int frames, int height, int width, int runs, TextWriter log)
+    {
+        if (o.Get("--peer") is not { } peer) return null;
+        if (peer != "torch") throw new UsageException($"unknown --peer '{peer}' (known: torch)");
+        var peerDevice = o.Get("--peer-device") ?? PeerBenchmark.DefaultDevice(device);
+        if (peerDevice is not ("cpu" or "cuda")) throw new UsageException($"--peer-device must be cpu or cuda, not '{peerDevice}'");
+        var precision = o.Get("--peer-precision") ?? PeerBenchmark.DefaultPrecision(peerDevice);
+        if (precision is not ("fp32" or "tf32" or "bf16")) throw new UsageException($"--peer-precision must be fp32, tf32 or bf16, not '{precision}'");
+        if (precision == "tf32" && peerDevice == "cpu") throw new UsageException("--peer-precision tf32 needs --peer-device cuda");
+        var (weights, config) = CheckpointLocator.Resolve(modelPath, o.Get("--config"));
+        var request = new PeerBenchmark.Request(weights, config, peerDevice, precision, PeerBenchmark.EngineThreads(device), runs, frames, height, width);
+        return PeerBenchmark.Run(request, log);
     }
 
     private static int Int(Options o, string name, int fallback)

@@ -88,7 +88,10 @@ public static class CommandLine
                                   device memory sampled every second; slopes in bytes per frame after frame 100
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
-                                  whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
+                [--peer torch [--peer-device cpu|cuda] [--peer-precision fp32|tf32|bf16]]
+                                  whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time;
+                                  --peer torch: also the PyTorch twin (tools/train, python3 with torch or
+                                  WFVAE_PYTHON) on the same weights, clip and threads, after its golden check
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
 

@@ -27,7 +27,7 @@ internal static class Verbs
         ["generate"] = ["--preset", "--config", "--output", "--dtype", "--seed", "--force", "--quiet", "--verbose"],
         ["verify"] = ["--case", .. Device],
         ["devices"] = ["--device", "--verbose"],
-        ["bench"] = ["--quick", "--sessions", "--markdown", "--preset", "--model", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
+        ["bench"] = ["--quick", "--sessions", "--peer", "--markdown", "--preset", "--model", "--config", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
     };
 
     /// <summary>One line per verb for the generated per-command help (`wfvae encode --help`); `wfvae help` has the full reference.</summary>
@@ -82,6 +82,8 @@ internal static class Verbs
         ["--quick"] = "fewer shapes and runs",
         ["--markdown"] = "also write the table into this Markdown file",
         ["--json"] = "also write the figures to this JSON file",
+        ["--sessions"] = "bench stream: N concurrent sessions on one model",
+        ["--peer"] = "bench: also run the PyTorch twin (torch) on the same weights and clip",
         ["--runs"] = "timed runs (median reported)",
     };
 
@@ -93,6 +95,7 @@ internal static class Verbs
         ["--raw"] = ["rgb24", "f32"],
         ["--dtype"] = ["f32", "f16", "bf16"],
         ["--preset"] = ["wfvae-l-16chn"],
+        ["--peer"] = ["torch"],
     };
 
     /// <summary>Throws a <see cref="UsageException"/> for an option <paramref name="verb"/> does not take.</summary>

@@ -47,6 +47,8 @@ internal static class VerifyCommand
         Check("mean", posterior.Mean, Conformance.LatentBound(model.Precision));
         Check("logvar", posterior.Logvar, Conformance.LatentBound(model.Precision));
         Check("decoded", decoded, Conformance.DecodedBound(model.Precision));
+        // fp16 convs ran the cooperative-matrix self-check at first use: its verdict is part of the result.
+        stdout.WriteLine($"convs:   {device.CooperativeMatrix}");
         stdout.WriteLine($"encode {encodeS:F2} s, decode {decodeS:F2} s (first run, pipelines included); peak device memory {device.Memory.PeakBytes / 1048576.0:F1} MiB");
         stdout.WriteLine(ok ? "verify: the engine matches the official implementation on this case" : "verify: MISMATCH against the official implementation");
         return ok ? 0 : 1;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
@@ -17,9 +18,12 @@ public static class ModelBenchmark
 
     public sealed record Result(
         string Device, string Precision, string Model, int Frames, int Height, int Width, int Runs,
-        double EncodeS, double DecodeS, double EncodeGflop, double DecodeGflop, long PeakDeviceBytes, long WeightBytes,
-        double PeakGflopPerS, double[] EncodeRunsS, double[] DecodeRunsS, LayerTime[] EncoderLayers, LayerTime[] DecoderLayers)
+        double EncodeS, double DecodeS, double EncodeGflop, double DecodeGflop, long EncodePeakBytes, long DecodePeakBytes, long WeightBytes,
+        double PeakGflopPerS, double[] EncodeRunsS, double[] DecodeRunsS, LayerTime[] EncoderLayers, LayerTime[] DecoderLayers,
+        string CooperativeMatrix)
     {
+        /// <summary>Peak device bytes of encode or decode, whichever is higher (weights included).</summary>
+        public long PeakDeviceBytes => Math.Max(EncodePeakBytes, DecodePeakBytes);
         public double EncodeFramesPerS => Frames / EncodeS;
         public double DecodeFramesPerS => Frames / DecodeS;
         public double EncodeGflopPerS => EncodeGflop / EncodeS;
@@ -50,24 +54,29 @@ public static class ModelBenchmark
             decTimings = s.Timings.ToList();
         }
 
-        dev.Memory.ResetPeak();
         var enc = new double[runs];
         var dec = new double[runs];
+        long encPeak = 0, decPeak = 0;
         for (int r = 0; r < runs; r++)
         {
+            // Each direction's peak on its own: the peak is reset to what is live (the weights) before each.
+            dev.Memory.ResetPeak();
             var sw = Stopwatch.StartNew();
             model.Encode(video);
             enc[r] = sw.Elapsed.TotalSeconds;
+            encPeak = Math.Max(encPeak, dev.Memory.PeakBytes);
+            dev.Memory.ResetPeak();
             sw.Restart();
             model.Decode(latents);
             dec[r] = sw.Elapsed.TotalSeconds;
+            decPeak = Math.Max(decPeak, dev.Memory.PeakBytes);
             log.WriteLine($"bench: run {r + 1}/{runs}: encode {enc[r]:F3} s, decode {dec[r]:F3} s");
         }
-        long peak = dev.Memory.PeakBytes;
 
         return new Result(dev.Info.Name, model.Precision.Name(), modelName, frames, height, width, runs,
             Median(enc), Median(dec), encTimings.Sum(t => t.Flops) / 1e9, decTimings.Sum(t => t.Flops) / 1e9,
-            peak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, peakGflops), Layers(decTimings, peakGflops));
+            encPeak, decPeak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, peakGflops), Layers(decTimings, peakGflops),
+            dev.CooperativeMatrix.ToString());
     }
 
     private static LayerTime[] Layers(IReadOnlyList<DispatchTiming> timings, double peak) =>
@@ -87,42 +96,45 @@ public static class ModelBenchmark
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
-    public static string ToJson(Result r) => JsonSerializer.Serialize(new
-    {
-        device = r.Device,
-        precision = r.Precision,
-        model = r.Model,
-        frames = r.Frames,
-        height = r.Height,
-        width = r.Width,
-        runs = r.Runs,
-        encode_s = r.EncodeS,
-        decode_s = r.DecodeS,
-        encode_runs_s = r.EncodeRunsS,
-        decode_runs_s = r.DecodeRunsS,
-        encode_frames_per_s = r.EncodeFramesPerS,
-        decode_frames_per_s = r.DecodeFramesPerS,
-        encode_gflop = r.EncodeGflop,
-        decode_gflop = r.DecodeGflop,
-        encode_gflop_per_s = r.EncodeGflopPerS,
-        decode_gflop_per_s = r.DecodeGflopPerS,
-        peak_device_bytes = r.PeakDeviceBytes,
-        weight_bytes = r.WeightBytes,
-        device_peak_gflop_per_s = r.PeakGflopPerS,
-        encoder_layers = r.EncoderLayers.Select(LayerJson),
-        decoder_layers = r.DecoderLayers.Select(LayerJson),
-    }, new JsonSerializerOptions { WriteIndented = true });
+    public static string ToJson(Result r, string? peerJson = null) => Json(r, peerJson).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-    private static object LayerJson(LayerTime l) => new { name = l.Name, gpu_ms = l.Ms, gflop = l.Gflop, gflop_per_s = l.GflopPerS, percent_of_peak = l.PercentOfPeak };
+    /// <summary>Built from nodes, not by reflection over an anonymous type, so a trimmed or NativeAOT build writes it too.</summary>
+    private static JsonObject Json(Result r, string? peerJson)
+    {
+        var o = new JsonObject
+        {
+            ["device"] = r.Device, ["precision"] = r.Precision, ["cooperative_matrix"] = r.CooperativeMatrix, ["model"] = r.Model,
+            ["frames"] = r.Frames, ["height"] = r.Height, ["width"] = r.Width, ["runs"] = r.Runs,
+            ["encode_s"] = r.EncodeS, ["decode_s"] = r.DecodeS,
+            ["encode_runs_s"] = Array(r.EncodeRunsS), ["decode_runs_s"] = Array(r.DecodeRunsS),
+            ["encode_frames_per_s"] = r.EncodeFramesPerS, ["decode_frames_per_s"] = r.DecodeFramesPerS,
+            ["encode_gflop"] = r.EncodeGflop, ["decode_gflop"] = r.DecodeGflop,
+            ["encode_gflop_per_s"] = r.EncodeGflopPerS, ["decode_gflop_per_s"] = r.DecodeGflopPerS,
+            ["peak_device_bytes"] = r.PeakDeviceBytes, ["encode_peak_device_bytes"] = r.EncodePeakBytes,
+            ["decode_peak_device_bytes"] = r.DecodePeakBytes, ["weight_bytes"] = r.WeightBytes,
+            ["device_peak_gflop_per_s"] = r.PeakGflopPerS,
+            ["encoder_layers"] = new JsonArray(r.EncoderLayers.Select(LayerJson).ToArray()),
+            ["decoder_layers"] = new JsonArray(r.DecoderLayers.Select(LayerJson).ToArray()),
+        };
+        if (peerJson != null) o["peer"] = JsonNode.Parse(peerJson);
+        return o;
+    }
+
+    private static JsonArray Array(double[] values) => new(values.Select(v => (JsonNode?)v).ToArray());
+
+    private static JsonNode LayerJson(LayerTime l) => new JsonObject
+    {
+        ["name"] = l.Name, ["gpu_ms"] = l.Ms, ["gflop"] = l.Gflop, ["gflop_per_s"] = l.GflopPerS, ["percent_of_peak"] = l.PercentOfPeak,
+    };
 
     public static string ToMarkdown(Result r, int topLayers = 12)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"| model | clip | encode s | decode s | encode frames/s | decode frames/s | encode GFLOP/s | decode GFLOP/s | peak device memory |");
+        sb.AppendLine($"| model | clip | encode s | decode s | encode frames/s | decode frames/s | encode GFLOP/s | decode GFLOP/s | peak device memory (encode / decode) |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        sb.AppendLine($"| {r.Model} | {r.Frames}x{r.Height}x{r.Width} | {r.EncodeS:F2} | {r.DecodeS:F2} | {r.EncodeFramesPerS:F2} | {r.DecodeFramesPerS:F2} | {r.EncodeGflopPerS:F1} | {r.DecodeGflopPerS:F1} | {r.PeakDeviceBytes / 1048576.0:F0} MiB |");
+        sb.AppendLine($"| {r.Model} | {r.Frames}x{r.Height}x{r.Width} | {r.EncodeS:F3} | {r.DecodeS:F3} | {r.EncodeFramesPerS:F2} | {r.DecodeFramesPerS:F2} | {r.EncodeGflopPerS:F1} | {r.DecodeGflopPerS:F1} | {r.EncodePeakBytes / 1048576.0:F0} / {r.DecodePeakBytes / 1048576.0:F0} MiB |");
         sb.AppendLine();
-        sb.AppendLine($"Device: {r.Device}, {r.Precision}; median of {r.Runs} run(s) after a warm-up (the warm-up is the profiled run); {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (spec §7 counting); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
+        sb.AppendLine($"Device: {r.Device}, {r.Precision} ({r.CooperativeMatrix}); median of {r.Runs} run(s) after a warm-up (the warm-up is the profiled run); {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (spec §7 counting); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
         foreach (var (title, layers) in new[] { ("encoder", r.EncoderLayers), ("decoder", r.DecoderLayers) })
         {
             sb.AppendLine();
