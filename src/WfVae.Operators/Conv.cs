@@ -122,7 +122,7 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
 /// Weights of one convolution, repacked on the host for shaders/conv.comp: [kt·kh·kw taps][Cin][CoutPad] (output
 /// channel fastest, rows padded with zeros to a multiple of 4 so the shader reads vec4s), then the bias [CoutPad].
 /// </summary>
-public sealed class ConvWeights : IDisposable
+public sealed partial class ConvWeights : IDisposable
 {
     public int Cout { get; }
     public int Cin { get; }
@@ -263,8 +263,9 @@ public static class Conv
     }
 
     /// <summary>
-    /// Environment variable forcing a variant for diagnosis: "ssbo", "texel" (the plain texel kernel on every layer) or
-    /// "texel-rows" (the row kernel wherever it applies, plain texel elsewhere).
+    /// Environment variable forcing a variant for diagnosis: "ssbo", "texel" (the plain texel kernel on every layer),
+    /// "texel-rows" (the row kernel wherever it applies, plain texel elsewhere); these turn Winograd off. "winograd",
+    /// "winograd-f2", "winograd-f4" force Winograd on every 3×3 conv (read when weights load, <see cref="WinogradConv.TileFor"/>).
     /// </summary>
     public const string VariantVariable = "WFVAE_CONV_VARIANT";
 
@@ -279,16 +280,28 @@ public static class Conv
     {
         ArgumentNullException.ThrowIfNull(d);
         if (VariantOverride is { } o) return o;
-        var env = Environment.GetEnvironmentVariable(VariantVariable);
-        if (!string.IsNullOrWhiteSpace(env))
-            return env.Trim().ToLowerInvariant() switch
-            {
-                "ssbo" => ConvVariant.Ssbo,
-                "texel" => ConvVariant.Texel,
-                "texel-rows" => ConvVariant.TexelRows,
-                _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo', 'texel' or 'texel-rows'"),
-            };
+        if (ForcedFromEnvironment().Direct is { } forced) return forced;
         return d.Info.Kind == DeviceKind.Cpu && TexelUsable(d, precision) ? ConvVariant.Texel : ConvVariant.Ssbo;
+    }
+
+    /// <summary>
+    /// WFVAE_CONV_VARIANT: unset; a direct kernel (ssbo, texel, texel-rows: Winograd off); or Winograd forced on every 3×3
+    /// conv (winograd: the device class's tile, winograd-f2 / winograd-f4: that tile; see <see cref="WinogradConv.TileFor"/>).
+    /// </summary>
+    internal static (ConvVariant? Direct, bool Winograd, WinogradTile? Tile) ForcedFromEnvironment()
+    {
+        var env = Environment.GetEnvironmentVariable(VariantVariable);
+        if (string.IsNullOrWhiteSpace(env)) return (null, false, null);
+        return env.Trim().ToLowerInvariant() switch
+        {
+            "ssbo" => (ConvVariant.Ssbo, false, null),
+            "texel" => (ConvVariant.Texel, false, null),
+            "texel-rows" => (ConvVariant.TexelRows, false, null),
+            "winograd" => (null, true, null),
+            "winograd-f2" => (null, true, WinogradTile.F2),
+            "winograd-f4" => (null, true, WinogradTile.F4),
+            _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo', 'texel', 'texel-rows', 'winograd', 'winograd-f2' or 'winograd-f4'"),
+        };
     }
 
     /// <summary>
@@ -300,7 +313,7 @@ public static class Conv
     public static ConvVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, int strideHW, int outW)
     {
         ArgumentNullException.ThrowIfNull(w);
-        bool forced = VariantOverride != null || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(VariantVariable));
+        bool forced = VariantOverride != null || ForcedFromEnvironment().Direct != null;
         var v = VariantFor(d, precision);
         if (v == ConvVariant.TexelRows) return RowsApply(w, strideHW) ? v : ConvVariant.Texel;
         if (v == ConvVariant.Texel && !forced && RowsWin(w, strideHW, outW)) return ConvVariant.TexelRows;
@@ -325,7 +338,7 @@ public static class Conv
     }
 
     /// <summary>Whether texel views of <paramref name="precision"/> elements can address a whole memory block and are readable.</summary>
-    private static bool TexelUsable(VulkanDevice d, Precision precision)
+    internal static bool TexelUsable(VulkanDevice d, Precision precision)
     {
         int eb = precision.ElementBytes();
         return d.Pipelines.MaxTexelBufferElements * eb >= d.Memory.MaxAllocationBytes
@@ -383,6 +396,11 @@ public static class Conv
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"{w}: output {y.Shape} too large");
+        if (w.Winograd != null)
+        {
+            WinogradConv.Forward(rec, past, x, w, y, residual, strideT, strideHW, padding, precision, label ?? "conv");
+            return;
+        }
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
         int pad = padding == ConvPadding.Same ? 1 : 0;
