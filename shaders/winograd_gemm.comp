@@ -7,7 +7,8 @@
 //! fp16
 
 // Phase 2 of the Winograd convolution (WinogradConv.cs): the batched products in the transformed domain.
-// For every point xi of the ALPHA x ALPHA transformed tile (one batch per xi, gl_WorkGroupID.y):
+// For every point xi of the ALPHA x ALPHA transformed tile (one batch per xi: point0 + gl_WorkGroupID.y; the transformed
+// weights of large layers are split into parts of consecutive points, one dispatch each):
 //   M[xi][co][n] = sum over (a, ci) of U[xi][a][ci][co] * V[xi][ci][a * tapStride + n]
 // n runs over the output tiles of the chunk (frame-major, tiles of a frame padded to a multiple of 4), a over the
 // kt temporal taps and ci over the input channels: V holds the transformed input frames of the chunk, and output frame
@@ -60,6 +61,7 @@ layout(push_constant) uniform Push {
     uint cin, kt, cout, cout4;
     uint n;          // columns of M (output tiles of the chunk, a multiple of 4)
     uint mBase;      // element index of M[0][0][0]; rows (xi, co) are n elements apart
+    uint point0;     // first point of this dispatch: U holds points point0.. (the weights are split into parts)
 } p;
 
 #ifdef WFVAE_TEXEL
@@ -71,7 +73,8 @@ void main()
     const uint lid = gl_LocalInvocationIndex;
     const uint mi = lid / WGN;
     const uint ni = lid % WGN;
-    const uint xi = gl_WorkGroupID.y;
+    const uint xu = gl_WorkGroupID.y;      // point within this part of U
+    const uint xi = p.point0 + xu;         // point within V and M
     const uint nBase = gl_WorkGroupID.x * BN + ni * TN;   // first column of this invocation
     const uint m0 = gl_WorkGroupID.z * BM + mi * TM;
     if (gl_WorkGroupID.x * BN >= p.n) return; // whole workgroup: uniform
@@ -86,7 +89,7 @@ void main()
     const uint kFull = p.cin / uint(BK) * uint(BK);
     for (uint a = 0; a < p.kt; a++) {
         const uint vRow = p.vBase4 + xi * p.cin * p.vRow4 + a * p.tapStride4 + nBase / 4u;
-        const uint uRow = p.uBase4 + (xi * p.kt + a) * p.cin * p.cout4;
+        const uint uRow = p.uBase4 + (xu * p.kt + a) * p.cin * p.cout4;
         for (uint c0 = 0; c0 < kFull; c0 += uint(BK)) {
             vec4 xv[BK][TN4];
             vec4 wv[BK][TM4];
@@ -138,7 +141,8 @@ void main()
     const uint lid = gl_LocalInvocationIndex;
     const uint mi = lid / WGN;
     const uint ni = lid % WGN;
-    const uint xi = gl_WorkGroupID.y;
+    const uint xu = gl_WorkGroupID.y;      // point within this part of U
+    const uint xi = p.point0 + xu;         // point within V and M
     const uint n0 = gl_WorkGroupID.x * BN;
     const uint m0 = gl_WorkGroupID.z * BM;
     if (n0 >= p.n) return; // whole workgroup: uniform
@@ -169,7 +173,7 @@ void main()
                 vec4 w = vec4(0.0);
                 if (k < rows && m4 < p.cout4) {
                     uint a = k / p.cin, ci = k - a * p.cin;
-                    w = vec4(uData[p.uBase4 + ((xi * p.kt + a) * p.cin + ci) * p.cout4 + m4]);
+                    w = vec4(uData[p.uBase4 + ((xu * p.kt + a) * p.cin + ci) * p.cout4 + m4]);
                 }
                 Us[e] = w;
             }

@@ -26,7 +26,7 @@ float loadM(uint i) { return texelFetch(mTex, int(i)).x; }
 layout(std430, binding = 0) readonly buffer Mb { float mData[]; };
 float loadM(uint i) { return mData[i]; }
 #endif
-layout(std430, binding = 1) readonly buffer Wt { ELEM wData[]; };   // transformed weights; the bias follows them
+layout(std430, binding = 1) readonly buffer Bias { ELEM biasData[]; };   // the conv's bias (ConvWeights.Packed)
 layout(std430, binding = 2) readonly buffer Res { ELEM resData[]; };
 layout(std430, binding = 3) buffer Y { ELEM yData[]; };
 
@@ -38,7 +38,7 @@ layout(push_constant) uniform Push {
     uint ho, wo;
     uint yBase, yFrame;
     uint rBase, rFrame, hasRes;
-    uint biasBase;            // element index of bias[0] in wData; ~0u: no bias
+    uint biasBase;            // element index of bias[0] in biasData; ~0u: no bias
 } p;
 
 void main()
@@ -59,7 +59,7 @@ void main()
         winogradOutputLine(m, o);
         [[unroll]] for (int j = 0; j < TILE; j++) u[r][j] = o[j];
     }
-    const float bias = p.biasBase != 0xFFFFFFFFu ? float(wData[p.biasBase + co]) : 0.0;
+    const float bias = p.biasBase != 0xFFFFFFFFu ? float(biasData[p.biasBase + co]) : 0.0;
     const uint oy0 = (p.row0 + q / p.tilesW) * uint(TILE);
     const uint ox0 = (q % p.tilesW) * uint(TILE);
     const uint plane = p.ho * p.wo;

@@ -60,7 +60,8 @@ public abstract class StreamSession : IDisposable
         {
             var plan = Arena.LargestPlan;
             return new MemoryReport(Model.WeightBytes, _stateBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
-                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses);
+                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses,
+                Rec.ScratchBytes);
         }
     }
 
@@ -116,8 +117,8 @@ public abstract class StreamSession : IDisposable
     /// <summary>Marks the session unusable after a push threw (see <see cref="BeginPush"/>).</summary>
     private protected void Fail(Exception e) => _failure ??= e.Message;
 
-    // Live device bytes that are not the arena's: the caches a push creates or grows show up here.
-    private long StateNow() => Model.Device.Memory.CurrentBytes - Arena.HeldBytes;
+    // Live device bytes that are neither the arena's nor the recorder's scratch: the caches a push creates or grows.
+    private long StateNow() => Model.Device.Memory.CurrentBytes - Arena.HeldBytes - Rec.ScratchBytes;
 
     /// <summary>Submits the recorded push and collects the taps it produced.</summary>
     private protected void SubmitPush()

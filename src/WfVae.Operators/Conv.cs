@@ -181,7 +181,11 @@ public sealed partial class ConvWeights : IDisposable
 
     public override string ToString() => $"conv {Cin}->{Cout} {Kt}x{Kh}x{Kw}";
 
-    public void Dispose() => Packed.Dispose();
+    public void Dispose()
+    {
+        Packed.Dispose();
+        DisposeWinogradParts();
+    }
 }
 
 /// <summary>Dispatcher of shaders/conv.comp: causal 3D, per-frame 2D, strided and right/bottom-padded convolutions.</summary>

@@ -13,7 +13,8 @@ namespace WfVae.Operators;
 /// <item>shaders/winograd_gemm.comp: M[ξ] = Σ over (tap, Cin) of U[ξ]·V[ξ], one product per transform point ξ;</item>
 /// <item>shaders/winograd_output.comp: Y = Aᵀ·M·A, + bias (+ residual), into the (possibly strided) output view.</item>
 /// </list>
-/// The weights were transformed once at load (<see cref="ConvWeights.UploadWinograd"/>). V and M are float32 scratch
+/// The weights were transformed once at load (<see cref="ConvWeights.UploadWinograd"/>), in parts of at most the device's
+/// largest buffer (one product dispatch per part). V and M are float32 scratch
 /// owned by the recorder (<see cref="CommandRecorder.Scratch"/>), bounded by <see cref="ScratchBudgetBytes"/>: a push
 /// larger than that runs in chunks. Every output's arithmetic is fixed by its position in its frame (tiles are aligned
 /// to the frame origin) and by one fma chain over (tap, Cin) in ascending order, so it does not depend on the chunking,
@@ -39,7 +40,7 @@ public static partial class WinogradConv
     {
         public uint VBase4, VRow4, TapStride4, UBase4;
         public uint Cin, Kt, Cout, Cout4;
-        public uint N, MBase;
+        public uint N, MBase, Point0;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -74,7 +75,7 @@ public static partial class WinogradConv
         new ShaderVariant("texel", [BindingKind.Texels4, BindingKind.Texels4, BindingKind.Storage]));
 
     /// <summary>
-    /// shaders/winograd_output.comp (bindings M scratch, transformed weights with the bias, residual, y; specialization
+    /// shaders/winograd_output.comp (bindings M scratch, bias, residual, y; specialization
     /// WG). Variants as <see cref="InputShader"/>'s.
     /// </summary>
     public static ShaderFamily OutputShader { get; } = ShaderFamily.Create<OutputPush>("winograd_output", ["WG"], ShaderFamily.BothPrecisions,
@@ -193,18 +194,26 @@ public static partial class WinogradConv
             rec.Dispatch(inPipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Written(v)], inPush, ix, iy, 1, label);
 
         var g = GemmTiles(texel, w.Cout, n);
-        var gemmPush = new GemmPush
-        {
-            VBase4 = v.BaseElement / 4, VRow4 = inPush.VRow / 4, TapStride4 = (uint)(c.Tiles4 / 4), UBase4 = w.Packed.BaseElement / 4,
-            Cin = (uint)w.Cin, Kt = (uint)w.Kt, Cout = (uint)w.Cout, Cout4 = (uint)(w.CoutPad / 4), N = (uint)n, MBase = mt.BaseElement,
-        };
         long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
         var gemmPipe = d.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
         uint gx = Dispatch.CeilDiv(n, g.WGN * g.TN), gz = Dispatch.CeilDiv(w.Cout, g.WG / g.WGN * g.TM);
-        if (texel)
-            rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(w.Packed), Binding.Written(mt)], gemmPush, gx, (uint)pts, gz, label, flops);
-        else
-            rec.Dispatch(gemmPipe, [Binding.Read(v), Binding.Read(w.Packed), Binding.Written(mt)], gemmPush, gx, (uint)pts, gz, label, flops);
+        // One product dispatch per part of the transformed weights (a range of points each, see ConvWeights.WinogradParts).
+        for (int part = 0; part < w.WinogradParts.Count; part++)
+        {
+            var u = w.WinogradParts[part];
+            int point0 = part * w.WinogradPointsPerPart, count = Math.Min(w.WinogradPointsPerPart, pts - point0);
+            var gemmPush = new GemmPush
+            {
+                VBase4 = v.BaseElement / 4, VRow4 = inPush.VRow / 4, TapStride4 = (uint)(c.Tiles4 / 4), UBase4 = u.BaseElement / 4,
+                Cin = (uint)w.Cin, Kt = (uint)w.Kt, Cout = (uint)w.Cout, Cout4 = (uint)(w.CoutPad / 4), N = (uint)n, MBase = mt.BaseElement,
+                Point0 = (uint)point0,
+            };
+            long partFlops = flops * count / pts;
+            if (texel)
+                rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+            else
+                rec.Dispatch(gemmPipe, [Binding.Read(v), Binding.Read(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+        }
 
         var yChunk = y.Frames(c.T0, c.Frames);
         var rChunk = residual?.Frames(c.T0, c.Frames);
@@ -214,7 +223,7 @@ public static partial class WinogradConv
             Tiles = (uint)c.Tiles, Tiles4 = (uint)c.Tiles4, Ho = (uint)y.H, Wo = (uint)y.W,
             YBase = yChunk.BaseElement, YFrame = (uint)y.FrameStride,
             RBase = rChunk?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
-            BiasBase = w.HasBias ? checked((uint)(w.Packed.BaseElement + w.WinogradBiasOffset)) : uint.MaxValue,
+            BiasBase = w.HasBias ? w.Packed.BaseElement : uint.MaxValue,
         };
         var (ox, oy) = Dispatch.Linear((long)c.Frames * w.Cout * c.Tiles, 64);
         var outPipe = d.Pipelines.Get(OutputShader.Kernel(variant, precision), [64]);
@@ -232,15 +241,13 @@ public static partial class WinogradConv
 
     /// <summary>
     /// Transforms official weights [Cout, Cin, kt, 3, 3] into U[ξ][tap][Cin][CoutPad] (output channel fastest, zero
-    /// columns up to a multiple of 4) followed by the bias [CoutPad]: U = G·g·Gᵀ per (output channel, input channel, tap),
-    /// in double, rounded once to float.
+    /// columns up to a multiple of 4): U = G·g·Gᵀ per (output channel, input channel, tap), in double, rounded once to float.
     /// </summary>
-    public static float[] TransformWeights(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int cout, int cin, int kt, WinogradTile tile)
+    public static float[] TransformWeights(ReadOnlySpan<float> weight, int cout, int cin, int kt, WinogradTile tile)
     {
         var gm = GMatrix(tile);
         int alpha = (int)tile + 2, pts = alpha * alpha, coutPad = (cout + 3) / 4 * 4;
-        long body = (long)pts * kt * cin * coutPad;
-        var packed = new float[body + (bias.Length == 0 ? 0 : coutPad)];
+        var packed = new float[(long)pts * kt * cin * coutPad];
         var wArr = weight.ToArray();
         Parallel.For(0, cout, o =>
         {
@@ -260,7 +267,6 @@ public static partial class WinogradConv
                         }
                 }
         });
-        bias.CopyTo(packed.AsSpan((int)body));
         return packed;
     }
 

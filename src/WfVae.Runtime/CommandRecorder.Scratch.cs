@@ -5,7 +5,7 @@ public sealed unsafe partial class CommandRecorder
     private readonly Dictionary<int, GpuTensor> _scratch = new();
     private readonly List<GpuTensor> _retiredScratch = new();
 
-    /// <summary>Device bytes held by this recorder's scratch buffers (<see cref="Scratch"/>).</summary>
+    /// <summary>Device bytes held by this recorder's scratch buffers (<see cref="Scratch"/>), replaced ones included until released.</summary>
     public long ScratchBytes { get; private set; }
 
     /// <summary>
@@ -22,11 +22,7 @@ public sealed unsafe partial class CommandRecorder
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(elements);
         if (elements > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(elements), $"scratch of {elements} elements is too large");
         if (_scratch.TryGetValue(slot, out var held) && held.W >= elements) return held;
-        if (held != null)
-        {
-            _retiredScratch.Add(held);
-            ScratchBytes -= held.W * 4L;
-        }
+        if (held != null) _retiredScratch.Add(held);
         var fresh = _device.CreateTensor(1, 1, 1, (int)elements);
         _scratch[slot] = fresh;
         ScratchBytes += elements * 4L;
@@ -35,7 +31,11 @@ public sealed unsafe partial class CommandRecorder
 
     private void ReleaseRetiredScratch()
     {
-        foreach (var t in _retiredScratch) t.Dispose();
+        foreach (var t in _retiredScratch)
+        {
+            ScratchBytes -= t.W * 4L;
+            t.Dispose();
+        }
         _retiredScratch.Clear();
     }
 

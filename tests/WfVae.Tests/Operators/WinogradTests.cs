@@ -334,7 +334,8 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         var d = gpu.Device;
         using var cw = ConvWeights.UploadWinograd(d, new float[5 * 3 * 27], new float[5], 5, 3, 3, WinogradTile.F4);
         Assert.Equal(WinogradTile.F4, cw.Winograd);
-        Assert.Equal(36L * 3 * 3 * 8 + 8, cw.Packed.ElementCount); // U[36][3 taps][3][CoutPad 8] + bias[8]
+        Assert.Equal(8, cw.Packed.ElementCount); // the bias, padded to CoutPad
+        Assert.Equal(36L * 3 * 3 * 8, cw.WinogradParts.Sum(p => p.ElementCount)); // U[36 points][3 taps][3][CoutPad 8]
         using var x = d.CreateTensor(3, 3, 8, 8);
         using var past = d.CreateTensor(3, 2, 8, 8);
         using var y = d.CreateTensor(5, 2, 4, 4);
@@ -349,6 +350,35 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         Assert.Contains("bias", Assert.Throws<ArgumentException>(() => ConvWeights.UploadWinograd(d, new float[5 * 3 * 27], new float[4], 5, 3, 3, WinogradTile.F2)).Message);
         // F(4x4,3x3) is fp32 only: its transformed weights rounded to halves cost 4-7e-3 of rms per conv.
         Assert.Contains("fp16", Assert.Throws<ArgumentException>(() => ConvWeights.UploadWinograd(d, new float[5 * 3 * 27], new float[5], 5, 3, 3, WinogradTile.F4, Precision.Fp16)).Message);
+        gpu.AssertClean();
+    }
+
+    /// <summary>
+    /// U of a 400->768 3x3x3 layer in F(4x4,3x3) is 133 MB, more than lavapipe's largest buffer (128 MiB): it is stored in
+    /// parts of consecutive points, one product dispatch each, and the result is the same conv.
+    /// </summary>
+    [Fact]
+    public void LargeLayersSplitTheirTransformedWeightsIntoParts()
+    {
+        var d = gpu.Device;
+        const int cin = 400, cout = 768, kt = 3;
+        var x = CpuTensor.Random(cin, 1, 5, 4, seed: 21);
+        var w = CpuTensor.Random(1, 1, 1, cout * cin * kt * 9, 22, (float)(1.0 / Math.Sqrt(cin * kt * 9))).Data;
+        var b = CpuTensor.Random(1, 1, 1, cout, 23, 0.5f).Data;
+        using var cw = ConvWeights.UploadWinograd(d, w, b, cout, cin, kt, WinogradTile.F4);
+        long bytes = 36L * kt * cin * cout * 4;
+        Assert.Equal(bytes > d.Memory.MaxAllocationBytes ? 2 : 1, cw.WinogradParts.Count);
+        using var gx = d.Upload(x.ToFrameMajor(), cin, 1, 5, 4);
+        using var past = d.Upload(CpuTensor.ConcatFrames(x, x).ToFrameMajor(), cin, 2, 5, 4);
+        using var gy = d.CreateTensor(cout, 1, 5, 4);
+        using (var rec = d.BeginCommands())
+        {
+            Conv.Forward(rec, past, gx, cw, gy);
+            rec.Submit();
+        }
+        var got = CpuTensor.FromFrameMajor(d.Download(gy), cout, 1, 5, 4);
+        var expected = CpuOps.CausalConv3d(x, w, b, cout, (kt, 3, 3), (1, 1, 1), 1);
+        Assert.InRange(CpuTensor.RelErr(got, expected), 0, WinogradTests.DirectTol(WinogradTile.F4));
         gpu.AssertClean();
     }
 
