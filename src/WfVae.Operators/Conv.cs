@@ -267,9 +267,10 @@ public static class Conv
     }
 
     /// <summary>
-    /// Environment variable forcing a variant for diagnosis: "ssbo", "texel" (the plain texel kernel on every layer),
-    /// "texel-rows" (the row kernel wherever it applies, plain texel elsewhere); these turn Winograd off. "winograd",
-    /// "winograd-f2", "winograd-f4" force Winograd on every 3×3 conv (read when weights load, <see cref="WinogradConv.TileFor"/>).
+    /// Environment variable forcing a variant for diagnosis: "direct" (the device's direct kernels, chosen per layer),
+    /// "ssbo", "texel" (the plain texel kernel on every layer), "texel-rows" (the row kernel wherever it applies, plain
+    /// texel elsewhere); these turn Winograd off. "winograd", "winograd-f2", "winograd-f4" force Winograd on every 3×3
+    /// conv (read when weights load, <see cref="WinogradConv.TileFor"/>).
     /// </summary>
     public const string VariantVariable = "WFVAE_CONV_VARIANT";
 
@@ -289,22 +290,24 @@ public static class Conv
     }
 
     /// <summary>
-    /// WFVAE_CONV_VARIANT: unset; a direct kernel (ssbo, texel, texel-rows: Winograd off); or Winograd forced on every 3×3
-    /// conv (winograd: the device class's tile, winograd-f2 / winograd-f4: that tile; see <see cref="WinogradConv.TileFor"/>).
+    /// WFVAE_CONV_VARIANT: unset; "direct" (the device's direct kernels per layer, Winograd off); a direct kernel (ssbo,
+    /// texel, texel-rows: Winograd off); or Winograd forced on every 3×3 conv (winograd: the default tile, winograd-f2 /
+    /// winograd-f4: that tile; see <see cref="WinogradConv.TileFor"/>).
     /// </summary>
-    internal static (ConvVariant? Direct, bool Winograd, WinogradTile? Tile) ForcedFromEnvironment()
+    internal static (ConvVariant? Direct, WinogradMode? Winograd) ForcedFromEnvironment()
     {
         var env = Environment.GetEnvironmentVariable(VariantVariable);
-        if (string.IsNullOrWhiteSpace(env)) return (null, false, null);
+        if (string.IsNullOrWhiteSpace(env)) return (null, null);
         return env.Trim().ToLowerInvariant() switch
         {
-            "ssbo" => (ConvVariant.Ssbo, false, null),
-            "texel" => (ConvVariant.Texel, false, null),
-            "texel-rows" => (ConvVariant.TexelRows, false, null),
-            "winograd" => (null, true, null),
-            "winograd-f2" => (null, true, WinogradTile.F2),
-            "winograd-f4" => (null, true, WinogradTile.F4),
-            _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'ssbo', 'texel', 'texel-rows', 'winograd', 'winograd-f2' or 'winograd-f4'"),
+            "direct" => (null, WinogradMode.Off),
+            "ssbo" => (ConvVariant.Ssbo, WinogradMode.Off),
+            "texel" => (ConvVariant.Texel, WinogradMode.Off),
+            "texel-rows" => (ConvVariant.TexelRows, WinogradMode.Off),
+            "winograd" => (null, WinogradMode.Forced),
+            "winograd-f2" => (null, WinogradMode.ForcedF2),
+            "winograd-f4" => (null, WinogradMode.ForcedF4),
+            _ => throw new ArgumentException($"{VariantVariable}={env}: expected 'direct', 'ssbo', 'texel', 'texel-rows', 'winograd', 'winograd-f2' or 'winograd-f4'"),
         };
     }
 

@@ -20,8 +20,8 @@ public enum WinogradMode
 public static partial class WinogradConv
 {
     /// <summary>
-    /// Mode override (tests, benchmarks); null = WFVAE_CONV_VARIANT (winograd, winograd-f2, winograd-f4: forced; ssbo,
-    /// texel, texel-rows: off, as does <see cref="Conv.VariantOverride"/>) else <see cref="WinogradMode.Auto"/>.
+    /// Mode override (tests, benchmarks); null = WFVAE_CONV_VARIANT (winograd, winograd-f2, winograd-f4: forced; direct,
+    /// ssbo, texel, texel-rows: off, as does <see cref="Conv.VariantOverride"/>) else <see cref="WinogradMode.Auto"/>.
     /// </summary>
     public static WinogradMode? ModeOverride { get; set; }
 
@@ -32,9 +32,7 @@ public static partial class WinogradConv
     public static (WinogradMode Mode, string Source) CurrentMode()
     {
         if (ModeOverride is { } m) return (m, "override");
-        var forced = Conv.ForcedFromEnvironment();
-        if (forced.Winograd) return (forced.Tile switch { WinogradTile.F2 => WinogradMode.ForcedF2, WinogradTile.F4 => WinogradMode.ForcedF4, _ => WinogradMode.Forced }, Conv.VariantVariable);
-        if (forced.Direct != null) return (WinogradMode.Off, Conv.VariantVariable);
+        if (Conv.ForcedFromEnvironment().Winograd is { } forced) return (forced, Conv.VariantVariable);
         if (Conv.VariantOverride != null) return (WinogradMode.Off, "direct variant override");
         return (WinogradMode.Auto, "auto");
     }

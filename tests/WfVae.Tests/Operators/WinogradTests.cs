@@ -313,11 +313,14 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
             // The environment variable: winograd* forces, direct variants turn Winograd off.
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "Winograd-F4");
             Assert.Equal(WinogradMode.ForcedF4, WinogradConv.CurrentMode().Mode);
-            Assert.Equal(Conv.VariantFor(d) , cpu ? ConvVariant.Texel : ConvVariant.Ssbo); // other layers keep the device's kernel
+            Assert.Equal(cpu ? ConvVariant.Texel : ConvVariant.Ssbo, Conv.VariantFor(d)); // other layers keep the device's kernel
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "winograd");
             Assert.Equal(WinogradTile.F4, WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "texel");
             Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+            Environment.SetEnvironmentVariable(Conv.VariantVariable, "direct");
+            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+            Assert.Equal(cpu ? ConvVariant.Texel : ConvVariant.Ssbo, Conv.VariantFor(d));
             Environment.SetEnvironmentVariable(Conv.VariantVariable, "winograd-f3");
             Assert.Contains("winograd-f4", Assert.Throws<ArgumentException>(() => WinogradConv.CurrentMode()).Message);
         }
