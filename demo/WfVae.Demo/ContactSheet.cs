@@ -1,3 +1,4 @@
+using WfVae.Model.Checkpoint;
 namespace WfVae.Demo;
 
 /// <summary>
@@ -29,7 +30,7 @@ public static class ContactSheet
     /// </summary>
     public static IReadOnlyList<int> Columns(int frames)
     {
-        int columns = Math.Min(MaxColumns, (frames - 1) / 4 + 1);
+        int columns = Math.Min(MaxColumns, WfVaeConfig.LatentFrames(frames));
         if (columns <= 1) return [0];
         return Enumerable.Range(0, columns).Select(k => (int)Math.Round(k * (frames - 1) / (double)(columns - 1))).ToList();
     }

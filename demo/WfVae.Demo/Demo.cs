@@ -1,4 +1,5 @@
 using WfVae.Media;
+using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
 
@@ -54,7 +55,7 @@ public static class Demo
 
     private static int Execute(DemoOptions options, TextWriter log, TextWriter errors)
     {
-        string modelPath = options.Model ?? ModelLocation.DefaultModel();
+        string modelPath = options.Model ?? DefaultModel.Locate();
         if (options.Model != null && !Directory.Exists(modelPath) && !File.Exists(modelPath))
             throw new FileNotFoundException($"--model: '{modelPath}' does not exist");
         var model = Summarize(modelPath);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using WfVae.Model.Checkpoint;
 
 namespace WfVae.Demo;
 
@@ -92,7 +93,7 @@ public sealed record DemoOptions
     private static int ParseFrames(string value)
     {
         int n = Positive("--frames", value);
-        if ((n - 1) % 4 != 0)
+        if (!WfVaeConfig.IsWholeGroups(n))
             throw new DemoUsageException($"--frames must be 1 + 4k (1, 5, 9, 13, 17, ...): the encoder maps the first frame and then each group of 4 frames to one latent frame; got {n}");
         return n;
     }
@@ -105,8 +106,8 @@ public sealed record DemoOptions
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h))
             throw new DemoUsageException($"--size must be <width>x<height>, e.g. 64x64; got '{value}'");
         // The model halves the frame three times (8x smaller latents).
-        if (w < 8 || h < 8 || w % 8 != 0 || h % 8 != 0)
-            throw new DemoUsageException($"--size must be multiples of 8 of at least 8x8 (latents are 8x smaller); got {w}x{h}");
+        if (!WfVaeConfig.FitsSpatially(w) || !WfVaeConfig.FitsSpatially(h))
+            throw new DemoUsageException($"--size must be multiples of {WfVaeConfig.SpatialCompression} of at least {WfVaeConfig.SpatialCompression}x{WfVaeConfig.SpatialCompression} (latents are {WfVaeConfig.SpatialCompression}x smaller); got {w}x{h}");
         return o with { Width = w, Height = h };
     }
 }

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using WfVae.Model;
 using WfVae.Media;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
+using WfVae.Streaming;
 
 namespace WfVae.Demo;
 
@@ -51,7 +53,7 @@ public static class DeviceRun
 {
     /// <summary>
     /// Loads the model on the device, then pushes the first frame alone and then <paramref name="chunk"/>
-    /// frames at a time into the encoder; each push's latents go straight into the decoder, which is
+    /// frames at a time into the encoder (<see cref="ChunkPolicy"/>); each push's latents go straight into the decoder, which is
     /// flushed at the end. Any failure is caught and recorded in the result: one broken device must not
     /// hide the others' figures.
     /// </summary>
@@ -72,7 +74,7 @@ public static class DeviceRun
 
     private static void Stream(DeviceResult result, string modelPath, RgbClip clip, int chunk, TextWriter log)
     {
-        var options = new DeviceOptions { Selector = result.Info.Index.ToString(CultureInfo.InvariantCulture) };
+        var options = new DeviceOptions { Selector = result.Info.Index.ToString(CultureInfo.InvariantCulture), Log = line => log.WriteLine($"  {line}") };
         using var device = VulkanDevice.Create(options);
         try
         {
@@ -85,18 +87,15 @@ public static class DeviceRun
             log.WriteLine($"  model loaded in {result.LoadMs:F0} ms ({Report.Bytes(model.WeightBytes)} of weights)");
 
             int n = clip.Frames.Count, h = clip.Height, w = clip.Width;
-            int latentSize = model.Config.LatentDim * (h / 8) * (w / 8);
+            int lh = WfVaeConfig.LatentSize(h), lw = WfVaeConfig.LatentSize(w), latentSize = model.Config.LatentDim * lh * lw;
             var latents = new List<float>();
             var decoded = new List<float>();
             device.Memory.ResetPeak();
             using (var encoder = model.OpenEncoder(h, w))
-            using (var decoder = model.OpenDecoder(h / 8, w / 8))
+            using (var decoder = model.OpenDecoder(lh, lw))
             {
-                int pos = 0;
-                while (pos < n)
+                foreach (var (pos, count) in ChunkPolicy.Pushes(n, chunk))
                 {
-                    // The first frame goes alone: it is the one frame the causal model encodes by itself.
-                    int count = pos == 0 ? 1 : Math.Min(chunk, n - pos);
                     float[] input = FrameConversion.ToPlanar(clip.Frames.Skip(pos).Take(count).ToList(), w, h);
                     var sw = Stopwatch.StartNew();
                     var z = encoder.Push(input, count);
@@ -113,7 +112,6 @@ public static class DeviceRun
                         framesOut = video.Frames;
                     }
                     result.Chunks.Add(new ChunkTiming(result.Chunks.Count, count, z.Frames, encodeMs, framesOut, decodeMs));
-                    pos += count;
                 }
                 var flushTimer = Stopwatch.StartNew();
                 var rest = decoder.Flush();

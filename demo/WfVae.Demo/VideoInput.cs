@@ -1,4 +1,5 @@
 using WfVae.Media;
+using WfVae.Model.Checkpoint;
 
 namespace WfVae.Demo;
 
@@ -18,7 +19,7 @@ public static class VideoInput
             throw new MediaException($"'{input}': the scale filter gave {reader.Width}x{reader.Height} frames instead of {width}x{height}");
         var list = reader.ReadFrames().Take(frames).ToList();
         if (list.Count == 0) throw new MediaException($"'{input}': no video frames");
-        list = list.Take((list.Count - 1) / 4 * 4 + 1).ToList();
+        list = list.Take(list.Count - WfVaeConfig.TrailingFrames(list.Count)).ToList();
         return new RgbClip(width, height, list,
             $"`{input}` ({reader.CodecName}, {reader.SourceWidth}x{reader.SourceHeight}), first {list.Count} frames scaled and centre-cropped to {width}x{height}");
     }

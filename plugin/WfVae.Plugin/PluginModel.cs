@@ -1,4 +1,5 @@
 using WfVae.Model;
+using WfVae.Model.Checkpoint;
 using WfVae.Runtime;
 
 namespace WfVae.Plugin;
@@ -20,7 +21,7 @@ internal sealed class PluginModel : IDisposable
     private bool _closed;
 
     /// <summary>Pixels per latent along H and W, and frames per latent in time (after the first).</summary>
-    public const int SpatialCompression = 8, TemporalCompression = 4;
+    public const int SpatialCompression = WfVaeConfig.SpatialCompression, TemporalCompression = WfVaeConfig.TemporalCompression;
 
     public int LatentChannels => EnsureOpen()._model.Config.LatentDim;
 
@@ -33,7 +34,7 @@ internal sealed class PluginModel : IDisposable
     public static PluginModel Open(string modelPath, string? deviceSelector)
     {
         // A null selector means the runtime's default rule: WFVAE_DEVICE, then discrete > integrated > ... > CPU.
-        var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector });
+        var device = VulkanDevice.Create(new DeviceOptions { Selector = deviceSelector, Log = PluginLog.Write });
         try
         {
             return new PluginModel(device, WfVaeModel.Load(modelPath, device));
@@ -51,10 +52,10 @@ internal sealed class PluginModel : IDisposable
     {
         EnsureOpen();
         if (_encoder != null) throw new InvalidOperationException("an encoder stream is already open on this model; call wfvae_encoder_end first");
-        if (height % SpatialCompression != 0 || width % SpatialCompression != 0)
+        if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
         _encoder = _model.OpenEncoder(height, width);
-        int latentSize = LatentChannels * (height / SpatialCompression) * (width / SpatialCompression);
+        int latentSize = LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width);
         _means = new OutputQueue(latentSize);
         _logvars = new OutputQueue(latentSize);
     }
@@ -74,7 +75,7 @@ internal sealed class PluginModel : IDisposable
         get { _ = Encoder; return _means!.Count; }
     }
 
-    public long LatentValues => (long)LatentChannels * (Encoder.Height / SpatialCompression) * (Encoder.Width / SpatialCompression);
+    public long LatentValues => (long)LatentChannels * WfVaeConfig.LatentSize(Encoder.Height) * WfVaeConfig.LatentSize(Encoder.Width);
 
     public int PullLatents(Span<float> mean, Span<float> logvar, bool withLogvar, int maxFrames)
     {
@@ -104,12 +105,12 @@ internal sealed class PluginModel : IDisposable
         EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
         _decoder = _model.OpenDecoder(latentHeight, latentWidth);
-        _frames = new OutputQueue(3 * latentHeight * SpatialCompression * latentWidth * SpatialCompression);
+        _frames = new OutputQueue(3 * WfVaeConfig.PixelSize(latentHeight) * WfVaeConfig.PixelSize(latentWidth));
     }
 
     public long LatentInputValues => (long)LatentChannels * Decoder.Height * Decoder.Width;
 
-    public long FrameOutputValues => 3L * Decoder.Height * SpatialCompression * Decoder.Width * SpatialCompression;
+    public long FrameOutputValues => 3L * WfVaeConfig.PixelSize(Decoder.Height) * WfVaeConfig.PixelSize(Decoder.Width);
 
     public void PushLatents(ReadOnlySpan<float> latents, int count)
     {

@@ -129,6 +129,13 @@ int wfvae_decoder_end(wfvae_model *model);
  * Valid until the next wfvae_* call on this thread; copy it to keep it. */
 const char *wfvae_last_error(void);
 
+/* Log lines of the engine (warnings, validation-layer messages, and with WFVAE_VERBOSE=1 each convolution's kernel
+ * choice) go to this callback, as NUL-terminated UTF-8 valid during the call, with the user pointer given here; it
+ * applies to models opened afterwards and may be called from any thread (calls are serialised). NULL: silent, the
+ * default (the plugin never writes to the host's stdout or stderr). */
+typedef void (*wfvae_log_fn)(const char *line, void *user);
+void wfvae_set_log(wfvae_log_fn callback, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,8 @@ namespace WfVae.Cli;
 
 /// <summary>
 /// wfvae bench ops: GFLOP/s of the convolutions at WF-VAE shapes against the measured FMA peak.
-/// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length.
+/// wfvae bench stream: per-chunk latency, throughput and peak memory versus stream length; with --sessions N,
+/// N concurrent streams on one model checked against their single-session runs.
 /// wfvae bench --preset wfvae-l-16chn | --model <path> --frames T --height H --width W: whole-model timing.
 /// Tables go to stdout (and into a section of --markdown), progress to stderr.
 /// </summary>
@@ -16,10 +17,10 @@ internal static class BenchCommand
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? what = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : null;
-        var o = Options.Parse(what != null ? args.Skip(1) : args);
+        var o = Options.Parse(what != null ? args.Skip(1) : args, "bench", stderr);
         if (what is not (null or "ops" or "stream"))
             throw new UsageException($"unknown benchmark '{what}' (ops, stream, or model options such as --preset)");
-        using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
         {
             "ops" => Ops(device, o, stdout, stderr),
@@ -30,10 +31,29 @@ internal static class BenchCommand
 
     private static int Stream(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
     {
+        if (o.Has("--sessions")) return Sessions(device, o, stdout, stderr);
         var table = StreamBenchmark.Run(device, stderr, o.Has("--quick"));
         stdout.WriteLine(table);
         if (o.Get("--markdown") is { } path) WriteSection(path, "Streaming", table);
         return 0;
+    }
+
+    /// <summary>
+    /// bench stream --sessions N: N concurrent streams on one model (the shipped default unless --model); exit 1 when a
+    /// stream differs from its single-session run.
+    /// </summary>
+    private static int Sessions(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    {
+        int sessions = Int(o, "--sessions", 2);
+        bool quick = o.Has("--quick");
+        int frames = Int(o, "--frames", quick ? 9 : 17), height = Int(o, "--height", quick ? 32 : 64), width = Int(o, "--width", quick ? 32 : 64);
+        if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
+            throw new UsageException($"--height and --width must be multiples of {WfVaeConfig.SpatialCompression}, got {width}x{height}");
+        string path = o.Get("--model") ?? DefaultModel.Locate();
+        using var model = WfVaeModel.Load(path, device, precision: o.Precision);
+        var result = SessionsBenchmark.Run(model, sessions, frames, height, width, stderr);
+        stdout.Write(SessionsBenchmark.Report(result, Path.GetFileName(Path.TrimEndingDirectorySeparator(path))));
+        return result.BitIdentical ? 0 : 1;
     }
 
     private static int Ops(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)

@@ -68,6 +68,10 @@ public static class CommandLine
                                   GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
           bench stream [--quick] [--markdown <file>]
                                   streaming latency/throughput and peak memory vs stream length
+          bench stream --sessions N [--model <path>] [--frames 17] [--height 64] [--width 64] [--quick]
+                                  N concurrent encode+decode streams of different clips on one model (default:
+                                  the shipped model): bit-identical to single-session runs: yes|no, aggregate
+                                  frames/s, device memory vs N separate models (exit 1 on "no")
           bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time
@@ -97,12 +101,10 @@ public static class CommandLine
             stdout.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
-        // --verbose: every convolution's kernel variant, precision and tile shape, once per layer.
-        if (args.Contains("--verbose")) WfVae.Operators.Conv.TileLog = line => stderr.WriteLine($"wfvae {args[0]}: {line}");
         try
         {
             if (args[0] == "bench") return BenchCommand.Run(args.Skip(1).ToArray(), stdout, stderr);
-            var options = Options.Parse(args.Skip(1));
+            var options = Options.Parse(args.Skip(1), args[0], stderr);
             switch (args[0])
             {
                 case "devices":
@@ -141,10 +143,6 @@ public static class CommandLine
             stderr.WriteLine($"wfvae {args[0]}: internal error: {e.GetType().Name}: {e.Message}" + (Environment.GetEnvironmentVariable("WFVAE_DEBUG") == "1" ? "\n" + e : " (WFVAE_DEBUG=1 shows details)"));
             return 70;
         }
-        finally
-        {
-            WfVae.Operators.Conv.TileLog = null;
-        }
     }
 
     /// <summary>
@@ -173,8 +171,9 @@ public static class CommandLine
     private static int Devices(Options o, TextWriter stdout)
     {
         var devices = VulkanDevice.Enumerate();
-        var chosen = VulkanDevice.Select(devices, o.Device ?? Environment.GetEnvironmentVariable(DeviceOptions.SelectorVariable));
-        var setting = CooperativeMatrixPlan.SettingFromEnvironment();
+        var resolved = o.DeviceOptions.WithEnvironment();
+        var chosen = VulkanDevice.Select(devices, resolved.Selector);
+        var setting = resolved.CooperativeMatrix ?? CooperativeMatrixSetting.Auto;
         foreach (var d in devices)
         {
             stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
@@ -196,9 +195,10 @@ public sealed class Options
     private readonly Dictionary<string, string?> _values = new();
     private static readonly HashSet<string> Flags = new() { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
 
-    public static Options Parse(IEnumerable<string> args)
+    /// <summary>Parses the options of verb <paramref name="verb"/>; the device's log lines go to <paramref name="log"/> prefixed with the verb.</summary>
+    public static Options Parse(IEnumerable<string> args, string verb = "wfvae", TextWriter? log = null)
     {
-        var o = new Options();
+        var o = new Options { _log = log == null ? null : line => log.WriteLine($"wfvae {verb}: {line}") };
         var list = args.ToList();
         var positional = new List<string>();
         for (int i = 0; i < list.Count; i++)
@@ -222,6 +222,14 @@ public sealed class Options
     public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
     public bool Has(string name) => _values.ContainsKey(name);
     public string? Device => Get("--device");
+
+    private Action<string>? _log;
+
+    /// <summary>
+    /// The options of the devices this command opens: --device, --verbose (each convolution's kernel, precision and
+    /// tile shape, once per layer), the log on stderr; the rest from WFVAE_* variables.
+    /// </summary>
+    public DeviceOptions DeviceOptions => new() { Selector = Device, Verbose = Has("--verbose") ? true : null, Log = _log };
 
     /// <summary>--precision fp32|fp16; null = the device's default (<see cref="PrecisionInfo.DefaultFor"/>).</summary>
     public Precision? Precision

@@ -35,9 +35,9 @@ internal static class DecodeCommand
         // Video and raw outputs: the frame rate recorded with the latents unless --fps says otherwise.
         var first = items[0];
         (int Num, int Den) fps = o.Has("--fps") || first.Fps == null ? StreamOptions.Fps(o) : first.Fps.Value;
-        var outSize = first.Crop ?? (8 * first.LatentW, 8 * first.LatentH);
+        var outSize = first.Crop ?? (WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH));
         using var sink = tensorOutput ? null : FrameSink.Create(o, output, raw?.Pixel, outSize.Width, outSize.Height, fps);
-        var progress = new Progress(o, stderr, "decode", first.FrameCount ?? (first.Latents == 0 ? 0 : 4L * first.Latents - 3));
+        var progress = new Progress(o, stderr, "decode", first.FrameCount ?? WfVaeConfig.VideoFrames(first.Latents));
 
         var stats = new List<StreamStats>();
         var collected = new List<float[]>();
@@ -49,7 +49,7 @@ internal static class DecodeCommand
             void Emit(VideoFrames v)
             {
                 framesOut += v.Frames;
-                if (sink != null) sink.WriteAll(v, 8 * item.LatentW, 8 * item.LatentH);
+                if (sink != null) sink.WriteAll(v, WfVaeConfig.PixelSize(item.LatentW), WfVaeConfig.PixelSize(item.LatentH));
                 else frames.AddRange(v.Data);
                 progress.Update(framesOut);
             }
@@ -65,13 +65,13 @@ internal static class DecodeCommand
         if (tensorOutput)
         {
             int t = (int)(framesOut / items.Count);
-            var video = new HostTensor(items.Count, 3, t, 8 * first.LatentH, 8 * first.LatentW);
+            var video = new HostTensor(items.Count, 3, t, WfVaeConfig.PixelSize(first.LatentH), WfVaeConfig.PixelSize(first.LatentW));
             for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, collected[n], t);
             var metadata = ModelCommands.Metadata(model, t);
             SafetensorsWriter.Write(output, new[] { ("decoded", video.Shape, (ReadOnlyMemory<float>)video.Data) }, metadata: metadata);
         }
         if (!o.Has("--quiet"))
-            messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{8 * first.LatentW}x{8 * first.LatentH}")} " +
+            messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
         return 0;
     }
@@ -112,7 +112,7 @@ internal static class DecodeCommand
             if (m.TryGetValue("fps", out var r) && r.Split('/') is [var a, var b] && int.TryParse(a, out int num) && int.TryParse(b, out int den) && num > 0 && den > 0)
                 fps = (num, den);
             if (m.TryGetValue("source_width", out var sw) && int.TryParse(sw, out int cw) && m.TryGetValue("source_height", out var sh) && int.TryParse(sh, out int ch)
-                && cw <= 8 * latents.W && ch <= 8 * latents.H && cw > 0 && ch > 0)
+                && cw <= WfVaeConfig.PixelSize(latents.W) && ch <= WfVaeConfig.PixelSize(latents.H) && cw > 0 && ch > 0)
                 crop = (cw, ch);
         }
         var items = new List<Item>();

@@ -117,7 +117,7 @@ internal static class EncodeCommand
         public void EndItem(int item, StreamingEncoder encoder, bool failed)
         {
             _last = encoder;
-            (_h, _w) = (encoder.Format.Height / 8, encoder.Format.Width / 8);
+            (_h, _w) = (WfVaeConfig.LatentSize(encoder.Format.Height), WfVaeConfig.LatentSize(encoder.Format.Width));
         }
 
         public void Complete()

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using WfVae.Media;
+using WfVae.Model.Checkpoint;
 using WfVae.Streaming;
 
 namespace WfVae.Cli;
@@ -80,12 +81,13 @@ internal abstract class FrameSource : IDisposable
     public (int Width, int Height) ModelSize(Options o)
     {
         int w = Format.Width, h = Format.Height;
-        if (w % 8 == 0 && h % 8 == 0) return (w, h);
-        int pw = FrameConversion.PadTo8(w), ph = FrameConversion.PadTo8(h);
+        if (WfVaeConfig.FitsSpatially(w) && WfVaeConfig.FitsSpatially(h)) return (w, h);
+        int pw = WfVaeConfig.PaddedSize(w), ph = WfVaeConfig.PaddedSize(h);
         if (o.Has("--pad")) return (pw, ph);
+        const int f = WfVaeConfig.SpatialCompression;
         throw new InvalidDataException(
-            $"'{Name}': frames are {w}x{h}, but the VAE needs multiples of 8 in each direction; add --pad (edge padding to {pw}x{ph}, " +
-            $"output cropped back to {w}x{h}) or resize with --vf scale={Math.Max(8, w / 8 * 8)}:{Math.Max(8, h / 8 * 8)}");
+            $"'{Name}': frames are {w}x{h}, but the VAE needs multiples of {f} in each direction; add --pad (edge padding to {pw}x{ph}, " +
+            $"output cropped back to {w}x{h}) or resize with --vf scale={Math.Max(f, w / f * f)}:{Math.Max(f, h / f * f)}");
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using WfVae.Model;
+using WfVae.Model.Checkpoint;
 
 namespace WfVae.Cli;
 
@@ -16,8 +17,9 @@ internal static class MemoryPlanInfo
     {
         int h = Dim(o, "--height"), w = Dim(o, "--width");
         int chunk = Dim(o, "--chunk", fallback: 4);
-        if (chunk % 4 != 0) throw new UsageException($"--chunk must be a multiple of 4 video frames, got {chunk}");
-        int latentChunk = chunk / 4;
+        if (chunk % WfVaeConfig.TemporalCompression != 0)
+            throw new UsageException($"--chunk must be a multiple of {WfVaeConfig.TemporalCompression} video frames, got {chunk}");
+        int latentChunk = chunk / WfVaeConfig.TemporalCompression;
         // First push: frame 0 alone; then two chunks, so the second one follows the plan of the first.
         var encPushes = new[] { 1, chunk, chunk };
         // The decoder's first three pushes differ (Haar start, time upsampler start); the fourth is steady.
@@ -29,7 +31,7 @@ internal static class MemoryPlanInfo
             foreach (int n in encPushes) s.Push(new float[n * 3 * h * w], n);
             enc = s.Memory;
         }
-        int lh = h / 8, lw = w / 8, l = model.Config.LatentDim;
+        int lh = WfVaeConfig.LatentSize(h), lw = WfVaeConfig.LatentSize(w), l = model.Config.LatentDim;
         using (var s = model.OpenDecoder(lh, lw))
         {
             foreach (int n in decPushes) s.Push(new float[n * l * lh * lw], n, last: false);
@@ -57,7 +59,8 @@ internal static class MemoryPlanInfo
         if (text == null) return fallback ?? throw new UsageException($"{name} is required with {(name == "--height" ? "--width" : "--height")}");
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v <= 0)
             throw new UsageException($"{name} must be a positive integer, got '{text}'");
-        if (name != "--chunk" && v % 8 != 0) throw new UsageException($"{name} must be a multiple of 8 pixels, got {v}");
+        if (name != "--chunk" && !WfVaeConfig.FitsSpatially(v))
+            throw new UsageException($"{name} must be a multiple of {WfVaeConfig.SpatialCompression} pixels, got {v}");
         return v;
     }
 }

@@ -47,14 +47,15 @@ internal static class ModelCommands
         using var source = FrameSource.Open(o, input, Console.Error, "info");
         stdout.WriteLine($"input:  {source.Description}");
         var f = source.Format;
-        stdout.WriteLine($"frames: {f.Width}x{f.Height}{(f.Width % 8 == 0 && f.Height % 8 == 0 ? "" : $" (not a multiple of 8: needs --pad, to {WfVae.Media.FrameConversion.PadTo8(f.Width)}x{WfVae.Media.FrameConversion.PadTo8(f.Height)}, or --vf scale=...)")}" +
+        bool fits = WfVaeConfig.FitsSpatially(f.Width) && WfVaeConfig.FitsSpatially(f.Height);
+        stdout.WriteLine($"frames: {f.Width}x{f.Height}{(fits ? "" : $" (not a multiple of {WfVaeConfig.SpatialCompression}: needs --pad, to {WfVaeConfig.PaddedSize(f.Width)}x{WfVaeConfig.PaddedSize(f.Height)}, or --vf scale=...)")}" +
                          $"{(source.TotalFrames is { } n ? $", {n} frames" : "")}");
         return 0;
     }
 
     internal static WfVaeModel LoadModel(Options o)
     {
-        var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        var device = VulkanDevice.Create(o.DeviceOptions);
         try
         {
             return WfVaeModel.Load(o.Require("--model"), device, o.Get("--config"), o.Precision);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using WfVae.Media;
+using WfVae.Model.Checkpoint;
 using WfVae.Streaming;
 
 namespace WfVae.Cli;
@@ -31,7 +32,7 @@ internal static class ReconCommand
         var policy = StreamOptions.Policy(o);
         var f = source.Format;
         var encoder = new StreamingEncoder(model, new RawFrameFormat(f.Pixel, size.Width, size.Height, f.FpsNumerator, f.FpsDenominator), chunk, policy);
-        using var decoder = new StreamingDecoder(model, size.Height / 8, size.Width / 8, chunk == 0 ? 0 : 1);
+        using var decoder = new StreamingDecoder(model, WfVaeConfig.LatentSize(size.Height), WfVaeConfig.LatentSize(size.Width), chunk == 0 ? 0 : 1);
         using var sink = FrameSink.Create(o, output, o.Has("--raw") ? f.Pixel : null, f.Width, f.Height, (f.FpsNumerator, f.FpsDenominator));
 
         var inputs = new ConcurrentQueue<byte[]>();

@@ -19,7 +19,7 @@ internal static class VerifyCommand
         var io = Path.Combine(folder, "io.safetensors");
         if (!File.Exists(io)) throw new FileNotFoundException($"{io} not found: a reference case holds config.json, model.safetensors and io.safetensors");
 
-        using var device = VulkanDevice.Create(new DeviceOptions { Selector = o.Device });
+        using var device = VulkanDevice.Create(o.DeviceOptions);
         using var model = WfVaeModel.Load(Path.Combine(folder, "model.safetensors"), device, precision: o.Precision);
         using var reference = SafetensorsFile.Open(io);
         var video = ModelCommands.ReadTensor(io, "video", 3);

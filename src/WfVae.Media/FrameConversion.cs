@@ -1,25 +1,19 @@
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
+
 namespace WfVae.Media;
 
 /// <summary>
 /// Packed RGB24 bytes &lt;-&gt; the engine's planar float frames ([3][H][W] per frame, R, G, B planes, values in
-/// [-1, 1]), with the official mappings (spec §1): in <c>v / 255 * 2 - 1</c>; out clamp to [-1, 1] then
-/// <c>uint8(255 * (x + 1) / 2)</c> with truncation. Plus edge-replication padding to multiples of 8 and cropping.
-/// Several frames are simply concatenated (frame-major), which is what EncoderSession.Push takes.
+/// [-1, 1]) through the model's one pixel mapping (<see cref="PixelMapping"/>: in v / 255 · 2 − 1; out clamp, then
+/// round((x + 1) / 2 · 255)). Plus edge-replication padding to multiples of 8 and cropping. Several frames are
+/// simply concatenated (frame-major), which is what EncoderSession.Push takes.
 /// </summary>
 public static class FrameConversion
 {
     /// <summary>Writes one frame's [3][H][W] floats into <paramref name="planar"/> (3·W·H values).</summary>
-    public static void ToPlanar(ReadOnlySpan<byte> rgb24, int width, int height, Span<float> planar)
-    {
-        int plane = CheckSizes(rgb24.Length, planar.Length, width, height);
-        for (int i = 0; i < plane; i++)
-        {
-            // (v / 255) * 2 - 1, in float like the official torch preprocessing.
-            planar[i] = rgb24[3 * i] / 255f * 2f - 1f;
-            planar[plane + i] = rgb24[3 * i + 1] / 255f * 2f - 1f;
-            planar[2 * plane + i] = rgb24[3 * i + 2] / 255f * 2f - 1f;
-        }
-    }
+    public static void ToPlanar(ReadOnlySpan<byte> rgb24, int width, int height, Span<float> planar) =>
+        PixelMapping.ToPlanar(rgb24, planar, Pixels(width, height));
 
     public static float[] ToPlanar(ReadOnlySpan<byte> rgb24, int width, int height)
     {
@@ -37,14 +31,9 @@ public static class FrameConversion
         return planar;
     }
 
-    /// <summary>One [3][H][W] float frame to packed RGB24: clamp to [-1, 1], then (byte)(255 * (x + 1) / 2), truncating.</summary>
-    public static void ToRgb24(ReadOnlySpan<float> planar, int width, int height, Span<byte> rgb24)
-    {
-        int plane = CheckSizes(rgb24.Length, planar.Length, width, height);
-        for (int i = 0; i < plane; i++)
-            for (int c = 0; c < 3; c++)
-                rgb24[3 * i + c] = ToByte(planar[c * plane + i]);
-    }
+    /// <summary>One [3][H][W] float frame to packed RGB24 (clamped and rounded, <see cref="PixelMapping.ToByte"/>).</summary>
+    public static void ToRgb24(ReadOnlySpan<float> planar, int width, int height, Span<byte> rgb24) =>
+        PixelMapping.ToRgb24(planar, rgb24, Pixels(width, height));
 
     public static byte[] ToRgb24(ReadOnlySpan<float> planar, int width, int height)
     {
@@ -52,17 +41,6 @@ public static class FrameConversion
         ToRgb24(planar, width, height, rgb);
         return rgb;
     }
-
-    /// <summary>The official output mapping for one value (NaN maps to 0).</summary>
-    public static byte ToByte(float x)
-    {
-        x = Math.Clamp(x, -1f, 1f);
-        float v = 255f * (x + 1f) / 2f;
-        return v >= 0f ? (byte)v : (byte)0; // truncation; the >= also sends NaN to 0
-    }
-
-    /// <summary>The next multiple of 8 at or above <paramref name="n"/> (the model's spatial factor).</summary>
-    public static int PadTo8(int n) => n <= 0 ? throw new ArgumentOutOfRangeException(nameof(n)) : (n + 7) / 8 * 8;
 
     /// <summary>Pads an RGB24 frame to <paramref name="newWidth"/> x <paramref name="newHeight"/> by repeating the last column and row.</summary>
     public static byte[] PadRgb24(ReadOnlySpan<byte> rgb24, int width, int height, int newWidth, int newHeight)
@@ -82,7 +60,7 @@ public static class FrameConversion
 
     /// <summary>Pads to the next multiples of 8 (edge replication).</summary>
     public static byte[] PadRgb24To8(ReadOnlySpan<byte> rgb24, int width, int height) =>
-        PadRgb24(rgb24, width, height, PadTo8(width), PadTo8(height));
+        PadRgb24(rgb24, width, height, WfVaeConfig.PaddedSize(width), WfVaeConfig.PaddedSize(height));
 
     /// <summary>The top-left <paramref name="cropWidth"/> x <paramref name="cropHeight"/> of an RGB24 frame (undoes padding).</summary>
     public static byte[] CropRgb24(ReadOnlySpan<byte> rgb24, int width, int height, int cropWidth, int cropHeight)
@@ -107,12 +85,6 @@ public static class FrameConversion
         return dst;
     }
 
-    private static int CheckSizes(int bytes, int floats, int width, int height)
-    {
-        if (width < 1 || height < 1) throw new ArgumentException($"bad frame size {width}x{height}");
-        int plane = width * height;
-        if (bytes < 3 * plane) throw new ArgumentException($"RGB24 buffer holds {bytes} bytes, {width}x{height} needs {3 * plane}");
-        if (floats < 3 * plane) throw new ArgumentException($"planar buffer holds {floats} values, 3x{height}x{width} needs {3 * plane}");
-        return plane;
-    }
+    private static int Pixels(int width, int height) =>
+        width < 1 || height < 1 ? throw new ArgumentException($"bad frame size {width}x{height}") : width * height;
 }

@@ -10,7 +10,7 @@ namespace WfVae.Model;
 /// [m, 3, 8h, 8w] that became computable. In trilinear mode the last two frames of each 4-frame group
 /// wait for the next latent or for the end of the stream (<c>last</c>), exactly as §6.3 schedules them.
 /// </summary>
-public sealed class Decoder : IDisposable
+public sealed class Decoder
 {
     private readonly WfVaeConfig _c;
     private readonly CausalConv _convIn, _connectL2Out, _connectL1Out, _upsampleConv, _convOut;
@@ -18,32 +18,35 @@ public sealed class Decoder : IDisposable
     private readonly AttentionBlock? _attn;
     private readonly ResnetBlock[] _connectL2, _connectL1, _up2, _up1;
     private readonly TimeUpsampler _timeUp;
-    private readonly HaarInverse3DStream _invL2 = new(), _invOut = new();
-    private readonly FrameQueue _l2Queue = new();
+    private readonly HaarInverse3DStream _invL2, _invOut;
+    private readonly FrameQueue _l2Queue;
     private readonly Normalize _normOut;
 
     public Decoder(WeightSource w)
     {
         _c = w.Config;
         int b = _c.BaseChannels, ed = _c.DecoderEnergyFlowHiddenSize, nd = _c.DecoderNumResBlocks, r = _c.ConnectResLayerNum;
-        _convIn = new CausalConv("decoder.conv_in", w.Conv("decoder.conv_in.conv", 4 * b, _c.LatentDim, 3, 3, 3));
+        _convIn = new CausalConv(w, "decoder.conv_in", w.Conv("decoder.conv_in.conv", 4 * b, _c.LatentDim, 3, 3, 3));
         _mid0 = new ResnetBlock(w, "decoder.mid.0", 4 * b, 4 * b, is3D: true);
         if (_c.UseAttention) _attn = new AttentionBlock(w, "decoder.mid.1", 4 * b);
         _mid2 = new ResnetBlock(w, _c.UseAttention ? "decoder.mid.2" : "decoder.mid.1", 4 * b, 4 * b + ed, is3D: true);
         _connectL2 = Enumerable.Range(0, r).Select(i => new ResnetBlock(w, $"decoder.connect_l2.{i}", ed, ed, is3D: true)).ToArray();
-        _connectL2Out = new CausalConv($"decoder.connect_l2.{r}", w.Conv($"decoder.connect_l2.{r}", 24, ed, 1, 3, 3));
+        _connectL2Out = new CausalConv(w, $"decoder.connect_l2.{r}", w.Conv($"decoder.connect_l2.{r}", 24, ed, 1, 3, 3));
         _up2 = Enumerable.Range(0, nd).Select(i => new ResnetBlock(w, $"decoder.up2.{i}", 4 * b, 4 * b, is3D: true)).ToArray();
         _timeUp = new TimeUpsampler(w, $"decoder.up2.{nd}", 4 * b);
         _up2Last = new ResnetBlock(w, $"decoder.up2.{nd + 1}", 4 * b, 4 * b + ed, is3D: true);
         _connectL1 = Enumerable.Range(0, r).Select(i => new ResnetBlock(w, $"decoder.connect_l1.{i}", ed, ed, is3D: true)).ToArray();
-        _connectL1Out = new CausalConv($"decoder.connect_l1.{r}", w.Conv($"decoder.connect_l1.{r}", 12, ed, 1, 3, 3));
+        _connectL1Out = new CausalConv(w, $"decoder.connect_l1.{r}", w.Conv($"decoder.connect_l1.{r}", 12, ed, 1, 3, 3));
         _up1 = Enumerable.Range(0, nd).Select(i => new ResnetBlock(w, $"decoder.up1.{i}", i == 0 ? 4 * b : 2 * b, 2 * b, is3D: true)).ToArray();
-        _upsampleConv = new CausalConv($"decoder.up1.{nd}", w.Conv($"decoder.up1.{nd}.conv", 2 * b, 2 * b, 1, 3, 3));
+        _upsampleConv = new CausalConv(w, $"decoder.up1.{nd}", w.Conv($"decoder.up1.{nd}.conv", 2 * b, 2 * b, 1, 3, 3));
         _up1Last = new ResnetBlock(w, $"decoder.up1.{nd + 1}", 2 * b, 2 * b, is3D: true);
         _layer0 = new ResnetBlock(w, "decoder.layer.0", 2 * b, b, is3D: true);
         _layer1 = new ResnetBlock(w, "decoder.layer.1", b, b, is3D: true);
         _normOut = new Normalize(w, "decoder.norm_out", b);
-        _convOut = new CausalConv("decoder.conv_out", w.Conv("decoder.conv_out", 24, b, 1, 3, 3));
+        _convOut = new CausalConv(w, "decoder.conv_out", w.Conv("decoder.conv_out", 24, b, 1, 3, 3));
+        _invL2 = new HaarInverse3DStream(w);
+        _invOut = new HaarInverse3DStream(w);
+        _l2Queue = new FrameQueue(w);
     }
 
     /// <summary>Records the decoder on the pushed latents (<paramref name="last"/>: the stream ends with them).</summary>
@@ -104,21 +107,5 @@ public sealed class Decoder : IDisposable
         var video = _invOut.Push(ctx, w1, addToLowBand: l1);
         ctx.Return(w1, l1);
         return video;
-    }
-
-    public void Reset()
-    {
-        foreach (var r in new[] { _mid0, _mid2, _up2Last, _up1Last, _layer0, _layer1 }.Concat(_connectL2).Concat(_connectL1).Concat(_up2).Concat(_up1)) r.Reset();
-        _convIn.Reset();
-        _timeUp.Reset();
-        _invL2.Reset();
-        _invOut.Reset();
-        _l2Queue.Dispose(); // its buffers go with the stream, so a closed session leaves only the weights on the device
-    }
-
-    public void Dispose()
-    {
-        foreach (var d in new IDisposable?[] { _convIn, _connectL2Out, _connectL1Out, _upsampleConv, _convOut, _mid0, _mid2, _up2Last, _up1Last, _layer0, _layer1, _attn, _timeUp, _l2Queue, _normOut }) d?.Dispose();
-        foreach (var r in _connectL2.Concat(_connectL1).Concat(_up2).Concat(_up1)) r.Dispose();
     }
 }

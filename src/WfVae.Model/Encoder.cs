@@ -6,15 +6,14 @@ using WfVae.Runtime;
 namespace WfVae.Model;
 
 /// <summary>
-/// The WF-VAE encoder (spec §4.1) as a stream: push video frames [n, 3, H, W], get the latent-rate
+/// The WF-VAE encoder (docs/model.md, "Encoder") as a stream: push video frames [n, 3, H, W], get the latent-rate
 /// moments [m, 2L, H/8, W/8] that became computable. Latent 0 comes with frame 0, latent i once frame 4i
 /// has arrived. Nothing needs flushing; frames of an incomplete group stay pending (official "drop").
 /// </summary>
-public sealed class Encoder : IDisposable
+public sealed class Encoder
 {
     private readonly WfVaeConfig _c;
-    private readonly HaarForward3DStream _haarIn = new("encoder.wavelet_transform_in");
-    private readonly HaarForward3DStream _haarL2 = new("encoder.wavelet_transform_l2");
+    private readonly HaarForward3DStream _haarIn, _haarL2;
     private readonly CausalConv _connectL1, _connectL2, _down1In, _down1Down, _down2In, _down2Down, _convOut;
     private readonly ResnetBlock[] _down1, _down2;
     private readonly ResnetBlock _mid0, _mid2;
@@ -25,23 +24,25 @@ public sealed class Encoder : IDisposable
     {
         _c = w.Config;
         int b = _c.BaseChannels, ee = _c.EncoderEnergyFlowHiddenSize, ne = _c.EncoderNumResBlocks;
-        _connectL1 = new CausalConv("encoder.connect_l1", w.Conv("encoder.connect_l1", ee, 12, 1, 3, 3));
-        _connectL2 = new CausalConv("encoder.connect_l2", w.Conv("encoder.connect_l2", ee, 24, 1, 3, 3));
-        _down1In = new CausalConv("encoder.down1.0", w.Conv("encoder.down1.0", b, 24, 1, 3, 3));
+        _haarIn = new HaarForward3DStream(w, "encoder.wavelet_transform_in");
+        _haarL2 = new HaarForward3DStream(w, "encoder.wavelet_transform_l2");
+        _connectL1 = new CausalConv(w, "encoder.connect_l1", w.Conv("encoder.connect_l1", ee, 12, 1, 3, 3));
+        _connectL2 = new CausalConv(w, "encoder.connect_l2", w.Conv("encoder.connect_l2", ee, 24, 1, 3, 3));
+        _down1In = new CausalConv(w, "encoder.down1.0", w.Conv("encoder.down1.0", b, 24, 1, 3, 3));
         _down1 = Enumerable.Range(1, ne).Select(i => new ResnetBlock(w, $"encoder.down1.{i}", b, b, is3D: false)).ToArray();
-        _down1Down = new CausalConv($"encoder.down1.{ne + 1}", w.Conv($"encoder.down1.{ne + 1}.conv", b, b, 1, 3, 3, 1, 2, ConvPadding.RightBottom), 1, 2, ConvPadding.RightBottom);
-        _down2In = new CausalConv("encoder.down2.0", w.Conv("encoder.down2.0", 2 * b, b + ee, 1, 3, 3));
+        _down1Down = new CausalConv(w, $"encoder.down1.{ne + 1}", w.Conv($"encoder.down1.{ne + 1}.conv", b, b, 1, 3, 3, 1, 2, ConvPadding.RightBottom), 1, 2, ConvPadding.RightBottom);
+        _down2In = new CausalConv(w, "encoder.down2.0", w.Conv("encoder.down2.0", 2 * b, b + ee, 1, 3, 3));
         _down2 = Enumerable.Range(1, ne).Select(i => new ResnetBlock(w, $"encoder.down2.{i}", 2 * b, 2 * b, is3D: true)).ToArray();
-        _down2Down = new CausalConv($"encoder.down2.{ne + 1}", w.Conv($"encoder.down2.{ne + 1}.conv.conv", 2 * b, 2 * b, 3, 3, 3, 2, 2, ConvPadding.RightBottom), 2, 2, ConvPadding.RightBottom);
+        _down2Down = new CausalConv(w, $"encoder.down2.{ne + 1}", w.Conv($"encoder.down2.{ne + 1}.conv.conv", 2 * b, 2 * b, 3, 3, 3, 2, 2, ConvPadding.RightBottom), 2, 2, ConvPadding.RightBottom);
         _mid0 = new ResnetBlock(w, "encoder.mid.0", 2 * b + ee, 4 * b, is3D: true);
         if (_c.UseAttention) _attn = new AttentionBlock(w, "encoder.mid.1", 4 * b);
         _mid2 = new ResnetBlock(w, _c.UseAttention ? "encoder.mid.2" : "encoder.mid.1", 4 * b, 4 * b, is3D: true);
         _normOut = new Normalize(w, "encoder.norm_out", 4 * b);
-        _convOut = new CausalConv("encoder.conv_out", w.Conv("encoder.conv_out.conv", 2 * _c.LatentDim, 4 * b, 3, 3, 3));
+        _convOut = new CausalConv(w, "encoder.conv_out", w.Conv("encoder.conv_out.conv", 2 * _c.LatentDim, 4 * b, 3, 3, 3));
     }
 
-    /// <summary>Latent frames the next push of <paramref name="frames"/> video frames yields.</summary>
-    public int OutputFrames(int frames) => _haarL2.OutputFrames(_haarIn.OutputFrames(frames));
+    /// <summary>Latent frames the next push of <paramref name="frames"/> video frames yields on the stream of <paramref name="state"/>.</summary>
+    public int OutputFrames(StreamState state, int frames) => _haarL2.OutputFrames(state, _haarIn.OutputFrames(state, frames));
 
     /// <summary>Records the encoder on the pushed frames; returns the moments that became computable.</summary>
     public GpuTensor Push(StreamContext ctx, GpuTensor x, ITapSink? taps = null)
@@ -57,7 +58,7 @@ public sealed class Encoder : IDisposable
         var cat1 = ctx.Rent(b + ee, w1.T, w2.H, w2.W);
         _connectL1.Push(ctx, w2, into: cat1.Channels(b, ee));
         taps?.Tap(ctx, "enc.connect_l1", cat1.Channels(b, ee));
-        int n2 = _haarL2.OutputFrames(w2.T);
+        int n2 = _haarL2.OutputFrames(ctx.State, w2.T);
         var w3 = _haarL2.Push(ctx, w2.Channels(0, 3));
         ctx.Return(w2);
         taps?.Tap(ctx, "enc.wavelet_transform_l2", w3);
@@ -95,25 +96,6 @@ public sealed class Encoder : IDisposable
         ctx.Return(h);
         taps?.Tap(ctx, "enc.h", moments);
         return moments;
-    }
-
-    public void Reset()
-    {
-        _haarIn.Reset();
-        _haarL2.Reset();
-        foreach (var r in _down2) r.Reset();
-        _down2Down.Reset();
-        _mid0.Reset();
-        _mid2.Reset();
-        _convOut.Reset();
-    }
-
-    public void Dispose()
-    {
-        _haarIn.Dispose();
-        _haarL2.Dispose();
-        foreach (var d in new IDisposable?[] { _connectL1, _connectL2, _down1In, _down1Down, _down2In, _down2Down, _convOut, _mid0, _mid2, _attn, _normOut }) d?.Dispose();
-        foreach (var r in _down1.Concat(_down2)) r.Dispose();
     }
 }
 

@@ -11,9 +11,10 @@ public sealed record LatentFrames(int FirstFrame, int Frames, float[] Mean, floa
 public sealed record VideoFrames(int FirstFrame, int Frames, float[] Data);
 
 /// <summary>
-/// What both stream directions share: the arena the layers rent from (reused push after push, so device
-/// memory does not grow with the stream), one recorder submitted once per push, and exclusive use of the
-/// model's encoder or decoder graph while the session is open.
+/// What both stream directions share: the stream's own state (what the layers remember between pushes), the
+/// arena the layers rent from (reused push after push, so device memory does not grow with the stream) and one
+/// recorder submitted once per push. The model's layers hold only weights, so any number of sessions may be open
+/// on one model at once, each used by one thread at a time.
 /// </summary>
 public abstract class StreamSession : IDisposable
 {
@@ -21,9 +22,9 @@ public abstract class StreamSession : IDisposable
     private protected readonly ITapSink? Taps;
     private protected readonly TensorArena Arena;
     private protected readonly CommandRecorder Rec;
+    private protected readonly StreamState State;
     private protected readonly StreamContext Ctx;
     private bool _disposed;
-    private long _stateBytes;
 
     public int Height { get; }
     public int Width { get; }
@@ -33,20 +34,14 @@ public abstract class StreamSession : IDisposable
     private protected StreamSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
     {
         Model = model;
-        Acquire(); // first: a refused session must not have allocated anything
         Taps = taps;
         Height = height;
         Width = width;
         Arena = new TensorArena(model.Device);
         Rec = model.Device.BeginCommands(timestamps: profile);
-        Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision);
+        State = new StreamState(model.Device, model.StateSlots);
+        Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision, State);
     }
-
-    /// <summary>Claims the graph and resets its stream state (throws when another session holds it).</summary>
-    private protected abstract void Acquire();
-
-    /// <summary>Resets the graph's stream state and lets the next session claim it.</summary>
-    private protected abstract void Release();
 
     private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
@@ -59,7 +54,7 @@ public abstract class StreamSession : IDisposable
         get
         {
             var plan = Arena.LargestPlan;
-            return new MemoryReport(Model.WeightBytes, _stateBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
+            return new MemoryReport(Model.WeightBytes, State.DeviceBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
                 plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses,
                 Rec.ScratchBytes);
         }
@@ -72,34 +67,31 @@ public abstract class StreamSession : IDisposable
         // rather than produce output that silently differs from the whole clip.
         if (_failure != null) throw new InvalidOperationException($"this stream session failed in an earlier push ({_failure}); open a new session");
         Arena.BeginPass();
-        _pushStart = StateNow();
     }
 
-    /// <summary>Ends a push once its results are downloaded and its tensors returned; counts the caches it added.</summary>
-    private protected void EndPush()
-    {
-        Arena.EndPass();
-        _stateBytes += StateNow() - _pushStart;
-    }
+    /// <summary>Ends a push once its results are downloaded and its tensors returned.</summary>
+    private protected void EndPush() => Arena.EndPass();
 
-    private long _pushStart;
     private string? _failure;
 
     /// <summary>
-    /// Plans the session's first push before running it: the graph is pushed once through a discarding recorder
-    /// into a dry arena pass (no memory, no GPU work), which sizes the slab to the push's live set; then the graph's
-    /// stream state is reset and the real push follows the plan. Without it a whole clip (one push) would run on
-    /// spill memory that grows with the graph (WF-VAE-L 64x64 decode: 50.2 MiB instead of the 22.6 MiB live set).
+    /// Plans the session's first push before running it: the graph is pushed once, on a fresh stream state, through
+    /// a discarding recorder into a dry arena pass (no activation memory, no GPU work), which sizes the slab to the
+    /// push's live set; the dry state is dropped and the real push follows the plan on the session's own state.
+    /// Without it a whole clip (one push) would run on spill memory that grows with the graph (WF-VAE-L 64x64
+    /// decode: 50.2 MiB instead of the 22.6 MiB live set).
     /// </summary>
-    private protected void PlanFirstPush(Action push, Action resetGraph)
+    private protected void PlanFirstPush(Action<StreamContext> push)
     {
         if (_failure != null) return; // BeginPush reports it
+        using var dry = new StreamState(Model.Device, Model.StateSlots);
+        var ctx = new StreamContext(Model.Device, Rec, Arena, Model.Precision, dry);
         Rec.Discarding = true;
         Arena.BeginDryPass();
         try
         {
-            push();
-            Ctx.Submit(); // records nothing; releases what the layers handed to DisposeAfterSubmit
+            push(ctx);
+            ctx.Submit(); // records nothing; releases what the layers handed to DisposeAfterSubmit
             Arena.EndPass();
         }
         catch (Exception e)
@@ -110,15 +102,11 @@ public abstract class StreamSession : IDisposable
         finally
         {
             Rec.Discarding = false;
-            resetGraph();
         }
     }
 
     /// <summary>Marks the session unusable after a push threw (see <see cref="BeginPush"/>).</summary>
     private protected void Fail(Exception e) => _failure ??= e.Message;
-
-    // Live device bytes that are neither the arena's nor the recorder's scratch: the caches a push creates or grows.
-    private long StateNow() => Model.Device.Memory.CurrentBytes - Arena.HeldBytes - Rec.ScratchBytes;
 
     /// <summary>Submits the recorded push and collects the taps it produced.</summary>
     private protected void SubmitPush()
@@ -133,7 +121,7 @@ public abstract class StreamSession : IDisposable
         _disposed = true;
         Rec.Dispose();
         Arena.Dispose();
-        Release();
+        State.Dispose();
     }
 }
 
@@ -153,21 +141,8 @@ public sealed class EncoderSession : StreamSession
     private static int Check(int height, int width) =>
         height >= 8 && width >= 8 ? height : throw new ArgumentException($"frames must be at least 8x8 pixels, got {width}x{height}");
 
-    private protected override void Acquire()
-    {
-        if (Model.EncoderBusy) throw new InvalidOperationException("this model already has an open encoder session; dispose it first");
-        Model.Encoder.Reset();
-        Model.EncoderBusy = true;
-    }
-
-    private protected override void Release()
-    {
-        Model.Encoder.Reset();
-        Model.EncoderBusy = false;
-    }
-
     /// <summary>Latents the next push of <paramref name="frames"/> frames yields.</summary>
-    public int OutputFrames(int frames) => Model.Encoder.OutputFrames(frames);
+    public int OutputFrames(int frames) => Model.Encoder.OutputFrames(State, frames);
 
     /// <summary>Encodes <paramref name="count"/> frames given frame-major [count][3][H][W] in [-1, 1].</summary>
     public LatentFrames Push(ReadOnlySpan<float> frames, int count)
@@ -177,16 +152,16 @@ public sealed class EncoderSession : StreamSession
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
         if (FramesIn == 0 && count > 0)
-            PlanFirstPush(() =>
+            PlanFirstPush(ctx =>
             {
-                var (moments, mean, logvar) = Record(default, count, null);
-                Ctx.Return(moments, mean, logvar);
-            }, Model.Encoder.Reset);
+                var (moments, mean, logvar) = Record(ctx, default, count, null);
+                ctx.Return(moments, mean, logvar);
+            });
         BeginPush();
         LatentFrames result;
         try
         {
-            var (moments, mean, logvar) = Record(frames, count, Taps);
+            var (moments, mean, logvar) = Record(Ctx, frames, count, Taps);
             SubmitPush();
             result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
             Ctx.Return(moments, mean, logvar);
@@ -206,15 +181,15 @@ public sealed class EncoderSession : StreamSession
     /// Records one push of the encoder graph: the rents, returns and dispatches of both the dry run
     /// (<see cref="StreamSession.PlanFirstPush"/>, which uploads nothing) and the real push, so their plans match.
     /// </summary>
-    private (GpuTensor Moments, GpuTensor Mean, GpuTensor Logvar) Record(ReadOnlySpan<float> frames, int count, ITapSink? taps)
+    private (GpuTensor Moments, GpuTensor Mean, GpuTensor Logvar) Record(StreamContext ctx, ReadOnlySpan<float> frames, int count, ITapSink? taps)
     {
         int l = Model.Config.LatentDim;
-        var x = Ctx.Rent(3, count, Height, Width);
+        var x = ctx.Rent(3, count, Height, Width);
         if (!Rec.Discarding) Model.Device.Upload(x, frames);
-        var moments = Model.Encoder.Push(Ctx, x, taps);
+        var moments = Model.Encoder.Push(ctx, x, taps);
         Arena.Return(x);
-        var mean = Ctx.Rent(l, moments.T, moments.H, moments.W);
-        var logvar = Ctx.Rent(l, moments.T, moments.H, moments.W);
+        var mean = ctx.Rent(l, moments.T, moments.H, moments.W);
+        var logvar = ctx.Rent(l, moments.T, moments.H, moments.W);
         if (moments.T > 0) WfVae.Operators.Posterior.Split(Rec, moments, mean, logvar);
         return (moments, mean, logvar);
     }
@@ -234,18 +209,6 @@ public sealed class DecoderSession : StreamSession
     private static int Check(int height, int width) =>
         height >= 1 && width >= 1 ? height : throw new ArgumentException($"latent frames must be at least 1x1, got {width}x{height}");
 
-    private protected override void Acquire()
-    {
-        if (Model.DecoderBusy) throw new InvalidOperationException("this model already has an open decoder session; dispose it first");
-        Model.Decoder.Reset();
-        Model.DecoderBusy = true;
-    }
-
-    private protected override void Release()
-    {
-        Model.Decoder.Reset();
-        Model.DecoderBusy = false;
-    }
 
     /// <summary>Decodes <paramref name="count"/> latent frames [count][L][h][w]; <paramref name="last"/> ends the stream.</summary>
     public VideoFrames Push(ReadOnlySpan<float> latents, int count, bool last)
@@ -257,12 +220,12 @@ public sealed class DecoderSession : StreamSession
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
         if (LatentsIn == 0 && count > 0)
-            PlanFirstPush(() => Ctx.Return(Record(default, count, last, null)), Model.Decoder.Reset);
+            PlanFirstPush(ctx => ctx.Return(Record(ctx, default, count, last, null)));
         BeginPush();
         VideoFrames result;
         try
         {
-            var video = Record(latents, count, last, Taps);
+            var video = Record(Ctx, latents, count, last, Taps);
             SubmitPush();
             result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
             Arena.Return(video);
@@ -280,11 +243,11 @@ public sealed class DecoderSession : StreamSession
     }
 
     /// <summary>Records one push of the decoder graph, for the dry run (no upload) and the real push alike.</summary>
-    private GpuTensor Record(ReadOnlySpan<float> latents, int count, bool last, ITapSink? taps)
+    private GpuTensor Record(StreamContext ctx, ReadOnlySpan<float> latents, int count, bool last, ITapSink? taps)
     {
-        var z = Ctx.Rent(Model.Config.LatentDim, count, Height, Width);
+        var z = ctx.Rent(Model.Config.LatentDim, count, Height, Width);
         if (count > 0 && !Rec.Discarding) Model.Device.Upload(z, latents);
-        var video = Model.Decoder.Push(Ctx, z, last, taps);
+        var video = Model.Decoder.Push(ctx, z, last, taps);
         Arena.Return(z);
         return video;
     }

@@ -1,16 +1,22 @@
 using WfVae.Model.Checkpoint;
+using WfVae.Model.Layers;
 using WfVae.Operators;
 using WfVae.Runtime;
 
 namespace WfVae.Model;
 
-/// <summary>Reads tensors of a checkpoint by their official names and puts them on the device once.</summary>
+/// <summary>
+/// What the layers of a graph are built from: the checkpoint's tensors by their official names, put on the device
+/// once, and the numbering of the graph's stream-state slots (<see cref="StateLayout"/>).
+/// </summary>
 public sealed class WeightSource
 {
     private readonly WfVaeCheckpoint _checkpoint;
     private readonly List<IDisposable> _owned;
 
     public VulkanDevice Device { get; }
+    /// <summary>Slots of the stream state, one per stateful layer built from this source.</summary>
+    public StateLayout State { get; } = new();
     public WfVaeConfig Config => _checkpoint.Config;
     /// <summary>Precision of convolution weights on the device (norm affine vectors stay fp32).</summary>
     public Precision Precision { get; }
@@ -54,6 +60,8 @@ public sealed class WeightSource
         var p = Config.NormType == NormType.LayerNorm ? path + ".norm" : path;
         var gamma = Device.Upload(Read(p + ".weight", channels), 1, 1, 1, channels);
         var beta = Device.Upload(Read(p + ".bias", channels), 1, 1, 1, channels);
+        _owned.Add(gamma);
+        _owned.Add(beta);
         return (gamma, beta);
     }
 }

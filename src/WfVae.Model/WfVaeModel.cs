@@ -6,7 +6,8 @@ using WfVae.Runtime;
 namespace WfVae.Model;
 
 /// <summary>
-/// A loaded WF-VAE: weights on the device, an encoder and a decoder graph. Whole-clip
+/// A loaded WF-VAE: immutable weights on the device, an encoder and a decoder graph that hold nothing of a stream
+/// (sessions own their stream state, so one model serves any number of concurrent streams). Whole-clip
 /// <see cref="Encode"/>/<see cref="Decode"/> are one push of every frame through the same stream objects
 /// that chunked streaming uses, so both give the same numbers.
 /// </summary>
@@ -17,7 +18,8 @@ public sealed class WfVaeModel : IDisposable
     private readonly WfVaeCheckpoint _checkpoint;
     internal readonly Encoder Encoder;
     internal readonly Decoder Decoder;
-    internal bool EncoderBusy, DecoderBusy;
+    /// <summary>Slots of a stream state: one per stateful layer of the encoder and the decoder.</summary>
+    internal readonly int StateSlots;
 
     public WfVaeConfig Config => _checkpoint.Config;
     public VulkanDevice Device { get; }
@@ -41,6 +43,7 @@ public sealed class WfVaeModel : IDisposable
         var source = new WeightSource(device, checkpoint, _weights, precision);
         Encoder = new Encoder(source);
         Decoder = new Decoder(source);
+        StateSlots = source.State.Count;
         WeightBytes = device.Memory.CurrentBytes - before;
     }
 
@@ -69,10 +72,10 @@ public sealed class WfVaeModel : IDisposable
         }
     }
 
-    /// <summary>Starts a streaming encode (one at a time per model).</summary>
+    /// <summary>Starts a streaming encode: a session with its own stream state (any number may be open, on any threads).</summary>
     public EncoderSession OpenEncoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
-    /// <summary>Starts a streaming decode (one at a time per model).</summary>
+    /// <summary>Starts a streaming decode: a session with its own stream state (any number may be open, on any threads).</summary>
     public DecoderSession OpenDecoder(int height, int width, ITapSink? taps = null, bool profile = false) => new(this, height, width, taps, profile);
 
     /// <summary>
@@ -82,9 +85,9 @@ public sealed class WfVaeModel : IDisposable
     public Posterior Encode(HostTensor video, ITapSink? taps = null)
     {
         if (video.C != 3) throw new ArgumentException($"video must have 3 channels (RGB), got shape {video.ShapeText}");
-        int t = (video.T - 1) / 4 + 1, l = Config.LatentDim;
-        var mean = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
-        var logvar = new HostTensor(video.N, l, t, video.H / 8, video.W / 8);
+        int t = WfVaeConfig.LatentFrames(video.T), l = Config.LatentDim, h = WfVaeConfig.LatentSize(video.H), w = WfVaeConfig.LatentSize(video.W);
+        var mean = new HostTensor(video.N, l, t, h, w);
+        var logvar = new HostTensor(video.N, l, t, h, w);
         for (int n = 0; n < video.N; n++)
         {
             using var session = OpenEncoder(video.H, video.W, taps);
@@ -95,11 +98,11 @@ public sealed class WfVaeModel : IDisposable
         return new Posterior(this, mean, logvar);
     }
 
-    /// <summary>Decodes latents [N, L, t, h, w] to video [N, 3, 4t − 3, 8h, 8w] (not clamped).</summary>
+    /// <summary>Decodes latents [N, L, t, h, w] to video [N, 3, 4t − 3, 8h, 8w] (not clamped; <see cref="WfVaeConfig.VideoFrames"/>).</summary>
     public HostTensor Decode(HostTensor latents, ITapSink? taps = null)
     {
         if (latents.C != Config.LatentDim) throw new ArgumentException($"latents must have {Config.LatentDim} channels for this model, got shape {latents.ShapeText}");
-        var video = new HostTensor(latents.N, 3, 4 * latents.T - 3, latents.H * 8, latents.W * 8);
+        var video = new HostTensor(latents.N, 3, WfVaeConfig.VideoFrames(latents.T), WfVaeConfig.PixelSize(latents.H), WfVaeConfig.PixelSize(latents.W));
         for (int n = 0; n < latents.N; n++)
         {
             using var session = OpenDecoder(latents.H, latents.W, taps);
@@ -111,8 +114,6 @@ public sealed class WfVaeModel : IDisposable
 
     public void Dispose()
     {
-        Encoder.Dispose();
-        Decoder.Dispose();
         foreach (var w in _weights) w.Dispose();
         _checkpoint.Dispose();
         Device.Memory.Trim();

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using WfVae.Runtime;
 
 namespace WfVae.Operators;
@@ -9,7 +8,7 @@ namespace WfVae.Operators;
 /// VK_NV_cooperative_matrix (see <see cref="CooperativeMatrixPlan"/>; WFVAE_COOPMAT=off|khr|nv turns paths off).
 /// Nobody has run this kernel on a device yet, so before its first use on a device it must pass
 /// <see cref="SelfCheck"/> against the scalar kernel; on a mismatch or a pipeline failure cooperative matrices are
-/// disabled for that device with a one-line warning on stderr.
+/// disabled for that device with a one-line warning on the device's log.
 /// </summary>
 public static class CooperativeConv
 {
@@ -31,8 +30,6 @@ public static class CooperativeConv
     /// error (wrong tap, channel block, tile, padding, stray write) moves elements by O(rms).
     /// </summary>
     public const double Tolerance = 1e-2;
-
-    [ThreadStatic] private static bool _selfChecking;
 
     /// <summary>
     /// shaders/conv_coop.comp: the bindings and push constants of <see cref="Conv.Shader"/>; specialization constants
@@ -65,8 +62,9 @@ public static class CooperativeConv
     }
 
     /// <summary>
-    /// Whether fp16 convs on <paramref name="d"/> run on cooperative matrices. Runs the self-check at the first call
-    /// on a device with a cooperative-matrix path (a few small submissions) and disables the path if it fails.
+    /// Whether fp16 convs on <paramref name="d"/> run on cooperative matrices. Settles the device's path with this
+    /// build's kernels, then runs the self-check at the first call on a device with a path (a few small submissions)
+    /// and disables the path if it fails, with a warning on the device's log.
     /// </summary>
     public static bool Active(VulkanDevice d)
     {
@@ -74,16 +72,19 @@ public static class CooperativeConv
         var state = d.CooperativeMatrix;
         state.Resolve(Build);
         if (state.Path == CooperativeMatrixPath.None) return false;
-        if (_selfChecking || state.Verified) return true;
-        Apply(state, SelfCheck(d), Console.Error);
+        if (state.Verified || state.SelfCheckingOnThisThread) return true; // the self-check's own dispatches use the kernel
+        lock (state) // one self-check per device, even when several sessions start at once
+        {
+            if (state.Path != CooperativeMatrixPath.None && !state.Verified) Apply(state, SelfCheck(d), d.Log);
+        }
         return state.Path != CooperativeMatrixPath.None;
     }
 
-    /// <summary>Applies a self-check verdict: verified, or disabled with one warning line on <paramref name="warnings"/>.</summary>
-    public static void Apply(CooperativeMatrixState state, SelfCheckVerdict verdict, TextWriter warnings)
+    /// <summary>Applies a self-check verdict: verified, or disabled with one warning line to <paramref name="log"/>.</summary>
+    public static void Apply(CooperativeMatrixState state, SelfCheckVerdict verdict, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(state);
-        ArgumentNullException.ThrowIfNull(warnings);
+        ArgumentNullException.ThrowIfNull(log);
         if (verdict.Passed)
         {
             state.MarkVerified(verdict.Detail);
@@ -91,7 +92,7 @@ public static class CooperativeConv
         }
         var path = state.Path;
         state.Disable($"self-check failed: {verdict.Detail}");
-        warnings.WriteLine($"wfvae: warning: the {path.ToString().ToUpperInvariant()} cooperative-matrix conv failed its self-check on this device ({verdict.Detail}); using the scalar kernels ({CooperativeMatrixPlan.Variable}=off skips it)");
+        log($"warning: the {path.ToString().ToUpperInvariant()} cooperative-matrix conv failed its self-check on this device ({verdict.Detail}); using the scalar kernels ({DeviceOptions.CooperativeMatrixVariable}=off skips it)");
     }
 
     internal static void Record(CommandRecorder rec, in Conv.Push push, GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
@@ -128,8 +129,9 @@ public static class CooperativeConv
         {
             var expected = RunCase(d, c, float16: false);
             float[] actual;
-            bool outer = _selfChecking;
-            _selfChecking = true;
+            var state = d.CooperativeMatrix;
+            bool outer = state.SelfCheckingOnThisThread;
+            state.SelfCheckingOnThisThread = true;
             try
             {
                 actual = cooperative(d, c);
@@ -140,7 +142,7 @@ public static class CooperativeConv
             }
             finally
             {
-                _selfChecking = outer;
+                state.SelfCheckingOnThisThread = outer;
             }
             var v = Judge(expected, actual);
             if (!v.Passed) return v with { Detail = $"{c.Name}: {v.Detail}" };

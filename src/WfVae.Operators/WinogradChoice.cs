@@ -2,44 +2,20 @@ using WfVae.Runtime;
 
 namespace WfVae.Operators;
 
-/// <summary>How convolutions with 3×3 spatial kernels pick between the direct kernels and Winograd.</summary>
-public enum WinogradMode
-{
-    /// <summary>Per device class and layer (<see cref="WinogradConv.AutoTile"/>).</summary>
-    Auto,
-    /// <summary>Direct kernels only.</summary>
-    Off,
-    /// <summary>Winograd on every 3×3 conv with the device class's tile; a layer it cannot run is refused.</summary>
-    Forced,
-    /// <summary>Winograd F(2x2,3x3) on every 3×3 conv; a layer it cannot run is refused.</summary>
-    ForcedF2,
-    /// <summary>Winograd F(4x4,3x3) on every 3×3 conv; a layer it cannot run is refused.</summary>
-    ForcedF4,
-}
-
 public static partial class WinogradConv
 {
-    /// <summary>
-    /// Mode override (tests, benchmarks); null = WFVAE_CONV_VARIANT (winograd, winograd-f2, winograd-f4: forced; direct,
-    /// ssbo, texel, texel-rows: off, as does <see cref="Conv.VariantOverride"/>) else <see cref="WinogradMode.Auto"/>.
-    /// </summary>
-    public static WinogradMode? ModeOverride { get; set; }
-
-    /// <summary>Tile override for the <see cref="WinogradMode.Auto"/> choice (tests, benchmarks); null = by device class.</summary>
-    public static WinogradTile? AutoTileOverride { get; set; }
-
-    /// <summary>The mode in force, and where it comes from (for --verbose).</summary>
-    public static (WinogradMode Mode, string Source) CurrentMode()
+    /// <summary>The device's mode (<see cref="KernelOptions.WinogradInForce"/>), and where it comes from (for --verbose).</summary>
+    public static (WinogradMode Mode, string Source) CurrentMode(VulkanDevice d)
     {
-        if (ModeOverride is { } m) return (m, "override");
-        if (Conv.ForcedFromEnvironment().Winograd is { } forced) return (forced, Conv.VariantVariable);
-        if (Conv.VariantOverride != null) return (WinogradMode.Off, "direct variant override");
-        return (WinogradMode.Auto, "auto");
+        ArgumentNullException.ThrowIfNull(d);
+        var k = d.Options.Kernels;
+        if (k.Winograd is { } m) return (m, $"{DeviceOptions.VariantVariable} or the device options");
+        return k.Variant != null ? (WinogradMode.Off, "a forced direct variant") : (WinogradMode.Auto, "auto");
     }
 
     private static string ChoiceSource(VulkanDevice d)
     {
-        var (mode, source) = CurrentMode();
+        var (mode, source) = CurrentMode(d);
         return mode == WinogradMode.Auto ? $"{d.Info.Kind} default" : $"{mode} by {source}";
     }
 
@@ -58,7 +34,7 @@ public static partial class WinogradConv
     {
         ArgumentNullException.ThrowIfNull(d);
         if (kh != 3 || kw != 3) return null;
-        var (mode, source) = CurrentMode();
+        var (mode, source) = CurrentMode(d);
         bool applies = Applies(kh, kw, strideT, strideHW, padding);
         switch (mode)
         {
@@ -69,18 +45,18 @@ public static partial class WinogradConv
         }
         if (!applies)
             throw new ArgumentException($"conv {layer}: {mode} Winograd (set by {source}) cannot run this {kt}x{kh}x{kw} conv with stride {strideT}x{strideHW}x{strideHW} and {padding} padding; Winograd runs stride-1 Same-padded 3x3 convs only");
-        var tile = mode switch { WinogradMode.ForcedF2 => WinogradTile.F2, WinogradMode.ForcedF4 => WinogradTile.F4, _ => DefaultTile(precision) };
+        var tile = d.Options.Kernels.WinogradTile ?? DefaultTile(d, precision);
         if (!Offers(tile, precision))
             throw new ArgumentException($"conv {layer}: {mode} Winograd (set by {source}) {Name(tile)} is not offered in {precision.Name()}; use winograd-f2 or fp32");
         return tile;
     }
 
     /// <summary>
-    /// The default tile: F(4x4,3x3) in fp32, F(2x2,3x3) in fp16 (see <see cref="Offers"/>); <see cref="AutoTileOverride"/>
-    /// where it is offered.
+    /// The tile of a device where Winograd runs: its forced tile (<see cref="KernelOptions.WinogradTile"/>) where it is
+    /// offered in <paramref name="precision"/>, else F(4x4,3x3) in fp32 and F(2x2,3x3) in fp16 (see <see cref="Offers"/>).
     /// </summary>
-    public static WinogradTile DefaultTile(Precision precision) =>
-        AutoTileOverride is { } t && Offers(t, precision) ? t : precision == Precision.Fp16 ? WinogradTile.F2 : WinogradTile.F4;
+    public static WinogradTile DefaultTile(VulkanDevice d, Precision precision) =>
+        d.Options.Kernels.WinogradTile is { } t && Offers(t, precision) ? t : precision == Precision.Fp16 ? WinogradTile.F2 : WinogradTile.F4;
 
     /// <summary>
     /// Whether a tile runs in a precision. F(4x4,3x3) is fp32 only: its transformed weights span a wider range than the
@@ -97,6 +73,6 @@ public static partial class WinogradConv
     {
         ArgumentNullException.ThrowIfNull(d);
         if (d.Info.Kind != DeviceKind.Cpu || !Conv.TexelUsable(d, precision)) return null;
-        return DefaultTile(precision);
+        return DefaultTile(d, precision);
     }
 }

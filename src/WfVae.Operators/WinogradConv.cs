@@ -15,8 +15,8 @@ namespace WfVae.Operators;
 /// </list>
 /// The weights were transformed once at load (<see cref="ConvWeights.UploadWinograd"/>), in parts of at most the device's
 /// largest buffer (one product dispatch per part). V and M are float32 scratch
-/// owned by the recorder (<see cref="CommandRecorder.Scratch"/>), bounded by <see cref="ScratchBudgetBytes"/>: a push
-/// larger than that runs in chunks. Every output's arithmetic is fixed by its position in its frame (tiles are aligned
+/// owned by the recorder (<see cref="CommandRecorder.Scratch"/>, so each session has its own), bounded by
+/// <see cref="ScratchBudget"/>: a push larger than that runs in chunks. Every output's arithmetic is fixed by its position in its frame (tiles are aligned
 /// to the frame origin) and by one fma chain over (tap, Cin) in ascending order, so it does not depend on the chunking,
 /// on how many frames a push holds or on the kernel variant: streamed output equals whole-clip output bit for bit. It is
 /// not bit-identical to the direct kernels (different arithmetic); measured error against them in docs/performance.md.
@@ -91,19 +91,19 @@ public static partial class WinogradConv
     public static string Name(WinogradTile tile) => $"F({(int)tile}x{(int)tile},3x3)";
 
     /// <summary>
-    /// Bytes of V + M scratch one chunk may use (float32; default 32 MiB). Larger pushes run in chunks of output frames
-    /// (or of tile rows, for frames larger than that); the chunking never changes the bits (settable for tests).
+    /// Bytes of V + M scratch one chunk may use on a device (float32; <see cref="KernelOptions.WinogradScratchBytes"/>,
+    /// default 32 MiB). Larger pushes run in chunks of output frames (or of tile rows, for frames larger than that);
+    /// the chunking never changes the bits.
     /// </summary>
-    public static long ScratchBudgetBytes { get; set; } = 32L << 20;
+    public static long ScratchBudget(VulkanDevice d) => d.Options.Kernels.WinogradScratchBytes ?? 32L << 20;
 
     private const int ScratchV = 0x57490000, ScratchM = 0x57490001; // recorder scratch slots ("WI")
 
-    /// <summary>Whether the Winograd kernels read their operands through texel views on this device (CPU drivers).</summary>
-    public static bool UsesTexels(VulkanDevice d, Precision precision) =>
-        KernelOverride ?? (d.Info.Kind == DeviceKind.Cpu && Conv.TexelUsable(d, precision));
-
-    /// <summary>Forces the texel (true) or storage-buffer (false) kernels; null = by device class (tests).</summary>
-    public static bool? KernelOverride { get; set; }
+    /// <summary>
+    /// Whether the Winograd kernels read their operands through texel views on this device: as the direct kernels do
+    /// (<see cref="Conv.VariantFor(VulkanDevice, Precision)"/>: a forced variant, else texels on CPU drivers).
+    /// </summary>
+    public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.VariantFor(d, precision) != KernelVariant.Ssbo;
 
     /// <summary>
     /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="cout"/> output channels and <paramref name="n"/> columns, by
@@ -133,7 +133,7 @@ public static partial class WinogradConv
             throw new ArgumentException($"conv {label}: its weights were transformed for Winograd {Name(tile)}, which runs stride-1 Same-padded convs only (this call: stride {strideT}x{strideHW}x{strideHW}, {padding} padding)");
         int m = (int)tile, pts = Points(tile);
         int tout = y.T, th = (y.H + m - 1) / m, tw = (y.W + m - 1) / m;
-        var (tc, rc) = PlanChunks(pts, w.Cin, w.Cout, w.Kt, tout, th, tw);
+        var (tc, rc) = PlanChunks(ScratchBudget(rec.Device), pts, w.Cin, w.Cout, w.Kt, tout, th, tw);
         bool texel = UsesTexels(rec.Device, precision);
         LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th);
         for (int t0 = 0; t0 < tout; t0 += tc)
@@ -150,21 +150,21 @@ public static partial class WinogradConv
     }
 
     /// <summary>
-    /// Frames and tile rows per chunk: everything when V + M fit in <see cref="ScratchBudgetBytes"/>, else as many whole
+    /// Frames and tile rows per chunk: everything when V + M fit in <paramref name="budget"/> bytes, else as many whole
     /// frames as fit, else one frame in bands of tile rows.
     /// </summary>
-    internal static (int Frames, int Rows) PlanChunks(int pts, int cin, int cout, int kt, int tout, int th, int tw)
+    internal static (int Frames, int Rows) PlanChunks(long budget, int pts, int cin, int cout, int kt, int tout, int th, int tw)
     {
         long Bytes(int frames, int rows) => 4L * pts * ((rows * tw + 3) / 4 * 4) * ((long)cin * (frames + kt - 1) + (long)cout * frames);
-        if (Bytes(tout, th) <= ScratchBudgetBytes) return (tout, th);
-        if (Bytes(1, th) <= ScratchBudgetBytes)
+        if (Bytes(tout, th) <= budget) return (tout, th);
+        if (Bytes(1, th) <= budget)
         {
             int f = 1;
-            while (f < tout && Bytes(f + 1, th) <= ScratchBudgetBytes) f++;
+            while (f < tout && Bytes(f + 1, th) <= budget) f++;
             return (f, th);
         }
         int r = 1;
-        while (r < th && Bytes(1, r + 1) <= ScratchBudgetBytes) r++;
+        while (r < th && Bytes(1, r + 1) <= budget) r++;
         return (1, r);
     }
 
@@ -193,27 +193,7 @@ public static partial class WinogradConv
         else
             rec.Dispatch(inPipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Written(v)], inPush, ix, iy, 1, label);
 
-        var g = GemmTiles(texel, w.Cout, n);
-        long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
-        var gemmPipe = d.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
-        uint gx = Dispatch.CeilDiv(n, g.WGN * g.TN), gz = Dispatch.CeilDiv(w.Cout, g.WG / g.WGN * g.TM);
-        // One product dispatch per part of the transformed weights (a range of points each, see ConvWeights.WinogradParts).
-        for (int part = 0; part < w.WinogradParts.Count; part++)
-        {
-            var u = w.WinogradParts[part];
-            int point0 = part * w.WinogradPointsPerPart, count = Math.Min(w.WinogradPointsPerPart, pts - point0);
-            var gemmPush = new GemmPush
-            {
-                VBase4 = v.BaseElement / 4, VRow4 = inPush.VRow / 4, TapStride4 = (uint)(c.Tiles4 / 4), UBase4 = u.BaseElement / 4,
-                Cin = (uint)w.Cin, Kt = (uint)w.Kt, Cout = (uint)w.Cout, Cout4 = (uint)(w.CoutPad / 4), N = (uint)n, MBase = mt.BaseElement,
-                Point0 = (uint)point0,
-            };
-            long partFlops = flops * count / pts;
-            if (texel)
-                rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
-            else
-                rec.Dispatch(gemmPipe, [Binding.Read(v), Binding.Read(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
-        }
+        RecordProducts(rec, w, y, v, mt, precision, texel, label, c);
 
         var yChunk = y.Frames(c.T0, c.Frames);
         var rChunk = residual?.Frames(c.T0, c.Frames);
@@ -231,10 +211,40 @@ public static partial class WinogradConv
             outPush, ox, oy, 1, label);
     }
 
+    /// <summary>Phase 2 of a chunk: M[ξ] = Σ U[ξ]·V[ξ], one product dispatch per part of the transformed weights.</summary>
+    private static void RecordProducts(CommandRecorder rec, ConvWeights w, GpuTensor y, GpuTensor v, GpuTensor mt, Precision precision,
+        bool texel, string label, Chunk c)
+    {
+        var tile = w.Winograd!.Value;
+        int pts = Points(tile), inFrames = c.Frames + w.Kt - 1;
+        long n = (long)c.Frames * c.Tiles4;
+        var g = GemmTiles(texel, w.Cout, n);
+        long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
+        var gemmPipe = rec.Device.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
+        uint gx = Dispatch.CeilDiv(n, g.WGN * g.TN), gz = Dispatch.CeilDiv(w.Cout, g.WG / g.WGN * g.TM);
+        // One product dispatch per part of the transformed weights (a range of points each, see ConvWeights.WinogradParts).
+        for (int part = 0; part < w.WinogradParts.Count; part++)
+        {
+            var u = w.WinogradParts[part];
+            int point0 = part * w.WinogradPointsPerPart, count = Math.Min(w.WinogradPointsPerPart, pts - point0);
+            var gemmPush = new GemmPush
+            {
+                VBase4 = v.BaseElement / 4, VRow4 = (uint)(inFrames * c.Tiles4 / 4), TapStride4 = (uint)(c.Tiles4 / 4), UBase4 = u.BaseElement / 4,
+                Cin = (uint)w.Cin, Kt = (uint)w.Kt, Cout = (uint)w.Cout, Cout4 = (uint)(w.CoutPad / 4), N = (uint)n, MBase = mt.BaseElement,
+                Point0 = (uint)point0,
+            };
+            long partFlops = flops * count / pts;
+            if (texel)
+                rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+            else
+                rec.Dispatch(gemmPipe, [Binding.Read(v), Binding.Read(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+        }
+    }
+
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, WinogradTile tile, bool texel, Precision precision,
         int frames, int rows, int tileRows)
     {
-        if (Conv.TileLog == null) return;
+        if (!d.Verbose) return;
         string chunk = rows < tileRows ? $"bands of {rows} of {tileRows} tile rows" : $"{frames} frame(s) per pass";
         Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk} [{ChoiceSource(d)}]");
     }

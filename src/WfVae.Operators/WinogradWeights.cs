@@ -2,13 +2,6 @@ using WfVae.Runtime;
 
 namespace WfVae.Operators;
 
-/// <summary>Output tile of a Winograd convolution F(m×m, 3×3): 2 or 4 output rows and columns per tile.</summary>
-public enum WinogradTile
-{
-    F2 = 2,
-    F4 = 4,
-}
-
 public sealed partial class ConvWeights
 {
     private GpuTensor[] _winogradParts = [];

@@ -38,6 +38,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
 {
     private const int MaxTimestamps = 8192;
     private readonly VulkanDevice _device;
+    private readonly CommandPool _pool;
     private readonly CommandBuffer _cb;
     private readonly Fence _fence;
     private readonly QueryPool _queries;
@@ -82,7 +83,15 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         _device = device;
         _timestamps = timestamps;
         var vk = device.Vk;
-        var alloc = new CommandBufferAllocateInfo { SType = StructureType.CommandBufferAllocateInfo, CommandPool = device.CommandPool, Level = CommandBufferLevel.Primary, CommandBufferCount = 1 };
+        // A pool per recorder: recording from several threads at once needs no lock (pools are externally synchronised).
+        var poolInfo = new CommandPoolCreateInfo
+        {
+            SType = StructureType.CommandPoolCreateInfo,
+            QueueFamilyIndex = device.QueueFamily,
+            Flags = CommandPoolCreateFlags.ResetCommandBufferBit,
+        };
+        vk.CreateCommandPool(device.Handle, in poolInfo, null, out _pool).Check("vkCreateCommandPool");
+        var alloc = new CommandBufferAllocateInfo { SType = StructureType.CommandBufferAllocateInfo, CommandPool = _pool, Level = CommandBufferLevel.Primary, CommandBufferCount = 1 };
         vk.AllocateCommandBuffers(device.Handle, in alloc, out _cb).Check("vkAllocateCommandBuffers");
         var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
         vk.CreateFence(device.Handle, in fenceInfo, null, out _fence).Check("vkCreateFence");
@@ -253,7 +262,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         _recording = false;
         var cb = _cb;
         var submit = new SubmitInfo { SType = StructureType.SubmitInfo, CommandBufferCount = 1, PCommandBuffers = &cb };
-        vk.QueueSubmit(_device.Queue, 1, in submit, _fence).Check("vkQueueSubmit");
+        _device.Submit(in submit, _fence);
         var fence = _fence;
         vk.WaitForFences(_device.Handle, 1, in fence, true, ulong.MaxValue).Check("vkWaitForFences");
         vk.ResetFences(_device.Handle, 1, in fence).Check("vkResetFences");
@@ -289,7 +298,8 @@ public sealed unsafe partial class CommandRecorder : IDisposable
             _recording = false;
         }
         var cb = _cb;
-        vk.FreeCommandBuffers(_device.Handle, _device.CommandPool, 1, in cb);
+        vk.FreeCommandBuffers(_device.Handle, _pool, 1, in cb);
+        vk.DestroyCommandPool(_device.Handle, _pool, null);
         vk.DestroyFence(_device.Handle, _fence, null);
         if (_timestamps) vk.DestroyQueryPool(_device.Handle, _queries, null);
         DisposeScratch();

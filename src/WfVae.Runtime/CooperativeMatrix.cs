@@ -83,8 +83,7 @@ public sealed record CooperativeMatrixBuild(string Glslc, bool KhrAccepted, bool
 /// <summary>The cooperative-matrix path chosen for a device, with the reason for each extension, in words.</summary>
 public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Khr, string Nv, string Nv2)
 {
-    /// <summary>Environment variable: auto | off | khr | nv (see <see cref="CooperativeMatrixSetting"/>).</summary>
-    public const string Variable = "WFVAE_COOPMAT";
+    private const string Variable = DeviceOptions.CooperativeMatrixVariable;
 
     public static CooperativeMatrixSetting ParseSetting(string? text) => text?.Trim().ToLowerInvariant() switch
     {
@@ -94,8 +93,6 @@ public sealed record CooperativeMatrixPlan(CooperativeMatrixPath Path, string Kh
         "nv" => CooperativeMatrixSetting.Nv,
         _ => throw new ArgumentException($"{Variable}={text}: expected auto, off, khr or nv"),
     };
-
-    public static CooperativeMatrixSetting SettingFromEnvironment() => ParseSetting(Environment.GetEnvironmentVariable(Variable));
 
     /// <summary>
     /// KHR is preferred where both are usable (the portable extension; the kernel is the same). A path is usable when
@@ -181,6 +178,18 @@ public sealed class CooperativeMatrixState
     public CooperativeMatrixPath Path { get; private set; }
     /// <summary>True once the self-check passed on this device.</summary>
     public bool Verified { get; private set; }
+
+    private int _selfCheckThread;
+
+    /// <summary>
+    /// Set by the self-check around its own cooperative dispatches, which must use the kernel before it is verified;
+    /// other threads wait for the verdict.
+    /// </summary>
+    public bool SelfCheckingOnThisThread
+    {
+        get => Volatile.Read(ref _selfCheckThread) == Environment.CurrentManagedThreadId;
+        set => Volatile.Write(ref _selfCheckThread, value ? Environment.CurrentManagedThreadId : 0);
+    }
 
     /// <summary>
     /// Settles the path once the kernels are known: the plan again with <paramref name="build"/>, restricted to the

@@ -60,25 +60,3 @@ public sealed record PhysicalDeviceInfo(
         _ => DeviceKind.Other,
     };
 }
-
-/// <summary>How to choose and configure the device.</summary>
-public sealed record DeviceOptions
-{
-    /// <summary>Environment variable that selects a device by index or name substring.</summary>
-    public const string SelectorVariable = "WFVAE_DEVICE";
-    /// <summary>Environment variable that enables validation layers ("1") or disables them ("0").</summary>
-    public const string ValidationVariable = "WFVAE_VALIDATION";
-
-    /// <summary>Index (as listed by <c>wfvae devices</c>) or a case-insensitive name substring; null = environment, then default rank.</summary>
-    public string? Selector { get; init; }
-    /// <summary>Enable VK_LAYER_KHRONOS_validation when installed. Null = environment variable, else on in Debug builds.</summary>
-    public bool? Validation { get; init; }
-    /// <summary>Where the persistent pipeline cache lives; null = the user's cache folder, "" = none.</summary>
-    public string? PipelineCachePath { get; init; }
-    /// <summary>Cooperative-matrix path allowed (tests, diagnosis); null = the WFVAE_COOPMAT environment variable, else auto.</summary>
-    public CooperativeMatrixSetting? CooperativeMatrix { get; init; }
-    /// <summary>Bytes per memory block (capped by the device's storage-buffer range).</summary>
-    public ulong BlockBytes { get; init; } = 256UL << 20;
-
-    public static DeviceOptions Default { get; } = new();
-}

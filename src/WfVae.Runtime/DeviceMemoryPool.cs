@@ -15,7 +15,8 @@ public enum MemoryUsage
 /// Suballocates buffers from large blocks (one VkDeviceMemory + one VkBuffer each), so the engine makes a
 /// handful of Vulkan allocations instead of one per tensor. Whole blocks are bound to descriptors and
 /// tensors are addressed by element offsets, which keeps descriptor sets cacheable. Keeps the live and
-/// peak byte counts that benchmarks and the streaming tests read.
+/// peak byte counts that benchmarks and the streaming tests read. Thread-safe (sessions on several threads allocate
+/// from one device).
 /// </summary>
 public sealed unsafe class DeviceMemoryPool : IDisposable
 {
@@ -23,6 +24,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     private readonly VulkanDevice _device;
     private readonly List<MemoryBlock> _blocks = new();
     private readonly ulong _blockBytes;
+    private readonly object _sync = new();
 
     internal event Action<Buffer>? BlockReleased;
 
@@ -43,7 +45,10 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         _blockBytes = blockBytes;
     }
 
-    public void ResetPeak() => PeakBytes = CurrentBytes;
+    public void ResetPeak()
+    {
+        lock (_sync) PeakBytes = CurrentBytes;
+    }
 
     public DeviceAllocation Allocate(long bytes, MemoryUsage usage = MemoryUsage.Device)
     {
@@ -52,6 +57,11 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         long size = AlignUp(bytes, Alignment);
         if ((ulong)size > _blockBytes)
             throw new VulkanException($"An allocation of {bytes:N0} bytes exceeds the device's largest bindable buffer ({_blockBytes:N0} bytes, maxStorageBufferRange of {_device.Info.Name}); process the video in smaller chunks or at a lower resolution.", Result.ErrorOutOfDeviceMemory);
+        lock (_sync) return AllocateLocked(size, usage);
+    }
+
+    private DeviceAllocation AllocateLocked(long size, MemoryUsage usage)
+    {
         foreach (var block in _blocks)
         {
             if (block.Usage != usage) continue;
@@ -71,12 +81,20 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
 
     internal void Free(DeviceAllocation a)
     {
-        a.Block.Give(a.Offset, a.Size);
-        CurrentBytes -= a.Size;
+        lock (_sync)
+        {
+            a.Block.Give(a.Offset, a.Size);
+            CurrentBytes -= a.Size;
+        }
     }
 
     /// <summary>Returns empty blocks to the driver. Called between submissions, never while a batch may use them.</summary>
     public void Trim()
+    {
+        lock (_sync) TrimLocked();
+    }
+
+    private void TrimLocked()
     {
         for (int i = _blocks.Count - 1; i >= 0; i--)
         {
@@ -155,9 +173,12 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in _blocks) Release(b);
-        _blocks.Clear();
-        CurrentBytes = 0;
+        lock (_sync)
+        {
+            foreach (var b in _blocks) Release(b);
+            _blocks.Clear();
+            CurrentBytes = 0;
+        }
     }
 }
 

@@ -39,18 +39,14 @@ public static class PrecisionInfo
     /// storage and arithmetic (shaderFloat16 + storageBuffer16BitAccess), else fp32. CPU drivers (lavapipe) offer fp16
     /// too, but llvmpipe widens every half on load: WF-VAE-L 9x64x64 ran 1.8x (encode) and 1.5x (decode) slower in
     /// fp16 there (docs/performance.md), so fp16 on a CPU device is opt-in (it still halves memory).
-    /// WFVAE_PRECISION overrides the default.
+    /// The device's options (<see cref="DeviceOptions.Precision"/>, WFVAE_PRECISION) override the default.
     /// </summary>
     public static Precision DefaultFor(VulkanDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        if (!string.IsNullOrWhiteSpace(env)) return Resolve(device, Parse(env));
+        if (device.Options.Precision is { } chosen) return Resolve(device, chosen);
         return device.Float16Enabled && device.Info.Kind != DeviceKind.Cpu ? Precision.Fp16 : Precision.Fp32;
     }
-
-    /// <summary>Environment variable that sets the default precision ("fp32" or "fp16").</summary>
-    public const string EnvironmentVariable = "WFVAE_PRECISION";
 
     /// <summary>Checks that <paramref name="device"/> can run <paramref name="p"/>; throws a clear error if not.</summary>
     public static Precision Resolve(VulkanDevice device, Precision p)

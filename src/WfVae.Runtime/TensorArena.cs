@@ -171,6 +171,8 @@ public sealed class TensorArena : IDisposable
         bool dry = _dry;
         _dry = false;
         if (!dry) Passes++;
+        _dryStorage?.Dispose(); // a dry pass's views own nothing and are gone with it
+        _dryStorage = null;
         PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
         LastPassSpillBytes = _spillAll.Sum(a => a.Size);
         foreach (var a in _spillAll) a.Dispose();

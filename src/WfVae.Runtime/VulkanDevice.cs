@@ -7,8 +7,10 @@ namespace WfVae.Runtime;
 
 /// <summary>
 /// One Vulkan device with a compute queue: the instance, the chosen physical device, the memory pool,
-/// the pipeline library and the command pool. Everything the engine allocates on the GPU hangs off it.
-/// Not thread-safe: one thread records and submits at a time.
+/// the pipeline library and the queue. Everything the engine allocates on the GPU hangs off it.
+/// Thread-safe for what sessions do: any number of threads may allocate, record (each with its own
+/// <see cref="CommandRecorder"/>, which owns its command pool) and submit at once; submissions to the one queue are
+/// serialised here. A recorder itself is used by one thread at a time.
 /// </summary>
 public sealed unsafe partial class VulkanDevice : IDisposable
 {
@@ -18,12 +20,14 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     internal readonly Device Handle;
     internal readonly Queue Queue;
     internal readonly uint QueueFamily;
-    internal readonly CommandPool CommandPool;
+    private readonly object _queueLock = new();
     internal readonly PhysicalDeviceMemoryProperties MemoryProperties;
     private readonly DebugMessenger? _debug;
     private bool _disposed;
 
     public PhysicalDeviceInfo Info { get; }
+    /// <summary>The options this device runs with: what the caller set, the rest from the environment (read once, at creation).</summary>
+    public DeviceOptions Options { get; }
     public DeviceMemoryPool Memory { get; }
     public PipelineLibrary Pipelines { get; }
     /// <summary>True when validation layers are active for this device.</summary>
@@ -41,13 +45,14 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         _debug = debug;
         Physical = physical;
         Info = info;
+        Options = options;
         vk.GetPhysicalDeviceMemoryProperties(physical, out MemoryProperties);
 
         QueueFamily = FindComputeQueueFamily(vk, physical);
         // Cooperative matrices (issue #6): every extension the device offers with a usable shape and the setting
         // allows is enabled; the operator library settles which one its kernels use at first use (Resolve). If device
         // creation fails with them, the preferred one alone is tried, then none.
-        var setting = options.CooperativeMatrix ?? CooperativeMatrixPlan.SettingFromEnvironment();
+        var setting = options.CooperativeMatrix ?? CooperativeMatrixSetting.Auto;
         var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Unknown, setting);
         var enabled = plan.Usable;
         var r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
@@ -69,14 +74,6 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
 
-        var poolInfo = new CommandPoolCreateInfo
-        {
-            SType = StructureType.CommandPoolCreateInfo,
-            QueueFamilyIndex = QueueFamily,
-            Flags = CommandPoolCreateFlags.ResetCommandBufferBit,
-        };
-        vk.CreateCommandPool(Handle, in poolInfo, null, out CommandPool).Check("vkCreateCommandPool");
-
         Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange));
         Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
         Memory.BlockReleased += Pipelines.ForgetBuffer;
@@ -85,7 +82,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     /// <summary>Lists every Vulkan physical device on this machine.</summary>
     public static IReadOnlyList<PhysicalDeviceInfo> Enumerate()
     {
-        var (vk, instance, debug) = CreateInstance(validation: false);
+        var (vk, instance, debug) = CreateInstance(validation: false, log: null);
         try
         {
             return EnumerateDevices(vk, instance).Select(d => d.Info).ToList();
@@ -96,17 +93,23 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         }
     }
 
-    /// <summary>Creates the device chosen by <paramref name="options"/> (selector, then WFVAE_DEVICE, then discrete > integrated > virtual > CPU).</summary>
+    /// <summary>
+    /// Creates the device chosen by <paramref name="options"/> (selector, then WFVAE_DEVICE, then discrete > integrated >
+    /// virtual > CPU); options left unset take their WFVAE_* environment variables (<see cref="DeviceOptions.WithEnvironment"/>).
+    /// </summary>
     public static VulkanDevice Create(DeviceOptions? options = null)
     {
-        options ??= DeviceOptions.Default;
-        bool validation = options.Validation ?? ValidationFromEnvironment();
-        var (vk, instance, debug) = CreateInstance(validation);
+        options = (options ?? DeviceOptions.Default).WithEnvironment();
+#if DEBUG
+        bool validation = options.Validation ?? true;
+#else
+        bool validation = options.Validation ?? false;
+#endif
+        var (vk, instance, debug) = CreateInstance(validation, options.Log);
         try
         {
             var devices = EnumerateDevices(vk, instance);
-            var selector = options.Selector ?? Environment.GetEnvironmentVariable(DeviceOptions.SelectorVariable);
-            var chosen = Select(devices.Select(d => d.Info).ToList(), selector);
+            var chosen = Select(devices.Select(d => d.Info).ToList(), options.Selector);
             var physical = devices.First(d => d.Info.Index == chosen.Index).Handle;
             return new VulkanDevice(vk, instance, debug, physical, chosen, options);
         }
@@ -133,19 +136,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             ?? throw new NoVulkanDeviceException($"No Vulkan device whose name contains '{selector}'; devices: {string.Join("; ", devices)}");
     }
 
-    private static bool ValidationFromEnvironment()
-    {
-        var v = Environment.GetEnvironmentVariable(DeviceOptions.ValidationVariable);
-        if (v == "1" || string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
-        if (v == "0" || string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
-#if DEBUG
-        return true;
-#else
-        return false;
-#endif
-    }
-
-    private static (Vk, Instance, DebugMessenger?) CreateInstance(bool validation)
+    private static (Vk, Instance, DebugMessenger?) CreateInstance(bool validation, Action<string>? log)
     {
         Vk vk;
         try
@@ -198,7 +189,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             if (r == Result.ErrorIncompatibleDriver)
                 throw new NoVulkanDeviceException("The Vulkan loader found no compatible driver (vkCreateInstance: ErrorIncompatibleDriver). Install a Vulkan driver, e.g. 'apt-get install mesa-vulkan-drivers' for the CPU (lavapipe).");
             r.Check("vkCreateInstance");
-            var debug = layers.Count > 0 ? DebugMessenger.TryCreate(vk, instance) : null;
+            var debug = layers.Count > 0 ? DebugMessenger.TryCreate(vk, instance, log) : null;
             return (vk, instance, debug);
         }
         finally
@@ -323,12 +314,35 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         return Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _logged = new();
+
+    /// <summary>Whether kernel choices are logged (<see cref="DeviceOptions.Verbose"/>) to a sink that is set.</summary>
+    public bool Verbose => Options.Verbose == true && Options.Log != null;
+
+    /// <summary>Writes one line to the device's log sink (<see cref="DeviceOptions.Log"/>; nothing when none is set).</summary>
+    public void Log(string line) => Options.Log?.Invoke(line);
+
+    /// <summary>Writes <paramref name="line"/> the first time this device sees it (per-layer choices repeat every push).</summary>
+    public void LogOnce(string line)
+    {
+        if (Options.Log != null && _logged.TryAdd(line, true)) Options.Log(line);
+    }
+
     /// <summary>Starts a batch of dispatches that is submitted as one command buffer.</summary>
     public CommandRecorder BeginCommands(bool timestamps = false) => new(this, timestamps && Info.TimestampsSupported);
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    public void WaitIdle() => Vk.DeviceWaitIdle(Handle).Check("vkDeviceWaitIdle");
+    /// <summary>vkQueueSubmit of one command buffer; the queue is shared by every recorder of the device.</summary>
+    internal void Submit(in SubmitInfo submit, Fence fence)
+    {
+        lock (_queueLock) Vk.QueueSubmit(Queue, 1, in submit, fence).Check("vkQueueSubmit");
+    }
+
+    public void WaitIdle()
+    {
+        lock (_queueLock) Vk.DeviceWaitIdle(Handle).Check("vkDeviceWaitIdle");
+    }
 
     public void Dispose()
     {
@@ -337,7 +351,6 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         Vk.DeviceWaitIdle(Handle);
         Pipelines.Dispose();
         Memory.Dispose();
-        Vk.DestroyCommandPool(Handle, CommandPool, null);
         Vk.DestroyDevice(Handle, null);
         _debug?.Dispose();
         Vk.DestroyInstance(Instance, null);

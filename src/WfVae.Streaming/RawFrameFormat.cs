@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using WfVae.Model;
 
 namespace WfVae.Streaming;
 
@@ -7,9 +8,8 @@ namespace WfVae.Streaming;
 public enum RawPixelFormat
 {
     /// <summary>
-    /// Packed 8-bit RGB, row-major HWC (R, G, B per pixel), H·W·3 bytes per frame. Mapped to [−1, 1] as the
-    /// official preprocessing does: v / 255 · 2 − 1 in float32. On output: clamped to [−1, 1], then
-    /// round((x + 1) / 2 · 255).
+    /// Packed 8-bit RGB, row-major HWC (R, G, B per pixel), H·W·3 bytes per frame, mapped by
+    /// <see cref="WfVae.Model.PixelMapping"/> (in: v / 255 · 2 − 1; out: clamp, round((x + 1) / 2 · 255)).
     /// </summary>
     Rgb24,
 
@@ -87,9 +87,7 @@ public sealed record RawFrameFormat
             for (int i = 0; i < dst.Length; i++) dst[i] = BinaryPrimitives.ReadSingleLittleEndian(src.Slice(4 * i, 4));
             return;
         }
-        for (int p = 0; p < plane; p++)
-            for (int c = 0; c < 3; c++)
-                dst[c * plane + p] = src[3 * p + c] / 255f * 2f - 1f;
+        PixelMapping.ToPlanar(src, dst, plane);
     }
 
     /// <summary>Converts one model frame [3][H][W] to stream bytes.</summary>
@@ -103,11 +101,6 @@ public sealed record RawFrameFormat
             for (int i = 0; i < src.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(dst.Slice(4 * i, 4), src[i]);
             return;
         }
-        for (int p = 0; p < plane; p++)
-            for (int c = 0; c < 3; c++)
-            {
-                float v = Math.Clamp(src[c * plane + p], -1f, 1f);
-                dst[3 * p + c] = (byte)MathF.Round((v + 1f) * 0.5f * 255f);
-            }
+        PixelMapping.ToRgb24(src, dst, plane);
     }
 }

@@ -46,14 +46,15 @@ public sealed class StreamingDecoder : IDisposable
     public static long FramesReleased(WfVaeConfig config, long latents, bool ended)
     {
         if (latents == 0) return 0;
-        if (ended || OutputDelayFor(config) == 0) return 4 * latents - 3;
-        return latents == 1 ? 1 : 4 * latents - 5;
+        long all = WfVaeConfig.TemporalCompression * (latents - 1) + 1; // WfVaeConfig.VideoFrames, for long streams
+        if (ended || OutputDelayFor(config) == 0) return all;
+        return latents == 1 ? 1 : all - 2 * OutputDelayFor(config);
     }
 
     public StreamingDecoder(WfVaeModel model, int latentHeight, int latentWidth, int chunk = 1, long? frameCount = null)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
-        StreamingEncoder.CheckChunk(model.Config, chunk, "latent frames", multipleOf4: false);
+        ChunkPolicy.Check(model.Config, chunk, videoFrames: false);
         if (frameCount is < 0) throw new ArgumentException($"frame count must not be negative, got {frameCount}");
         Chunk = chunk;
         FrameCount = frameCount;
@@ -67,7 +68,7 @@ public sealed class StreamingDecoder : IDisposable
     }
 
     /// <summary>Frames [n][3][8h][8w] of the decoded video from <see cref="VideoFrames.FirstFrame"/> on.</summary>
-    public int FrameElements => 3 * 64 * LatentHeight * LatentWidth;
+    public int FrameElements => 3 * WfVaeConfig.PixelSize(LatentHeight) * WfVaeConfig.PixelSize(LatentWidth);
 
     /// <summary>
     /// Takes <paramref name="count"/> latent frames [count][L][h][w] and returns the video frames that became
@@ -82,7 +83,7 @@ public sealed class StreamingDecoder : IDisposable
         int at = 0;
         while (at < count)
         {
-            int target = Chunk == 0 ? int.MaxValue : _pushedLatents == 0 ? 1 : Chunk;
+            int target = ChunkPolicy.NextPush(_pushedLatents, Chunk);
             int take = Math.Min(count - at, target - _pendingCount);
             if ((_pendingCount + take) * _latentElements > _pending.Length)
                 Array.Resize(ref _pending, Math.Max(2 * _pending.Length, (_pendingCount + take) * _latentElements));

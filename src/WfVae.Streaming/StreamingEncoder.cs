@@ -16,8 +16,8 @@ public enum FramePolicy
 }
 
 /// <summary>
-/// Encodes a live raw video stream into latent frames as soon as they are computable (spec §6.2): the
-/// first frame alone, then every <see cref="Chunk"/> frames (a multiple of 4; each 4 frames complete one
+/// Encodes a live raw video stream into latent frames as soon as they are computable: the first frame alone,
+/// then every <see cref="Chunk"/> frames (<see cref="ChunkPolicy"/>; a multiple of 4, each 4 frames complete one
 /// latent). The chunk size changes when latents come out, never their values: every chunking is bit
 /// identical to whole-clip inference (<see cref="Chunk"/> = 0, one push of the whole stream). Device
 /// memory is the weights, the layers' causal caches and one chunk's intermediates, whatever the stream
@@ -40,20 +40,11 @@ public sealed class StreamingEncoder
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
         Format = format ?? throw new ArgumentNullException(nameof(format));
-        CheckChunk(model.Config, chunk, "video frames", multipleOf4: true);
-        if (format.Width % 8 != 0 || format.Height % 8 != 0)
-            throw new ArgumentException($"frames must be a multiple of 8 pixels in each direction for the 8x spatial compression, got {format.Width}x{format.Height}");
+        ChunkPolicy.Check(model.Config, chunk, videoFrames: true);
+        if (!WfVaeConfig.FitsSpatially(format.Width) || !WfVaeConfig.FitsSpatially(format.Height))
+            throw new ArgumentException($"frames must be a multiple of {WfVaeConfig.SpatialCompression} pixels in each direction for the {WfVaeConfig.SpatialCompression}x spatial compression, got {format.Width}x{format.Height}");
         Chunk = chunk;
         Policy = policy;
-    }
-
-    /// <summary>Validates a chunk size; GroupNorm models only run whole clips (their statistics span every frame of a push, spec §6.6).</summary>
-    internal static void CheckChunk(WfVaeConfig config, int chunk, string unit, bool multipleOf4)
-    {
-        if (chunk < 0 || (multipleOf4 && chunk % 4 != 0))
-            throw new ArgumentException($"the chunk size must be {(multipleOf4 ? "a multiple of 4 " : "")}{unit} (0 = whole clip), got {chunk}");
-        if (chunk != 0 && config.NormType == NormType.GroupNorm)
-            throw new NotSupportedException("this model uses GroupNorm, whose statistics span the whole clip: chunked streaming would change the result; use whole-clip inference (chunk 0)");
     }
 
     /// <summary>
@@ -78,7 +69,7 @@ public sealed class StreamingEncoder
             while (true)
             {
                 ct.ThrowIfCancellationRequested();
-                int want = Chunk == 0 ? int.MaxValue : pushedFrames == 0 ? 1 : Chunk;
+                int want = ChunkPolicy.NextPush(pushedFrames, Chunk);
                 int have = 0;
                 while (have < want && !reader.Ended)
                 {
@@ -96,7 +87,7 @@ public sealed class StreamingEncoder
 
                 // End of stream: complete or leave out the last group, then report what ended the stream badly.
                 long total = pushedFrames + have;
-                int rho = total == 0 ? 0 : (int)((total - 1) % 4);
+                int rho = WfVaeConfig.TrailingFrames(total);
                 if (reader.Error != null || Policy == FramePolicy.Drop)
                 {
                     have -= Math.Min(have, rho); // frames of the incomplete group would stay pending in the encoder anyway
@@ -104,7 +95,7 @@ public sealed class StreamingEncoder
                 }
                 else if (rho != 0)
                 {
-                    int pad = 4 - rho;
+                    int pad = WfVaeConfig.FramesToPad(total);
                     if ((have + pad) * frameElements > buffer.Length) Array.Resize(ref buffer, (have + pad) * frameElements);
                     var last = buffer.AsSpan((have - 1) * frameElements, frameElements);
                     for (int i = 0; i < pad; i++) last.CopyTo(buffer.AsSpan((have + i) * frameElements, frameElements));

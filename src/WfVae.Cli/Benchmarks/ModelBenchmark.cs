@@ -41,7 +41,7 @@ public static class ModelBenchmark
         using (var s = model.OpenEncoder(height, width, profile: true))
         {
             var chunk = s.Push(video.ToFrameMajor(0), frames);
-            latents = HostTensor.FromFrameMajor(chunk.Mean, model.Config.LatentDim, chunk.Frames, height / 8, width / 8);
+            latents = HostTensor.FromFrameMajor(chunk.Mean, model.Config.LatentDim, chunk.Frames, WfVaeConfig.LatentSize(height), WfVaeConfig.LatentSize(width));
             encTimings = s.Timings.ToList();
         }
         using (var s = model.OpenDecoder(latents.H, latents.W, profile: true))

@@ -55,51 +55,57 @@ public static class OperatorBenchmark
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- per layer: the direct kernel and workgroup tile (channels x positions) the device picks without Winograd ({Conv.VariantVariable} and WFVAE_CONV_TILES force them), then on stride-1 3x3 layers Winograd F(4x4,3x3) and F(2x2,3x3); the model runs the row marked *; GFLOP/s of Winograd rows are effective (direct-conv FLOPs / time); × direct = direct time / row time");
+        sb.AppendLine($"- per layer: the direct kernel and workgroup tile (channels x positions) the device picks without Winograd ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), then on stride-1 3x3 layers Winograd F(4x4,3x3) and F(2x2,3x3); the model runs the row marked *; GFLOP/s of Winograd rows are effective (direct-conv FLOPs / time); × direct = direct time / row time");
         sb.AppendLine($"- {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
         sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak | × direct |");
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|");
 
         var rng = new Random(1);
-        foreach (var l in Layers)
-        {
-            var (t, hw) = quick ? (1, 4) : cpu ? l.Cpu : l.Gpu;
-            var weight = RandomArray(rng, l.Cout * l.Cin * l.Kt * l.K * l.K, 0.05f);
-            var bias = RandomArray(rng, l.Cout, 0.1f);
-            using var x = device.Upload(RandomArray(rng, l.Cin * t * hw * hw, 1f), l.Cin, t, hw, hw);
-            using var past = l.PastT > 0 ? device.Upload(RandomArray(rng, l.Cin * l.PastT * hw * hw, 1f), l.Cin, l.PastT, hw, hw) : null;
-            int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
-            int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
-            using var y = device.CreateTensor(l.Cout, to, ho, ho);
-            string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
-                           $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
-            var modelTile = WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding) ? WinogradConv.AutoTile(device, Precision.Fp32) : null;
-            double Row(ConvWeights w, string kernel, bool model, double directMs)
-            {
-                double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
-                double gflop = l.Flops(to, ho) / 1e9;
-                double rate = gflop / (ms / 1e3);
-                sb.AppendLine(string.Format(inv, "| {0} | {1} | {2}{3} | {4:F3} | {5:F2} | {6:F1} | {7:F1} | {8:F2} |", l.Name, shape, kernel, model ? " *" : "",
-                    gflop, ms, rate, 100 * rate / peak, (directMs > 0 ? directMs : ms) / ms));
-                log.WriteLine(string.Format(inv, "  {0}, {1}: {2:F2} ms, {3:F1} GFLOP/s", l.Name, kernel, ms, rate));
-                return ms;
-            }
-            double direct;
-            using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
-            {
-                var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
-                var tiles = Conv.TilesFor(device, variant, l.Cout);
-                direct = Row(w, $"{Conv.VariantName(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
-            }
-            if (!WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding)) continue;
-            foreach (var tile in new[] { WinogradTile.F4, WinogradTile.F2 })
-            {
-                using var w = ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile);
-                Row(w, $"winograd {WinogradConv.Name(tile)} {(WinogradConv.UsesTexels(device, Precision.Fp32) ? "texel" : "ssbo")}", modelTile == tile, direct);
-            }
-        }
+        foreach (var l in Layers) LayerRows(device, log, sb, l, rng, quick ? (1, 4) : cpu ? l.Cpu : l.Gpu, reps, peak);
         return sb.ToString();
+    }
+
+    /// <summary>Appends a layer's rows: its direct kernel, then Winograd F4 and F2 where Winograd can run it.</summary>
+    private static void LayerRows(VulkanDevice device, TextWriter log, StringBuilder sb, Layer l, Random rng, (int T, int Hw) size, int reps, double peak)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var (t, hw) = size;
+        var weight = RandomArray(rng, l.Cout * l.Cin * l.Kt * l.K * l.K, 0.05f);
+        var bias = RandomArray(rng, l.Cout, 0.1f);
+        using var x = device.Upload(RandomArray(rng, l.Cin * t * hw * hw, 1f), l.Cin, t, hw, hw);
+        using var past = l.PastT > 0 ? device.Upload(RandomArray(rng, l.Cin * l.PastT * hw * hw, 1f), l.Cin, l.PastT, hw, hw) : null;
+        int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
+        int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
+        using var y = device.CreateTensor(l.Cout, to, ho, ho);
+        string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
+                       $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
+        bool winograd = WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding);
+        // The tile the model would load this layer with on this device (forced modes included).
+        var modelTile = winograd ? WinogradConv.TileFor(device, Precision.Fp32, l.Kt, l.K, l.K, l.St, l.Shw, l.Padding, l.Name) : null;
+        double Row(ConvWeights w, string kernel, bool model, double directMs)
+        {
+            double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
+            double gflop = l.Flops(to, ho) / 1e9;
+            double rate = gflop / (ms / 1e3);
+            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2}{3} | {4:F3} | {5:F2} | {6:F1} | {7:F1} | {8:F2} |", l.Name, shape, kernel, model ? " *" : "",
+                gflop, ms, rate, 100 * rate / peak, (directMs > 0 ? directMs : ms) / ms));
+            log.WriteLine(string.Format(inv, "  {0}, {1}: {2:F2} ms, {3:F1} GFLOP/s", l.Name, kernel, ms, rate));
+            return ms;
+        }
+        double direct;
+        using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
+        {
+            var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
+            var tiles = Conv.TilesFor(device, variant, l.Cout);
+            direct = Row(w, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
+        }
+        if (!winograd) return;
+        foreach (var tile in new[] { WinogradTile.F4, WinogradTile.F2 })
+        {
+            using var w = ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile);
+            Row(w, $"winograd {WinogradConv.Name(tile)} {(WinogradConv.UsesTexels(device, Precision.Fp32) ? "texel" : "ssbo")}", modelTile == tile, direct);
+        }
     }
 
     private static float[] RandomArray(Random rng, int n, float scale)

@@ -91,7 +91,7 @@ public static class StreamBenchmark
         var steady = s.Chunks.Skip(2).SkipLast(1).ToList();
         var ms = steady.Select(c => c.LatencyMs).OrderBy(x => x).ToList();
         double median = ms[(ms.Count - 1) / 2], p90 = ms[(int)Math.Ceiling(0.9 * (ms.Count - 1))];
-        double fps = steady.Sum(c => perFrame == 1 ? c.FramesIn : 4 * c.FramesIn) / (steady.Sum(c => c.LatencyMs) / 1000);
+        double fps = steady.Sum(c => perFrame == 1 ? c.FramesIn : WfVaeConfig.TemporalCompression * c.FramesIn) / (steady.Sum(c => c.LatencyMs) / 1000);
         return $"| {stage} | {chunk} | {median:F1} | {p90:F1} | {fps:F1} |";
     }
 
@@ -126,7 +126,7 @@ public static class StreamBenchmark
         }
         else
         {
-            using var decoder = new StreamingDecoder(model, Size / 8, Size / 8, decChunk, frames);
+            using var decoder = new StreamingDecoder(model, WfVaeConfig.LatentSize(Size), WfVaeConfig.LatentSize(Size), decChunk, frames);
             Task.Run(async () => { await foreach (var _ in decoder.DecodeAsync(encoder.EncodeAsync(pipe.Reader))) { } }).GetAwaiter().GetResult();
             dec = decoder.Stats;
         }
@@ -151,7 +151,7 @@ public static class StreamBenchmark
 
     private static StreamStats DecodeOnly(WfVaeModel model, List<LatentFrames> latents, int chunk)
     {
-        using var decoder = new StreamingDecoder(model, Size / 8, Size / 8, chunk);
+        using var decoder = new StreamingDecoder(model, WfVaeConfig.LatentSize(Size), WfVaeConfig.LatentSize(Size), chunk);
         foreach (var c in latents)
             for (int i = 0; i < c.Frames; i++)
             {

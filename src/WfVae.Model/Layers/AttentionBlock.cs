@@ -7,7 +7,7 @@ namespace WfVae.Model.Layers;
 /// AttnBlock3DFix: per-frame single-head spatial self-attention with 1x1x1 q/k/v/proj convs and a
 /// residual (fused into proj_out). Frames never attend to each other, so it is streamable.
 /// </summary>
-public sealed class AttentionBlock : IDisposable
+public sealed class AttentionBlock
 {
     private readonly Normalize _norm;
     private readonly CausalConv _q, _k, _v, _proj;
@@ -17,7 +17,7 @@ public sealed class AttentionBlock : IDisposable
     {
         _c = channels;
         _norm = new Normalize(weights, path + ".norm", channels);
-        CausalConv Linear(string name) => new(path + "." + name, weights.Conv(path + "." + name + ".conv", channels, channels, 1, 1, 1));
+        CausalConv Linear(string name) => new(weights, path + "." + name, weights.Conv(path + "." + name + ".conv", channels, channels, 1, 1, 1));
         _q = Linear("q");
         _k = Linear("k");
         _v = Linear("v");
@@ -39,14 +39,5 @@ public sealed class AttentionBlock : IDisposable
         var y = _proj.Push(ctx, o, residual: x, into: into);
         ctx.Return(o);
         return y;
-    }
-
-    public void Dispose()
-    {
-        _norm.Dispose();
-        _q.Dispose();
-        _k.Dispose();
-        _v.Dispose();
-        _proj.Dispose();
     }
 }

@@ -9,7 +9,7 @@ namespace WfVae.Model.Layers;
 /// GroupNorm(32) whose statistics span every frame of the push (per frame inside ResnetBlock2D).
 /// SiLU is fused into the same pass where the graph applies it next.
 /// </summary>
-public sealed class Normalize : IDisposable
+public sealed class Normalize
 {
     private readonly NormType _type;
     private readonly bool _perFrame;
@@ -30,11 +30,5 @@ public sealed class Normalize : IDisposable
             Norm.LayerNorm(ctx.Rec, x, _gamma, _beta, y, silu);
         else
             Norm.GroupNorm(ctx.Rec, x, _gamma, _beta, y, silu, _perFrame, ctx.Arena);
-    }
-
-    public void Dispose()
-    {
-        _gamma.Dispose();
-        _beta.Dispose();
     }
 }

@@ -1,4 +1,3 @@
-using WfVae.Operators;
 using WfVae.Runtime;
 
 namespace WfVae.Model.Layers;
@@ -8,7 +7,7 @@ namespace WfVae.Model.Layers;
 /// norm1, SiLU, conv1, norm2, SiLU, conv2, plus the input (through a 1x1 conv when the width changes).
 /// The residual add is fused into conv2.
 /// </summary>
-public sealed class ResnetBlock : IDisposable
+public sealed class ResnetBlock
 {
     private readonly Normalize _norm1, _norm2;
     private readonly CausalConv _conv1, _conv2;
@@ -25,10 +24,10 @@ public sealed class ResnetBlock : IDisposable
         _norm2 = new Normalize(weights, path + ".norm2", cout, perFrame: !is3D);
         string conv = is3D ? ".conv" : "";
         int kt = is3D ? 3 : 1;
-        _conv1 = new CausalConv(path + ".conv1", weights.Conv(path + ".conv1" + conv, cout, cin, kt, 3, 3));
-        _conv2 = new CausalConv(path + ".conv2", weights.Conv(path + ".conv2" + conv, cout, cout, kt, 3, 3));
+        _conv1 = new CausalConv(weights, path + ".conv1", weights.Conv(path + ".conv1" + conv, cout, cin, kt, 3, 3));
+        _conv2 = new CausalConv(weights, path + ".conv2", weights.Conv(path + ".conv2" + conv, cout, cout, kt, 3, 3));
         if (cin != cout)
-            _shortcut = new CausalConv(path + ".nin_shortcut", weights.Conv(path + ".nin_shortcut" + conv, cout, cin, 1, 1, 1));
+            _shortcut = new CausalConv(weights, path + ".nin_shortcut", weights.Conv(path + ".nin_shortcut" + conv, cout, cin, 1, 1, 1));
     }
 
     public GpuTensor Push(StreamContext ctx, GpuTensor x, GpuTensor? into = null)
@@ -43,20 +42,5 @@ public sealed class ResnetBlock : IDisposable
         ctx.Return(h1);
         if (_shortcut != null) ctx.Return(skip);
         return y;
-    }
-
-    public void Reset()
-    {
-        _conv1.Reset();
-        _conv2.Reset();
-    }
-
-    public void Dispose()
-    {
-        _norm1.Dispose();
-        _norm2.Dispose();
-        _conv1.Dispose();
-        _conv2.Dispose();
-        _shortcut?.Dispose();
     }
 }

@@ -3,8 +3,9 @@ using WfVae.Runtime;
 namespace WfVae.Model.Layers;
 
 /// <summary>
-/// What a layer needs while it records one push: the recorder every dispatch goes into and the arena
-/// that intermediate tensors are rented from and returned to.
+/// What a layer needs while it records one push: the recorder every dispatch goes into, the arena that
+/// intermediate tensors are rented from and returned to, and the stream's state (what the layers remember
+/// between pushes).
 /// </summary>
 public sealed class StreamContext
 {
@@ -13,13 +14,16 @@ public sealed class StreamContext
     public TensorArena Arena { get; }
     /// <summary>Storage precision of every activation and cache of this stream.</summary>
     public Precision Precision { get; }
+    /// <summary>The stream's state between pushes.</summary>
+    public StreamState State { get; }
 
-    public StreamContext(VulkanDevice device, CommandRecorder rec, TensorArena arena, Precision precision = Precision.Fp32)
+    public StreamContext(VulkanDevice device, CommandRecorder rec, TensorArena arena, Precision precision, StreamState state)
     {
         Device = device;
         Rec = rec;
         Arena = arena;
         Precision = precision;
+        State = state;
     }
 
     public GpuTensor Rent(int c, int t, int h, int w) => Arena.Rent(c, t, h, w, Precision.ElementBytes());

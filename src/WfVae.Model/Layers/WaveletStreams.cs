@@ -4,51 +4,58 @@ using WfVae.Runtime;
 namespace WfVae.Model.Layers;
 
 /// <summary>
-/// Forward 3D Haar as a stream: a causal kt = 2, stride-2 filter whose first window is (x0, x0). Keeps at
-/// most one unpaired frame between pushes; an unpaired frame at the end of the stream is dropped, as in
-/// the official whole-clip path.
+/// Forward 3D Haar as a stream: a causal kt = 2, stride-2 filter whose first window is (x0, x0). The stream keeps
+/// at most one unpaired frame between pushes; an unpaired frame at the end of the stream is dropped, as in the
+/// official whole-clip path.
 /// </summary>
-public sealed class HaarForward3DStream : IDisposable
+public sealed class HaarForward3DStream
 {
-    private GpuTensor? _pending;
-    private int _cached;
-    private bool _started;
+    private readonly int _slot;
+    private readonly string _cacheLabel;
+
+    private sealed class Stream
+    {
+        public GpuTensor? Pending;
+        public int Cached;
+        public bool Started;
+    }
 
     public string Name { get; }
-    public HaarForward3DStream(string name) => Name = name;
 
-    public int OutputFrames(int frames) => frames == 0 ? 0 : ((_started ? _cached : 1) + frames) / 2;
+    public HaarForward3DStream(WeightSource source, string name)
+    {
+        Name = name;
+        _cacheLabel = name + ".cache";
+        _slot = source.State.Next();
+    }
+
+    public int OutputFrames(StreamState state, int frames)
+    {
+        var s = state.Slot<Stream>(_slot);
+        return frames == 0 ? 0 : ((s.Started ? s.Cached : 1) + frames) / 2;
+    }
 
     public GpuTensor Push(StreamContext ctx, GpuTensor x, GpuTensor? into = null)
     {
-        int n = OutputFrames(x.T);
+        int n = OutputFrames(ctx.State, x.T);
         var y = into ?? ctx.Rent(8 * x.C, n, x.H / 2, x.W / 2);
         if (x.T == 0) return y;
-        if (!_started)
+        var s = ctx.State.Slot<Stream>(_slot);
+        if (!s.Started)
         {
-            _pending = ctx.Device.CreateTensor(x.C, 1, x.H, x.W, x.Precision);
-            ctx.Rec.Copy(x.Frames(0, 1), _pending, Name + ".cache");
-            _cached = 1;
-            _started = true;
+            s.Pending = ctx.State.CreateTensor(x.C, 1, x.H, x.W, x.Precision);
+            ctx.Rec.Copy(x.Frames(0, 1), s.Pending, _cacheLabel);
+            s.Cached = 1;
+            s.Started = true;
         }
-        var past = _cached > 0 ? _pending : null;
+        var past = s.Cached > 0 ? s.Pending : null;
         if (n > 0) Haar.Forward3D(ctx.Rec, past, x, y);
-        int virtualFrames = _cached + x.T;
+        int virtualFrames = s.Cached + x.T;
         // An odd frame left over waits for its partner; it is always x's last frame.
-        _cached = virtualFrames % 2;
-        if (_cached == 1) ctx.Rec.Copy(x.Frames(x.T - 1, 1), _pending!, Name + ".cache");
+        s.Cached = virtualFrames % 2;
+        if (s.Cached == 1) ctx.Rec.Copy(x.Frames(x.T - 1, 1), s.Pending!, _cacheLabel);
         return y;
     }
-
-    public void Reset()
-    {
-        _pending?.Dispose();
-        _pending = null;
-        _cached = 0;
-        _started = false;
-    }
-
-    public void Dispose() => Reset();
 }
 
 /// <summary>
@@ -57,19 +64,26 @@ public sealed class HaarForward3DStream : IDisposable
 /// </summary>
 public sealed class HaarInverse3DStream
 {
-    private bool _started;
+    private readonly int _slot;
 
-    public int OutputFrames(int frames) => frames == 0 ? 0 : 2 * frames - (_started ? 0 : 1);
+    private sealed class Stream
+    {
+        public bool Started;
+    }
+
+    public HaarInverse3DStream(WeightSource source) => _slot = source.State.Next();
+
+    public int OutputFrames(StreamState state, int frames) =>
+        frames == 0 ? 0 : 2 * frames - (state.Slot<Stream>(_slot).Started ? 0 : 1);
 
     public GpuTensor Push(StreamContext ctx, GpuTensor x, GpuTensor? addToLowBand = null)
     {
-        int n = OutputFrames(x.T);
+        int n = OutputFrames(ctx.State, x.T);
         var y = ctx.Rent(x.C / 8, n, 2 * x.H, 2 * x.W);
         if (x.T == 0) return y;
-        Haar.Inverse3D(ctx.Rec, x, y, dropFirst: !_started, addToLowBand);
-        _started = true;
+        var s = ctx.State.Slot<Stream>(_slot);
+        Haar.Inverse3D(ctx.Rec, x, y, dropFirst: !s.Started, addToLowBand);
+        s.Started = true;
         return y;
     }
-
-    public void Reset() => _started = false;
 }

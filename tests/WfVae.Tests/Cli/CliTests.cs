@@ -97,6 +97,7 @@ public sealed class CliTests : IDisposable
     }
 }
 
+[Collection("gpu")]
 public sealed class CliErrorTests
 {
     [Fact]

@@ -56,17 +56,17 @@ public sealed class PrecisionCliTests(GpuFixture gpu) : IDisposable
     {
         // lavapipe offers fp16 storage, but llvmpipe runs it slower than fp32 (docs/performance.md): fp32 by default.
         var expected = gpu.Device.Info.Kind == DeviceKind.Cpu || !gpu.Device.Float16Enabled ? Precision.Fp32 : Precision.Fp16;
-        var old = Environment.GetEnvironmentVariable(PrecisionInfo.EnvironmentVariable);
-        try
+        Assert.Equal(expected, PrecisionInfo.DefaultFor(gpu.Device));
+        // WFVAE_PRECISION is read into the device's options; options set in code win.
+        Assert.Equal(Precision.Fp16, new DeviceOptions().WithEnvironment(n => n == DeviceOptions.PrecisionVariable ? "fp16" : null).Precision);
+        Assert.Equal(Precision.Fp32, new DeviceOptions { Precision = Precision.Fp32 }.WithEnvironment(n => n == DeviceOptions.PrecisionVariable ? "fp16" : null).Precision);
+        var e = Assert.Throws<ArgumentException>(() => new DeviceOptions().WithEnvironment(n => n == DeviceOptions.PrecisionVariable ? "bf8" : null));
+        Assert.Contains("WFVAE_PRECISION=bf8", e.Message);
+        if (gpu.Device.Float16Enabled)
         {
-            Environment.SetEnvironmentVariable(PrecisionInfo.EnvironmentVariable, null);
-            Assert.Equal(expected, PrecisionInfo.DefaultFor(gpu.Device));
-            Environment.SetEnvironmentVariable(PrecisionInfo.EnvironmentVariable, "fp16");
-            Assert.Equal(Precision.Fp16, PrecisionInfo.DefaultFor(gpu.Device));
-            Environment.SetEnvironmentVariable(PrecisionInfo.EnvironmentVariable, "bf8");
-            Assert.Contains("bf8", Assert.Throws<ArgumentException>(() => PrecisionInfo.DefaultFor(gpu.Device)).Message);
+            using var fp16 = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Precision = Precision.Fp16 });
+            Assert.Equal(Precision.Fp16, PrecisionInfo.DefaultFor(fp16));
         }
-        finally { Environment.SetEnvironmentVariable(PrecisionInfo.EnvironmentVariable, old); }
         var info = Run("info", "--model", Path.Combine(Golden("tiny"), "model.safetensors"));
         Assert.Contains($"precision:  {expected.Name()}", info.Out);
     }

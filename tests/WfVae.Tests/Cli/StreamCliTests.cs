@@ -20,6 +20,20 @@ public sealed class StreamCliTests : IDisposable
     private string P(string name) => Path.Combine(_dir, name);
 
     [Fact]
+    public void BenchStreamSessionsChecksConcurrentStreamsAgainstSingleSessionRuns()
+    {
+        var model = StreamTestKit.RandomFolder(StreamTestKit.SmallConfig);
+        var r = Run("bench", "stream", "--sessions", "3", "--model", model, "--frames", "9", "--height", "16", "--width", "24");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("bit-identical to single-session runs: yes", r.Out);
+        Assert.Contains("3 concurrent encode+decode streams of different 9x16x24 clips", r.Out);
+        Assert.Matches(@"aggregate throughput: [0-9.]+ frames/s", r.Out);
+        Assert.Matches(@"3 separate models: [0-9.]+ MiB \(3 x [0-9.]+ MiB\)", r.Out);
+        var usage = Run("bench", "stream", "--sessions", "2", "--model", model, "--height", "12");
+        Assert.Equal(2, usage.Code);
+    }
+
+    [Fact]
     public void WflRoundTripWithChunksAndStatsMatchesWholeClipAndTheGoldenCase()
     {
         var model = Path.Combine(TestPaths.Golden("tiny"), "model.safetensors");

@@ -1,4 +1,6 @@
 using WfVae.Media;
+using WfVae.Model;
+using WfVae.Model.Checkpoint;
 using Xunit;
 
 namespace WfVae.Tests.Media;
@@ -22,38 +24,50 @@ public sealed class FrameConversionTests
     }
 
     [Fact]
-    public void ToRgb24_clamps_and_truncates()
+    public void ToRgb24_clamps_and_rounds_to_the_nearest_byte()
     {
-        Assert.Equal(255, FrameConversion.ToByte(1.5f));
-        Assert.Equal(0, FrameConversion.ToByte(-2f));
-        Assert.Equal(0, FrameConversion.ToByte(float.NaN));
-        Assert.Equal(127, FrameConversion.ToByte(0f)); // 127.5 truncates
-        Assert.Equal(255, FrameConversion.ToByte(1f));
-        Assert.Equal(0, FrameConversion.ToByte(-1f));
-        Assert.Equal(254, FrameConversion.ToByte(0.999f)); // 254.87 truncates
+        Assert.Equal(255, PixelMapping.ToByte(1.5f));
+        Assert.Equal(0, PixelMapping.ToByte(-2f));
+        Assert.Equal(0, PixelMapping.ToByte(float.NaN));
+        Assert.Equal(128, PixelMapping.ToByte(0f)); // 127.5: ties to even
+        Assert.Equal(255, PixelMapping.ToByte(1f));
+        Assert.Equal(0, PixelMapping.ToByte(-1f));
+        Assert.Equal(255, PixelMapping.ToByte(0.999f)); // 254.87 rounds up
+        Assert.Equal(254, PixelMapping.ToByte(0.99f)); // 253.72 rounds up
+        Assert.Equal(1, PixelMapping.ToByte(-0.995f)); // 0.6375
+        Assert.Equal(new byte[] { 128, 255, 0 }, FrameConversion.ToRgb24(new float[] { 0f, 0.999f, -1f }, 1, 1));
     }
 
     [Fact]
-    public void Bytes_round_trip_within_one_step_of_truncation()
+    public void Every_byte_round_trips_exactly_and_the_raw_format_agrees()
     {
         var all = Enumerable.Range(0, 256).SelectMany(v => new[] { (byte)v, (byte)v, (byte)v }).ToArray();
-        var back = FrameConversion.ToRgb24(FrameConversion.ToPlanar(all, 256, 1), 256, 1);
-        for (int i = 0; i < all.Length; i++) Assert.InRange(all[i] - back[i], 0, 1);
-        Assert.Equal(0, back[0]);
-        Assert.Equal(255, back[^1]);
+        var planar = FrameConversion.ToPlanar(all, 256, 1);
+        var back = FrameConversion.ToRgb24(planar, 256, 1);
+        Assert.Equal(all, back);
+
+        // The streaming raw format maps the same way, both directions (one pixel mapping for CLI, demo, metrics).
+        var raw = new WfVae.Streaming.RawFrameFormat(WfVae.Streaming.RawPixelFormat.Rgb24, 256, 1);
+        var viaRaw = new float[raw.FrameElements];
+        raw.ToModel(all, viaRaw);
+        Assert.Equal(planar, viaRaw);
+        var noisy = planar.Select((v, i) => v + (i % 7 - 3) * 0.0011f).ToArray();
+        var bytes = new byte[raw.FrameBytes];
+        raw.FromModel(noisy, bytes);
+        Assert.Equal(FrameConversion.ToRgb24(noisy, 256, 1), bytes);
 
         // Several frames concatenate frame-major.
         var frames = new[] { Pattern(5, 3, 1), Pattern(5, 3, 2) };
-        var planar = FrameConversion.ToPlanar(frames, 5, 3);
-        Assert.Equal(2 * 45, planar.Length);
-        Assert.Equal(FrameConversion.ToPlanar(frames[1], 5, 3), planar[45..]);
+        var both = FrameConversion.ToPlanar(frames, 5, 3);
+        Assert.Equal(2 * 45, both.Length);
+        Assert.Equal(FrameConversion.ToPlanar(frames[1], 5, 3), both[45..]);
     }
 
     [Fact]
     public void Pad_to_multiple_of_8_replicates_edges_and_crop_restores()
     {
         var img = Pattern(5, 3);
-        Assert.Equal((8, 8, 16), (FrameConversion.PadTo8(5), FrameConversion.PadTo8(8), FrameConversion.PadTo8(9)));
+        Assert.Equal((8, 8, 16), (WfVaeConfig.PaddedSize(5), WfVaeConfig.PaddedSize(8), WfVaeConfig.PaddedSize(9)));
         var padded = FrameConversion.PadRgb24To8(img, 5, 3);
         Assert.Equal(8 * 8 * 3, padded.Length);
         for (int y = 0; y < 8; y++)

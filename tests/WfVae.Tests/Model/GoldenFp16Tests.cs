@@ -1,5 +1,4 @@
 using WfVae.Model;
-using WfVae.Operators;
 using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
@@ -47,13 +46,9 @@ public sealed class GoldenFp16Tests(GpuFixture gpu, ITestOutputHelper log)
         long fp32, fp16;
         // The same (direct) layout in both: by default Winograd transforms the weights for F(4x4,3x3) in fp32 and for
         // F(2x2,3x3) in fp16 on CPU drivers, which store 36/9 and 16/9 values per weight.
-        WinogradConv.ModeOverride = WinogradMode.Off;
-        try
-        {
-            using (var m = GoldenModelTests.LoadGolden(gpu, "tiny", Precision.Fp32)) fp32 = m.WeightBytes;
-            using (var m = GoldenModelTests.LoadGolden(gpu, "tiny", Precision.Fp16)) fp16 = m.WeightBytes;
-        }
-        finally { WinogradConv.ModeOverride = null; }
+        var direct = gpu.With(new KernelOptions { Winograd = WinogradMode.Off });
+        using (var m = GoldenModelTests.LoadGolden(direct, "tiny", Precision.Fp32)) fp32 = m.WeightBytes;
+        using (var m = GoldenModelTests.LoadGolden(direct, "tiny", Precision.Fp16)) fp16 = m.WeightBytes;
         // Norm affine vectors stay fp32 and allocations are aligned, so slightly over half.
         Assert.InRange(fp16, fp32 / 2, fp32 * 6 / 10);
         gpu.AssertClean();

@@ -1,5 +1,6 @@
 using WfVae.Model;
 using WfVae.Operators;
+using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
 using Xunit.Abstractions;
@@ -28,27 +29,19 @@ public sealed class GoldenWinogradTests(GpuFixture gpu, ITestOutputHelper log)
     public void EncodeAndDecodeStayWithinTheGoldenBounds(string name, string algorithm)
     {
         var golden = ReferenceTolerance.Golden(name);
-        if (algorithm == "direct") WinogradConv.ModeOverride = WinogradMode.Off;
-        else WinogradConv.AutoTileOverride = WinogradTile.F2;
-        try
-        {
-            using var model = GoldenModelTests.LoadGolden(gpu, name);
-            var video = golden.Tensor("video");
-            var posterior = model.Encode(new HostTensor(video.Data, 1, video.C, video.T, video.H, video.W));
-            var mean = golden.Tensor("mean");
-            var decoded = model.Decode(new HostTensor(mean.Data, 1, mean.C, mean.T, mean.H, mean.W));
-            double meanErr = CpuTensor.RelErr(Cpu(posterior.Mean), mean);
-            double logvarErr = CpuTensor.RelErr(Cpu(posterior.Logvar), golden.Tensor("logvar"));
-            double decodedErr = CpuTensor.RelErr(Cpu(decoded), golden.Tensor("decoded"));
-            log.WriteLine($"{name} {algorithm}: mean {meanErr:E2}, logvar {logvarErr:E2}, decoded {decodedErr:E2}");
-            Assert.True(meanErr <= ReferenceTolerance.Latent && logvarErr <= ReferenceTolerance.Latent, $"{name} {algorithm}: mean {meanErr:E2}, logvar {logvarErr:E2}");
-            Assert.True(decodedErr <= ReferenceTolerance.Decoded, $"{name} {algorithm}: decoded {decodedErr:E2}");
-        }
-        finally
-        {
-            WinogradConv.ModeOverride = null;
-            WinogradConv.AutoTileOverride = null;
-        }
+        // Auto mode with the F2 tile (strided 3x3 layers stay direct), or Winograd off.
+        var device = gpu.With(algorithm == "direct" ? new KernelOptions { Winograd = WinogradMode.Off } : new KernelOptions { WinogradTile = WinogradTile.F2 });
+        using var model = GoldenModelTests.LoadGolden(device, name);
+        var video = golden.Tensor("video");
+        var posterior = model.Encode(new HostTensor(video.Data, 1, video.C, video.T, video.H, video.W));
+        var mean = golden.Tensor("mean");
+        var decoded = model.Decode(new HostTensor(mean.Data, 1, mean.C, mean.T, mean.H, mean.W));
+        double meanErr = CpuTensor.RelErr(Cpu(posterior.Mean), mean);
+        double logvarErr = CpuTensor.RelErr(Cpu(posterior.Logvar), golden.Tensor("logvar"));
+        double decodedErr = CpuTensor.RelErr(Cpu(decoded), golden.Tensor("decoded"));
+        log.WriteLine($"{name} {algorithm}: mean {meanErr:E2}, logvar {logvarErr:E2}, decoded {decodedErr:E2}");
+        Assert.True(meanErr <= ReferenceTolerance.Latent && logvarErr <= ReferenceTolerance.Latent, $"{name} {algorithm}: mean {meanErr:E2}, logvar {logvarErr:E2}");
+        Assert.True(decodedErr <= ReferenceTolerance.Decoded, $"{name} {algorithm}: decoded {decodedErr:E2}");
         gpu.AssertClean();
     }
 

@@ -16,36 +16,35 @@ namespace WfVae.Tests.Operators;
 /// and y is rounded once to a half: Tol + 2⁻¹¹·max|e|/rms(e) (≈ 2e-3 for these outputs, max/rms ≈ 3.5–4.5).
 /// </summary>
 /// <summary>
-/// Every case runs for each compiled variant of conv.comp (see <see cref="ConvVariant"/>); forced TexelRows runs the row
+/// Every case runs for each compiled variant of conv.comp (see <see cref="KernelVariant"/>); forced TexelRows runs the row
 /// kernel on every layer it can run (kw = 3, spatial stride 1, any width: partial segments included) and plain texel on
 /// the others.
 /// </summary>
 [Collection("gpu")]
-public sealed class ConvTexelTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.Texel);
+public sealed class ConvTexelTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.Texel);
 
 [Collection("gpu")]
-public sealed class ConvTexelRowsTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.TexelRows);
+public sealed class ConvTexelRowsTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.TexelRows);
 
 [Collection("gpu")]
-public sealed class ConvSsboTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, ConvVariant.Ssbo);
+public sealed class ConvSsboTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.Ssbo);
 
-public abstract class ConvTests : IDisposable
+public abstract class ConvTests
 {
     private const double Tol = 1e-5;
     private readonly GpuFixture gpu;
     private readonly ITestOutputHelper output;
-    private readonly ConvVariant _variant;
+    private readonly KernelVariant _variant;
 
-    // Tests of the "gpu" collection run one at a time, so the static override is safe.
-    protected ConvTests(GpuFixture gpu, ITestOutputHelper output, ConvVariant variant)
+    protected ConvTests(GpuFixture gpu, ITestOutputHelper output, KernelVariant variant)
     {
         this.gpu = gpu;
         this.output = output;
         _variant = variant;
-        Conv.VariantOverride = variant;
     }
 
-    public void Dispose() => Conv.VariantOverride = null;
+    /// <summary>The device whose convolutions run this class's variant (kernel options are per device).</summary>
+    private VulkanDevice Dev => gpu.With(_variant);
 
     /// <summary>Random weights and bias, as <paramref name="p"/> stores them (fp16: rounded to halves).</summary>
     private static (float[] W, float[] B) RandomWeights(int cout, int cin, int kt, int kh, int kw, int seed, bool bias = true,
@@ -65,9 +64,9 @@ public abstract class ConvTests : IDisposable
 
     /// <summary>Runs the conv with every operand stored in <paramref name="p"/> (fp16: rounded on upload).</summary>
     private CpuTensor Gpu(CpuTensor? past, CpuTensor x, float[] w, float[] b, int cout, int kt, int kh, int st, int sh,
-        ConvPadding padding, CpuTensor? residual = null, Precision p = Precision.Fp32)
+        ConvPadding padding, CpuTensor? residual = null, Precision p = Precision.Fp32, VulkanDevice? device = null)
     {
-        var d = gpu.Device;
+        var d = device ?? Dev;
         using var cw = ConvWeights.Upload(d, w, b, cout, x.C, kt, kh, kh, p);
         using var gp = past == null ? null : d.Upload(past.ToFrameMajor(), past.C, past.T, past.H, past.W, p);
         using var gx = d.Upload(x.ToFrameMajor(), x.C, x.T, x.H, x.W, p);
@@ -104,166 +103,6 @@ public abstract class ConvTests : IDisposable
         return full.SliceFrames(drop, full.T - drop);
     }
 
-    [Theory]
-    //          cin cout kt st kh sh  T  H   W
-    [InlineData(3, 5, 3, 1, 3, 1, 5, 7, 13)]
-    [InlineData(17, 33, 3, 1, 3, 1, 2, 9, 6)]
-    [InlineData(24, 16, 1, 1, 1, 1, 3, 7, 13)]
-    [InlineData(12, 8, 1, 1, 3, 1, 2, 11, 5)]
-    [InlineData(12, 8, 2, 2, 3, 1, 5, 7, 13)]
-    [InlineData(5, 7, 3, 2, 3, 1, 5, 6, 9)]
-    [InlineData(9, 6, 3, 1, 3, 2, 3, 7, 13)]
-    [InlineData(40, 70, 3, 1, 3, 1, 1, 5, 7)]
-    // Row-kernel shapes: rows of 17 and 33 columns (one and two full 16-column segments + a partial one), 5 rows.
-    [InlineData(5, 3, 3, 1, 3, 1, 2, 5, 17)]
-    [InlineData(19, 17, 3, 1, 3, 1, 3, 5, 33)]
-    [InlineData(19, 3, 1, 1, 3, 1, 2, 5, 33)]
-    [InlineData(5, 17, 2, 2, 3, 1, 3, 5, 17)]
-    [InlineData(5, 3, 3, 1, 3, 1, 2, 5, 17, Precision.Fp16)]
-    [InlineData(19, 17, 3, 1, 3, 1, 3, 5, 33, Precision.Fp16)]
-    [InlineData(5, 17, 3, 1, 3, 1, 3, 7, 13, Precision.Fp16)]
-    [InlineData(17, 33, 3, 1, 3, 1, 2, 9, 6, Precision.Fp16)]
-    [InlineData(24, 16, 1, 1, 1, 1, 3, 7, 13, Precision.Fp16)]
-    [InlineData(5, 7, 3, 2, 3, 1, 5, 6, 9, Precision.Fp16)]
-    [InlineData(9, 6, 3, 1, 3, 2, 3, 7, 13, Precision.Fp16)]
-    [InlineData(40, 70, 3, 1, 3, 1, 1, 5, 7, Precision.Fp16)]
-    public void CausalConv3dWithReplicatedPastMatchesReference(int cin, int cout, int kt, int st, int kh, int sh, int t, int h, int w,
-        Precision p = Precision.Fp32)
-    {
-        var x = CpuTensor.Random(cin, t, h, w, seed: cin * 100 + cout).In(p);
-        var (wt, b) = RandomWeights(cout, cin, kt, kh, kh, seed: 7 + kt, p: p);
-        var expected = CpuOps.CausalConv3d(x, wt, b, cout, (kt, kh, kh), (st, sh, sh), (kh - 1) / 2);
-        var got = Gpu(kt > 1 ? RepeatFirst(x, kt - 1) : null, x, wt, b, cout, kt, kh, st, sh, ConvPadding.Same, p: p);
-        Assert.Equal(expected.Shape, got.Shape);
-        Close($"conv {cin}->{cout} k{kt}x{kh} s{st}x{sh} T={t} {h}x{w}", got, expected, p);
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    //          kt st pastT  T
-    [InlineData(3, 1, 0, 4)]
-    [InlineData(3, 1, 1, 3)]
-    [InlineData(3, 1, 2, 1)]
-    [InlineData(2, 2, 1, 4)]
-    [InlineData(2, 2, 0, 5)]
-    [InlineData(3, 2, 2, 3)]
-    [InlineData(3, 2, 1, 2)]
-    [InlineData(1, 1, 2, 2)] // kt = 1 with a past: past frames are outputs too
-    [InlineData(3, 1, 2, 1, Precision.Fp16)]
-    [InlineData(3, 2, 1, 2, Precision.Fp16)]
-    [InlineData(1, 1, 2, 2, Precision.Fp16)]
-    public void ArbitraryPastFramesAreReadAsTheVirtualSequence(int kt, int st, int pastT, int t, Precision p = Precision.Fp32)
-    {
-        const int cin = 6, cout = 10, h = 5, w = 9;
-        var past = CpuTensor.Random(cin, pastT, h, w, seed: 11).In(p);
-        var x = CpuTensor.Random(cin, t, h, w, seed: 12).In(p);
-        var (wt, b) = RandomWeights(cout, cin, kt, 3, 3, seed: 13, p: p);
-        var v = pastT == 0 ? x : CpuTensor.ConcatFrames(past, x);
-        var expected = PlainReference(v, wt, b, cout, kt, 3, st, 1, ConvPadding.Same);
-        var got = Gpu(pastT == 0 ? null : past, x, wt, b, cout, kt, 3, st, 1, ConvPadding.Same, p: p);
-        Assert.Equal(Conv.OutputFrames(pastT + t, kt, st), got.T);
-        Assert.Equal(expected.Shape, got.Shape);
-        Close($"conv k{kt} s{st} past {pastT} T={t}", got, expected, p);
-        gpu.AssertClean();
-    }
-
-    [Fact]
-    public void Conv2dPerFrameMatchesReference()
-    {
-        var x = CpuTensor.Random(17, 5, 7, 13, seed: 21);
-        var (wt, b) = RandomWeights(33, 17, 1, 3, 3, seed: 22);
-        var expected = CpuOps.Conv2d(x, wt, b, 33, 3);
-        var got = Gpu(null, x, wt, b, 33, 1, 3, 1, 1, ConvPadding.Same);
-        Assert.InRange(CpuTensor.RelErr(got, expected), 0, Tol);
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    [InlineData(7, 13)]
-    [InlineData(8, 6)]
-    [InlineData(7, 13, Precision.Fp16)]
-    public void Downsample2dRightBottomMatchesReference(int h, int w, Precision p = Precision.Fp32)
-    {
-        var x = CpuTensor.Random(12, 2, h, w, seed: 31).In(p);
-        var (wt, b) = RandomWeights(8, 12, 1, 3, 3, seed: 32, p: p);
-        var expected = CpuOps.Downsample2d(x, wt, b, 8);
-        var got = Gpu(null, x, wt, b, 8, 1, 3, 1, 2, ConvPadding.RightBottom, p: p);
-        Assert.Equal((8, 2, h / 2, w / 2), got.Shape);
-        Close($"downsample2d {h}x{w}", got, expected, p);
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    [InlineData(5, 7, 13)]
-    [InlineData(1, 6, 9)]
-    [InlineData(4, 9, 8)]
-    [InlineData(5, 7, 13, Precision.Fp16)]
-    [InlineData(4, 9, 8, Precision.Fp16)]
-    public void S2T2DownsampleMatchesReference(int t, int h, int w, Precision p = Precision.Fp32)
-    {
-        var x = CpuTensor.Random(5, t, h, w, seed: 41).In(p);
-        var (wt, b) = RandomWeights(17, 5, 3, 3, 3, seed: 42, p: p);
-        var expected = CpuOps.S2T2Downsample3d(x, wt, b, 17);
-        var got = Gpu(RepeatFirst(x, 2), x, wt, b, 17, 3, 3, 2, 2, ConvPadding.RightBottom, p: p);
-        Assert.Equal((17, (t - 1) / 2 + 1, h / 2, w / 2), got.Shape);
-        Close($"S2T2 T={t} {h}x{w}", got, expected, p);
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    [InlineData(Precision.Fp32)]
-    [InlineData(Precision.Fp16)]
-    public void NoBiasAndResidual(Precision p)
-    {
-        var x = CpuTensor.Random(3, 2, 7, 13, seed: 51).In(p);
-        var res = CpuTensor.Random(5, 2, 7, 13, seed: 52).In(p);
-        var (wt, _) = RandomWeights(5, 3, 3, 3, 3, seed: 53, bias: false, p: p);
-        // CpuOps.Add rounds the double sum to float once more: ≤ 6e-8 relative, far inside Tol.
-        var expected = CpuOps.Add(CpuOps.CausalConv3d(x, wt, null, 5, 3), res);
-        var got = Gpu(RepeatFirst(x, 2), x, wt, Array.Empty<float>(), 5, 3, 3, 1, 1, ConvPadding.Same, res, p);
-        Close("no bias + residual", got, expected, p);
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    [InlineData(Precision.Fp32, 13)]
-    [InlineData(Precision.Fp16, 13)]
-    [InlineData(Precision.Fp32, 33)]
-    [InlineData(Precision.Fp16, 17)]
-    public void ReadsAndWritesChannelSliceViewsWithResidual(Precision p, int w)
-    {
-        // Input = channels 4..21 of a 25-channel tensor; output = channels 3..35 of a 40-channel concat target;
-        // residual = channels 1..33 of another tensor. The other channels of the target must stay untouched.
-        const int t = 3, h = 7, cin = 17, cout = 33;
-        var d = gpu.Device;
-        var big = CpuTensor.Random(25, t, h, w, seed: 61).In(p);
-        var x = big.SliceChannels(4, cin);
-        var resBig = CpuTensor.Random(36, t, h, w, seed: 62).In(p);
-        var res = resBig.SliceChannels(1, cout);
-        var target = CpuTensor.Random(40, t, h, w, seed: 63).In(p);
-        var (wt, b) = RandomWeights(cout, cin, 3, 3, 3, seed: 64, p: p);
-        var expected = CpuOps.Add(CpuOps.CausalConv3d(x, wt, b, cout, 3), res);
-
-        using var cw = ConvWeights.Upload(d, wt, b, cout, cin, 3, 3, 3, p);
-        using var gBig = d.Upload(big.ToFrameMajor(), 25, t, h, w, p);
-        using var gRes = d.Upload(resBig.ToFrameMajor(), 36, t, h, w, p);
-        using var gTarget = d.Upload(target.ToFrameMajor(), 40, t, h, w, p);
-        using var gPast = d.CreateTensor(cin, 2, h, w, p);
-        using (var rec = d.BeginCommands())
-        {
-            var xs = gBig.Channels(4, cin);
-            rec.Copy(xs.Frames(0, 1), gPast.Frames(0, 1));
-            rec.Copy(xs.Frames(0, 1), gPast.Frames(1, 1));
-            Conv.Forward(rec, gPast, xs, cw, gTarget.Channels(3, cout), residual: gRes.Channels(1, cout));
-            rec.Submit();
-        }
-        var all = CpuTensor.FromFrameMajor(d.Download(gTarget), 40, t, h, w);
-        Close("channel slices + residual", all.SliceChannels(3, cout), expected, p);
-        Assert.Equal(target.SliceChannels(0, 3).Data, all.SliceChannels(0, 3).Data);
-        Assert.Equal(target.SliceChannels(36, 4).Data, all.SliceChannels(36, 4).Data);
-        gpu.AssertClean();
-    }
-
     /// <summary>
     /// Spec §6.4: the §6.4 CausalConv stream object driven by the caller (cache of ≤ kt−1 frames kept in a separate
     /// tensor, chunks of 1 or more frames) must give the whole-clip result bit for bit.
@@ -285,7 +124,7 @@ public abstract class ConvTests : IDisposable
     {
         _ = unusedPast;
         const int cin = 19, cout = 37, t = 9, h = 11;
-        var d = gpu.Device;
+        var d = Dev;
         var x = CpuTensor.Random(cin, t, h, w, seed: 71).In(p);
         var (wt, b) = RandomWeights(cout, cin, kt, kh, kh, seed: 72, p: p);
         using var cw = ConvWeights.Upload(d, wt, b, cout, cin, kt, kh, kh, p);
@@ -361,18 +200,21 @@ public abstract class ConvTests : IDisposable
     public void TileShapesDoNotChangeTheBits()
     {
         // Different tilings (and tile positions) compute each element with the same fma chain.
-        var d = gpu.Device;
+        var d = Dev;
         var x = CpuTensor.Random(21, 2, 9, 7, seed: 81);
         var (wt, b) = RandomWeights(19, 21, 3, 3, 3, seed: 82);
         float[] Run(ConvTiles? tiles)
         {
-            var old = Conv.TilesOverride;
-            Conv.TilesOverride = tiles;
-            try { return Gpu(RepeatFirst(x, 2), x, wt, b, 19, 3, 3, 1, 1, ConvPadding.Same).Data; }
-            finally { Conv.TilesOverride = old; }
+            if (tiles is not { } t) return Gpu(RepeatFirst(x, 2), x, wt, b, 19, 3, 3, 1, 1, ConvPadding.Same).Data;
+            // Tiles are a device option: a device of their own, closed again (each holds a memory block).
+            var shape = new TileShape(t.WG, t.WGN, t.TM, t.TN, t.BK, t.Subgroup8);
+            using var dt = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Kernels = new KernelOptions { Variant = _variant, Tiles = shape } });
+            var y = Gpu(RepeatFirst(x, 2), x, wt, b, 19, 3, 3, 1, 1, ConvPadding.Same, device: dt).Data;
+            Assert.Empty(dt.ValidationErrors);
+            return y;
         }
         var reference = Run(null);
-        var all = _variant != ConvVariant.Ssbo
+        var all = _variant != KernelVariant.Ssbo
             ? new List<ConvTiles> { ConvTiles.CpuTexel, ConvTiles.CpuTexelRows, new(16, 16, 4, 8, 8), new(32, 8, 4, 3, 1), new(64, 8, 12, 1, 1) }
             : new List<ConvTiles> { ConvTiles.Cpu, ConvTiles.Gpu, new(32, 4, 8, 4, 5), new(16, 16, 4, 8, 8) };
         if (d.Info.SubgroupSize == 8) all.Add(new ConvTiles(64, 8, 8, 4, 16, Subgroup8: true));
@@ -384,7 +226,7 @@ public abstract class ConvTests : IDisposable
     [Fact]
     public void RejectsMismatchedShapesWithClearMessages()
     {
-        var d = gpu.Device;
+        var d = Dev;
         var (wt, b) = RandomWeights(5, 3, 3, 3, 3, seed: 91);
         using var cw = ConvWeights.Upload(d, wt, b, 5, 3, 3, 3, 3);
         using var x = d.CreateTensor(3, 2, 7, 9);
@@ -421,7 +263,7 @@ public abstract class ConvTests : IDisposable
         Assert.Equal(64, Conv.OutputSize(128, 3, 2, ConvPadding.RightBottom));
         Assert.Equal(3, Conv.OutputSize(7, 3, 2, ConvPadding.RightBottom));
         Assert.Equal(4, Conv.OutputSize(7, 3, 2, ConvPadding.Same));
-        var d = gpu.Device;
+        var d = Dev;
         using var cw = ConvWeights.Upload(d, new float[384 * 384 * 27], Array.Empty<float>(), 384, 384, 3, 3, 3);
         using var y = d.CreateTensor(384, 17, 8, 8);
         // Appendix A: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
@@ -433,10 +275,10 @@ public abstract class ConvTests : IDisposable
 /// <summary>
 /// conv.spv and conv_texel.spv compute every element with the same fma chain: identical bits, not just close. (The row
 /// kernel, conv_texel_rows.spv, sums in another order and is checked against the reference instead; forcing
-/// <see cref="ConvVariant.Texel"/> below keeps it out even on the wide rows where it would be the default.)
+/// <see cref="KernelVariant.Texel"/> below keeps it out even on the wide rows where it would be the default.)
 /// </summary>
 [Collection("gpu")]
-public sealed class ConvVariantTests(GpuFixture gpu)
+public sealed class KernelVariantTests(GpuFixture gpu)
 {
     [Theory]
     //          cin cout kt st kh sh pastT T  H   W  pad
@@ -451,33 +293,31 @@ public sealed class ConvVariantTests(GpuFixture gpu)
     public void TexelAndSsboVariantsGiveIdenticalBits(int cin, int cout, int kt, int st, int kh, int sh, int pastT, int t, int h, int w, ConvPadding padding,
         Precision p = Precision.Fp32)
     {
-        var d = gpu.Device;
         var x = CpuTensor.Random(cin, t, h, w, seed: 5);
         var past = CpuTensor.Random(cin, Math.Max(pastT, 1), h, w, seed: 6);
         int k = cin * kt * kh * kh;
         var wt = CpuTensor.Random(1, 1, 1, cout * k, 8, (float)(1.0 / Math.Sqrt(k))).Data;
         var b = CpuTensor.Random(1, 1, 1, cout, 9, 0.5f).Data;
-        using var cw = ConvWeights.Upload(d, wt, b, cout, cin, kt, kh, kh, p);
-        using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w, p);
-        using var gp = d.Upload(past.ToFrameMajor(), past.C, past.T, h, w, p);
         int to = Conv.OutputFrames(pastT + t, kt, st), ho = Conv.OutputSize(h, kh, sh, padding), wo = Conv.OutputSize(w, kh, sh, padding);
         var resData = CpuTensor.Random(cout, to, ho, wo, seed: 10);
-        using var gr = d.Upload(resData.ToFrameMajor(), cout, to, ho, wo, p);
-        float[] Run(ConvVariant v)
+        float[] Run(KernelVariant v)
         {
-            using var gy = d.CreateTensor(cout, to, ho, wo, p);
-            Conv.VariantOverride = v;
-            try
+            // Kernel options are per device: each variant runs on the device that forces it.
+            var dv = gpu.With(v);
+            using var cwv = ConvWeights.Upload(dv, wt, b, cout, cin, kt, kh, kh, p);
+            using var gxv = dv.Upload(x.ToFrameMajor(), cin, t, h, w, p);
+            using var gpv = dv.Upload(past.ToFrameMajor(), past.C, past.T, h, w, p);
+            using var grv = dv.Upload(resData.ToFrameMajor(), cout, to, ho, wo, p);
+            using var gy = dv.CreateTensor(cout, to, ho, wo, p);
+            using (var rec = dv.BeginCommands())
             {
-                using var rec = d.BeginCommands();
-                Conv.Forward(rec, pastT > 0 ? gp.WithFrames(pastT) : null, gx, cw, gy, st, sh, padding, gr);
+                Conv.Forward(rec, pastT > 0 ? gpv.WithFrames(pastT) : null, gxv, cwv, gy, st, sh, padding, grv);
                 rec.Submit();
             }
-            finally { Conv.VariantOverride = null; }
-            return d.Download(gy);
+            return dv.Download(gy);
         }
-        var a = Run(ConvVariant.Ssbo);
-        var e = Run(ConvVariant.Texel);
+        var a = Run(KernelVariant.Ssbo);
+        var e = Run(KernelVariant.Texel);
         for (int i = 0; i < a.Length; i++)
             if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(e[i]))
                 Assert.Fail($"element {i}: ssbo {a[i]:R} vs texel {e[i]:R}");
@@ -485,28 +325,19 @@ public sealed class ConvVariantTests(GpuFixture gpu)
     }
 
     [Fact]
-    public void EnvironmentVariableForcesAVariant()
+    public void AForcedVariantAppliesToEveryLayerItCanRun()
     {
-        var old = Environment.GetEnvironmentVariable(Conv.VariantVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "ssbo");
-            Assert.Equal(ConvVariant.Ssbo, Conv.VariantFor(gpu.Device));
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "texel");
-            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device));
-            using (var w3 = ConvWeights.Upload(gpu.Device, new float[4 * 4 * 9], Array.Empty<float>(), 4, 4, 1, 3, 3))
-            {
-                // Forced texel: the plain kernel on wide rows too; forced texel-rows: the row kernel wherever it can run.
-                Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 1, 64));
-                Environment.SetEnvironmentVariable(Conv.VariantVariable, " Texel-Rows ");
-                Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(gpu.Device));
-                Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 1, 5));
-                Assert.Equal(ConvVariant.Texel, Conv.VariantFor(gpu.Device, Precision.Fp32, w3, 2, 64));
-            }
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "bogus");
-            Assert.Contains(Conv.VariantVariable, Assert.Throws<ArgumentException>(() => Conv.VariantFor(gpu.Device)).Message);
-        }
-        finally { Environment.SetEnvironmentVariable(Conv.VariantVariable, old); }
+        var ssbo = gpu.With(KernelVariant.Ssbo);
+        var texel = gpu.With(KernelVariant.Texel);
+        var rows = gpu.With(KernelVariant.TexelRows);
+        Assert.Equal(KernelVariant.Ssbo, Conv.VariantFor(ssbo));
+        Assert.Equal(KernelVariant.Texel, Conv.VariantFor(texel));
+        using var w3 = ConvWeights.Upload(texel, new float[4 * 4 * 9], Array.Empty<float>(), 4, 4, 1, 3, 3);
+        // Forced texel: the plain kernel on wide rows too; forced texel-rows: the row kernel wherever it can run.
+        Assert.Equal(KernelVariant.Texel, Conv.VariantFor(texel, Precision.Fp32, w3, 1, 64));
+        Assert.Equal(KernelVariant.TexelRows, Conv.VariantFor(rows));
+        Assert.Equal(KernelVariant.TexelRows, Conv.VariantFor(rows, Precision.Fp32, w3, 1, 5));
+        Assert.Equal(KernelVariant.Texel, Conv.VariantFor(rows, Precision.Fp32, w3, 2, 64));
     }
 }
 
@@ -518,9 +349,6 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
     public void RowKernelIsPickedForWideThreeTapStrideOneLayersOnTexelDevices()
     {
         var d = gpu.Device;
-        var old = Environment.GetEnvironmentVariable(Conv.VariantVariable);
-        Environment.SetEnvironmentVariable(Conv.VariantVariable, null);
-        try
         {
             using var w3 = ConvWeights.Upload(d, new float[4 * 4 * 27], Array.Empty<float>(), 4, 4, 3, 3, 3);
             using var w1 = ConvWeights.Upload(d, new float[4 * 4], Array.Empty<float>(), 4, 4, 1, 1, 1);
@@ -528,31 +356,22 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
             Assert.False(Conv.RowsWin(w3, 1, 8) || Conv.RowsWin(w3, 1, 17) || Conv.RowsWin(w3, 2, 64) || Conv.RowsWin(w1, 1, 64));
             var device = Conv.VariantFor(d);
             var wide = Conv.VariantFor(d, Precision.Fp32, w3, 1, 32);
-            Assert.Equal(device == ConvVariant.Texel ? ConvVariant.TexelRows : device, wide);
+            Assert.Equal(device == KernelVariant.Texel ? KernelVariant.TexelRows : device, wide);
             Assert.Equal(device, Conv.VariantFor(d, Precision.Fp32, w3, 1, 8));
             Assert.Equal(device, Conv.VariantFor(d, Precision.Fp32, w1, 1, 32));
-            Conv.VariantOverride = ConvVariant.Texel;
-            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(d, Precision.Fp32, w3, 1, 32));
-            Conv.VariantOverride = ConvVariant.TexelRows;
-            Assert.Equal(ConvVariant.TexelRows, Conv.VariantFor(d, Precision.Fp32, w3, 1, 8));
-            Assert.Equal(ConvVariant.Texel, Conv.VariantFor(d, Precision.Fp32, w1, 1, 32));
-        }
-        finally
-        {
-            Conv.VariantOverride = null;
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, old);
+            Assert.Equal(KernelVariant.Texel, Conv.VariantFor(gpu.With(KernelVariant.Texel), Precision.Fp32, w3, 1, 32));
+            var rows = gpu.With(KernelVariant.TexelRows);
+            Assert.Equal(KernelVariant.TexelRows, Conv.VariantFor(rows, Precision.Fp32, w3, 1, 8));
+            Assert.Equal(KernelVariant.Texel, Conv.VariantFor(rows, Precision.Fp32, w1, 1, 32));
         }
     }
 
     [Fact]
     public void TheLogNamesTheRowKernel()
     {
-        var d = gpu.Device;
-        if (Conv.VariantFor(d) != ConvVariant.Texel) return; // the row kernel is a texel-device default only
+        if (Conv.VariantFor(gpu.Device) != KernelVariant.Texel) return; // the row kernel is a texel-device default only
         var lines = new List<string>();
-        var old = Conv.TileLog;
-        Conv.TileLog = lines.Add;
-        try
+        using var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Verbose = true, Log = lines.Add });
         {
             using var w = ConvWeights.Upload(d, new float[4 * 5 * 9], new float[4], 4, 5, 1, 3, 3);
             using var x = d.CreateTensor(5, 1, 5, 16);
@@ -561,9 +380,8 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
             Conv.Forward(rec, null, x, w, y, label: "test.row_kernel_log");
             rec.Submit();
         }
-        finally { Conv.TileLog = old; }
         Assert.Contains("texel-rows", Assert.Single(lines, l => l.Contains("test.row_kernel_log")));
-        gpu.AssertClean();
+        Assert.Empty(d.ValidationErrors);
     }
 }
 
@@ -595,17 +413,23 @@ public sealed class ConvBenchmarkTests(GpuFixture gpu)
     }
 }
 
-public sealed class ConvTilesParsingTests
+public sealed class KernelOptionsParsingTests
 {
     [Fact]
-    public void TheTileEnvironmentVariableIsParsedOrRefusedClearly()
+    public void TheKernelVariablesAreReadIntoDeviceOptionsOrRefusedClearly()
     {
-        Assert.Null(Conv.ParseTiles(null));
-        Assert.Null(Conv.ParseTiles(" "));
-        Assert.Equal(new ConvTiles(32, 8, 16, 8, 8), Conv.ParseTiles("32, 8,16,8,8"));
-        var e = Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,16,8"));
-        Assert.Contains("WFVAE_CONV_TILES", e.Message);
-        Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,x,8,8"));
-        Assert.Throws<ArgumentException>(() => Conv.ParseTiles("32,8,0,8,8"));
+        var env = new Dictionary<string, string?> { ["WFVAE_CONV_TILES"] = "32, 8,16,8,8", ["WFVAE_CONV_VARIANT"] = " Texel-Rows " };
+        var o = new DeviceOptions().WithEnvironment(n => env.GetValueOrDefault(n));
+        Assert.Equal(new TileShape(32, 8, 16, 8, 8), o.Kernels.Tiles);
+        Assert.Equal(KernelVariant.TexelRows, o.Kernels.Variant);
+        // Set from code wins over the environment; blank variables mean unset.
+        var code = new DeviceOptions { Kernels = new KernelOptions { Variant = KernelVariant.Ssbo } }.WithEnvironment(n => env.GetValueOrDefault(n));
+        Assert.Equal(KernelVariant.Ssbo, code.Kernels.Variant);
+        Assert.Null(new DeviceOptions().WithEnvironment(_ => " ").Kernels.Tiles);
+
+        foreach (var bad in new[] { "32,8,16,8", "32,8,x,8,8", "32,8,0,8,8" })
+            Assert.Contains("WFVAE_CONV_TILES", Assert.Throws<ArgumentException>(() => new DeviceOptions().WithEnvironment(n => n == "WFVAE_CONV_TILES" ? bad : null)).Message);
+        Assert.Contains("WFVAE_CONV_VARIANT=bogus", Assert.Throws<ArgumentException>(() => new DeviceOptions().WithEnvironment(n => n == "WFVAE_CONV_VARIANT" ? "bogus" : null)).Message);
+        Assert.Equal(KernelVariant.Ssbo, new DeviceOptions().WithEnvironment(n => n == "WFVAE_CONV_VARIANT" ? "ssbo" : null).Kernels.Variant);
     }
 }

@@ -9,9 +9,9 @@ namespace WfVae.Tests.Operators;
 public sealed class ConvTileChoiceTests(GpuFixture gpu)
 {
     [Theory]
-    [InlineData(ConvVariant.Texel)]
-    [InlineData(ConvVariant.Ssbo)]
-    public void FewOutputChannelsNarrowTheTileAndManyKeepTheDeviceDefault(ConvVariant variant)
+    [InlineData(KernelVariant.Texel)]
+    [InlineData(KernelVariant.Ssbo)]
+    public void FewOutputChannelsNarrowTheTileAndManyKeepTheDeviceDefault(KernelVariant variant)
     {
         var d = gpu.Device;
         var wide = ConvTiles.For(d, variant);
@@ -22,7 +22,7 @@ public sealed class ConvTileChoiceTests(GpuFixture gpu)
             t.Validate(d, variant);
             int coutPad = (cout + 3) / 4 * 4;
             // The SSBO kernel keeps the wide tile only where the narrowed one would overflow shared memory.
-            if (t == wide && variant == ConvVariant.Ssbo && wide.BK * (coutPad + wide.WG * wide.TN) * 4 > d.Info.MaxSharedMemoryBytes) continue;
+            if (t == wide && variant == KernelVariant.Ssbo && wide.BK * (coutPad + wide.WG * wide.TN) * 4 > d.Info.MaxSharedMemoryBytes) continue;
             Assert.True(t.BM < wide.BM, $"{cout} channels: tile {t} not narrower than {wide}");
             Assert.True(t.BM >= Math.Min(coutPad, wide.TM) && t.BM <= Math.Max(coutPad, wide.TM), $"{cout} channels: {t.BM}-channel tile");
             Assert.Equal(wide.WG, t.WG); // same invocations, spent along the positions
@@ -32,11 +32,8 @@ public sealed class ConvTileChoiceTests(GpuFixture gpu)
     [Fact]
     public void TheTileLogNamesLayerVariantPrecisionAndTilesOncePerLayer()
     {
-        var d = gpu.Device;
         var lines = new List<string>();
-        var old = Conv.TileLog;
-        Conv.TileLog = lines.Add;
-        try
+        using var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Verbose = true, Log = lines.Add });
         {
             using var w = ConvWeights.Upload(d, new float[3 * 5 * 9], new float[3], 3, 5, 1, 3, 3);
             using var x = d.CreateTensor(5, 2, 7, 11);
@@ -48,12 +45,24 @@ public sealed class ConvTileChoiceTests(GpuFixture gpu)
                 rec.Submit();
             }
         }
-        finally { Conv.TileLog = old; }
         var line = Assert.Single(lines, l => l.Contains("test.conv_out_tile_log"));
         Assert.Contains("5->3 1x3x3", line);
         Assert.Contains("fp32", line);
-        Assert.Contains(Conv.VariantFor(d).ToString().ToLowerInvariant(), line);
+        Assert.Contains(KernelOptions.Name(Conv.VariantFor(d)), line);
         Assert.Contains($"TM {ConvTiles.For(d, Conv.VariantFor(d), 3).TM}", line);
-        gpu.AssertClean();
+        Assert.Empty(d.ValidationErrors);
+
+        // Without Verbose, or without a sink, the same dispatch logs nothing.
+        var quiet = new List<string>();
+        using var q = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Verbose = false, Log = quiet.Add });
+        using (var w = ConvWeights.Upload(q, new float[3 * 5 * 9], new float[3], 3, 5, 1, 3, 3))
+        using (var x = q.CreateTensor(5, 2, 7, 11))
+        using (var y = q.CreateTensor(3, 2, 7, 11))
+        using (var rec = q.BeginCommands())
+        {
+            Conv.Forward(rec, null, x, w, y, label: "test.conv_out_tile_log");
+            rec.Submit();
+        }
+        Assert.Empty(quiet);
     }
 }

@@ -26,59 +26,6 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
     private void Check(string what, CpuTensor actual, CpuTensor expected, double tol = Tol) =>
         ReferenceAssert.Close(output, what, actual, expected, tol);
 
-    [Theory]
-    [InlineData(3, 1, 1, 1, Precision.Fp32)]
-    [InlineData(5, 2, 5, 7, Precision.Fp32)]
-    [InlineData(3, 3, 1, 9, Precision.Fp32)]
-    [InlineData(5, 2, 5, 7, Precision.Fp16)]
-    [InlineData(3, 3, 1, 9, Precision.Fp16)]
-    public void Nearest2x_OnStridedViews_IsExact(int c, int t, int h, int w, Precision p)
-    {
-        var x = CpuTensor.Random(c, t, h, w, seed: 10 + h).In(p);
-        var (xo, xv) = UpStrided(Dev, x, 2, 1, p);
-        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 1, 2, p);
-        using (xo)
-        using (yo)
-        {
-            using (var rec = Dev.BeginCommands())
-            {
-                Resample.Nearest2x(rec, xv, yv);
-                rec.Submit();
-            }
-            Assert.True(BitwiseEqual(Down(Dev, yv), CpuOps.NearestUpsample2x(x)), "nearest 2x differs");
-            Assert.True(OutsideUntouched(Dev, yo, 1, c), "Nearest2x wrote outside its output slice");
-        }
-        gpu.AssertClean();
-    }
-
-    [Theory]
-    [InlineData(3, 2, 1, 1, Precision.Fp32)]
-    [InlineData(3, 1, 1, 7, Precision.Fp32)]
-    [InlineData(5, 2, 5, 1, Precision.Fp32)]
-    [InlineData(3, 3, 9, 13, Precision.Fp32)]
-    [InlineData(17, 1, 2, 2, Precision.Fp32)]
-    [InlineData(3, 3, 9, 13, Precision.Fp16)]
-    [InlineData(17, 1, 2, 2, Precision.Fp16)]
-    public void Bilinear2x_WithZeroBlendWeight_MatchesReference(int c, int t, int h, int w, Precision p)
-    {
-        var x = CpuTensor.Random(c, t, h, w, seed: 20 + w).In(p);
-        var (xo, xv) = UpStrided(Dev, x, 1, 1, p);
-        var (yo, yv) = Padded(Dev, c, t, 2 * h, 2 * w, 0, 3, p);
-        using (xo)
-        using (yo)
-        {
-            using (var rec = Dev.BeginCommands())
-            {
-                Resample.BlendBilinear2x(rec, xv, xv, 1f, 0f, yv);
-                rec.Submit();
-            }
-            var expected = CpuOps.BilinearUpsample2x(x);
-            Check($"bilinear {p} c={c} t={t} {h}x{w}", Down(Dev, yv), expected, Fp16.Tolerance(p, expected, Tol));
-            Assert.True(OutsideUntouched(Dev, yo, 0, c), "BlendBilinear2x wrote outside its output slice");
-        }
-        gpu.AssertClean();
-    }
-
     [Fact]
     public void TemporalPlan_FollowsTheSpecTable()
     {

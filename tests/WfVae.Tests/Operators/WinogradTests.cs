@@ -7,7 +7,10 @@ using Xunit.Abstractions;
 namespace WfVae.Tests.Operators;
 
 /// <summary>
-/// The Winograd convolution (shaders/winograd_*.comp) against two CPU references on odd, non-square shapes:
+/// What the operator table (OpTable: Winograd F2/F4 against the direct reference, dense and on channel slices, with
+/// residual and without bias, fp32 and fp16) cannot express: the Winograd convolution (shaders/winograd_*.comp)
+/// against two CPU references at once on odd, non-square shapes, arbitrary past frames, streamed and chunked bit
+/// identity, texel == ssbo bits, the per-layer choice and its refusals:
 /// <list type="bullet">
 /// <item>CpuWinograd, the same algorithm in float32: rel_err ≤ 1e-5 (+ the fp16 output rounding). The two differ only
 /// by rounding inside the transforms (the order of a few float additions), ~1e-6 of rms(y); an indexing error (wrong
@@ -17,9 +20,10 @@ namespace WfVae.Tests.Operators;
 /// to 8 before the products are summed). Bounds 3e-5 and 2e-4 keep a margin of 3-4 while a wrong tap moves elements
 /// by ≥ 3e-2.</item>
 /// </list>
-/// fp16 runs F(2x2,3x3) only: F(4x4,3x3)'s transformed weights rounded to halves cost 4-7e-3 of rms (F2: none beyond
-/// the output rounding), so UploadWinograd refuses that pair.
-/// Every case runs with the texel kernels (CPU drivers) and the storage-buffer kernels (GPUs); both run on lavapipe.
+/// fp16 runs F(2x2,3x3) only: F(4x4,3x3)'s transformed weights rounded to halves cost 4-7e-3 of rms (F2: up to 8e-4,
+/// within the fp16 bound of the output rounding, see OpTable), so UploadWinograd refuses that pair.
+/// Every case runs with the texel kernels (CPU drivers) and the storage-buffer kernels (GPUs), on devices whose kernel
+/// variant is forced to each (the Winograd kernels follow the device's variant); both run on lavapipe.
 /// </summary>
 [Collection("gpu")]
 public sealed class WinogradTexelTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: true);
@@ -27,23 +31,24 @@ public sealed class WinogradTexelTests(GpuFixture gpu, ITestOutputHelper output)
 [Collection("gpu")]
 public sealed class WinogradSsboTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: false);
 
-public abstract class WinogradTests : IDisposable
+public abstract class WinogradTests
 {
     private const double EmulationTol = 1e-5;
     private readonly GpuFixture gpu;
     private readonly ITestOutputHelper output;
     private readonly bool _texel;
+    private readonly VulkanDevice _device;
 
-    // Tests of the "gpu" collection run one at a time, so the static override is safe.
     protected WinogradTests(GpuFixture gpu, ITestOutputHelper output, bool texel)
     {
         this.gpu = gpu;
         this.output = output;
         _texel = texel;
-        WinogradConv.KernelOverride = texel;
+        _device = gpu.With(Kernels(texel));
     }
 
-    public void Dispose() => WinogradConv.KernelOverride = null;
+    /// <summary>Kernel options that make the Winograd kernels read through texels or storage buffers.</summary>
+    internal static KernelOptions Kernels(bool texel) => new() { Variant = texel ? KernelVariant.Texel : KernelVariant.Ssbo };
 
     /// <summary>rel_err bound of a tile against the direct conv in double (see the class comment).</summary>
     public static double DirectTol(WinogradTile tile) => tile == WinogradTile.F2 ? 3e-5 : 2e-4;
@@ -66,7 +71,7 @@ public abstract class WinogradTests : IDisposable
     private CpuTensor Gpu(CpuTensor? past, CpuTensor x, float[] w, float[] b, int cout, int kt, WinogradTile tile, CpuTensor? residual = null,
         Precision p = Precision.Fp32)
     {
-        var d = gpu.Device;
+        var d = _device;
         using var cw = ConvWeights.UploadWinograd(d, w, b, cout, x.C, kt, tile, p);
         using var gp = past == null || past.T == 0 ? null : d.Upload(past.ToFrameMajor(), past.C, past.T, past.H, past.W, p);
         using var gx = d.Upload(x.ToFrameMajor(), x.C, x.T, x.H, x.W, p);
@@ -128,43 +133,6 @@ public abstract class WinogradTests : IDisposable
         gpu.AssertClean();
     }
 
-    [Theory]
-    [InlineData(Precision.Fp32)]
-    [InlineData(Precision.Fp16)]
-    public void NoBiasResidualAndChannelSliceViews(Precision p)
-    {
-        // Input = channels 4..21 of a 25-channel tensor; output = channels 3..35 of a 40-channel concat target;
-        // residual = channels 1..33 of another tensor. The other channels of the target must stay untouched.
-        const int t = 3, h = 7, w = 13, cin = 17, cout = 33;
-        var d = gpu.Device;
-        var big = CpuTensor.Random(25, t, h, w, seed: 61).In(p);
-        var x = big.SliceChannels(4, cin);
-        var resBig = CpuTensor.Random(36, t, h, w, seed: 62).In(p);
-        var target = CpuTensor.Random(40, t, h, w, seed: 63).In(p);
-        var (wt, _) = RandomWeights(cout, cin, 3, seed: 64, bias: false, p: p);
-        var tile = p == Precision.Fp16 ? WinogradTile.F2 : WinogradTile.F4;
-        var expected = CpuOps.Add(CpuWinograd.Conv(CpuTensor.ConcatFrames(RepeatFirst(x, 2), x), wt, null, cout, 3, (int)tile), resBig.SliceChannels(1, cout));
-
-        using var cw = ConvWeights.UploadWinograd(d, wt, Array.Empty<float>(), cout, cin, 3, tile, p);
-        using var gBig = d.Upload(big.ToFrameMajor(), 25, t, h, w, p);
-        using var gRes = d.Upload(resBig.ToFrameMajor(), 36, t, h, w, p);
-        using var gTarget = d.Upload(target.ToFrameMajor(), 40, t, h, w, p);
-        using var gPast = d.CreateTensor(cin, 2, h, w, p);
-        using (var rec = d.BeginCommands())
-        {
-            var xs = gBig.Channels(4, cin);
-            rec.Copy(xs.Frames(0, 1), gPast.Frames(0, 1));
-            rec.Copy(xs.Frames(0, 1), gPast.Frames(1, 1));
-            Conv.Forward(rec, gPast, xs, cw, gTarget.Channels(3, cout), residual: gRes.Channels(1, cout));
-            rec.Submit();
-        }
-        var all = CpuTensor.FromFrameMajor(d.Download(gTarget), 40, t, h, w);
-        Close("channel slices + residual, no bias", all.SliceChannels(3, cout), expected, EmulationTol, p);
-        Assert.Equal(target.SliceChannels(0, 3).Data, all.SliceChannels(0, 3).Data);
-        Assert.Equal(target.SliceChannels(36, 4).Data, all.SliceChannels(36, 4).Data);
-        gpu.AssertClean();
-    }
-
     /// <summary>
     /// Streamed (chunks of frames, the cache read in place as past) equals whole clip bit for bit, and so do runs whose
     /// scratch budget splits a push into chunks of frames or bands of tile rows.
@@ -179,30 +147,47 @@ public abstract class WinogradTests : IDisposable
     public void StreamedAndChunkedAreBitIdenticalToWholeClip(int[] chunks, long budget, Precision p, WinogradTile tile)
     {
         const int cin = 19, cout = 37, t = 9, h = 11, w = 10, kt = 3;
-        var d = gpu.Device;
         var x = CpuTensor.Random(cin, t, h, w, seed: 71).In(p);
         var (wt, b) = RandomWeights(cout, cin, kt, seed: 72, p: p);
-        using var cw = ConvWeights.UploadWinograd(d, wt, b, cout, cin, kt, tile, p);
-        using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w, p);
+        var a = WholeClip(_device, x, wt, b, cout, kt, tile, p);
+        // The scratch budget is a device option: the streamed run goes through a device with the small budget.
+        var ds = budget > 0 ? gpu.With(Kernels(_texel) with { WinogradScratchBytes = budget }) : _device;
+        var s = Streamed(ds, x, wt, b, cout, kt, tile, p, chunks);
+        for (int i = 0; i < a.Length; i++)
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(s[i]))
+                Assert.Fail($"element {i}: whole {a[i]:R} vs streamed {s[i]:R}");
+        var emulated = CpuWinograd.Conv(CpuTensor.ConcatFrames(RepeatFirst(x, kt - 1), x), wt, b, cout, kt, (int)tile);
+        Close("whole clip", CpuTensor.FromFrameMajor(a, cout, t, h, w), emulated, EmulationTol, p);
+        gpu.AssertClean();
+    }
 
-        using var replicated = d.CreateTensor(cin, kt - 1, h, w, p);
-        using var whole = d.CreateTensor(cout, t, h, w, p);
+    private static float[] WholeClip(VulkanDevice d, CpuTensor x, float[] wt, float[] b, int cout, int kt, WinogradTile tile, Precision p)
+    {
+        using var cw = ConvWeights.UploadWinograd(d, wt, b, cout, x.C, kt, tile, p);
+        using var gx = d.Upload(x.ToFrameMajor(), x.C, x.T, x.H, x.W, p);
+        using var replicated = d.CreateTensor(x.C, kt - 1, x.H, x.W, p);
+        using var whole = d.CreateTensor(cout, x.T, x.H, x.W, p);
         using (var rec = d.BeginCommands())
         {
             for (int i = 0; i < kt - 1; i++) rec.Copy(gx.Frames(0, 1), replicated.Frames(i, 1));
             Conv.Forward(rec, replicated, gx, cw, whole);
             rec.Submit();
         }
+        return d.Download(whole);
+    }
 
+    /// <summary>The conv pushed in chunks of frames, the cache of the last kt − 1 frames read in place as past.</summary>
+    private static float[] Streamed(VulkanDevice d, CpuTensor x, float[] wt, float[] b, int cout, int kt, WinogradTile tile, Precision p, int[] chunks)
+    {
+        int cin = x.C, t = x.T, h = x.H, w = x.W;
+        using var cw = ConvWeights.UploadWinograd(d, wt, b, cout, cin, kt, tile, p);
+        using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w, p);
         using var streamed = d.CreateTensor(cout, t, h, w, p);
         using var cacheA = d.CreateTensor(cin, kt, h, w, p);
         using var cacheB = d.CreateTensor(cin, kt, h, w, p);
         var (cache, spare) = (cacheA, cacheB);
-        long old = WinogradConv.ScratchBudgetBytes;
-        if (budget > 0) WinogradConv.ScratchBudgetBytes = budget;
-        try
+        using (var rec = d.BeginCommands())
         {
-            using var rec = d.BeginCommands();
             int cached = -1, produced = 0, f = 0, ci = 0;
             while (f < t)
             {
@@ -228,15 +213,7 @@ public abstract class WinogradTests : IDisposable
             }
             rec.Submit();
         }
-        finally { WinogradConv.ScratchBudgetBytes = old; }
-        var a = d.Download(whole);
-        var s = d.Download(streamed);
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(s[i]))
-                Assert.Fail($"element {i}: whole {a[i]:R} vs streamed {s[i]:R}");
-        var emulated = CpuWinograd.Conv(CpuTensor.ConcatFrames(RepeatFirst(x, kt - 1), x), wt, b, cout, kt, (int)tile);
-        Close("whole clip", CpuTensor.FromFrameMajor(a, cout, t, h, w), emulated, EmulationTol, p);
-        gpu.AssertClean();
+        return d.Download(streamed);
     }
 }
 
@@ -250,24 +227,22 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
     [InlineData(WinogradTile.F2, Precision.Fp16)]
     public void TexelAndSsboKernelsGiveIdenticalBits(WinogradTile tile, Precision p)
     {
-        var d = gpu.Device;
         var x = CpuTensor.Random(21, 3, 9, 7, seed: 5).In(p);
         var w = CpuTensor.Random(1, 1, 1, 19 * 21 * 27, 8, 0.05f).Data;
         var b = CpuTensor.Random(1, 1, 1, 19, 9, 0.5f).Data;
-        using var cw = ConvWeights.UploadWinograd(d, w, b, 19, 21, 3, tile, p);
-        using var gx = d.Upload(x.ToFrameMajor(), 21, 3, 9, 7, p);
-        using var past = d.Upload(x.SliceFrames(0, 2).ToFrameMajor(), 21, 2, 9, 7, p);
         float[] Run(bool texel)
         {
+            var d = gpu.With(WinogradTests.Kernels(texel));
+            Assert.Equal(texel, WinogradConv.UsesTexels(d, p));
+            using var cw = ConvWeights.UploadWinograd(d, w, b, 19, 21, 3, tile, p);
+            using var gx = d.Upload(x.ToFrameMajor(), 21, 3, 9, 7, p);
+            using var past = d.Upload(x.SliceFrames(0, 2).ToFrameMajor(), 21, 2, 9, 7, p);
             using var gy = d.CreateTensor(19, 3, 9, 7, p);
-            WinogradConv.KernelOverride = texel;
-            try
+            using (var rec = d.BeginCommands())
             {
-                using var rec = d.BeginCommands();
                 Conv.Forward(rec, past, gx, cw, gy);
                 rec.Submit();
             }
-            finally { WinogradConv.KernelOverride = null; }
             return d.Download(gy);
         }
         var a = Run(true);
@@ -279,57 +254,46 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
     }
 
     [Fact]
-    public void TheChoiceFollowsTheModeAndRefusesLayersWinogradCannotRunByName()
+    public void TheChoiceFollowsTheDeviceOptionsAndRefusesLayersWinogradCannotRunByName()
     {
         var d = gpu.Device;
-        var oldEnv = Environment.GetEnvironmentVariable(Conv.VariantVariable);
-        Environment.SetEnvironmentVariable(Conv.VariantVariable, null);
-        try
-        {
-            bool cpu = d.Info.Kind == DeviceKind.Cpu;
-            // Auto: stride-1 Same 3x3 convs on CPU drivers, F4 in fp32 and F2 in fp16; never 1x1 or strided ones.
-            Assert.Equal(cpu ? WinogradTile.F4 : null, WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            if (d.Float16Enabled)
-                Assert.Equal(cpu ? WinogradTile.F2 : null, WinogradConv.TileFor(d, Precision.Fp16, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 1, 1, 1, 1, 1, ConvPadding.Same, "l.nin_shortcut"));
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 2, 2, ConvPadding.RightBottom, "l.down"));
+        bool cpu = d.Info.Kind == DeviceKind.Cpu;
+        // Auto: stride-1 Same 3x3 convs on CPU drivers, F4 in fp32 and F2 in fp16; never 1x1 or strided ones.
+        Assert.Equal(cpu ? WinogradTile.F4 : null, WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+        if (d.Float16Enabled)
+            Assert.Equal(cpu ? WinogradTile.F2 : null, WinogradConv.TileFor(d, Precision.Fp16, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+        Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 1, 1, 1, 1, 1, ConvPadding.Same, "l.nin_shortcut"));
+        Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 2, 2, ConvPadding.RightBottom, "l.down"));
 
-            WinogradConv.ModeOverride = WinogradMode.ForcedF2;
-            Assert.Equal(WinogradTile.F2, WinogradConv.TileFor(d, Precision.Fp32, 1, 3, 3, 1, 1, ConvPadding.Same, "l.conv"));
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 1, 1, 1, 1, 1, ConvPadding.Same, "l.nin_shortcut"));
-            var e = Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(d, Precision.Fp32, 1, 3, 3, 1, 2, ConvPadding.RightBottom, "encoder.down1.3.conv"));
-            Assert.Contains("encoder.down1.3.conv", e.Message);
-            Assert.Contains("stride 1x2x2", e.Message);
-            Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 2, 1, ConvPadding.Same, "l.temporal_stride"));
+        var f2 = gpu.With(Parse("winograd-f2"));
+        Assert.Equal(WinogradTile.F2, WinogradConv.TileFor(f2, Precision.Fp32, 1, 3, 3, 1, 1, ConvPadding.Same, "l.conv"));
+        Assert.Null(WinogradConv.TileFor(f2, Precision.Fp32, 1, 1, 1, 1, 1, ConvPadding.Same, "l.nin_shortcut"));
+        var e = Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(f2, Precision.Fp32, 1, 3, 3, 1, 2, ConvPadding.RightBottom, "encoder.down1.3.conv"));
+        Assert.Contains("encoder.down1.3.conv", e.Message);
+        Assert.Contains("stride 1x2x2", e.Message);
+        Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(f2, Precision.Fp32, 3, 3, 3, 2, 1, ConvPadding.Same, "l.temporal_stride"));
+        // Other layers keep the device's direct kernel.
+        Assert.Equal(cpu ? KernelVariant.Texel : KernelVariant.Ssbo, Conv.VariantFor(f2));
 
-            WinogradConv.ModeOverride = WinogradMode.ForcedF4;
-            if (d.Float16Enabled)
-                Assert.Contains("l.conv", Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(d, Precision.Fp16, 1, 3, 3, 1, 1, ConvPadding.Same, "l.conv")).Message);
+        var f4 = gpu.With(Parse("Winograd-F4 "));
+        Assert.Equal(WinogradTile.F4, WinogradConv.TileFor(f4, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+        if (f4.Float16Enabled)
+            Assert.Contains("l.conv", Assert.Throws<ArgumentException>(() => WinogradConv.TileFor(f4, Precision.Fp16, 1, 3, 3, 1, 1, ConvPadding.Same, "l.conv")).Message);
+        Assert.Equal(WinogradTile.F4, WinogradConv.TileFor(gpu.With(Parse("winograd")), Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
 
-            WinogradConv.ModeOverride = WinogradMode.Off;
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            WinogradConv.ModeOverride = null;
-
-            // The environment variable: winograd* forces, direct variants turn Winograd off.
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "Winograd-F4");
-            Assert.Equal(WinogradMode.ForcedF4, WinogradConv.CurrentMode().Mode);
-            Assert.Equal(cpu ? ConvVariant.Texel : ConvVariant.Ssbo, Conv.VariantFor(d)); // other layers keep the device's kernel
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "winograd");
-            Assert.Equal(WinogradTile.F4, WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "texel");
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "direct");
-            Assert.Null(WinogradConv.TileFor(d, Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
-            Assert.Equal(cpu ? ConvVariant.Texel : ConvVariant.Ssbo, Conv.VariantFor(d));
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, "winograd-f3");
-            Assert.Contains("winograd-f4", Assert.Throws<ArgumentException>(() => WinogradConv.CurrentMode()).Message);
-        }
-        finally
-        {
-            WinogradConv.ModeOverride = null;
-            Environment.SetEnvironmentVariable(Conv.VariantVariable, oldEnv);
-        }
+        // "direct" and a forced direct variant turn Winograd off; "direct" leaves the variant to the device.
+        foreach (var off in new[] { "direct", "texel", "ssbo" })
+            Assert.Null(WinogradConv.TileFor(gpu.With(Parse(off)), Precision.Fp32, 3, 3, 3, 1, 1, ConvPadding.Same, "l.conv1"));
+        Assert.Null(Parse("direct").Variant);
+        Assert.Equal(WinogradMode.Off, new KernelOptions { Variant = KernelVariant.Ssbo }.WinogradInForce);
+        Assert.Equal(WinogradMode.Auto, new KernelOptions().WinogradInForce);
+        Assert.Contains("winograd-f4", Assert.Throws<ArgumentException>(() => Parse("winograd-f3")).Message);
+        gpu.AssertClean();
     }
+
+    /// <summary>WFVAE_CONV_VARIANT=<paramref name="value"/> as the device reads it at creation.</summary>
+    private static KernelOptions Parse(string value) =>
+        new DeviceOptions().WithEnvironment(n => n == DeviceOptions.VariantVariable ? value : null).Kernels;
 
     [Fact]
     public void WinogradWeightsRefuseStridedCallsAndBadShapesNamingTheLayer()
@@ -388,23 +352,19 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
     [Fact]
     public void TheLogNamesTheTileKernelAndChunking()
     {
-        var d = gpu.Device;
         var lines = new List<string>();
-        var old = Conv.TileLog;
-        Conv.TileLog = lines.Add;
-        try
+        using var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Verbose = true, Log = lines.Add });
+        using (var w = ConvWeights.UploadWinograd(d, new float[4 * 5 * 9], new float[4], 4, 5, 1, WinogradTile.F2))
+        using (var x = d.CreateTensor(5, 2, 6, 10))
+        using (var y = d.CreateTensor(4, 2, 6, 10))
+        using (var rec = d.BeginCommands())
         {
-            using var w = ConvWeights.UploadWinograd(d, new float[4 * 5 * 9], new float[4], 4, 5, 1, WinogradTile.F2);
-            using var x = d.CreateTensor(5, 2, 6, 10);
-            using var y = d.CreateTensor(4, 2, 6, 10);
-            using var rec = d.BeginCommands();
             Conv.Forward(rec, null, x, w, y, label: "test.winograd_log");
             rec.Submit();
         }
-        finally { Conv.TileLog = old; }
         var line = Assert.Single(lines, l => l.Contains("test.winograd_log"));
         Assert.Contains("winograd F(2x2,3x3)", line);
         Assert.Contains("2 frame(s) per pass", line);
-        gpu.AssertClean();
+        Assert.Empty(d.ValidationErrors);
     }
 }

@@ -196,6 +196,7 @@ public sealed class DisposalTests(GpuFixture gpu)
     }
 }
 
+[Collection("gpu")]
 public sealed class PipelineCacheTests
 {
     [Fact]

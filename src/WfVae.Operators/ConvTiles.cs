@@ -1,0 +1,94 @@
+using WfVae.Runtime;
+
+namespace WfVae.Operators;
+
+/// <summary>
+/// Tile shape of shaders/conv.comp (specialization constants): WG invocations per workgroup, WGN of them along the
+/// output positions, each computing TM output channels × TN positions (both multiples of 4); K advances BK input channels at a time.
+/// The workgroup tile is (WG/WGN·TM) channels × (WGN·TN) positions. Any valid tiling gives bit-identical results
+/// (one fma chain per output in a fixed K order); the tiling only changes speed.
+/// </summary>
+public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK, bool Subgroup8 = false)
+{
+    public int BM => WG / WGN * TM;
+    public int BN => WGN * TN;
+    public int SharedBytes => BK * (BM + BN) * 4;
+
+    /// <summary>
+    /// lavapipe / CPU drivers: 64 invocations (a workgroup runs on one core as 8-wide SIMD), 8×4 outputs each, 32-channel
+    /// K chunks: the fastest measured on lavapipe 22.3 (2 cores), where every memory instruction is a loop over lanes.
+    /// </summary>
+    public static ConvTiles Cpu => new(64, 8, 8, 4, 32);
+    /// <summary>GPUs: 256 invocations, 64×64 tile, 4×4 outputs per invocation.</summary>
+    public static ConvTiles Gpu => new(256, 16, 4, 4, 16);
+
+    /// <summary>
+    /// Texel variant on lavapipe: 32 invocations (4 subgroups of 8 consecutive positions), 16 output channels x 8
+    /// positions each, weights fetched directly (one RGBA32F fetch = 4 channels, shared by 8 positions): 12 fetches
+    /// feed 128 FMAs. Fastest in A/B runs of `bench ops` on lavapipe 22.3 (2 cores, quiet machine): 30-34 GFLOP/s
+    /// against 21-27 for 8x8, 20-25 for 16x4 / 32x4 / 24x8, and uneven 15-37 for 16x16 (tiles wasted on small
+    /// outputs); the subgroup-broadcast weight path (Subgroup8) measured slower. WFVAE_CONV_TILES overrides it
+    /// (<see cref="KernelOptions.Tiles"/>).
+    /// </summary>
+    public static ConvTiles CpuTexel => new(32, 8, 16, 8, 8);
+
+    /// <summary>
+    /// Row kernel (conv_texel_rows) on lavapipe: 32 invocations (4 subgroups of 8 row segments), 16 output channels x 16
+    /// consecutive columns each (BK unused): per input channel and kernel row, 18 input + 12 weight fetches feed 768
+    /// FMAs. Forced-row `bench ops` runs on lavapipe 22.3 (2 shared cores, GFLOP/s of the 32x32 / three 16x16 layers):
+    /// 16x16 columns 42-67 / 44-56 / 54-56 / 52-54; 8x16 34 / 33 / 36 / 41; 4x16 40 / 31 / 30 / 31; 32x16 51 / 55 /
+    /// 50 / 42; 16x32 49 / 29 / 29 / 26; 64 invocations of 16x16 50 / 49 / 49 / 34; plain conv_texel 25-33 on all.
+    /// </summary>
+    public static ConvTiles CpuTexelRows => new(32, 8, 16, 16, 8);
+
+    public static ConvTiles For(VulkanDevice d) => d.Info.Kind == DeviceKind.Cpu ? Cpu : Gpu;
+
+    /// <summary>Default tiles of a variant on a device.</summary>
+    public static ConvTiles For(VulkanDevice d, KernelVariant v) => v switch
+    {
+        KernelVariant.Texel => CpuTexel,
+        KernelVariant.TexelRows => CpuTexelRows,
+        _ => For(d),
+    };
+
+    /// <summary>
+    /// Tiles of a variant on a device for a layer with <paramref name="cout"/> output channels: the device class's
+    /// tiles, narrowed along the channels when they would mostly compute padding. WF-VAE's conv_out (3 channels)
+    /// and the 12/16/24-channel wavelet and latent convs would otherwise run 64-channel tiles at 5–40 % use; the
+    /// narrowed tile spends the same invocations along the positions instead. Bits do not depend on the tiles.
+    /// </summary>
+    public static ConvTiles For(VulkanDevice d, KernelVariant v, int cout)
+    {
+        var t = For(d, v);
+        int coutPad = (cout + 3) / 4 * 4;
+        if (coutPad * 2 > t.BM) return t;
+        int tm = Math.Min(t.TM, coutPad);
+        int wgm = Math.Max(1, coutPad / tm);
+        while (t.WG % wgm != 0) wgm--;
+        int wgn = t.WG / wgm;
+        if (v != KernelVariant.Ssbo && wgn % 8 != 0) return t;
+        var narrow = t with { WGN = wgn, TM = tm };
+        // A wider position tile needs more shared memory in the SSBO kernel; keep the default where it would not fit.
+        return v == KernelVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
+    }
+
+    /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
+    public void Validate(VulkanDevice d, KernelVariant v)
+    {
+        if (v != KernelVariant.Ssbo)
+        {
+            // Texel variant: TN is any count (positions 8 apart), WGN a multiple of 8 (subgroups of consecutive positions).
+            if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0 || TM % 4 != 0 || WGN % 8 != 0)
+                throw new ArgumentException($"invalid texel conv tiles {this}");
+            if (Subgroup8 && d.Info.SubgroupSize != 8)
+                throw new ArgumentException($"conv tiles {this}: Subgroup8 needs 8-wide subgroups (device: {d.Info.SubgroupSize})");
+            return;
+        }
+        if (WG <= 0 || WGN <= 0 || TM <= 0 || TN <= 0 || BK <= 0 || WG % WGN != 0 || TM % 4 != 0 || TN % 4 != 0)
+            throw new ArgumentException($"invalid conv tiles {this}");
+        if (Subgroup8 && (d.Info.SubgroupSize != 8 || WGN % 8 != 0 || BK % 8 != 0))
+            throw new ArgumentException($"conv tiles {this}: Subgroup8 needs 8-wide subgroups (device: {d.Info.SubgroupSize}), WGN and BK multiples of 8");
+        if (SharedBytes > d.Info.MaxSharedMemoryBytes)
+            throw new ArgumentException($"conv tiles {this} need {SharedBytes} bytes of shared memory, the device has {d.Info.MaxSharedMemoryBytes}");
+    }
+}
