@@ -42,13 +42,14 @@ internal static class MemoryPlanInfo
         Line(stdout, "encoder", enc);
         Line(stdout, "decoder", dec);
         long peak = Math.Max(enc.PlannedBytes, dec.PlannedBytes);
-        stdout.WriteLine($"            per-chunk peak: {MiB(peak)} (weights {MiB(model.WeightBytes)} + the larger of encoder and decoder; recon holds both caches: {MiB(model.WeightBytes + enc.CacheBytes + dec.CacheBytes + Math.Max(enc.PlannedActivationBytes, dec.PlannedActivationBytes))})");
+        stdout.WriteLine($"            per-chunk peak: {MiB(peak)} (weights {MiB(model.WeightBytes)} + the larger of encoder and decoder; recon holds both caches: {MiB(model.WeightBytes + enc.CacheBytes + dec.CacheBytes + Math.Max(enc.ScratchBytes + enc.PlannedActivationBytes, dec.ScratchBytes + dec.PlannedActivationBytes))})");
     }
 
     private static void Line(TextWriter stdout, string part, MemoryReport r) =>
         stdout.WriteLine($"  {part}:  caches {MiB(r.CacheBytes)}, activations {MiB(r.PlannedActivationBytes)} planned " +
                          $"(live set {MiB(r.LiveSetBytes)}; two largest live {MiB(r.LargestLiveBytes)} + {MiB(r.SecondLargestLiveBytes)}; " +
-                         $"first pushes up to {MiB(r.PeakActivationBytes)}), weights + caches + activations {MiB(r.PlannedBytes)}");
+                         $"first pushes up to {MiB(r.PeakActivationBytes)}){(r.ScratchBytes > 0 ? $", conv scratch {MiB(r.ScratchBytes)}" : "")}, " +
+                         $"weights + caches + {(r.ScratchBytes > 0 ? "scratch + " : "")}activations {MiB(r.PlannedBytes)}");
 
     private static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
 

@@ -30,10 +30,10 @@ public sealed class Encoder
         _connectL2 = new CausalConv(w, "encoder.connect_l2", w.Conv("encoder.connect_l2", ee, 24, 1, 3, 3));
         _down1In = new CausalConv(w, "encoder.down1.0", w.Conv("encoder.down1.0", b, 24, 1, 3, 3));
         _down1 = Enumerable.Range(1, ne).Select(i => new ResnetBlock(w, $"encoder.down1.{i}", b, b, is3D: false)).ToArray();
-        _down1Down = new CausalConv(w, $"encoder.down1.{ne + 1}", w.Conv($"encoder.down1.{ne + 1}.conv", b, b, 1, 3, 3), 1, 2, ConvPadding.RightBottom);
+        _down1Down = new CausalConv(w, $"encoder.down1.{ne + 1}", w.Conv($"encoder.down1.{ne + 1}.conv", b, b, 1, 3, 3, 1, 2, ConvPadding.RightBottom), 1, 2, ConvPadding.RightBottom);
         _down2In = new CausalConv(w, "encoder.down2.0", w.Conv("encoder.down2.0", 2 * b, b + ee, 1, 3, 3));
         _down2 = Enumerable.Range(1, ne).Select(i => new ResnetBlock(w, $"encoder.down2.{i}", 2 * b, 2 * b, is3D: true)).ToArray();
-        _down2Down = new CausalConv(w, $"encoder.down2.{ne + 1}", w.Conv($"encoder.down2.{ne + 1}.conv.conv", 2 * b, 2 * b, 3, 3, 3), 2, 2, ConvPadding.RightBottom);
+        _down2Down = new CausalConv(w, $"encoder.down2.{ne + 1}", w.Conv($"encoder.down2.{ne + 1}.conv.conv", 2 * b, 2 * b, 3, 3, 3, 2, 2, ConvPadding.RightBottom), 2, 2, ConvPadding.RightBottom);
         _mid0 = new ResnetBlock(w, "encoder.mid.0", 2 * b + ee, 4 * b, is3D: true);
         if (_c.UseAttention) _attn = new AttentionBlock(w, "encoder.mid.1", 4 * b);
         _mid2 = new ResnetBlock(w, _c.UseAttention ? "encoder.mid.2" : "encoder.mid.1", 4 * b, 4 * b, is3D: true);

@@ -14,12 +14,13 @@ namespace WfVae.Model;
 /// <param name="SecondLargestLiveBytes">The smaller of the two.</param>
 /// <param name="Pushes">Pushes so far.</param>
 /// <param name="PlannedPushes">Pushes whose every intermediate got its planned place (no spill, no new plan).</param>
+/// <param name="ScratchBytes">Operator scratch held by the session's recorder (Winograd's transformed tiles, bounded per conv).</param>
 public sealed record MemoryReport(
     long WeightBytes, long CacheBytes, long PlannedActivationBytes, long PeakActivationBytes,
-    long LiveSetBytes, long LargestLiveBytes, long SecondLargestLiveBytes, int Pushes, int PlannedPushes)
+    long LiveSetBytes, long LargestLiveBytes, long SecondLargestLiveBytes, int Pushes, int PlannedPushes, long ScratchBytes = 0)
 {
-    /// <summary>Weights + caches + the activation peak: the most this session needed on the device.</summary>
-    public long PeakBytes => WeightBytes + CacheBytes + PeakActivationBytes;
-    /// <summary>Weights + caches + the planned slab: what each planned push needs.</summary>
-    public long PlannedBytes => WeightBytes + CacheBytes + PlannedActivationBytes;
+    /// <summary>Weights + caches + scratch + the activation peak: the most this session needed on the device.</summary>
+    public long PeakBytes => WeightBytes + CacheBytes + ScratchBytes + PeakActivationBytes;
+    /// <summary>Weights + caches + scratch + the planned slab: what each planned push needs.</summary>
+    public long PlannedBytes => WeightBytes + CacheBytes + ScratchBytes + PlannedActivationBytes;
 }

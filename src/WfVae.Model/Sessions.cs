@@ -55,7 +55,8 @@ public abstract class StreamSession : IDisposable
         {
             var plan = Arena.LargestPlan;
             return new MemoryReport(Model.WeightBytes, State.DeviceBytes, Arena.SlabBytes, Arena.PeakHeldBytes,
-                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses);
+                plan?.LiveSetBytes ?? 0, plan?.LargestPair.First ?? 0, plan?.LargestPair.Second ?? 0, Arena.Passes, Arena.PlannedPasses,
+                Rec.ScratchBytes);
         }
     }
 

@@ -37,12 +37,19 @@ public sealed class WeightSource
         return data;
     }
 
-    /// <summary>The convolution at <paramref name="path"/> (keys path.weight, path.bias).</summary>
-    public ConvWeights Conv(string path, int cout, int cin, int kt, int kh, int kw)
+    /// <summary>
+    /// The convolution at <paramref name="path"/> (keys path.weight, path.bias), in the layout of the kernel that will run
+    /// it: transformed for Winograd where <see cref="WinogradConv.TileFor"/> picks it for this layer's shape and strides.
+    /// </summary>
+    public ConvWeights Conv(string path, int cout, int cin, int kt, int kh, int kw,
+        int strideT = 1, int strideHW = 1, ConvPadding padding = ConvPadding.Same)
     {
         var w = Read(path + ".weight", (long)cout * cin * kt * kh * kw);
         var b = Read(path + ".bias", cout);
-        var cw = ConvWeights.Upload(Device, w, b, cout, cin, kt, kh, kw, Precision);
+        var tile = WinogradConv.TileFor(Device, Precision, kt, kh, kw, strideT, strideHW, padding, path);
+        var cw = tile is { } t
+            ? ConvWeights.UploadWinograd(Device, w, b, cout, cin, kt, t, Precision)
+            : ConvWeights.Upload(Device, w, b, cout, cin, kt, kh, kw, Precision);
         _owned.Add(cw);
         return cw;
     }

@@ -111,7 +111,7 @@ public static class Conv
     }
 
     /// <summary>Whether texel views of <paramref name="precision"/> elements can address a whole memory block and are readable.</summary>
-    private static bool TexelUsable(VulkanDevice d, Precision precision)
+    internal static bool TexelUsable(VulkanDevice d, Precision precision)
     {
         int eb = precision.ElementBytes();
         return d.Pipelines.MaxTexelBufferElements * eb >= d.Memory.MaxAllocationBytes
@@ -144,31 +144,17 @@ public static class Conv
         GpuTensor? residual = null, string? label = null)
     {
         ArgumentNullException.ThrowIfNull(rec);
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(w);
-        ArgumentNullException.ThrowIfNull(y);
-        if (strideT < 1 || strideHW < 1) throw new ArgumentException($"conv: strides must be >= 1 (strideT={strideT}, strideHW={strideHW})");
-        if (x.C != w.Cin) throw new ArgumentException($"{w}: input has {x.C} channels, expected {w.Cin} ({x.Shape})");
-        if (past != null && (past.C != x.C || past.H != x.H || past.W != x.W))
-            throw new ArgumentException($"{w}: past {past.Shape} does not match input {x.Shape} in channels or frame size");
-        if (y.C != w.Cout) throw new ArgumentException($"{w}: output has {y.C} channels, expected {w.Cout} ({y.Shape})");
+        var (tout, ho, wo) = CheckShapes(past, x, w, y, strideT, strideHW, padding, residual);
         int pastT = past?.T ?? 0;
-        int tout = OutputFrames(pastT + x.T, w.Kt, strideT);
-        if (y.T != tout)
-            throw new ArgumentException($"{w}: {pastT} past + {x.T} input frames with kt={w.Kt}, st={strideT} give {tout} output frames, output has {y.T}");
-        if (padding == ConvPadding.Same && (w.Kh % 2 == 0 || w.Kw % 2 == 0))
-            throw new ArgumentException($"{w}: Same padding needs odd spatial kernels");
-        int ho = OutputSize(x.H, w.Kh, strideHW, padding), wo = OutputSize(x.W, w.Kw, strideHW, padding);
-        if (y.H != ho || y.W != wo)
-            throw new ArgumentException($"{w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
-        if (residual != null && !residual.SameShape(y))
-            throw new ArgumentException($"{w}: residual {residual.Shape} differs from output {y.Shape}");
-        if (w.Precision != x.Precision)
-            throw new ArgumentException($"{w}: weights are {w.Precision.Name()}, the input is {x.Precision.Name()} (load the weights in the model's precision)");
         var precision = Dispatch.PrecisionOf(rec, w, past, x, y, residual);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
         if (n > uint.MaxValue / 2) throw new ArgumentException($"{w}: output {y.Shape} too large");
+        if (w.Winograd != null)
+        {
+            WinogradConv.Forward(rec, past, x, w, y, residual, strideT, strideHW, padding, precision, label ?? "conv");
+            return;
+        }
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
         int pad = padding == ConvPadding.Same ? 1 : 0;
@@ -211,6 +197,34 @@ public static class Conv
         else
             rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
                 push, gx, gy, gz, label ?? "conv", Flops(w, y));
+    }
+
+    /// <summary>Checks a <see cref="Forward"/> call's shapes and precisions; returns the output frames, rows and columns.</summary>
+    private static (int T, int H, int W) CheckShapes(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
+        int strideT, int strideHW, ConvPadding padding, GpuTensor? residual)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(y);
+        if (strideT < 1 || strideHW < 1) throw new ArgumentException($"conv: strides must be >= 1 (strideT={strideT}, strideHW={strideHW})");
+        if (x.C != w.Cin) throw new ArgumentException($"{w}: input has {x.C} channels, expected {w.Cin} ({x.Shape})");
+        if (past != null && (past.C != x.C || past.H != x.H || past.W != x.W))
+            throw new ArgumentException($"{w}: past {past.Shape} does not match input {x.Shape} in channels or frame size");
+        if (y.C != w.Cout) throw new ArgumentException($"{w}: output has {y.C} channels, expected {w.Cout} ({y.Shape})");
+        int pastT = past?.T ?? 0;
+        int tout = OutputFrames(pastT + x.T, w.Kt, strideT);
+        if (y.T != tout)
+            throw new ArgumentException($"{w}: {pastT} past + {x.T} input frames with kt={w.Kt}, st={strideT} give {tout} output frames, output has {y.T}");
+        if (padding == ConvPadding.Same && (w.Kh % 2 == 0 || w.Kw % 2 == 0))
+            throw new ArgumentException($"{w}: Same padding needs odd spatial kernels");
+        int ho = OutputSize(x.H, w.Kh, strideHW, padding), wo = OutputSize(x.W, w.Kw, strideHW, padding);
+        if (y.H != ho || y.W != wo)
+            throw new ArgumentException($"{w}: input {x.H}x{x.W} with stride {strideHW} and {padding} padding gives {ho}x{wo}, output is {y.H}x{y.W}");
+        if (residual != null && !residual.SameShape(y))
+            throw new ArgumentException($"{w}: residual {residual.Shape} differs from output {y.Shape}");
+        if (w.Precision != x.Precision)
+            throw new ArgumentException($"{w}: weights are {w.Precision.Name()}, the input is {x.Precision.Name()} (load the weights in the model's precision)");
+        return (tout, ho, wo);
     }
 
     /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>

@@ -6,7 +6,7 @@ namespace WfVae.Operators;
 /// Weights of one convolution, repacked on the host for shaders/conv.comp: [kt·kh·kw taps][Cin][CoutPad] (output
 /// channel fastest, rows padded with zeros to a multiple of 4 so the shader reads vec4s), then the bias [CoutPad].
 /// </summary>
-public sealed class ConvWeights : IDisposable
+public sealed partial class ConvWeights : IDisposable
 {
     public int Cout { get; }
     public int Cin { get; }
@@ -65,5 +65,9 @@ public sealed class ConvWeights : IDisposable
 
     public override string ToString() => $"conv {Cin}->{Cout} {Kt}x{Kh}x{Kw}";
 
-    public void Dispose() => Packed.Dispose();
+    public void Dispose()
+    {
+        Packed.Dispose();
+        DisposeWinogradParts();
+    }
 }

@@ -9,6 +9,7 @@ public static class OperatorShaders
     [
         Conv.Shader, CooperativeConv.Shader, Norm.Shader, Attention.Shader, Haar.Shader, Resample.Shader,
         Posterior.Shader, Elementwise.Shader, PeakProbe.Shader,
+        WinogradConv.InputShader, WinogradConv.GemmShader, WinogradConv.OutputShader,
     ];
 
     private static readonly Lazy<bool> Verified = new(() =>

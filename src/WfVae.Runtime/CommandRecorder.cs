@@ -34,7 +34,7 @@ public readonly record struct DispatchTiming(string Label, double Milliseconds, 
 /// an earlier one reads), so independent dispatches may overlap. Reusable: after
 /// <see cref="Submit"/> it records the next batch.
 /// </summary>
-public sealed unsafe class CommandRecorder : IDisposable
+public sealed unsafe partial class CommandRecorder : IDisposable
 {
     private const int MaxTimestamps = 8192;
     private readonly VulkanDevice _device;
@@ -269,6 +269,7 @@ public sealed unsafe class CommandRecorder : IDisposable
         vk.ResetCommandBuffer(_cb, 0).Check("vkResetCommandBuffer");
         _pending.Clear();
         SubmitCount++;
+        ReleaseRetiredScratch();
         CollectTimings();
     }
 
@@ -301,5 +302,6 @@ public sealed unsafe class CommandRecorder : IDisposable
         vk.DestroyCommandPool(_device.Handle, _pool, null);
         vk.DestroyFence(_device.Handle, _fence, null);
         if (_timestamps) vk.DestroyQueryPool(_device.Handle, _queries, null);
+        DisposeScratch();
     }
 }

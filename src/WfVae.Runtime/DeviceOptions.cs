@@ -8,6 +8,24 @@ namespace WfVae.Runtime;
 /// </summary>
 public enum KernelVariant { Ssbo, Texel, TexelRows }
 
+/// <summary>How convolutions with a 3×3 spatial kernel pick between the direct kernels and Winograd.</summary>
+public enum WinogradMode
+{
+    /// <summary>Per device class and layer (Winograd on CPU drivers, direct kernels on GPUs until measured there).</summary>
+    Auto,
+    /// <summary>Direct kernels only.</summary>
+    Off,
+    /// <summary>Winograd on every 3×3 conv; a 3×3 layer it cannot run (strided, right/bottom padding) is refused by name.</summary>
+    Forced,
+}
+
+/// <summary>Output tile of a Winograd convolution F(m×m, 3×3): 2 or 4 output rows and columns per tile.</summary>
+public enum WinogradTile
+{
+    F2 = 2,
+    F4 = 4,
+}
+
 /// <summary>
 /// A workgroup tile of the tiled kernels: WG invocations, WGN of them along positions, TM × TN outputs each, BK-deep
 /// K steps; <paramref name="Subgroup8"/> shares weights across 8-wide subgroups (tuning only).
@@ -33,15 +51,35 @@ public sealed record KernelOptions
     public KernelVariant? Variant { get; init; }
     /// <summary>The workgroup tile of the tiled kernels (WFVAE_CONV_TILES).</summary>
     public TileShape? Tiles { get; init; }
+    /// <summary>
+    /// Winograd on the 3×3 convs (WFVAE_CONV_VARIANT=winograd…: forced; direct, ssbo, texel, texel-rows: off); null =
+    /// off where <see cref="Variant"/> forces a direct kernel, else auto. Read when weights load: it picks their layout.
+    /// </summary>
+    public WinogradMode? Winograd { get; init; }
+    /// <summary>The Winograd tile wherever Winograd runs (winograd-f2, winograd-f4); null = F(4x4,3x3) in fp32, F(2x2,3x3) in fp16.</summary>
+    public WinogradTile? WinogradTile { get; init; }
+    /// <summary>Bytes of transformed-tile scratch one Winograd pass may use; null = 32 MiB (larger pushes run in chunks, same bits).</summary>
+    public long? WinogradScratchBytes { get; init; }
 
-    /// <summary>"ssbo", "texel" or "texel-rows" (any case, spaces around); anything else throws naming <paramref name="source"/>.</summary>
-    public static KernelVariant ParseVariant(string text, string source) => text.Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// A WFVAE_CONV_VARIANT value: "direct" (the device's direct kernels, Winograd off), "ssbo", "texel", "texel-rows"
+    /// (that direct kernel, Winograd off), "winograd" (forced, default tile), "winograd-f2", "winograd-f4" (forced, that
+    /// tile); any case, spaces around. Anything else throws naming <paramref name="source"/>.
+    /// </summary>
+    public static KernelOptions ParseVariant(string text, string source) => text.Trim().ToLowerInvariant() switch
     {
-        "ssbo" => KernelVariant.Ssbo,
-        "texel" => KernelVariant.Texel,
-        "texel-rows" => KernelVariant.TexelRows,
-        _ => throw new ArgumentException($"{source}={text}: expected 'ssbo', 'texel' or 'texel-rows'"),
+        "direct" => new() { Winograd = WinogradMode.Off },
+        "ssbo" => new() { Variant = KernelVariant.Ssbo, Winograd = WinogradMode.Off },
+        "texel" => new() { Variant = KernelVariant.Texel, Winograd = WinogradMode.Off },
+        "texel-rows" => new() { Variant = KernelVariant.TexelRows, Winograd = WinogradMode.Off },
+        "winograd" => new() { Winograd = WinogradMode.Forced },
+        "winograd-f2" => new() { Winograd = WinogradMode.Forced, WinogradTile = Runtime.WinogradTile.F2 },
+        "winograd-f4" => new() { Winograd = WinogradMode.Forced, WinogradTile = Runtime.WinogradTile.F4 },
+        _ => throw new ArgumentException($"{source}={text}: expected 'direct', 'ssbo', 'texel', 'texel-rows', 'winograd', 'winograd-f2' or 'winograd-f4'"),
     };
+
+    /// <summary>The mode in force: <see cref="Winograd"/>, else off where a direct variant is forced, else auto.</summary>
+    public WinogradMode WinogradInForce => Winograd ?? (Variant != null ? WinogradMode.Off : WinogradMode.Auto);
 
     /// <summary>The name of a variant in logs and in WFVAE_CONV_VARIANT: "ssbo", "texel", "texel-rows".</summary>
     public static string Name(KernelVariant v) => v == KernelVariant.TexelRows ? "texel-rows" : v.ToString().ToLowerInvariant();
@@ -71,7 +109,7 @@ public sealed record DeviceOptions
     public Precision? Precision { get; init; }
     /// <summary>Cooperative-matrix paths allowed (WFVAE_COOPMAT); null = auto.</summary>
     public CooperativeMatrixSetting? CooperativeMatrix { get; init; }
-    /// <summary>Kernel variant and tile overrides (WFVAE_CONV_VARIANT, WFVAE_CONV_TILES).</summary>
+    /// <summary>Kernel variant, Winograd and tile overrides (WFVAE_CONV_VARIANT, WFVAE_CONV_TILES).</summary>
     public KernelOptions Kernels { get; init; } = new();
     /// <summary>Also log each convolution's kernel, precision and tile shape (WFVAE_VERBOSE=1, the CLI's --verbose).</summary>
     public bool? Verbose { get; init; }
@@ -102,12 +140,21 @@ public sealed record DeviceOptions
             Validation = Validation ?? ParseFlag(Get(ValidationVariable), ValidationVariable),
             Precision = Precision ?? (Get(PrecisionVariable) is { } p ? ParsePrecision(p) : null),
             CooperativeMatrix = CooperativeMatrix ?? (Get(CooperativeMatrixVariable) is { } c ? CooperativeMatrixPlan.ParseSetting(c) : null),
-            Kernels = Kernels with
-            {
-                Variant = Kernels.Variant ?? (Get(VariantVariable) is { } v ? KernelOptions.ParseVariant(v, VariantVariable) : null),
-                Tiles = Kernels.Tiles ?? (Get(TilesVariable) is { } t ? TileShape.Parse(t, TilesVariable) : null),
-            },
+            Kernels = KernelsWithEnvironment(Get),
             Verbose = Verbose ?? ParseFlag(Get(VerboseVariable), VerboseVariable),
+        };
+    }
+
+    // Each property set in code wins over the variable: WFVAE_CONV_VARIANT sets both the variant and the Winograd mode.
+    private KernelOptions KernelsWithEnvironment(Func<string, string?> get)
+    {
+        var v = get(VariantVariable) is { } text ? KernelOptions.ParseVariant(text, VariantVariable) : new KernelOptions();
+        return Kernels with
+        {
+            Variant = Kernels.Variant ?? v.Variant,
+            Winograd = Kernels.Winograd ?? v.Winograd,
+            WinogradTile = Kernels.WinogradTile ?? v.WinogradTile,
+            Tiles = Kernels.Tiles ?? (get(TilesVariable) is { } t ? TileShape.Parse(t, TilesVariable) : null),
         };
     }
 

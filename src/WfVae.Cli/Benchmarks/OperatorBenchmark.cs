@@ -9,7 +9,8 @@ namespace WfVae.Cli.Benchmarks;
 
 /// <summary>
 /// Times the convolutions of WF-VAE-L-16Chn (B = 192) at their real channel counts against the device's measured
-/// fp32 FMA peak (shaders/peak.comp). GPUs run the real frame sizes; CPU drivers (lavapipe) run smaller frames so
+/// fp32 FMA peak (shaders/peak.comp): the direct kernel of each layer, and Winograd F(4x4,3x3) and F(2x2,3x3) beside
+/// it on the layers Winograd can run. GPUs run the real frame sizes; CPU drivers (lavapipe) run smaller frames so
 /// the whole table takes seconds; <c>quick</c> uses tiny frames (smoke tests). Times are GPU timestamps (wall clock
 /// around the submission when the device has none), median of several runs after one warm-up run.
 /// </summary>
@@ -17,7 +18,11 @@ public static class OperatorBenchmark
 {
     /// <summary>One benchmarked convolution: input [Cin, past + T, H, W] → output.</summary>
     public sealed record Layer(string Name, int Cin, int Cout, int Kt, int K, int St, int Shw, ConvPadding Padding,
-        int PastT, (int T, int H) Gpu, (int T, int H) Cpu);
+        int PastT, (int T, int H) Gpu, (int T, int H) Cpu)
+    {
+        /// <summary>Direct-conv FLOPs (spec §7) for <paramref name="frames"/> output frames of <paramref name="size"/>².</summary>
+        public long Flops(int frames, int size) => 2L * Cout * Cin * Kt * K * K * frames * size * size;
+    }
 
     /// <summary>The layers of the table (L config, spec Appendix A).</summary>
     public static IReadOnlyList<Layer> Layers { get; } = new Layer[]
@@ -50,33 +55,57 @@ public static class OperatorBenchmark
         sb.AppendLine();
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
-        sb.AppendLine($"- kernel and workgroup tile (channels x positions) chosen per layer as in the model ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- per layer: the direct kernel and workgroup tile (channels x positions) the device picks without Winograd ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), then on stride-1 3x3 layers Winograd F(4x4,3x3) and F(2x2,3x3); the model runs the row marked *; GFLOP/s of Winograd rows are effective (direct-conv FLOPs / time); × direct = direct time / row time");
+        sb.AppendLine($"- {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
-        sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak |");
-        sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
+        sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak | × direct |");
+        sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|");
 
         var rng = new Random(1);
-        foreach (var l in Layers)
+        foreach (var l in Layers) LayerRows(device, log, sb, l, rng, quick ? (1, 4) : cpu ? l.Cpu : l.Gpu, reps, peak);
+        return sb.ToString();
+    }
+
+    /// <summary>Appends a layer's rows: its direct kernel, then Winograd F4 and F2 where Winograd can run it.</summary>
+    private static void LayerRows(VulkanDevice device, TextWriter log, StringBuilder sb, Layer l, Random rng, (int T, int Hw) size, int reps, double peak)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var (t, hw) = size;
+        var weight = RandomArray(rng, l.Cout * l.Cin * l.Kt * l.K * l.K, 0.05f);
+        var bias = RandomArray(rng, l.Cout, 0.1f);
+        using var x = device.Upload(RandomArray(rng, l.Cin * t * hw * hw, 1f), l.Cin, t, hw, hw);
+        using var past = l.PastT > 0 ? device.Upload(RandomArray(rng, l.Cin * l.PastT * hw * hw, 1f), l.Cin, l.PastT, hw, hw) : null;
+        int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
+        int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
+        using var y = device.CreateTensor(l.Cout, to, ho, ho);
+        string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
+                       $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
+        bool winograd = WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding);
+        // The tile the model would load this layer with on this device (forced modes included).
+        var modelTile = winograd ? WinogradConv.TileFor(device, Precision.Fp32, l.Kt, l.K, l.K, l.St, l.Shw, l.Padding, l.Name) : null;
+        double Row(ConvWeights w, string kernel, bool model, double directMs)
         {
-            var (t, hw) = quick ? (1, 4) : cpu ? l.Cpu : l.Gpu;
-            using var w = ConvWeights.Upload(device, RandomArray(rng, l.Cout * l.Cin * l.Kt * l.K * l.K, 0.05f), RandomArray(rng, l.Cout, 0.1f), l.Cout, l.Cin, l.Kt, l.K, l.K);
-            using var x = device.Upload(RandomArray(rng, l.Cin * t * hw * hw, 1f), l.Cin, t, hw, hw);
-            using var past = l.PastT > 0 ? device.Upload(RandomArray(rng, l.Cin * l.PastT * hw * hw, 1f), l.Cin, l.PastT, hw, hw) : null;
-            int to = Conv.OutputFrames(l.PastT + t, l.Kt, l.St);
-            int ho = Conv.OutputSize(hw, l.K, l.Shw, l.Padding);
-            using var y = device.CreateTensor(l.Cout, to, ho, ho);
+            double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
+            double gflop = l.Flops(to, ho) / 1e9;
+            double rate = gflop / (ms / 1e3);
+            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2}{3} | {4:F3} | {5:F2} | {6:F1} | {7:F1} | {8:F2} |", l.Name, shape, kernel, model ? " *" : "",
+                gflop, ms, rate, 100 * rate / peak, (directMs > 0 ? directMs : ms) / ms));
+            log.WriteLine(string.Format(inv, "  {0}, {1}: {2:F2} ms, {3:F1} GFLOP/s", l.Name, kernel, ms, rate));
+            return ms;
+        }
+        double direct;
+        using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
+        {
             var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout);
-            string kernel = $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}";
-            double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
-            double gflop = Conv.Flops(w, y) / 1e9;
-            double rate = gflop / (ms / 1e3);
-            string shape = $"{l.Cin}→{l.Cout} {l.Kt}x{l.K}x{l.K}" + (l.St > 1 || l.Shw > 1 ? $" s{l.St}x{l.Shw}x{l.Shw}" : "") +
-                           $", in {(l.PastT > 0 ? l.PastT + "+" : "")}{t}x{hw}x{hw} → out {to}x{ho}x{ho}";
-            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2} | {3:F3} | {4:F2} | {5:F1} | {6:F1} |", l.Name, shape, kernel, gflop, ms, rate, 100 * rate / peak));
-            log.WriteLine(string.Format(inv, "  {0}: {1:F2} ms, {2:F1} GFLOP/s", l.Name, ms, rate));
+            direct = Row(w, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
         }
-        return sb.ToString();
+        if (!winograd) return;
+        foreach (var tile in new[] { WinogradTile.F4, WinogradTile.F2 })
+        {
+            using var w = ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile);
+            Row(w, $"winograd {WinogradConv.Name(tile)} {(WinogradConv.UsesTexels(device, Precision.Fp32) ? "texel" : "ssbo")}", modelTile == tile, direct);
+        }
     }
 
     private static float[] RandomArray(Random rng, int n, float scale)

@@ -132,8 +132,8 @@ public sealed class ConcurrentSessionTests(GpuFixture gpu)
         var first = new List<IDisposable>();
         long one = OpenAndPush(1, first);
         var reports = first.OfType<StreamSession>().Select(s => s.Memory).ToArray();
-        // A session's state: its caches and queues plus its arena's slab.
-        Assert.Equal(one, reports.Sum(r => r.CacheBytes + r.PlannedActivationBytes));
+        // A session's state: its caches and queues, its arena's slab and its recorder's scratch (Winograd's transformed tiles).
+        Assert.Equal(one, reports.Sum(r => r.CacheBytes + r.PlannedActivationBytes + r.ScratchBytes));
         Assert.True(reports.All(r => r.CacheBytes > 0));
         foreach (var s in first) s.Dispose();
         Assert.Equal(before + model.WeightBytes, memory.CurrentBytes);

@@ -20,7 +20,11 @@ public sealed class GoldenModelTests(GpuFixture gpu, ITestOutputHelper log)
     public static TheoryData<string> Cases() => ReferenceTolerance.CaseData();
 
     internal static WfVaeModel LoadGolden(GpuFixture gpu, string name, Precision precision = Precision.Fp32) =>
-        WfVaeModel.Load(Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name, "model.safetensors"), gpu.Device, precision: precision);
+        LoadGolden(gpu.Device, name, precision);
+
+    /// <summary>The golden case's model on <paramref name="device"/> (one whose options force a kernel choice).</summary>
+    internal static WfVaeModel LoadGolden(VulkanDevice device, string name, Precision precision = Precision.Fp32) =>
+        WfVaeModel.Load(Path.Combine(GoldenCase.RepoRoot(), "tests", "fixtures", "golden", name, "model.safetensors"), device, precision: precision);
 
     private static CpuTensor Cpu(HostTensor t) => new(t.C, t.T, t.H, t.W, t.Data);
 

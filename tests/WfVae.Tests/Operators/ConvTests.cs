@@ -389,21 +389,26 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
 public sealed class ConvBenchmarkTests(GpuFixture gpu)
 {
     [Fact]
-    public void QuickBenchmarkHasOneRowPerLayerWithPositiveNumbers()
+    public void QuickBenchmarkHasDirectAndWinogradRowsWithPositiveNumbers()
     {
         var report = WfVae.Cli.Benchmarks.OperatorBenchmark.Run(gpu.Device, TextWriter.Null, quick: true);
         Assert.Contains(gpu.Device.Info.Name, report);
         Assert.Contains("peak", report);
         var rows = report.Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| layer")).ToList();
-        Assert.Equal(WfVae.Cli.Benchmarks.OperatorBenchmark.Layers.Count, rows.Count);
+        var layers = WfVae.Cli.Benchmarks.OperatorBenchmark.Layers;
+        // One direct row per layer, and F4 and F2 Winograd rows for each stride-1 3x3 layer.
+        Assert.Equal(layers.Count + 2 * layers.Count(l => WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding)), rows.Count);
         foreach (var row in rows)
         {
             var cells = row.Split('|', StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
-            Assert.Equal(7, cells.Length);
-            Assert.Matches(@"^(ssbo|texel|texel-rows) \d+x\d+$", cells[2]); // the layer's kernel and workgroup tile
-            for (int i = 3; i < 7; i++)
+            Assert.Equal(8, cells.Length);
+            // The kernel: direct with its workgroup tile, or Winograd with its tile; * marks the one the model runs.
+            Assert.Matches(@"^((ssbo|texel|texel-rows) \d+x\d+|winograd F\([24]x[24],3x3\) (texel|ssbo))( \*)?$", cells[2]);
+            for (int i = 3; i < 8; i++)
                 Assert.True(double.Parse(cells[i], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
         }
+        // Each layer's first row is its direct kernel, and exactly one row per layer is the model's.
+        Assert.Equal(layers.Count, rows.Count(r => r.Contains(" *")));
         gpu.AssertClean();
     }
 }

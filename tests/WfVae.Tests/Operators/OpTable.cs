@@ -23,6 +23,9 @@ internal static class OpTable
         var cases = new List<OpCase>();
         foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel, KernelVariant.TexelRows })
             cases.AddRange(ConvCases(v));
+        foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel })
+            foreach (var tile in new[] { WinogradTile.F2, WinogradTile.F4 })
+                cases.AddRange(WinogradCases(v, tile));
         cases.AddRange(NormCases());
         cases.AddRange(WaveletCases());
         cases.AddRange(ResampleCases());
@@ -54,6 +57,44 @@ internal static class OpTable
             bias: false, residual: true);
         yield return Conv(v, $"conv {n} 3x3x3 40->70", 40, 70, 3, 3, 1, 1, 2, 1, 5, 7, ConvPadding.Same, residual: true);
     }
+
+    /// <summary>
+    /// Winograd (stride-1 Same 3x3 convs) against the direct reference, with the kernels of a device whose variant is
+    /// <paramref name="v"/> (texel or storage-buffer operands). Bounds: the algorithm's own error (WinogradTests:
+    /// F2 ~1e-5, F4 ~5e-5 of rms) with a margin; F4 is fp32 only; F2 in fp16 also rounds its transformed weights.
+    /// </summary>
+    private static IEnumerable<OpCase> WinogradCases(KernelVariant v, WinogradTile tile)
+    {
+        string n = $"winograd {WinogradConv.Name(tile)} {KernelOptions.Name(v)}";
+        //                                                   cin cout kt past T  H   W
+        yield return Winograd(v, tile, $"{n} 3x3x3 causal 17->33", 17, 33, 3, 2, 2, 9, 6);
+        yield return Winograd(v, tile, $"{n} 1x3x3 per frame 12->8", 12, 8, 1, 0, 2, 11, 5);
+        yield return Winograd(v, tile, $"{n} 3x3x3 19->17 on 33-wide rows, residual, no bias", 19, 17, 3, 2, 3, 5, 33, bias: false, residual: true);
+    }
+
+    private static OpCase Winograd(KernelVariant variant, WinogradTile tile, string name, int cin, int cout, int kt, int pastT, int t, int h, int w,
+        bool bias = true, bool residual = false)
+    {
+        var direct = Conv(variant, name, cin, cout, kt, 3, 1, 1, pastT, t, h, w, ConvPadding.Same, bias, residual);
+        return direct with
+        {
+            Gpu = r =>
+            {
+                var weights = r.Own(ConvWeights.UploadWinograd(r.Device, r.Values(2), r.Values(3), cout, cin, kt, tile, r.Precision));
+                WfVae.Operators.Conv.Forward(r.Rec, pastT > 0 ? r.In(1).Frames(0, pastT) : null, r.In(0), weights, r.Out(0),
+                    residual: residual ? r.In(4) : null, label: name);
+            },
+            Tolerance = tile == WinogradTile.F2 ? 3e-5 : 2e-4,
+            Fp32Only = !WinogradConv.Offers(tile, Precision.Fp16),
+            Fp16Intermediate = WinogradFp16Intermediate,
+        };
+    }
+
+    // F(2x2,3x3) in fp16: U = G·g·Gᵀ of half-valued weights sums up to 9 of them and is rounded to halves again, a
+    // relative error up to u = 2⁻¹¹ per transformed weight; random in sign over the K products, it moved outputs by up
+    // to 8.1e-4 of rms against fp32 on these shapes (lavapipe, beyond the output rounding). Bound: three half roundings
+    // of rms (1.5e-3); a wrong tap or channel moves outputs by ≥ 3e-2.
+    private const double WinogradFp16Intermediate = 3 * Fp16.U;
 
     private static OpCase Conv(KernelVariant variant, string name, int cin, int cout, int kt, int kh, int st, int sh, int pastT, int t, int h, int w,
         ConvPadding padding, bool bias = true, bool residual = false)

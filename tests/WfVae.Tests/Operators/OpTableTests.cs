@@ -32,7 +32,12 @@ public sealed class OpTableTests(GpuFixture gpu, ITestOutputHelper output)
         var problems = new List<string>();
         var fp32 = OpHarness.Run(d, c, Precision.Fp32, sliced);
         problems.AddRange(OpHarness.Check(c, Precision.Fp32, fp32).Select(p => "fp32: " + p));
-        if (d.Float16Enabled)
+        if (d.Float16Enabled && c.Fp32Only)
+        {
+            var e = Assert.Throws<ArgumentException>(() => OpHarness.Run(d, c, Precision.Fp16, sliced));
+            Assert.Contains("fp16", e.Message);
+        }
+        else if (d.Float16Enabled)
         {
             var fp16 = OpHarness.Run(d, c, Precision.Fp16, sliced);
             problems.AddRange(OpHarness.Check(c, Precision.Fp16, fp16).Select(p => "fp16: " + p));
@@ -49,7 +54,7 @@ public sealed class OpTableTests(GpuFixture gpu, ITestOutputHelper output)
     {
         // Operator families with a dispatcher are all in the table (the peak probe and the cooperative conv, which
         // has its own self-check against the scalar kernel, are not operators of the model).
-        var covered = new[] { "conv ", "layernorm", "groupnorm", "attention", "haar ", "resample ", "posterior ", "elementwise " };
+        var covered = new[] { "conv ", "winograd ", "layernorm", "groupnorm", "attention", "haar ", "resample ", "posterior ", "elementwise " };
         foreach (var prefix in covered) Assert.Contains(OpTable.All, c => c.Name.StartsWith(prefix, StringComparison.Ordinal));
         Assert.Equal(OpTable.All.Count, OpTable.All.Select(c => c.Name).Distinct().Count());
         foreach (var v in Enum.GetValues<KernelVariant>()) Assert.Contains(OpTable.All, c => c.Variant == v);
