@@ -27,7 +27,7 @@ internal static class Verbs
         ["generate"] = ["--preset", "--config", "--output", "--dtype", "--seed", "--force", "--quiet", "--verbose"],
         ["verify"] = ["--case", .. Device],
         ["devices"] = ["--device", "--verbose"],
-        ["bench"] = ["--quick", "--sessions", "--peer", "--markdown", "--preset", "--model", "--config", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
+        ["bench"] = ["--quick", "--sessions", "--peer", "--peer-device", "--peer-precision", "--markdown", "--preset", "--model", "--config", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
     };
 
     /// <summary>One line per verb for the generated per-command help (`wfvae encode --help`); `wfvae help` has the full reference.</summary>
@@ -84,6 +84,8 @@ internal static class Verbs
         ["--json"] = "also write the figures to this JSON file",
         ["--sessions"] = "bench stream: N concurrent sessions on one model",
         ["--peer"] = "bench: also run the PyTorch twin (torch) on the same weights and clip",
+        ["--peer-device"] = "the twin's device: cpu or cuda (default: cpu on a CPU driver, cuda beside a GPU)",
+        ["--peer-precision"] = "the twin's arithmetic: fp32, tf32 (cuda) or bf16 (default: tf32 on cuda, fp32 on cpu)",
         ["--runs"] = "timed runs (median reported)",
     };
 
@@ -96,6 +98,8 @@ internal static class Verbs
         ["--dtype"] = ["f32", "f16", "bf16"],
         ["--preset"] = ["wfvae-l-16chn"],
         ["--peer"] = ["torch"],
+        ["--peer-device"] = ["cpu", "cuda"],
+        ["--peer-precision"] = ["fp32", "tf32", "bf16"],
     };
 
     /// <summary>Throws a <see cref="UsageException"/> for an option <paramref name="verb"/> does not take.</summary>

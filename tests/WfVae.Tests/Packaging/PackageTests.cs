@@ -20,7 +20,7 @@ public sealed class PackageTests(GpuFixture gpu, ITestOutputHelper log)
     private static readonly Lazy<Feed> Packed = new(() => new Feed(), LazyThreadSafetyMode.ExecutionAndPublication);
 
     [Fact]
-    public void Tool_installs_from_the_feed_and_runs_devices_and_verify()
+    public void Tool_installs_from_the_feed_and_runs_devices_verify_and_the_default_model()
     {
         var feed = Packed.Value;
         var tools = Path.Combine(feed.Dir, "tools");
@@ -36,6 +36,12 @@ public sealed class PackageTests(GpuFixture gpu, ITestOutputHelper log)
         log.WriteLine(verify.Output);
         Assert.True(verify.Exit == 0, verify.Output);
         Assert.Contains(TestPaths.Golden("tiny"), verify.Stdout);
+
+        // The default model travels in the tool package: without --model the installed tool finds it beside itself.
+        var info = NativePluginBuild.Run(wfvae, ["info"], TimeSpan.FromMinutes(2), feed.Dir);
+        log.WriteLine(info.Output);
+        Assert.True(info.Exit == 0, info.Output);
+        Assert.Matches(@"(?m)^model: +\S*" + System.Text.RegularExpressions.Regex.Escape(Path.Combine(tools, ".store")) + @"\S*default-model", info.Stdout);
     }
 
     [Fact]
