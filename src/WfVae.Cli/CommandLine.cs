@@ -92,13 +92,17 @@ public static class CommandLine
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time;
                                   --peer torch: also the PyTorch twin (tools/train, python3 with torch or
                                   WFVAE_PYTHON) on the same weights, clip and threads, after its golden check
+          warmup [--model <dir|file>] [--height 256 --width 256]
+                                  compile every pipeline that encode and decode of HxW frames use (by streaming
+                                  zeros through both) into the persistent pipeline cache, so that a later first
+                                  push does not wait for the shader compiler; prints one line (pipelines, seconds)
           devices                 list the Vulkan devices and which one is chosen by default
           help                    this text
 
         a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
         .safetensors file, or one .ckpt/.pt/.pth), or such a file with --config <config.json> or a
         config.json beside it; torch checkpoints load directly (read as 'wfvae convert' reads them).
-        Without --model, encode, decode, recon and info use the shipped default model (a small WF-VAE trained
+        Without --model, encode, decode, recon, info and warmup use the shipped default model (a small WF-VAE trained
         on real footage, installed beside wfvae as default-model/): wfvae recon in.mp4 out.mp4
 
         common options:
@@ -182,6 +186,7 @@ public static class CommandLine
         "generate" => GenerateCommand.Run(options, stdout, stderr),
         "verify" => VerifyCommand.Run(options, stdout),
         "bench" => BenchCommand.Run(options, stdout, stderr),
+        "warmup" => WarmupCommand.Run(options, stdout, stderr),
         _ => throw new UsageException($"unknown command '{verb}' (see 'wfvae help')"),
     };
 

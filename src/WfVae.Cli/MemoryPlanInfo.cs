@@ -53,7 +53,7 @@ internal static class MemoryPlanInfo
 
     private static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
 
-    private static int Dim(Options o, string name, int? fallback = null)
+    internal static int Dim(Options o, string name, int? fallback = null)
     {
         var text = o.Get(name);
         if (text == null) return fallback ?? throw new UsageException($"{name} is required with {(name == "--height" ? "--width" : "--height")}");

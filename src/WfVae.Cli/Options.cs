@@ -30,6 +30,9 @@ public sealed class Options
         {
             var slot = !values.ContainsKey("--input") ? "--input" : !values.ContainsKey("--output") ? "--output"
                 : throw new UsageException($"unexpected argument '{p}' (--input and --output are already given)");
+            // A verb without that option would silently ignore the argument (wfvae warmup <model> meaning --model).
+            if (Verbs.OptionsOf.TryGetValue(verb, out var known) && !known.Contains(slot))
+                throw new UsageException($"unexpected argument '{p}' ('{verb}' takes no {slot}; 'wfvae {verb} --help' lists its options)");
             values[slot] = p;
         }
         return new Options(values, null);

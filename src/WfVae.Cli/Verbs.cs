@@ -27,6 +27,7 @@ internal static class Verbs
         ["generate"] = ["--preset", "--config", "--output", "--dtype", "--seed", "--force", "--quiet", "--verbose"],
         ["verify"] = ["--case", .. Device],
         ["devices"] = ["--device", "--verbose"],
+        ["warmup"] = ["--height", "--width", .. Model],
         ["bench"] = ["--quick", "--sessions", "--peer", "--peer-device", "--peer-precision", "--markdown", "--preset", "--model", "--config", "--frames", "--height", "--width", "--runs", "--json", "--size", .. Device],
     };
 
@@ -42,6 +43,7 @@ internal static class Verbs
         ["generate"] = "write a randomly initialised checkpoint with the official key names",
         ["verify"] = "compare encode/decode with the official PyTorch outputs of a reference case",
         ["devices"] = "list the Vulkan devices; * marks the default choice",
+        ["warmup"] = "compile every pipeline encode and decode use into the pipeline cache (for installers)",
         ["bench"] = "performance figures: ops, stream, soak, or a whole model (--preset/--model)",
     };
 

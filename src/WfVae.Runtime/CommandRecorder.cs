@@ -127,6 +127,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         if (bindings.Length != pipeline.Bindings)
             throw new ArgumentException($"{pipeline.Name}: {bindings.Length} bindings given, {pipeline.Bindings} expected");
         if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || _discarding) return;
+        _device.Pipelines.EnsureBuilt(pipeline); // outside the library's lock: other sessions keep recording meanwhile
         EnsureRecording();
         var vk = _device.Vk;
 

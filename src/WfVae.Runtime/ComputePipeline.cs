@@ -14,9 +14,13 @@ public sealed unsafe class ComputePipeline
 {
     private readonly PipelineLibrary _library;
     private readonly VulkanDevice _device;
-    internal readonly DescriptorSetLayout SetLayout;
-    internal readonly PipelineLayout Layout;
-    internal readonly Pipeline Handle;
+    private readonly byte[] _spirv;
+    private readonly int[] _spec;
+    private readonly object _build = new();
+    private volatile bool _built;
+    private DescriptorSetLayout _setLayout;
+    private PipelineLayout _layout;
+    private Pipeline _handle;
     private readonly Dictionary<BufferSetKey, DescriptorSet> _sets = new();
 
     public ShaderKernel Kernel { get; }
@@ -26,33 +30,65 @@ public sealed unsafe class ComputePipeline
     public IReadOnlyList<BindingKind> Kinds => _kinds;
     private readonly BindingKind[] _kinds;
     public int PushConstantBytes => Kernel.PushBytes;
+    /// <summary>Whether the Vulkan objects exist (built by <see cref="PipelineLibrary.Prepare"/> or on first dispatch).</summary>
+    public bool IsBuilt => _built;
+
+    internal DescriptorSetLayout SetLayout { get { EnsureBuilt(); return _setLayout; } }
+    internal PipelineLayout Layout { get { EnsureBuilt(); return _layout; } }
+    internal Pipeline Handle { get { EnsureBuilt(); return _handle; } }
 
     private static DescriptorType TypeOf(BindingKind k) => k == BindingKind.Storage ? DescriptorType.StorageBuffer : DescriptorType.UniformTexelBuffer;
 
-    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, ShaderKernel kernel, ReadOnlySpan<int> spec, PipelineCache cache)
+    /// <summary>
+    /// Checks the kernel against its descriptor and keeps what building needs. The Vulkan objects are built later
+    /// (<see cref="Build"/>): a dry run names every pipeline a push uses without compiling any, so the library can
+    /// compile them all at once on every core instead of one after another as the dispatches are recorded.
+    /// </summary>
+    internal ComputePipeline(PipelineLibrary library, VulkanDevice device, ShaderKernel kernel, ReadOnlySpan<int> spec)
     {
-        byte[] spirv = kernel.Spirv(); // checked against the descriptor before anything is created
+        _spirv = kernel.Spirv(); // checked against the descriptor before anything is created
         _kinds = kernel.Bindings.ToArray();
-        int bindings = _kinds.Length;
-        if (bindings > BufferSetKey.Capacity) throw new ArgumentOutOfRangeException(nameof(kernel), $"{kernel}: at most {BufferSetKey.Capacity} bindings");
+        if (_kinds.Length > BufferSetKey.Capacity) throw new ArgumentOutOfRangeException(nameof(kernel), $"{kernel}: at most {BufferSetKey.Capacity} bindings");
         if (spec.Length > kernel.Family.Specialization.Count)
             throw new ArgumentException($"{kernel}: {spec.Length} specialization constants given, the shader declares {kernel.Family.Specialization.Count}");
         _library = library;
         _device = device;
+        _spec = spec.ToArray();
         Kernel = kernel;
-        Bindings = bindings;
-        int pushBytes = kernel.PushBytes;
-        string name = kernel.ModuleName;
-        var vk = device.Vk;
+        Bindings = _kinds.Length;
+    }
+
+    /// <summary>Builds the Vulkan objects unless built; returns whether this call built them. Thread-safe.</summary>
+    internal bool EnsureBuilt()
+    {
+        if (_built) return false;
+        lock (_build)
+        {
+            if (_built) return false;
+            Build(_library.Cache);
+            _built = true;
+            return true;
+        }
+    }
+
+    private void Build(PipelineCache cache)
+    {
+        int bindings = Bindings;
+        int pushBytes = Kernel.PushBytes;
+        string name = Kernel.ModuleName;
+        var vk = _device.Vk;
+        var device = _device;
 
         var layoutBindings = stackalloc DescriptorSetLayoutBinding[bindings];
         for (int i = 0; i < bindings; i++)
             layoutBindings[i] = new DescriptorSetLayoutBinding { Binding = (uint)i, DescriptorType = TypeOf(_kinds[i]), DescriptorCount = 1, StageFlags = ShaderStageFlags.ComputeBit };
         var setInfo = new DescriptorSetLayoutCreateInfo { SType = StructureType.DescriptorSetLayoutCreateInfo, BindingCount = (uint)bindings, PBindings = layoutBindings };
-        vk.CreateDescriptorSetLayout(device.Handle, in setInfo, null, out SetLayout).Check("vkCreateDescriptorSetLayout");
+        // A build that failed part-way is retried on the next use: create only what is still missing.
+        if (_setLayout.Handle == 0)
+            vk.CreateDescriptorSetLayout(device.Handle, in setInfo, null, out _setLayout).Check("vkCreateDescriptorSetLayout");
 
         var range = new PushConstantRange { StageFlags = ShaderStageFlags.ComputeBit, Offset = 0, Size = (uint)pushBytes };
-        var setLayout = SetLayout;
+        var setLayout = _setLayout;
         var layoutInfo = new PipelineLayoutCreateInfo
         {
             SType = StructureType.PipelineLayoutCreateInfo,
@@ -61,22 +97,29 @@ public sealed unsafe class ComputePipeline
             PushConstantRangeCount = pushBytes > 0 ? 1u : 0u,
             PPushConstantRanges = &range,
         };
-        vk.CreatePipelineLayout(device.Handle, in layoutInfo, null, out Layout).Check("vkCreatePipelineLayout");
+        if (_layout.Handle == 0)
+            vk.CreatePipelineLayout(device.Handle, in layoutInfo, null, out _layout).Check("vkCreatePipelineLayout");
+        _handle = CreatePipeline(cache, name);
+    }
 
+    private Pipeline CreatePipeline(PipelineCache cache, string name)
+    {
+        var vk = _device.Vk;
         ShaderModule module;
-        fixed (byte* code = spirv)
+        fixed (byte* code = _spirv)
         {
-            var moduleInfo = new ShaderModuleCreateInfo { SType = StructureType.ShaderModuleCreateInfo, CodeSize = (nuint)spirv.Length, PCode = (uint*)code };
-            vk.CreateShaderModule(device.Handle, in moduleInfo, null, out module).Check($"vkCreateShaderModule({name})");
+            var moduleInfo = new ShaderModuleCreateInfo { SType = StructureType.ShaderModuleCreateInfo, CodeSize = (nuint)_spirv.Length, PCode = (uint*)code };
+            vk.CreateShaderModule(_device.Handle, in moduleInfo, null, out module).Check($"vkCreateShaderModule({name})");
         }
-        var entries = stackalloc SpecializationMapEntry[Math.Max(1, spec.Length)];
-        var values = stackalloc int[Math.Max(1, spec.Length)];
-        for (int i = 0; i < spec.Length; i++)
+        int n = _spec.Length;
+        var entries = stackalloc SpecializationMapEntry[Math.Max(1, n)];
+        var values = stackalloc int[Math.Max(1, n)];
+        for (int i = 0; i < n; i++)
         {
             entries[i] = new SpecializationMapEntry { ConstantID = (uint)i, Offset = (uint)(i * 4), Size = 4 };
-            values[i] = spec[i];
+            values[i] = _spec[i];
         }
-        var specInfo = new SpecializationInfo { MapEntryCount = (uint)spec.Length, PMapEntries = entries, DataSize = (nuint)(spec.Length * 4), PData = values };
+        var specInfo = new SpecializationInfo { MapEntryCount = (uint)n, PMapEntries = entries, DataSize = (nuint)(n * 4), PData = values };
         var entry = (byte*)SilkMarshal.StringToPtr("main");
         try
         {
@@ -86,15 +129,16 @@ public sealed unsafe class ComputePipeline
                 Stage = ShaderStageFlags.ComputeBit,
                 Module = module,
                 PName = entry,
-                PSpecializationInfo = spec.Length > 0 ? &specInfo : null,
+                PSpecializationInfo = n > 0 ? &specInfo : null,
             };
-            var pipeInfo = new ComputePipelineCreateInfo { SType = StructureType.ComputePipelineCreateInfo, Stage = stage, Layout = Layout };
-            vk.CreateComputePipelines(device.Handle, cache, 1, in pipeInfo, null, out Handle).Check($"vkCreateComputePipelines({name})");
+            var pipeInfo = new ComputePipelineCreateInfo { SType = StructureType.ComputePipelineCreateInfo, Stage = stage, Layout = _layout };
+            vk.CreateComputePipelines(_device.Handle, cache, 1, in pipeInfo, null, out Pipeline handle).Check($"vkCreateComputePipelines({name})");
+            return handle;
         }
         finally
         {
             SilkMarshal.Free((nint)entry);
-            vk.DestroyShaderModule(device.Handle, module, null);
+            vk.DestroyShaderModule(_device.Handle, module, null);
         }
     }
 
@@ -151,10 +195,11 @@ public sealed unsafe class ComputePipeline
 
     internal void Destroy()
     {
+        // A pipeline that failed to build part-way still owns what it created before the failure.
         var vk = _device.Vk;
-        vk.DestroyPipeline(_device.Handle, Handle, null);
-        vk.DestroyPipelineLayout(_device.Handle, Layout, null);
-        vk.DestroyDescriptorSetLayout(_device.Handle, SetLayout, null);
+        if (_handle.Handle != 0) vk.DestroyPipeline(_device.Handle, _handle, null);
+        if (_layout.Handle != 0) vk.DestroyPipelineLayout(_device.Handle, _layout, null);
+        if (_setLayout.Handle != 0) vk.DestroyDescriptorSetLayout(_device.Handle, _setLayout, null);
     }
 }
 

@@ -40,7 +40,9 @@ public sealed unsafe class PipelineLibrary : IDisposable
         {
             var info = new PipelineCacheCreateInfo { SType = StructureType.PipelineCacheCreateInfo, InitialDataSize = (nuint)initial.Length, PInitialData = p };
             // A stale or foreign cache blob is rejected by the driver; start empty then.
-            if (device.Vk.CreatePipelineCache(device.Handle, in info, null, out _cache) != Result.Success)
+            if (device.Vk.CreatePipelineCache(device.Handle, in info, null, out _cache) == Result.Success)
+                LoadedCacheBytes = initial.Length;
+            else
             {
                 info.InitialDataSize = 0;
                 device.Vk.CreatePipelineCache(device.Handle, in info, null, out _cache).Check("vkCreatePipelineCache");
@@ -48,15 +50,69 @@ public sealed unsafe class PipelineLibrary : IDisposable
         }
     }
 
-    /// <summary>Pipelines built so far.</summary>
+    /// <summary>Bytes of the on-disk pipeline cache the driver accepted at creation (0: none, unreadable or rejected).</summary>
+    public long LoadedCacheBytes { get; }
+
+    /// <summary>Pipelines asked for so far (built or not yet).</summary>
     public int Count
     {
         get { lock (Sync) return _pipelines.Count; }
     }
 
+    private int _built, _builtAtDispatch;
+
+    /// <summary>Pipelines compiled so far (<see cref="Prepare"/> and first dispatches together).</summary>
+    public int Built => Volatile.Read(ref _built);
+
     /// <summary>
-    /// The pipeline of <paramref name="kernel"/> with the given specialization constants (ids 0, 1, 2, … in order),
-    /// built on first use. The lookup allocates nothing: the key is the kernel and the constants.
+    /// Pipelines compiled when a dispatch was recorded, one at a time, because no <see cref="Prepare"/> had built them:
+    /// what the sessions' dry runs did not foresee.
+    /// </summary>
+    public int BuiltAtDispatch => Volatile.Read(ref _builtAtDispatch);
+
+    internal PipelineCache Cache => _cache;
+
+    /// <summary>
+    /// Compiles every pipeline asked for but not built yet, in parallel (vkCreateComputePipelines and the pipeline
+    /// cache are thread-safe), and returns how many it compiled. A session's dry run asks for every pipeline its push
+    /// dispatches, so a cold start compiles them on all cores rather than one by one as the push is recorded.
+    /// </summary>
+    public int Prepare()
+    {
+        List<ComputePipeline> pending;
+        lock (Sync) pending = _pipelines.Values.Where(p => !p.IsBuilt).ToList();
+        if (pending.Count == 0) return 0;
+        int compiled = 0;
+        try
+        {
+            Parallel.ForEach(pending, p =>
+            {
+                if (p.EnsureBuilt()) Interlocked.Increment(ref compiled);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        finally
+        {
+            Interlocked.Add(ref _built, compiled);
+        }
+        return compiled;
+    }
+
+    /// <summary>Builds <paramref name="pipeline"/> if nothing did yet (a dispatch no dry run foresaw).</summary>
+    internal void EnsureBuilt(ComputePipeline pipeline)
+    {
+        if (pipeline.IsBuilt || !pipeline.EnsureBuilt()) return;
+        Interlocked.Increment(ref _built);
+        Interlocked.Increment(ref _builtAtDispatch);
+    }
+
+    /// <summary>
+    /// The pipeline of <paramref name="kernel"/> with the given specialization constants (ids 0, 1, 2, … in order).
+    /// A new one is compiled by <see cref="Prepare"/> or, failing that, when its first dispatch is recorded.
+    /// The lookup allocates nothing: the key is the kernel and the constants.
     /// </summary>
     public ComputePipeline Get(ShaderKernel kernel, ReadOnlySpan<int> specialization = default)
     {
@@ -65,7 +121,7 @@ public sealed unsafe class PipelineLibrary : IDisposable
         lock (Sync)
         {
             if (_pipelines.TryGetValue(key, out var p)) return p;
-            p = new ComputePipeline(this, _device, kernel, specialization, _cache);
+            p = new ComputePipeline(this, _device, kernel, specialization);
             _pipelines[key] = p;
             return p;
         }

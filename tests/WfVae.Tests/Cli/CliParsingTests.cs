@@ -57,5 +57,9 @@ public sealed class CliParsingTests : IDisposable
         Assert.Equal(2, stray.Code);
         Assert.Contains("unexpected argument 'c.wfl'", stray.Err);
         Assert.Single(stray.Err.Trim().Split('\n'));
+        // A verb without --input must not swallow a bare argument (wfvae warmup <model> meant --model).
+        var swallowed = Run("warmup", "some-model");
+        Assert.Equal(2, swallowed.Code);
+        Assert.Contains("unexpected argument 'some-model' ('warmup' takes no --input", swallowed.Err);
     }
 }
