@@ -227,7 +227,7 @@ public static class Conv
         return (tout, ho, wo);
     }
 
-    /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>
+    /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (docs/model.md#flops).</summary>
     public static long Flops(ConvWeights w, GpuTensor y) =>
         2L * w.Cout * w.Cin * w.Kt * w.Kh * w.Kw * y.T * y.H * y.W;
 }
