@@ -5,7 +5,7 @@
 
 //! fp16
 
-// Attention core of AttnBlock3DFix (spec §3.6), flash style, per frame:
+// Attention core of AttnBlock3DFix (docs/model.md#attention), flash style, per frame:
 //   O[:, n] = sum_j softmax_j(q_n . k_j * scale) v_j,   tokens n = y * W + x, N = H * W.
 // q, k, v, o are [T][C][H][W] views: token n, channel c of frame t at base + t * frameStride + c * N + n.
 //

@@ -27,7 +27,7 @@
 // loop over the SIMD lanes, so wide accesses matter as much as register blocking; on GPUs they are 128-bit accesses
 // that consecutive invocations make at consecutive addresses).
 //
-// Bit-exactness (spec §6.4): every output element accumulates with one fma chain in the same K order
+// Bit-exactness (docs/model.md#exactness): every output element accumulates with one fma chain in the same K order
 // (tap-major, input channel ascending), independent of the tile it falls in and of the number of frames of the
 // dispatch; padded positions contribute exact zeros. Bias and residual are added after the chain.
 //

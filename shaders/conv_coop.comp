@@ -24,7 +24,7 @@
 // zero-padded): the whole workgroup stages the weight block As (column-major A: As[k*BM + m]) and the gathered input
 // block Bs (row-major B: Bs[k*BN + n]) in shared memory, then each subgroup multiplies-adds its tiles.
 //
-// Determinism (spec §6.4): the K blocks an output element sees (their order and their contents, including the zero
+// Determinism (docs/model.md#exactness): the K blocks an output element sees (their order and their contents, including the zero
 // padding) depend only on its channel m and position n, never on the tile it falls in or on the frames of the
 // dispatch, so streamed and whole-clip runs give the same bits provided the hardware's 16x16x16 multiply-add treats
 // every element of a tile alike (it is one instruction for the whole tile). Bias and residual are added in fp32 after

@@ -4,7 +4,7 @@
 
 //! fp16
 
-// Haar wavelet transforms of WF-VAE (spec §3.10) on frame-major [T][C][H][W] views.
+// Haar wavelet transforms of WF-VAE (docs/model.md#wavelets) on frame-major [T][C][H][W] views.
 //
 // MODE 0  forward 3D: a = "past" frames (P of them), b = x.  Virtual frames v = past ++ x; output frame j is
 //         built from v[2j] (time tap 0) and v[2j+1] (time tap 1) — a causal conv kt = 2, st = 2.

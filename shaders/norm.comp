@@ -4,7 +4,7 @@
 
 //! fp16
 
-// Normalisation family on [T][C][H][W] views (spec §3.4), with optional fused SiLU.
+// Normalisation family on [T][C][H][W] views (docs/model.md#normalisation), with optional fused SiLU.
 //
 // MODE 0  LayerNorm: one invocation per voxel (t, p); mean over the C channels, then the centred sum of
 //         squares (two passes, fixed channel order), then y. A voxel's arithmetic never depends on the

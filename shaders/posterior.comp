@@ -4,7 +4,7 @@
 
 //! fp16
 
-// DiagonalGaussian posterior of WF-VAE (spec §3.11) on frame-major [T][C][h][w] views.
+// DiagonalGaussian posterior of WF-VAE (docs/model.md#posterior) on frame-major [T][C][h][w] views.
 //
 // MODE 0  split:  mean[t, c] = moments[t, c], logvar[t, c] = clamp(moments[t, L + c], -30, 20)   (c < L)
 //                 bindings: 0 moments (read), 1 mean (written), 2 logvar (written).

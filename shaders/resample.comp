@@ -4,7 +4,7 @@
 
 //! fp16
 
-// Spatial 2x resampling of the decoder (spec §3.9) on frame-major [T][C][h][w] views.
+// Spatial 2x resampling of the decoder (docs/model.md#upsampling) on frame-major [T][C][h][w] views.
 //
 // MODE 0  nearest 2x per frame: y[2yy + a, 2xx + b] = x[yy, xx].
 // MODE 1  temporal blend, then bilinear 2x: y[t] = bilinear2x(m), m = wa * a[t] + wb * b[t].

@@ -3,9 +3,9 @@
 // line; 4 by default): output rows/columns per tile; ALPHA = TILE + 2 input rows/columns per tile.
 //
 // F(2,3): the usual interpolation points 0, 1, -1, infinity.
-// F(4,3): points 0, 1, -1, 2, -1/2, infinity rather than the common 0, +-1, +-2: in float32 its maximum error over a
-// 768-channel 3x3x3 layer is ~3e-5 of rms(y) against ~9e-5 (measured with a float32 model of these kernels; the direct
-// conv: ~1.2e-5). Every coefficient below is a dyadic fraction, exact in float.
+// F(4,3): points 0, 1, -1, 2, -1/2, infinity rather than the common 0, +-1, +-2: smaller transform coefficients give
+// about a third of the float32 error (docs/performance.md, "Measurements formerly in code comments"). Every
+// coefficient below is a dyadic fraction, exact in float.
 //
 // Each output is one fixed expression of its inputs (no reordering between invocations), so a tile's result does not
 // depend on which invocation or dispatch computes it.

@@ -6,9 +6,9 @@ using WfVae.Runtime;
 namespace WfVae.Model;
 
 /// <summary>
-/// The WF-VAE decoder (spec §4.2) as a stream: push latent frames [n, L, h, w], get the video frames
+/// The WF-VAE decoder (docs/model.md#decoder) as a stream: push latent frames [n, L, h, w], get the video frames
 /// [m, 3, 8h, 8w] that became computable. In trilinear mode the last two frames of each 4-frame group
-/// wait for the next latent or for the end of the stream (<c>last</c>), exactly as §6.3 schedules them.
+/// wait for the next latent or for the end of the stream (<c>last</c>), on the schedule of docs/model.md#decoder-output-schedule.
 /// </summary>
 public sealed class Decoder
 {

@@ -4,7 +4,7 @@ using GpuPosterior = WfVae.Operators.Posterior;
 namespace WfVae.Model;
 
 /// <summary>
-/// The diagonal Gaussian the encoder produces (spec §3.11): mean (the deterministic latent, "mode") and
+/// The diagonal Gaussian the encoder produces (docs/model.md#posterior): mean (the deterministic latent, "mode") and
 /// logvar clamped to [−30, 20]. Sampling is seeded and per element, so it does not depend on chunking.
 /// </summary>
 public sealed class Posterior

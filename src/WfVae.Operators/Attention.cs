@@ -4,7 +4,7 @@ using WfVae.Runtime;
 namespace WfVae.Operators;
 
 /// <summary>
-/// Dispatcher of shaders/attention.comp: the single-head spatial attention core of AttnBlock3DFix (spec §3.6),
+/// Dispatcher of shaders/attention.comp: the single-head spatial attention core of AttnBlock3DFix (docs/model.md#attention),
 /// flash style (key blocks, online softmax), per frame. Needs no scratch memory: nothing of size N × N exists.
 /// </summary>
 public static class Attention
@@ -55,6 +55,6 @@ public static class Attention
         rec.Dispatch(pipe, [Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output)], push, groups, (uint)q.T, 1, "attention", Flops(q));
     }
 
-    /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (spec §7).</summary>
+    /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (docs/model.md#flops).</summary>
     public static long Flops(GpuTensor q) => 4L * q.Plane * q.Plane * q.C * q.T;
 }

@@ -99,8 +99,8 @@ public static class Conv
     /// <summary>
     /// Whether the row kernel is the default for a layer on texel devices: where it applies, the output rows have at
     /// least 16 columns and the 16-column segments waste at most a third of their columns (a row of 17 would run two
-    /// segments for 17 columns). Measured on lavapipe 22.3 (ConvTiles.CpuTexelRows): 1.5-2x conv_texel on 16- and
-    /// 32-column layers, no gain on 8x8 outputs (half of each segment idle).
+    /// segments for 17 columns): below 16 columns half of each segment idles and the row kernel gains nothing over
+    /// conv_texel (docs/performance.md, "Measurements formerly in code comments").
     /// </summary>
     public static bool RowsWin(ConvWeights w, int strideHW, int outW)
     {
@@ -227,7 +227,7 @@ public static class Conv
         return (tout, ho, wo);
     }
 
-    /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (spec §7).</summary>
+    /// <summary>2·Cout·Cin·kt·kh·kw·Tout·Hout·Wout (docs/model.md#flops).</summary>
     public static long Flops(ConvWeights w, GpuTensor y) =>
         2L * w.Cout * w.Cin * w.Kt * w.Kh * w.Kw * y.T * y.H * y.W;
 }

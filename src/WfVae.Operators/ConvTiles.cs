@@ -16,7 +16,7 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
 
     /// <summary>
     /// lavapipe / CPU drivers: 64 invocations (a workgroup runs on one core as 8-wide SIMD), 8×4 outputs each, 32-channel
-    /// K chunks: the fastest measured on lavapipe 22.3 (2 cores), where every memory instruction is a loop over lanes.
+    /// K chunks: the fastest tried on lavapipe, where every memory instruction is a loop over lanes.
     /// </summary>
     public static ConvTiles Cpu => new(64, 8, 8, 4, 32);
     /// <summary>GPUs: 256 invocations, 64×64 tile, 4×4 outputs per invocation.</summary>
@@ -25,19 +25,17 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// <summary>
     /// Texel variant on lavapipe: 32 invocations (4 subgroups of 8 consecutive positions), 16 output channels x 8
     /// positions each, weights fetched directly (one RGBA32F fetch = 4 channels, shared by 8 positions): 12 fetches
-    /// feed 128 FMAs. Fastest in A/B runs of `bench ops` on lavapipe 22.3 (2 cores, quiet machine): 30-34 GFLOP/s
-    /// against 21-27 for 8x8, 20-25 for 16x4 / 32x4 / 24x8, and uneven 15-37 for 16x16 (tiles wasted on small
-    /// outputs); the subgroup-broadcast weight path (Subgroup8) measured slower. WFVAE_CONV_TILES overrides it
-    /// (<see cref="KernelOptions.Tiles"/>).
+    /// feed 128 FMAs. The fastest of the shapes tried in `bench ops` A/B runs on lavapipe, where larger tiles waste
+    /// work on small outputs (figures: docs/performance.md, "Measurements formerly in code comments").
+    /// WFVAE_CONV_TILES overrides it (<see cref="KernelOptions.Tiles"/>).
     /// </summary>
     public static ConvTiles CpuTexel => new(32, 8, 16, 8, 8);
 
     /// <summary>
     /// Row kernel (conv_texel_rows) on lavapipe: 32 invocations (4 subgroups of 8 row segments), 16 output channels x 16
     /// consecutive columns each (BK unused): per input channel and kernel row, 18 input + 12 weight fetches feed 768
-    /// FMAs. Forced-row `bench ops` runs on lavapipe 22.3 (2 shared cores, GFLOP/s of the 32x32 / three 16x16 layers):
-    /// 16x16 columns 42-67 / 44-56 / 54-56 / 52-54; 8x16 34 / 33 / 36 / 41; 4x16 40 / 31 / 30 / 31; 32x16 51 / 55 /
-    /// 50 / 42; 16x32 49 / 29 / 29 / 26; 64 invocations of 16x16 50 / 49 / 49 / 34; plain conv_texel 25-33 on all.
+    /// FMAs: the most fetch reuse that stayed fastest on both 32- and 16-column layers in forced-row `bench ops` runs
+    /// on lavapipe (figures: docs/performance.md, "Measurements formerly in code comments").
     /// </summary>
     public static ConvTiles CpuTexelRows => new(32, 8, 16, 16, 8);
 

@@ -4,7 +4,7 @@ using WfVae.Runtime;
 namespace WfVae.Operators;
 
 /// <summary>
-/// Dispatcher of shaders/haar.comp: the Haar wavelet transforms of WF-VAE (spec §3.10), 3D (constant
+/// Dispatcher of shaders/haar.comp: the Haar wavelet transforms of WF-VAE (docs/model.md#wavelets), 3D (constant
 /// <see cref="Kappa"/>) and 2D (constant 0.5), forward and inverse, sub-band-major channels (f·C + c).
 /// Every tensor may be a strided view (channel slice or frame range).
 /// </summary>

@@ -4,7 +4,7 @@ using WfVae.Runtime;
 namespace WfVae.Operators;
 
 /// <summary>
-/// Dispatcher of shaders/norm.comp: LayerNorm and GroupNorm (spec §3.4) with optional fused SiLU.
+/// Dispatcher of shaders/norm.comp: LayerNorm and GroupNorm (docs/model.md#normalisation) with optional fused SiLU.
 /// <para>
 /// Affine parameters <c>gamma</c>/<c>beta</c> are tensors whose <see cref="GpuTensor.ElementCount"/> is C and
 /// whose elements are consecutive in memory (any dense shape; <see cref="UploadVector"/> makes one as

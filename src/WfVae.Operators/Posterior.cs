@@ -4,7 +4,7 @@ using WfVae.Runtime;
 namespace WfVae.Operators;
 
 /// <summary>
-/// Dispatcher of shaders/posterior.comp: the DiagonalGaussian posterior (spec §3.11) — split of the moments
+/// Dispatcher of shaders/posterior.comp: the DiagonalGaussian posterior (docs/model.md#posterior) — split of the moments
 /// into mean and clamped log-variance, and seeded sampling with a counter-based RNG (Philox4x32-10 +
 /// Box-Muller) keyed by (seed, absolute latent frame, channel, y, x).
 /// </summary>

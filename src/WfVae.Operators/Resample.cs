@@ -4,7 +4,7 @@ using WfVae.Runtime;
 namespace WfVae.Operators;
 
 /// <summary>
-/// Dispatcher of shaders/resample.comp: the decoder's spatial 2× upsampling (spec §3.9) — nearest (Upsample of
+/// Dispatcher of shaders/resample.comp: the decoder's spatial 2× upsampling (docs/model.md#upsampling) — nearest (Upsample of
 /// <c>up1</c>) and the temporal blend + bilinear 2× step of Spatial2xTime2x3DUpsample — plus the temporal plan
 /// that says which latent-rate frames and weights make each 2×-rate frame.
 /// </summary>
@@ -45,7 +45,7 @@ public static class Resample
 
     /// <summary>
     /// The temporal 2× of Spatial2xTime2x3DUpsample for a whole clip of <paramref name="t"/> latent-rate frames
-    /// M[0 … t−1] (spec §3.9 step 1): 2t − 1 entries (t = 1: one), output frame n = wa·M[A] + wb·M[B].
+    /// M[0 … t−1] (docs/model.md#upsampling step 1): 2t − 1 entries (t = 1: one), output frame n = wa·M[A] + wb·M[B].
     /// Frame 0 passes alone; frames 1 … t−1 are upsampled 2× as one sequence — trilinear with PyTorch's
     /// half-pixel rule (U[1] = M[1], U[2j−1] = .25·M[j−1] + .75·M[j], U[2j] = .75·M[j] + .25·M[j+1],
     /// last = M[t−1]), nearest U[2j−1] = U[2j] = M[j]. A single-frame entry is (A, A, 1, 0).

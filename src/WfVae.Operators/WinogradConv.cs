@@ -112,9 +112,9 @@ public static partial class WinogradConv
     internal static (int WG, int WGN, int TM, int TN, int BK) GemmTiles(bool texel, int cout, long n)
     {
         if (!texel) return (256, 16, 4, 4, 16);
-        // lavapipe 22.3 and 25.0, 2 cores, 384->384 3x3x3 at 32x32 (A/B in one run): 16 channels x 8 tiles per
-        // invocation with 4-row steps was the fastest of 16x8/8x8/8x16/16x16/16x4/32x8/12x8 with steps of 2, 4 and 8.
-        // Few output channels narrow TM; narrow chunks (small frames) spend the invocations along the channels.
+        // 16 channels x 8 tiles per invocation with 4-row steps: the fastest shape in A/B runs on lavapipe
+        // (docs/performance.md, "Measurements formerly in code comments"). Few output channels narrow TM; narrow
+        // chunks (small frames) spend the invocations along the channels.
         int tm = Math.Min(16, (cout + 3) / 4 * 4);
         int wgn = 8;
         while (wgn > 1 && (long)wgn / 2 * 8 >= n) wgn /= 2;

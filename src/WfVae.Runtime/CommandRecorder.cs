@@ -25,7 +25,7 @@ public readonly record struct Binding(GpuTensor Tensor, bool Write, BindingKind 
     public static Binding Texels4(GpuTensor t) => new(t, false, BindingKind.Texels4);
 }
 
-/// <summary>GPU time of one labelled dispatch, from timestamp queries, and the FLOPs its operator counts (spec §7).</summary>
+/// <summary>GPU time of one labelled dispatch, from timestamp queries, and the FLOPs its operator counts (docs/model.md#flops).</summary>
 public readonly record struct DispatchTiming(string Label, double Milliseconds, long Flops);
 
 /// <summary>

@@ -37,8 +37,8 @@ public static class PrecisionInfo
     /// <summary>
     /// The precision a model runs in on <paramref name="device"/> unless told otherwise: fp16 on GPUs that offer fp16
     /// storage and arithmetic (shaderFloat16 + storageBuffer16BitAccess), else fp32. CPU drivers (lavapipe) offer fp16
-    /// too, but llvmpipe widens every half on load: WF-VAE-L 9x64x64 ran 1.8x (encode) and 1.5x (decode) slower in
-    /// fp16 there (docs/performance.md), so fp16 on a CPU device is opt-in (it still halves memory).
+    /// too, but llvmpipe widens every half on load, which makes fp16 slower there than fp32 (docs/performance.md,
+    /// "Precision"), so fp16 on a CPU device is opt-in (it still halves memory).
     /// The device's options (<see cref="DeviceOptions.Precision"/>, WFVAE_PRECISION) override the default.
     /// </summary>
     public static Precision DefaultFor(VulkanDevice device)

@@ -7,7 +7,7 @@ using WfVae.Model.Checkpoint;
 namespace WfVae.Streaming;
 
 /// <summary>
-/// Decodes latent frames into video frames as soon as they are computable (spec §6.3). In trilinear mode
+/// Decodes latent frames into video frames as soon as they are computable (docs/model.md#decoder-output-schedule). In trilinear mode
 /// latent 0 releases frame 0, latent 1 frames 1–2, latent j ≥ 2 frames 4j − 5 … 4j − 2, and the last two
 /// frames come with <see cref="Complete"/>; the only thing held back is the time upsampler's one latent
 /// of look-ahead. In nearest mode latent j releases its 4 frames at once. Every chunking is bit identical
@@ -42,7 +42,7 @@ public sealed class StreamingDecoder : IDisposable
     /// <summary>Output delay of a config, as <see cref="OutputDelayLatents"/>.</summary>
     public static int OutputDelayFor(WfVaeConfig config) => config.TemporalInterpolation == TemporalInterpolation.Trilinear ? 1 : 0;
 
-    /// <summary>Video frames that have left the decoder after <paramref name="latents"/> latents (before any cut), for the schedule of spec §6.3.</summary>
+    /// <summary>Video frames that have left the decoder after <paramref name="latents"/> latents (before any cut), for the schedule of docs/model.md#decoder-output-schedule.</summary>
     public static long FramesReleased(WfVaeConfig config, long latents, bool ended)
     {
         if (latents == 0) return 0;

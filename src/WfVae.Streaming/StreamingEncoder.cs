@@ -6,7 +6,7 @@ using WfVae.Model.Checkpoint;
 
 namespace WfVae.Streaming;
 
-/// <summary>What to do with the frames of an incomplete last group (T − 1 not a multiple of 4, spec §6.8).</summary>
+/// <summary>What to do with the frames of an incomplete last group (T − 1 not a multiple of 4, docs/model.md#end-of-stream).</summary>
 public enum FramePolicy
 {
     /// <summary>Repeat the last frame to complete the group; the true frame count travels with the latents so decoding returns exactly the input frames.</summary>

@@ -20,11 +20,11 @@ public static class OperatorBenchmark
     public sealed record Layer(string Name, int Cin, int Cout, int Kt, int K, int St, int Shw, ConvPadding Padding,
         int PastT, (int T, int H) Gpu, (int T, int H) Cpu)
     {
-        /// <summary>Direct-conv FLOPs (spec §7) for <paramref name="frames"/> output frames of <paramref name="size"/>².</summary>
+        /// <summary>Direct-conv FLOPs (docs/model.md#flops) for <paramref name="frames"/> output frames of <paramref name="size"/>².</summary>
         public long Flops(int frames, int size) => 2L * Cout * Cin * Kt * K * K * frames * size * size;
     }
 
-    /// <summary>The layers of the table (L config, spec Appendix A).</summary>
+    /// <summary>The layers of the table: convolutions of the L config (docs/model.md#encoder, #decoder).</summary>
     public static IReadOnlyList<Layer> Layers { get; } = new Layer[]
     {
         new("encoder.down1.1.conv1 (ResnetBlock2D conv)", 192, 192, 1, 3, 1, 1, ConvPadding.Same, 0, (4, 128), (1, 32)),

@@ -1,7 +1,7 @@
 namespace WfVae.Model.Checkpoint;
 
 /// <summary>
-/// The fixed Haar filter constants of spec §3.10, the values a checkpoint's filter tensors must hold.
+/// The fixed Haar filter constants of docs/model.md#wavelets, the values a checkpoint's filter tensors must hold.
 /// </summary>
 public static class HaarFilters
 {

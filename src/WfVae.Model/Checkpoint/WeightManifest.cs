@@ -2,7 +2,7 @@ namespace WfVae.Model.Checkpoint;
 
 /// <summary>
 /// Every state_dict key of the official WFVAEModel for a config, in state_dict order, with shape and
-/// kind (spec §5). This is the single source of truth for names: the loader validates against it, the
+/// kind (docs/model.md#checkpoint). This is the single source of truth for names: the loader validates against it, the
 /// random generator writes it, and the engine looks weights up by these names.
 /// </summary>
 public static class WeightManifest

@@ -9,7 +9,7 @@ namespace WfVae.Streaming.LatentStream;
 /// <summary>
 /// What a latent stream says about itself: the model that produced it (config and weights hash), the
 /// latent and video geometry, the frame rate, the latent scale/shift a diffusion model applies, and the
-/// end-of-stream frame policy (spec §6.8). Stored as the JSON part of the file header.
+/// end-of-stream frame policy (docs/model.md#end-of-stream). Stored as the JSON part of the file header.
 /// </summary>
 public sealed record LatentStreamHeader(
     WfVaeConfig Config,
@@ -27,9 +27,9 @@ public sealed record LatentStreamHeader(
     DateTime CreatedUtc,
     string Producer)
 {
-    /// <summary>Spec §6.8: extra copies of the last frame complete the final group of 4.</summary>
+    /// <summary>docs/model.md#end-of-stream: extra copies of the last frame complete the final group of 4.</summary>
     public const string PolicyPad = "pad";
-    /// <summary>Spec §6.8, official behaviour: the frames of an incomplete final group are ignored.</summary>
+    /// <summary>docs/model.md#end-of-stream, official behaviour: the frames of an incomplete final group are ignored.</summary>
     public const string PolicyDrop = "drop";
 
     public const int SpatialCompression = 8;

@@ -179,7 +179,7 @@ public sealed class LatentStreamWriter : IDisposable
     /// Writes the trailer, flushes to disk and (file form) renames the temporary to the final name,
     /// replacing an existing file. <paramref name="videoFrames"/> is the true input length; with
     /// policy "pad" <paramref name="paddedFrames"/> copies of the last frame were appended, with
-    /// "drop" the last <paramref name="droppedFrames"/> input frames were ignored (spec §6.8). The
+    /// "drop" the last <paramref name="droppedFrames"/> input frames were ignored (docs/model.md#end-of-stream). The
     /// counts must agree with the latent frames written: videoFrames + padded − dropped = 1 + k·(L-frames − 1)
     /// with k the temporal compression.
     /// </summary>

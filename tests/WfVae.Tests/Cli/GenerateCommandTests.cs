@@ -110,7 +110,7 @@ public sealed class GenerateCommandTests(GpuFixture gpu) : IDisposable
     {
         var l = GenerateCommand.Presets["wfvae-l-16chn"];
         Assert.Equal(WfVaeConfig.WfVaeL16Chn, l);
-        // 317,081,244 learned parameters, as the released model (spec §7.1).
+        // 317,081,244 learned parameters, as the released model (docs/model.md#checkpoint).
         Assert.Equal(317_081_244, WeightManifest.LearnedParameterCount(l, ModelPart.Encoder) + WeightManifest.LearnedParameterCount(l, ModelPart.Decoder));
     }
 

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace WfVae.Tests.Model;
 
-/// <summary>Chunked pushes through the stream graph equal one whole-clip push, bit for bit (spec §6.4), in both precisions.</summary>
+/// <summary>Chunked pushes through the stream graph equal one whole-clip push, bit for bit (docs/model.md#exactness), in both precisions.</summary>
 [Collection("gpu")]
 public sealed class StreamingExactnessTests(GpuFixture gpu)
 {

@@ -104,7 +104,7 @@ public abstract class ConvTests
     }
 
     /// <summary>
-    /// Spec §6.4: the §6.4 CausalConv stream object driven by the caller (cache of ≤ kt−1 frames kept in a separate
+    /// The CausalConv stream object (docs/model.md#what-each-layer-keeps, #exactness) driven by the caller (cache of ≤ kt−1 frames kept in a separate
     /// tensor, chunks of 1 or more frames) must give the whole-clip result bit for bit.
     /// </summary>
     [Theory]
@@ -168,7 +168,7 @@ public abstract class ConvTests
                     Conv.Forward(rec, cached > 0 ? cache.WithFrames(cached) : null, chunk, cw, streamed.Frames(produced, outs), st, sh, padding);
                     produced += outs;
                 }
-                // Keep virtual frames from outs*st on (§6.4: drop st frames per output).
+                // Keep virtual frames from outs*st on (docs/model.md#exactness: drop st frames per output).
                 int keepFrom = outs * st, keep = v - keepFrom;
                 for (int i = 0; i < keep; i++)
                 {
@@ -266,7 +266,7 @@ public abstract class ConvTests
         var d = Dev;
         using var cw = ConvWeights.Upload(d, new float[384 * 384 * 27], Array.Empty<float>(), 384, 384, 3, 3, 3);
         using var y = d.CreateTensor(384, 17, 8, 8);
-        // Appendix A: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
+        // docs/model.md#flops: encoder.down2.1.conv1 = 554.45 GFLOP at 17x64x64; here 8x8 frames = 1/64 of it.
         Assert.Equal(2L * 384 * 384 * 27 * 17 * 64, Conv.Flops(cw, y));
         Assert.Equal(554.45, Conv.Flops(cw, y) * 64 / 1e9, 2);
     }

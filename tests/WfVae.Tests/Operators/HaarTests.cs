@@ -132,7 +132,7 @@ public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
     [Fact]
     public void Forward3D_ThenInverse3D_ScalesByEightKappaSquared()
     {
-        // Spec §9: the 3D round trip multiplies by 8κ² = 1.000264 (κ = 0.3536f, not 1/√8).
+        // docs/model.md#wavelets: the 3D round trip multiplies by 8κ² = 1.000264 (κ = 0.3536f, not 1/√8).
         var x = CpuTensor.Random(3, 5, 8, 10, seed: 61);
         using var gx = Up(Dev, x);
         using var gy = Dev.CreateTensor(24, 3, 4, 5);

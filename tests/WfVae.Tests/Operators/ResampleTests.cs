@@ -39,7 +39,7 @@ public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
         {
             var tri = Resample.TemporalPlan(t, true);
             Assert.Equal(2 * t - 1, tri.Count);
-            // Spec §3.9: U[2j−1] = .25 M[j−1] + .75 M[j] (2 ≤ j ≤ t−1), U[2j] = .75 M[j] + .25 M[j+1] (1 ≤ j ≤ t−2).
+            // docs/model.md#upsampling: U[2j−1] = .25 M[j−1] + .75 M[j] (2 ≤ j ≤ t−1), U[2j] = .75 M[j] + .25 M[j+1] (1 ≤ j ≤ t−2).
             for (int j = 2; j <= t - 1; j++) Assert.Equal((j - 1, j, 0.25f, 0.75f), tri[2 * j - 1]);
             for (int j = 1; j <= t - 2; j++) Assert.Equal((j, j + 1, 0.75f, 0.25f), tri[2 * j]);
             if (t >= 2) Assert.Equal((t - 1, t - 1, 1f, 0f), tri[2 * t - 2]);

@@ -5,7 +5,7 @@ public enum NormType { LayerNorm, GroupNorm }
 public enum TemporalInterpolation { Trilinear, Nearest }
 
 /// <summary>
-/// Plain CPU reference operators of WF-VAE, each exactly as in /work/shared/docs/wfvae-model.md §3
+/// Plain CPU reference operators of WF-VAE, each exactly as docs/model.md#operators describes it
 /// (official PyTorch semantics). Clarity over speed; the only concession is Parallel.For over
 /// output channels (or frames) so the golden models run in seconds.
 ///
@@ -84,7 +84,7 @@ public static class CpuOps
     }
 
     /// <summary>
-    /// CausalConv3d (§3.1): kt − 1 copies of frame 0 prepended, zero spatial padding
+    /// CausalConv3d (docs/model.md#causal-convolution): kt − 1 copies of frame 0 prepended, zero spatial padding
     /// <paramref name="pad"/> on all four sides, stride (st, sh, sw). Weight [Cout, Cin, kt, kh, kw].
     /// </summary>
     public static CpuTensor CausalConv3d(CpuTensor x, float[] weight, float[]? bias, int cout,
@@ -96,7 +96,7 @@ public static class CpuOps
     public static CpuTensor CausalConv3d(CpuTensor x, float[] weight, float[]? bias, int cout, int k)
         => CausalConv3d(x, weight, bias, cout, (k, k, k), (1, 1, 1), k / 2);
 
-    /// <summary>Conv2d per frame (§3.2), weight [Cout, Cin, kh, kw], zero padding, stride (sh, sw).</summary>
+    /// <summary>Conv2d per frame (docs/model.md#per-frame-convolution), weight [Cout, Cin, kh, kw], zero padding, stride (sh, sw).</summary>
     public static CpuTensor Conv2d(CpuTensor x, float[] weight, float[]? bias, int cout,
         (int H, int W) kernel, (int H, int W) stride, int pad)
         => ConvCore(x, weight, bias, cout, 1, kernel.H, kernel.W, 1, stride.H, stride.W, 0, pad, pad, pad, pad);
@@ -105,18 +105,18 @@ public static class CpuOps
     public static CpuTensor Conv2d(CpuTensor x, float[] weight, float[]? bias, int cout, int k)
         => Conv2d(x, weight, bias, cout, (k, k), (1, 1), k / 2);
 
-    /// <summary>Downsample (§3.7): per frame, zero column right and zero row bottom, then 3×3 stride 2, no padding.</summary>
+    /// <summary>Downsample (docs/model.md#downsampling): per frame, zero column right and zero row bottom, then 3×3 stride 2, no padding.</summary>
     public static CpuTensor Downsample2d(CpuTensor x, float[] weight, float[]? bias, int cout)
         => ConvCore(x, weight, bias, cout, 1, 3, 3, 1, 2, 2, 0, 0, 1, 0, 1);
 
     /// <summary>
-    /// Spatial2xTime2x3DDownsample (§3.8): zero column right and zero row bottom, then causal conv
+    /// Spatial2xTime2x3DDownsample (docs/model.md#downsampling): zero column right and zero row bottom, then causal conv
     /// 3×3×3 stride 2 in T, H, W, no further padding (2 copies of frame 0 in front).
     /// </summary>
     public static CpuTensor S2T2Downsample3d(CpuTensor x, float[] weight, float[]? bias, int cout)
         => ConvCore(x, weight, bias, cout, 3, 3, 3, 2, 2, 2, 2, 0, 1, 0, 1);
 
-    // ------------------------------------------------------------------ Haar wavelets (§3.10)
+    // ------------------------------------------------------------------ Haar wavelets (docs/model.md#wavelets)
 
     /// <summary>3D sub-band sign s_f(a, b, c) = (−1)^(bt·a + bh·b + bw·c), (bt,bh,bw) = bits (4,2,1) of f.</summary>
     public static int Haar3DSign(int f, int a, int b, int c)
@@ -238,7 +238,7 @@ public static class CpuOps
 
     // ------------------------------------------------------------------ normalisation, activation
 
-    /// <summary>LayerNorm over the C channels of every (t, y, x) position (§3.4), biased variance.</summary>
+    /// <summary>LayerNorm over the C channels of every (t, y, x) position (docs/model.md#normalisation), biased variance.</summary>
     public static CpuTensor LayerNorm(CpuTensor x, float[] gamma, float[] beta, double eps = DefaultEps)
     {
         CheckAffine(x.C, gamma, beta);
@@ -266,7 +266,7 @@ public static class CpuOps
     }
 
     /// <summary>
-    /// GroupNorm (§3.4): <paramref name="groups"/> groups of consecutive channels; statistics over
+    /// GroupNorm (docs/model.md#normalisation): <paramref name="groups"/> groups of consecutive channels; statistics over
     /// the group's channels and all (T, H, W) positions, or per frame over (H, W) when
     /// <paramref name="perFrame"/> (the per-frame ResnetBlock2D of the encoder).
     /// </summary>
@@ -334,7 +334,7 @@ public static class CpuOps
         return y;
     }
 
-    // ------------------------------------------------------------------ upsampling (§3.9)
+    // ------------------------------------------------------------------ upsampling (docs/model.md#upsampling)
 
     /// <summary>Spatial nearest 2×: U[2y+a, 2x+b] = X[y, x].</summary>
     public static CpuTensor NearestUpsample2x(CpuTensor x)
@@ -363,7 +363,7 @@ public static class CpuOps
     }
 
     /// <summary>
-    /// Temporal 2× of Spatial2xTime2x3DUpsample (§3.9 step 1): [C, t, H, W] → [C, 2t−1, H, W].
+    /// Temporal 2× of Spatial2xTime2x3DUpsample (docs/model.md#upsampling step 1): [C, t, H, W] → [C, 2t−1, H, W].
     /// Frame 0 passes alone; frames 1 … t−1 are upsampled 2× as one sequence (trilinear: PyTorch
     /// half-pixel rule with edge clamp; nearest: each frame twice). t = 1 is returned unchanged.
     /// </summary>
@@ -392,7 +392,7 @@ public static class CpuOps
         return y;
     }
 
-    /// <summary>Spatial bilinear 2× per frame (§3.9 step 2): half-pixel rule along H and W, clamped, separable.</summary>
+    /// <summary>Spatial bilinear 2× per frame (docs/model.md#upsampling step 2): half-pixel rule along H and W, clamped, separable.</summary>
     public static CpuTensor BilinearUpsample2x(CpuTensor x)
     {
         var y = new CpuTensor(x.C, x.T, 2 * x.H, 2 * x.W);
@@ -414,7 +414,7 @@ public static class CpuOps
         return y;
     }
 
-    // ------------------------------------------------------------------ attention (§3.6)
+    // ------------------------------------------------------------------ attention (docs/model.md#attention)
 
     /// <summary>
     /// AttnBlock3DFix: y = x + proj_out(softmax(Q Kᵀ / sqrt(C)) V) per frame, single head, where
@@ -492,7 +492,7 @@ public static class CpuOps
         return o;
     }
 
-    // ------------------------------------------------------------------ posterior (§3.11)
+    // ------------------------------------------------------------------ posterior (docs/model.md#posterior)
 
     /// <summary>moments [2L, …] → mean = moments[0:L], logvar = clamp(moments[L:2L], −30, 20).</summary>
     public static (CpuTensor Mean, CpuTensor Logvar) Posterior(CpuTensor moments, int latentDim)

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace WfVae.Tests.Reference;
 
 /// <summary>
-/// The configuration keys the reference model needs (spec §2), parsed from a WF-VAE config.json.
+/// The configuration keys the reference model needs (docs/model.md#configuration), parsed from a WF-VAE config.json.
 /// Missing keys take the official constructor defaults.
 /// </summary>
 public sealed record ReferenceConfig(
@@ -69,8 +69,8 @@ public sealed record ReferenceConfig(
 }
 
 /// <summary>
-/// WF-VAE encoder and decoder (spec §4.1, §4.2) composed from <see cref="CpuOps"/>, reading weights
-/// by their official state-dict key names (§5). Every module output is recorded under the golden
+/// WF-VAE encoder and decoder (docs/model.md#encoder, docs/model.md#decoder) composed from <see cref="CpuOps"/>, reading weights
+/// by their official state-dict key names (docs/model.md#checkpoint). Every module output is recorded under the golden
 /// tap names (golden README). Block methods are public so single blocks can be checked in isolation.
 /// </summary>
 public sealed class CpuReferenceModel
@@ -115,7 +115,7 @@ public sealed class CpuReferenceModel
         => CpuOps.CausalConv3d(x, Weight(p + ".conv.weight", (long)cout * x.C * k * k * k),
             Weight(p + ".conv.bias", cout), cout, k);
 
-    /// <summary>ResnetBlock3D(ci → co) (§3.5); GroupNorm pools over the whole clip.</summary>
+    /// <summary>ResnetBlock3D(ci → co) (docs/model.md#residual-blocks); GroupNorm pools over the whole clip.</summary>
     public CpuTensor ResnetBlock3D(CpuTensor x, string p, int cout)
     {
         var h = CpuOps.Silu(Normalize(x, p + ".norm1"));
@@ -126,7 +126,7 @@ public sealed class CpuReferenceModel
         return CpuOps.Add(s, h);
     }
 
-    /// <summary>ResnetBlock2D(ci → co) (§3.5), per frame; GroupNorm statistics per frame.</summary>
+    /// <summary>ResnetBlock2D(ci → co) (docs/model.md#residual-blocks), per frame; GroupNorm statistics per frame.</summary>
     public CpuTensor ResnetBlock2D(CpuTensor x, string p, int cout)
     {
         var h = CpuOps.Silu(Normalize(x, p + ".norm1", perFrame: true));
@@ -137,7 +137,7 @@ public sealed class CpuReferenceModel
         return CpuOps.Add(s, h);
     }
 
-    /// <summary>AttnBlock3DFix(C) (§3.6).</summary>
+    /// <summary>AttnBlock3DFix(C) (docs/model.md#attention).</summary>
     public CpuTensor AttnBlock(CpuTensor x, string p)
     {
         int C = x.C;
@@ -148,27 +148,27 @@ public sealed class CpuReferenceModel
             W("q"), Bv("q"), W("k"), Bv("k"), W("v"), Bv("v"), W("proj_out"), Bv("proj_out"), Config.NormType);
     }
 
-    /// <summary>Downsample (§3.7), keys p.conv.weight [C, C, 3, 3].</summary>
+    /// <summary>Downsample (docs/model.md#downsampling), keys p.conv.weight [C, C, 3, 3].</summary>
     public CpuTensor DownsampleBlock(CpuTensor x, string p)
         => CpuOps.Downsample2d(x, Weight(p + ".conv.weight", (long)x.C * x.C * 9), Weight(p + ".conv.bias", x.C), x.C);
 
-    /// <summary>Spatial2xTime2x3DDownsample (§3.8), keys p.conv.conv.weight [C, C, 3, 3, 3].</summary>
+    /// <summary>Spatial2xTime2x3DDownsample (docs/model.md#downsampling), keys p.conv.conv.weight [C, C, 3, 3, 3].</summary>
     public CpuTensor S2T2DownsampleBlock(CpuTensor x, string p)
         => CpuOps.S2T2Downsample3d(x, Weight(p + ".conv.conv.weight", (long)x.C * x.C * 27),
             Weight(p + ".conv.conv.bias", x.C), x.C);
 
-    /// <summary>Upsample (§3.9, decoder up1): nearest 2× per frame, then Conv2d 3×3 (p.conv).</summary>
+    /// <summary>Upsample (docs/model.md#upsampling, decoder up1): nearest 2× per frame, then Conv2d 3×3 (p.conv).</summary>
     public CpuTensor UpsampleBlock(CpuTensor x, string p)
         => Conv2dLayer(CpuOps.NearestUpsample2x(x), p + ".conv", x.C);
 
-    /// <summary>Spatial2xTime2x3DUpsample (§3.9, decoder up2): temporal 2×, bilinear 2×, causal conv (p.conv).</summary>
+    /// <summary>Spatial2xTime2x3DUpsample (docs/model.md#upsampling, decoder up2): temporal 2×, bilinear 2×, causal conv (p.conv).</summary>
     public CpuTensor S2T2UpsampleBlock(CpuTensor x, string p)
     {
         var u = CpuOps.BilinearUpsample2x(CpuOps.TemporalUpsample2x(x, Config.TInterpolation));
         return CausalConv3dLayer(u, p + ".conv", x.C);
     }
 
-    // ------------------------------------------------------------------ encoder (§4.1)
+    // ------------------------------------------------------------------ encoder (docs/model.md#encoder)
 
     public (CpuTensor Mean, CpuTensor Logvar, Dictionary<string, CpuTensor> Taps) Encode(CpuTensor video)
     {
@@ -206,7 +206,7 @@ public sealed class CpuReferenceModel
         return (mean, logvar, taps);
     }
 
-    // ------------------------------------------------------------------ decoder (§4.2)
+    // ------------------------------------------------------------------ decoder (docs/model.md#decoder)
 
     public (CpuTensor Decoded, Dictionary<string, CpuTensor> Taps) Decode(CpuTensor z)
     {

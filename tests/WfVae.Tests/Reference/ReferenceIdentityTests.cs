@@ -2,7 +2,7 @@ using Xunit;
 
 namespace WfVae.Tests.Reference;
 
-/// <summary>Algebraic identities of the operators and the interpolation tables of spec §3.9.</summary>
+/// <summary>Algebraic identities of the operators and the interpolation tables of docs/model.md#upsampling.</summary>
 public sealed class ReferenceIdentityTests
 {
     private const double Tol = ReferenceTolerance.Identity;
@@ -81,7 +81,7 @@ public sealed class ReferenceIdentityTests
     [Fact]
     public void TemporalUpsample_Trilinear_T4_Table()
     {
-        // general rows of §3.9: U[2j−1] = .25M[j−1] + .75M[j] (j ≥ 2), U[2j] = .75M[j] + .25M[j+1], last = M[t−1]
+        // general rows of docs/model.md#upsampling: U[2j−1] = .25M[j−1] + .75M[j] (j ≥ 2), U[2j] = .75M[j] + .25M[j+1], last = M[t−1]
         var m = Frames(4);
         float M(int i, int c) => MathF.Pow(10, i) + c;
         AssertFrames(CpuOps.TemporalUpsample2x(m, TemporalInterpolation.Trilinear),

@@ -5,7 +5,7 @@ using static WfVae.Tests.Streaming.StreamTestKit;
 
 namespace WfVae.Tests.Streaming;
 
-/// <summary>End of stream (spec §6.8): image mode, streams that are not 1 + 4k frames, pad and drop.</summary>
+/// <summary>End of stream (docs/model.md#end-of-stream): image mode, streams that are not 1 + 4k frames, pad and drop.</summary>
 [Collection("gpu")]
 public sealed class StreamEndTests(GpuFixture gpu)
 {

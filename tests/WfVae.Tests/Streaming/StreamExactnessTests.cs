@@ -114,7 +114,7 @@ public sealed class StreamExactnessTests(GpuFixture gpu)
             long released = 0;
             for (int j = 0; j < z.T; j++)
             {
-                // Trilinear: latent 0 -> frame 0, latent 1 -> frames 1-2, latent j >= 2 -> frames 4j-5 .. 4j-2 (spec §6.3).
+                // Trilinear: latent 0 -> frame 0, latent 1 -> frames 1-2, latent j >= 2 -> frames 4j-5 .. 4j-2 (docs/model.md#decoder-output-schedule).
                 int expected = trilinear ? (j == 0 ? 1 : j == 1 ? 2 : 4) : (j == 0 ? 1 : 4);
                 Assert.Equal(released, chunks[j].FirstFrame);
                 Assert.Equal(expected, chunks[j].Frames);
