@@ -31,6 +31,8 @@ $PackageDir = Join-Path $RepoRoot 'artifacts/packages'
 
 # The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
 . (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
+# The mesa target (lavapipe from Mesa 25, unpacked without installing; also run by test).
+. (Join-Path $RepoRoot 'eng/MesaLavapipe.ps1')
 $GpuKitDir = Join-Path $RepoRoot 'artifacts/gpu-kit'
 $GpuKitPayload = Join-Path $GpuKitDir 'payload'
 # The Vulkan loader and the GL-dispatch libraries NVIDIA's Vulkan ICD links against (the device notes' recipe).
@@ -72,7 +74,7 @@ targets:
            Already-installed packages are skipped without touching the network.
            Other systems: prints what to install; fails when glslc, spirv-val or the Vulkan loader is missing.
   build    dotnet build WfVae.Vulkan.sln -c <Configuration>
-  test     setup, then dotnet test WfVae.Vulkan.sln -c Debug (Debug: Vulkan validation layers on)
+  test     setup and mesa, then dotnet test WfVae.Vulkan.sln -c Debug (Debug: Vulkan validation layers on)
            with TRX results in artifacts/test-results/; ends with the line
              tests: <N> passed, <F> failed, <S> skipped
            and fails when the build or any test fails or when no test ran.
@@ -111,6 +113,11 @@ targets:
   ffmpeg-test
            ffmpeg-build, then the media tests (Media, VideoCliTests) once on the system's FFmpeg and once
            per built release (WFVAE_FFMPEG_DIR); one summary line per release (docs/media.md).
+  mesa     lavapipe from Mesa 25 (Debian bookworm-backports: mesa-vulkan-drivers, libdrm2, libdrm-amdgpu1)
+           without installing it: apt-get download through a private sources list, dpkg -x into
+           `$WFVAE_MESA_CACHE (default ~/.cache/wfvae/mesa-25), an ICD manifest with an absolute path there;
+           then prints the environment that selects it (VK_DRIVER_FILES, LD_LIBRARY_PATH). Cached: no
+           network once unpacked. The tests run the engine on it (Mesa25Tests).
   demo     build demo/WfVae.Demo, then run it (wfvae-demo) with <arguments> in the current directory:
            streams a clip through encode and decode on every Vulkan device and writes demo-report/
            (report.md, report.html, contact-sheet.png); e.g. -- --model WF-VAE-L-16Chn --size 128x128
@@ -134,7 +141,7 @@ options:
                                  demo, fuzz, soak, quality; ffmpeg-build and ffmpeg-test take release lines);
                                  other unrecognised arguments are passed on as well.
                                  (gpu-kit: the kit's own arguments, see tools/gpu/kit.py --help)
-                                 help, setup, build and clean take no extra arguments.
+                                 help, setup, build, mesa and clean take no extra arguments.
 "@
 
 function Write-Step([string]$Message) {
@@ -190,7 +197,7 @@ function Read-Arguments([string[]]$ArgList) {
         }
         $Forward.Add($a)
     }
-    if ($Forward.Count -gt 0 -and $script:Target -in @('help', 'setup', 'build', 'clean')) {
+    if ($Forward.Count -gt 0 -and $script:Target -in @('help', 'setup', 'build', 'mesa', 'clean')) {
         Fail "target '$($script:Target)' takes no extra arguments (got: $($Forward -join ' '))"
     }
 }
@@ -370,6 +377,7 @@ function Get-TrxCounts([string]$Dir) {
 
 function Invoke-Test {
     Invoke-Setup
+    Invoke-Mesa
     Write-Step 'test (Debug)'
     if (Test-Path $TestResultsDir) { Remove-Item -Recurse -Force $TestResultsDir }
     New-Item -ItemType Directory -Force -Path $TestResultsDir | Out-Null
@@ -660,6 +668,7 @@ try {
         'pack' { Invoke-Pack }
         'ffmpeg-build' { Invoke-FFmpegBuild | Out-Null }
         'ffmpeg-test' { Invoke-FFmpegTest }
+        'mesa' { Invoke-Mesa }
         'gpu-kit' { Invoke-GpuKit }
         'demo' {
             # Only the demo and what it references: the main job should not wait for the test project.
