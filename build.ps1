@@ -29,6 +29,8 @@ $Frei0rProjects = @('plugin/WfVae.Frei0r.Encode/WfVae.Frei0r.Encode.csproj', 'pl
 $Frei0rDir = Join-Path $RepoRoot 'artifacts/frei0r'
 $PackageDir = Join-Path $RepoRoot 'artifacts/packages'
 
+# Private apt configurations under a cache folder (used by the ffmpeg-build and mesa targets).
+. (Join-Path $RepoRoot 'eng/PrivateApt.ps1')
 # The ffmpeg-build / ffmpeg-test targets (FFmpeg releases for the in-process binding).
 . (Join-Path $RepoRoot 'eng/FFmpegReleases.ps1')
 # The mesa target (lavapipe from Mesa 25, unpacked without installing; also run by test).

@@ -40,22 +40,6 @@ function Get-FFmpegCache {
     return (Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/wfvae/ffmpeg')
 }
 
-# apt-get/apt-cache options that point at the private configuration under the cache.
-function Get-PrivateAptOptions([string]$Cache) {
-    $apt = Join-Path $Cache 'apt'
-    $lists = Join-Path $apt 'lists'
-    New-Item -ItemType Directory -Force -Path (Join-Path $lists 'partial'), (Join-Path $apt 'cache/archives/partial') | Out-Null
-    $suites = @($FFmpegLines.Values | ForEach-Object { $_ -split ' ' } | Select-Object -Unique)
-    $keyring = '/usr/share/keyrings/debian-archive-keyring.gpg'
-    $lines = $suites | ForEach-Object { "deb-src [signed-by=$keyring] http://deb.debian.org/debian $_ main" }
-    Set-Content -LiteralPath (Join-Path $apt 'sources.list') -Value $lines
-    return @(
-        '-o', "Dir::Etc::SourceList=$(Join-Path $apt 'sources.list')", '-o', 'Dir::Etc::SourceParts=/dev/null',
-        '-o', "Dir::State::Lists=$lists", '-o', "Dir::Cache=$(Join-Path $apt 'cache')",
-        '-o', 'APT::Sandbox::User=root'
-    )
-}
-
 # The newest Debian source version (with epoch) of each release line, from `apt-cache showsrc`.
 function Get-FFmpegSourceVersions([string[]]$AptOptions) {
     $text = (& apt-cache @AptOptions showsrc ffmpeg 2>$null) -join "`n"
@@ -152,7 +136,7 @@ function Invoke-FFmpegBuild {
     if (-not (Test-DebianLike)) { Fail 'ffmpeg-build fetches Debian sources with apt-get: run it on Debian or Ubuntu' }
     Install-AptPackages $FFmpegAptPackages | Out-Host
     $cache = Get-FFmpegCache
-    $apt = Get-PrivateAptOptions $cache
+    $apt = Get-PrivateAptOptions $cache 'deb-src' @($FFmpegLines.Values | ForEach-Object { $_ -split ' ' } | Select-Object -Unique)
     Invoke-Native 'apt-get' ($apt + @('update')) | Out-Host
     $versions = Get-FFmpegSourceVersions $apt
     $built = [ordered]@{}

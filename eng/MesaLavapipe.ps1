@@ -20,25 +20,12 @@ function Get-MesaCache {
     return (Join-Path ([Environment]::GetFolderPath('UserProfile')) ".cache/wfvae/mesa-$MesaMajor")
 }
 
-function Get-MesaAptOptions([string]$Cache) {
-    $apt = Join-Path $Cache 'apt'
-    $lists = Join-Path $apt 'lists'
-    New-Item -ItemType Directory -Force -Path (Join-Path $lists 'partial'), (Join-Path $apt 'cache/archives/partial') | Out-Null
-    $keyring = '/usr/share/keyrings/debian-archive-keyring.gpg'
-    Set-Content -LiteralPath (Join-Path $apt 'sources.list') -Value "deb [signed-by=$keyring] http://deb.debian.org/debian $MesaSuite main"
-    return @(
-        '-o', "Dir::Etc::SourceList=$(Join-Path $apt 'sources.list')", '-o', 'Dir::Etc::SourceParts=/dev/null',
-        '-o', "Dir::State::Lists=$lists", '-o', "Dir::Cache=$(Join-Path $apt 'cache')",
-        '-o', 'APT::Sandbox::User=root'
-    )
-}
-
 # Downloads the packages of $MesaSuite into <cache>/debs (apt-get download; nothing is installed).
 function Get-MesaDebs([string]$Cache) {
     $debs = Join-Path $Cache 'debs'
     if (Test-Path $debs) { Remove-Item -Recurse -Force $debs }
     New-Item -ItemType Directory -Force -Path $debs | Out-Null
-    $apt = Get-MesaAptOptions $Cache
+    $apt = Get-PrivateAptOptions $Cache 'deb' @($MesaSuite)
     Invoke-Native 'apt-get' ($apt + @('-q', 'update')) | Out-Host
     Push-Location $debs
     try { Invoke-Native 'apt-get' ($apt + @('download') + @($MesaDebs | ForEach-Object { "$_/$MesaSuite" })) | Out-Host }
