@@ -144,27 +144,28 @@ def time_clip(torch, model, device, clip, runs, seed):
     video = random_clip(torch, clip, seed).to(device=device, dtype=dtype)
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    def timed(step):
+        """One synchronised run of step(): seconds, and on CUDA its peak allocation."""
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        step()
+        sync()
+        return time.perf_counter() - start, torch.cuda.max_memory_allocated() if cuda else 0
+
     enc, dec, enc_peak, dec_peak = [], [], 0, 0
     with torch.no_grad():
         mean, _ = model.encode(video)
         model.decode(mean)
         sync()
         for _ in range(runs):
-            if cuda:
-                torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            model.encode(video)
-            sync()
-            enc.append(time.perf_counter() - start)
-            if cuda:
-                enc_peak = max(enc_peak, torch.cuda.max_memory_allocated())
-                torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            model.decode(mean)
-            sync()
-            dec.append(time.perf_counter() - start)
-            if cuda:
-                dec_peak = max(dec_peak, torch.cuda.max_memory_allocated())
+            seconds, peak = timed(lambda: model.encode(video))
+            enc.append(seconds)
+            enc_peak = max(enc_peak, peak)
+            seconds, peak = timed(lambda: model.decode(mean))
+            dec.append(seconds)
+            dec_peak = max(dec_peak, peak)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     return dict(clip, encode_s=statistics.median(enc), decode_s=statistics.median(dec), encode_runs_s=enc,
                 decode_runs_s=dec, encode_peak_bytes=enc_peak, decode_peak_bytes=dec_peak,
