@@ -1,10 +1,8 @@
-using System.Runtime.InteropServices;
-
 namespace WfVae.Frei0r;
 
 /// <summary>
-/// Where this library lies, found with dladdr on one of its own functions (hosts load plugins from
-/// FREI0R_PATH, ~/.frei0r-1/lib or a system folder, and the process's own folder says nothing about that).
+/// Where this library lies (<see cref="WfVae.Plugin.LibraryFolder"/>: hosts load plugins from FREI0R_PATH,
+/// ~/.frei0r-1/lib or a system folder, and the process's own folder says nothing about that).
 /// The shipped default model is published beside the library as wfvae-default-model/.
 /// </summary>
 internal static unsafe class PluginFiles
@@ -24,30 +22,7 @@ internal static unsafe class PluginFiles
 
     private static string? LibraryFolder()
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return null;
-        try
-        {
-            DlInfo info;
-            delegate* unmanaged<int> self = &Frei0rExports.Init;
-            if (OperatingSystem.IsLinux() ? DladdrLinux(self, &info) == 0 : DladdrMac(self, &info) == 0) return null;
-            string? file = Marshal.PtrToStringUTF8(info.FileName);
-            return file == null ? null : Path.GetDirectoryName(Path.GetFullPath(file));
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return null;
-        }
+        delegate* unmanaged<int> self = &Frei0rExports.Init;
+        return WfVae.Plugin.LibraryFolder.Of(self);
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct DlInfo
-    {
-        public nint FileName, FileBase, SymbolName, SymbolAddress;
-    }
-
-    [DllImport("libc.so.6", EntryPoint = "dladdr")]
-    private static extern int DladdrLinux(void* address, DlInfo* info);
-
-    [DllImport("libSystem.B.dylib", EntryPoint = "dladdr")]
-    private static extern int DladdrMac(void* address, DlInfo* info);
 }

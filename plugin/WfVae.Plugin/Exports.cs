@@ -45,7 +45,7 @@ public static unsafe class Exports
             if (model == null) throw new ArgumentException("out (wfvae_model**) is NULL");
             *model = 0;
             // NULL: the default model installed beside the library (default-model/), as the CLI does without --model.
-            string path = modelPath == null ? DefaultModel.Locate() : Utf8(modelPath);
+            string path = modelPath == null ? DefaultModel.LocateBeside(LibraryFolder.Of((delegate* unmanaged<byte*, byte*, nint*, int>)&Open)) : Utf8(modelPath);
             // NULL and "" both mean the default choice (which still honours WFVAE_DEVICE).
             string? selector = device == null ? null : Utf8(device);
             *model = Models.Add(PluginModel.Open(path, selector));

@@ -20,6 +20,13 @@ public static class DefaultModel
     /// <summary>The default model's folder, or a <see cref="DefaultModelMissingException"/> naming every place looked at.</summary>
     public static string Locate() => Locate(Candidates());
 
+    /// <summary>
+    /// <see cref="Locate()"/> for a library loaded by another program (the C ABI plugin): <paramref name="libraryFolder"/>'s
+    /// default-model/ first, since the process's folder is the host's, not the library's.
+    /// </summary>
+    public static string LocateBeside(string? libraryFolder) =>
+        Locate(libraryFolder == null ? Candidates() : Candidates().Prepend(Path.Combine(libraryFolder, FolderName)));
+
     /// <summary>The first of <paramref name="folders"/> that holds a model, else the error naming them all.</summary>
     public static string Locate(IEnumerable<string> folders)
     {

@@ -60,7 +60,11 @@ public sealed class PluginTests(GpuFixture gpu, ITestOutputHelper log)
         string missing = dir.File("no-such-model.safetensors");
         string modelPath = Path.Combine(TestPaths.Golden(Case), "model.safetensors");
 
-        var run = NativePluginBuild.Run(build.Driver, ["errors", modelPath, missing], TimeSpan.FromMinutes(2));
+        // The host program lies elsewhere than the library and runs outside the repository (the driver finds the
+        // library through its absolute rpath), as any real host: NULL must still find the model beside the library.
+        string host = dir.File("host-program");
+        File.Copy(build.Driver, host);
+        var run = NativePluginBuild.Run(host, ["errors", modelPath, missing], TimeSpan.FromMinutes(2), dir.Path);
         log.WriteLine(run.Output);
         Assert.True(run.Exit == 0, $"plugin_e2e errors exited with {run.Exit}:\n{run.Output}");
         var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
