@@ -3,7 +3,7 @@ using WfVae.Model.Checkpoint;
 namespace WfVae.Tests.Reference;
 
 /// <summary>
-/// One golden case folder tests/fixtures/golden/&lt;name&gt;/ (see /work/shared/golden/README.md), read with
+/// One golden case folder tests/fixtures/golden/&lt;name&gt;/ (see tests/fixtures/golden/README.md), read with
 /// the product's safetensors reader (itself tested on its own in tests/Checkpoint).
 /// </summary>
 public sealed class GoldenCase

@@ -7,7 +7,7 @@ namespace WfVae.Tests.Reference;
 /// Tolerances of the reference tests, all in the golden README's metric
 /// rel_err(a, e) = max|a − e| / max(1e-6, rms(e)).
 ///
-/// Where they come from (/work/shared/golden/README.md, "Comparison metric and tolerance"):
+/// Where they come from (tests/fixtures/golden/README.md, "Metric and bounds"):
 /// * The golden files are the official PyTorch model in float32. Re-running the same code in
 ///   float64 moves them by at most 6.4e-6 (mean), 7.3e-6 (logvar), 5.2e-5 (decoded) and 1.1e-4
 ///   (worst intermediate tap: dec.norm_out_silu of the groupnorm case). Our reference accumulates in
