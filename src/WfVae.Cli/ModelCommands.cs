@@ -61,16 +61,7 @@ internal static class ModelCommands
     {
         string path = ModelPath(o, stderr, verb);
         if (DefaultModel.IsUntrained(path)) stderr.WriteLine($"wfvae {verb}: {DefaultModel.UntrainedWarning(path)}");
-        var device = VulkanDevice.Create(o.DeviceOptions);
-        try
-        {
-            return WfVaeModel.Load(path, device, o.Get("--config"), o.Precision);
-        }
-        catch
-        {
-            device.Dispose();
-            throw;
-        }
+        return WfVaeModel.LoadOwning(path, o.DeviceOptions, o.Get("--config"), o.Precision);
     }
 
     internal static string ModelPath(Options o, TextWriter stderr, string verb)

@@ -54,20 +54,31 @@ public sealed class WfVaeModel : IDisposable
     /// <see cref="PrecisionInfo.DefaultFor"/>: fp16 where the device offers it).
     /// </summary>
     public static WfVaeModel Load(string modelPath, VulkanDevice? device = null, string? configPath = null, Precision? precision = null)
+        => LoadCore(modelPath, device, DeviceOptions.Default, configPath, precision);
+
+    /// <summary>
+    /// Loads like <see cref="Load(string, VulkanDevice?, string?, Precision?)"/> onto a new device made from
+    /// <paramref name="deviceOptions"/>, which the model owns: disposing the model releases the device and saves its
+    /// pipeline cache, so the next process starts warm.
+    /// </summary>
+    public static WfVaeModel LoadOwning(string modelPath, DeviceOptions deviceOptions, string? configPath = null, Precision? precision = null)
+        => LoadCore(modelPath, null, deviceOptions, configPath, precision);
+
+    private static WfVaeModel LoadCore(string modelPath, VulkanDevice? device, DeviceOptions options, string? configPath, Precision? precision)
     {
         OperatorShaders.Verify();
         var checkpoint = WfVaeCheckpoint.Load(modelPath, configPath);
         bool owns = device == null;
-        device ??= VulkanDevice.Create();
         try
         {
+            device ??= VulkanDevice.Create(options);
             var p = precision is { } chosen ? PrecisionInfo.Resolve(device, chosen) : PrecisionInfo.DefaultFor(device);
             return new WfVaeModel(device, owns, checkpoint, p);
         }
         catch
         {
             checkpoint.Dispose();
-            if (owns) device.Dispose();
+            if (owns) device?.Dispose();
             throw;
         }
     }

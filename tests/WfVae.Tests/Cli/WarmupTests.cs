@@ -99,6 +99,20 @@ public sealed class WarmupTests : IDisposable
         return (latents.ToArray(), video.ToArray());
     }
 
+    [Theory]
+    [InlineData("encode", "out.wfl")]
+    [InlineData("recon", "out.rgb")]
+    public void EveryVerbThatLoadsTheModelLeavesTheCacheForTheNextRun(string verb, string output)
+    {
+        string input = Path.Combine(_dir, "in.rgb");
+        File.WriteAllBytes(input, new byte[5 * H * W * 3]);
+        var (code, _, stderr) = Run(AppContext.BaseDirectory, verb, "--model", Tiny, "--raw", $"{W}x{H}@8", input, Path.Combine(_dir, output));
+        Assert.True(code == 0, stderr);
+        string cache = Assert.Single(Directory.GetFiles(Path.Combine(_dir, "cache", "wfvae"), "pipelines-*.bin"));
+        using var device = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = cache });
+        Assert.Equal(new FileInfo(cache).Length, device.Pipelines.LoadedCacheBytes);
+    }
+
     [Fact]
     public void WithoutADefaultModelWarmupFailsAsEncodeDoes()
     {
