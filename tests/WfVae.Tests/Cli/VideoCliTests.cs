@@ -16,7 +16,6 @@ namespace WfVae.Tests.Cli;
 /// wfvae on real video: files, URLs and raw pipes between real ffmpeg processes (ffmpeg/ffprobe as
 /// producers and oracles), with the golden tiny checkpoint on tiny clips so each case takes seconds.
 /// </summary>
-[Collection("gpu")]
 public sealed class VideoCliTests : IDisposable
 {
     private static readonly string Model = Path.Combine(TestPaths.Golden("tiny"), "model.safetensors");
