@@ -1,12 +1,13 @@
 using WfVae.Runtime;
 using Xunit;
 
-// How the suite runs in parallel (docs/testing.md has the why and the measurements):
+// How the suite runs in parallel (docs/architecture.md, "Tests in parallel", has the measurements):
 // - Every collection below owns one GpuFixture, so one Vulkan device of its own. The tests of a collection run one
 //   at a time on it, which keeps the device's memory accounting, pipeline counts and validation messages theirs
 //   alone; different collections run at the same time on different devices.
 // - A test class without a [Collection] is its own collection (xunit's default) and runs in parallel with the rest;
-//   the CLI and tool tests are such classes: each opens its own devices, in-process or in a child process.
+//   the CLI, tool and frei0r tests are such classes: they open their own devices, in-process or in child processes.
+//   The plugin builds they share are made once (Lazy), and NativePluginBuild.Publish runs one publish at a time.
 // - maxParallelThreads (xunit.runner.json) is twice the core count: most tests spend much of their time on one core
 //   (process start-up, JIT, LLVM compiling a pipeline, a C compiler, a publish), so two per core keep both busy.
 
@@ -58,7 +59,7 @@ public sealed class GpuFixture : IDisposable
     public void Dispose() { }
 }
 
-/// <summary>The names of the collections that share a device; each has its own (see the top of this file).</summary>
+/// <summary>The collections that share a device; each has its own (see the top of this file).</summary>
 public static class Gpu
 {
     /// <summary>Operators and the runtime: kernels, variants, devices, memory accounting of one device.</summary>
@@ -69,11 +70,8 @@ public static class Gpu
     public const string Stream = "gpu-stream";
     /// <summary>The demo, the packages and CLI tests that compare with an engine run on the shared device.</summary>
     public const string Apps = "gpu-apps";
-    /// <summary>
-    /// The NativeAOT C plugin and the frei0r plugins: their builds publish into the same Release obj/ folders of
-    /// the engine projects, so they must not run at the same time; one collection keeps them in order.
-    /// </summary>
-    public const string Native = "native-plugins";
+    /// <summary>The NativeAOT C plugin: its build, its C drivers and the engine it runs against.</summary>
+    public const string Native = "native-plugin";
 }
 
 [CollectionDefinition(Gpu.Ops)]
@@ -89,4 +87,4 @@ public sealed class GpuStreamCollection : ICollectionFixture<GpuFixture> { }
 public sealed class GpuAppsCollection : ICollectionFixture<GpuFixture> { }
 
 [CollectionDefinition(Gpu.Native)]
-public sealed class NativePluginsCollection : ICollectionFixture<GpuFixture> { }
+public sealed class NativePluginCollection : ICollectionFixture<GpuFixture> { }
