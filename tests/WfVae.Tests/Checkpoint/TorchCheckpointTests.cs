@@ -12,7 +12,6 @@ namespace WfVae.Tests.Checkpoint;
 /// by tools/fixtures/make_torch_checkpoints.py from `wfvae generate --seed 15` of the config there): read
 /// without running the pickle, unwrapped as the official loader does, equal to the weights they were made from.
 /// </summary>
-[Collection("gpu")]
 public sealed class TorchCheckpointTests : IDisposable
 {
     private static readonly string Fixtures = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "torch");

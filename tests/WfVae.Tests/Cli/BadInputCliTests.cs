@@ -15,7 +15,6 @@ namespace WfVae.Tests.Cli;
 /// Every bad input of issue #15's "Why" (4, 5, 6) as a CLI case: one line naming the problem, exit 1
 /// (bad input) or 2 (usage), never 70, never a hang, never a silent result.
 /// </summary>
-[Collection("gpu")]
 public sealed class BadInputCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-badinput-").FullName;

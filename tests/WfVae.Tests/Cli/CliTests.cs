@@ -8,7 +8,6 @@ using static WfVae.Tests.Cli.CliRunner;
 namespace WfVae.Tests.Cli;
 
 /// <summary>The wfvae command-line contract: encode/decode/info on safetensors, exit codes, one-line errors.</summary>
-[Collection("gpu")]
 public sealed class CliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-cli-").FullName;
@@ -97,7 +96,6 @@ public sealed class CliTests : IDisposable
     }
 }
 
-[Collection("gpu")]
 public sealed class CliErrorTests
 {
     [Fact]

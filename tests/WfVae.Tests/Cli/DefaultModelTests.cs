@@ -4,7 +4,6 @@ using Xunit;
 namespace WfVae.Tests.Cli;
 
 /// <summary>Without --model the tools use the model installed beside them, say so, and warn about untrained weights.</summary>
-[Collection("gpu")]
 public sealed class DefaultModelTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-default-").FullName;

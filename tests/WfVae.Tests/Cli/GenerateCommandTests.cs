@@ -7,7 +7,7 @@ using static WfVae.Tests.Cli.CliRunner;
 namespace WfVae.Tests.Cli;
 
 /// <summary>wfvae generate: random checkpoint folders that info and the model loader accept.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Apps)]
 public sealed class GenerateCommandTests(GpuFixture gpu) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-generate-").FullName;

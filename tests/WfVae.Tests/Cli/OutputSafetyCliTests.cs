@@ -11,7 +11,6 @@ namespace WfVae.Tests.Cli;
 /// Outputs never destroy what they replace (issue #15, "Why" 1): devices, FIFOs and symbolic links keep
 /// what they are; regular files are replaced only by complete files; no temporary is left behind.
 /// </summary>
-[Collection("gpu")]
 public sealed class OutputSafetyCliTests : IDisposable
 {
     private const int W = 16, H = 16, Frames = 5;

@@ -12,7 +12,6 @@ namespace WfVae.Tests.Cli;
 /// its golden check; a missing PyTorch or a failing twin is exit 1 with the reason. Needs python3 with torch
 /// (python3-torch, installed by build.ps1 setup).
 /// </summary>
-[Collection("gpu")]
 public sealed class PeerBenchTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-peer-").FullName;

@@ -9,7 +9,7 @@ using static WfVae.Tests.Cli.CliRunner;
 namespace WfVae.Tests.Cli;
 
 /// <summary>--precision on the command line, the default precision per device class, and its errors.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Apps)]
 public sealed class PrecisionCliTests(GpuFixture gpu) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-precision-").FullName;

@@ -11,7 +11,6 @@ namespace WfVae.Tests.Cli;
 /// writers of one name (issue #15, "Why" 2 and 3): every complete chunk of a killed live encode is
 /// recovered and decodes, caught signals leave one line, a 128+n exit code and no unusable temporary.
 /// </summary>
-[Collection("gpu")]
 public sealed class ProcessCliTests : IDisposable
 {
     private const int W = 16, H = 16, FrameBytes = W * H * 3;

@@ -10,7 +10,6 @@ using static WfVae.Tests.Cli.CliRunner;
 namespace WfVae.Tests.Cli;
 
 /// <summary>wfvae encode/decode streaming options: --chunk, --stats, --policy, .wfl, raw frames.</summary>
-[Collection("gpu")]
 public sealed class StreamCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-stream-cli-").FullName;

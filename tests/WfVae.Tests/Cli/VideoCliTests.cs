@@ -16,7 +16,6 @@ namespace WfVae.Tests.Cli;
 /// wfvae on real video: files, URLs and raw pipes between real ffmpeg processes (ffmpeg/ffprobe as
 /// producers and oracles), with the golden tiny checkpoint on tiny clips so each case takes seconds.
 /// </summary>
-[Collection("gpu")]
 public sealed class VideoCliTests : IDisposable
 {
     private static readonly string Model = Path.Combine(TestPaths.Golden("tiny"), "model.safetensors");
@@ -160,11 +159,13 @@ public sealed class VideoCliTests : IDisposable
         int port;
         using (var probe = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0))) port = ((IPEndPoint)probe.Client.LocalEndPoint!).Port;
         var url = $"udp://127.0.0.1:{port}";
-        // wfvae binds first; the stream ends 2 s after the sender stops (--timeout), or at 16 frames.
-        var recon = Task.Run(() => Run("recon", url, P("live.mp4"), "--timeout", "2", "--frames", "16"));
+        // wfvae binds first; the stream ends at 16 frames, or 10 s after the sender stops (--timeout: also how long
+        // the open waits for the first packet, which a loaded machine can delay by seconds).
+        var recon = Task.Run(() => Run("recon", url, P("live.mp4"), "--timeout", "10", "--frames", "16"));
         await Task.Delay(500);
-        // 24 frames in real time (2 s), a keyframe every 4 frames so a late start still decodes; exits by itself.
-        using var sender = MediaTools.Start("ffmpeg", "-re", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=12", "-frames:v", "24",
+        // 48 frames in real time (4 s), a keyframe every 4 frames so a late start still decodes; exits by itself.
+        // Twice the frames the reader takes, so a reader that binds late still gets its 16 and ends at once.
+        using var sender = MediaTools.Start("ffmpeg", "-re", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=12", "-frames:v", "48",
             "-c:v", "libx264", "-g", "4", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", url + "?pkt_size=1316");
         try
         {

@@ -11,7 +11,7 @@ namespace WfVae.Tests.Demo;
 /// The cross-vendor demo run in-process on the suite's device (lavapipe in CI) with the default clip and
 /// the shipped untrained checkpoint: it must stream, write the three report files and say what it found.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Apps)]
 public sealed class DemoTests(GpuFixture gpu) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-demo-").FullName;

@@ -9,7 +9,7 @@ namespace WfVae.Tests.Model;
 /// pushed at the same time from different threads, each give exactly what the same session gives alone, and the
 /// device holds the weights once plus one state per session.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class ConcurrentSessionTests(GpuFixture gpu)
 {
     private const int H = 16, W = 24, Frames = 13, Latents = 4;

@@ -17,7 +17,7 @@ namespace WfVae.Tests.Model;
 /// frames are dropped, as the official whole-clip path does) and batches. Bounds as for the golden data:
 /// mean/logvar rel_err ≤ 1e-4, decoded ≤ 3e-4 (decoder fed the reference mean).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Golden)]
 public sealed class ConfigVariantTests(GpuFixture gpu, ITestOutputHelper log) : IDisposable
 {
     private readonly TempDirectory _dir = new();

@@ -11,7 +11,7 @@ namespace WfVae.Tests.Model;
 /// golden case, within the published fp16 bounds (<see cref="Conformance.LatentBound"/> 1e-2,
 /// <see cref="Conformance.DecodedBound"/> 4e-2; measured worst 5.2e-3 and 1.9e-2, docs/performance.md).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Golden)]
 public sealed class GoldenFp16Tests(GpuFixture gpu, ITestOutputHelper log)
 {
     public static TheoryData<string> Cases() => ReferenceTolerance.CaseData();

@@ -11,7 +11,7 @@ namespace WfVae.Tests.Model;
 /// see ReferenceTolerance): mean and logvar ≤ 1e-4, decoded ≤ 3e-4, every stored tap ≤ 1e-3. The
 /// decoder is fed the golden <c>mean</c>, as the official decode was.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Golden)]
 public sealed class GoldenModelTests(GpuFixture gpu, ITestOutputHelper log)
 {
     // Taps the engine does not materialise: the l2/l1 branch adds are fused into the inverse wavelets.

@@ -12,7 +12,7 @@ namespace WfVae.Tests.Model;
 /// bounds (mean and logvar ≤ 1e-4, decoded ≤ 3e-4): F(2x2,3x3) and the direct kernels here, F(4x4,3x3) in
 /// <see cref="GoldenModelTests"/> (the default on CPU drivers). The logged errors are the figures of docs/performance.md.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Golden)]
 public sealed class GoldenWinogradTests(GpuFixture gpu, ITestOutputHelper log)
 {
     public static TheoryData<string, string> Cases()

@@ -7,7 +7,7 @@ using Xunit;
 namespace WfVae.Tests.Model;
 
 /// <summary>The lifetime-based memory plan: packing, bounds, reuse across chunks, exactness, and its report.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class MemoryPlanTests(GpuFixture gpu)
 {
     private const long Align = 256;

@@ -6,7 +6,7 @@ using Xunit;
 namespace WfVae.Tests.Model;
 
 /// <summary>Chunked pushes through the stream graph equal one whole-clip push, bit for bit (docs/model.md#exactness), in both precisions.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class StreamingExactnessTests(GpuFixture gpu)
 {
     public static TheoryData<int[], Precision> EncoderChunkings() => new()

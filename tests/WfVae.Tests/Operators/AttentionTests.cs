@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace WfVae.Tests.Operators;
 
 /// <summary>The flash attention core against CpuOps.AttentionCore (double precision, full softmax).</summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
 {
     // Inputs are scaled so that scores have a spread of several units (peaky softmax, the online max really

@@ -20,13 +20,13 @@ namespace WfVae.Tests.Operators;
 /// kernel on every layer it can run (kw = 3, spatial stride 1, any width: partial segments included) and plain texel on
 /// the others.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvTexelTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.Texel);
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvTexelRowsTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.TexelRows);
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvSsboTests(GpuFixture gpu, ITestOutputHelper output) : ConvTests(gpu, output, KernelVariant.Ssbo);
 
 public abstract class ConvTests
@@ -277,7 +277,7 @@ public abstract class ConvTests
 /// kernel, conv_texel_rows.spv, sums in another order and is checked against the reference instead; forcing
 /// <see cref="KernelVariant.Texel"/> below keeps it out even on the wide rows where it would be the default.)
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class KernelVariantTests(GpuFixture gpu)
 {
     [Theory]
@@ -342,7 +342,7 @@ public sealed class KernelVariantTests(GpuFixture gpu)
 }
 
 /// <summary>The per-layer choice of the row kernel: from the layer's shape only, and only where the texel kernel is the device's.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
 {
     [Fact]
@@ -385,7 +385,7 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
     }
 }
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvBenchmarkTests(GpuFixture gpu)
 {
     [Fact]

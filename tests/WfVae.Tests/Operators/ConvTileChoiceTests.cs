@@ -5,7 +5,7 @@ using Xunit;
 namespace WfVae.Tests.Operators;
 
 /// <summary>Per-layer tile choice (narrowed for few output channels) and its --verbose log.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ConvTileChoiceTests(GpuFixture gpu)
 {
     [Theory]

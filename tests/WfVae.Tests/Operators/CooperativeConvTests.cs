@@ -10,7 +10,7 @@ namespace WfVae.Tests.Operators;
 /// rounded to fp16 (what a correct kernel produces), and typical kernel bugs — to show that it passes the first and
 /// catches the others, and that a failure disables the path with one warning line.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class CooperativeConvTests(GpuFixture gpu)
 {
     /// <summary>What a correct cooperative kernel returns: the float32 result with every value rounded to fp16.</summary>

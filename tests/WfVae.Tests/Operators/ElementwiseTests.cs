@@ -20,7 +20,7 @@ namespace WfVae.Tests.Operators;
 /// Figueroa 1995), and a copy of halves is exact. SiLU and axpy get u·|e| = 2⁻¹¹·|e| more (+ 2⁻²⁵ absolute for
 /// results in the half subnormal range).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ElementwiseTests(GpuFixture gpu, ITestOutputHelper output)
 {
     private VulkanDevice Dev => gpu.Device;

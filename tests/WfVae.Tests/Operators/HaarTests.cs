@@ -16,7 +16,7 @@ namespace WfVae.Tests.Operators;
 /// fp16 (<see cref="Fp16"/>): inputs rounded to halves on the host, the fp32 butterfly's result rounded once to a half:
 /// 2e-6 + 2⁻¹¹·max|e|/rms(e) (≈ 1.5e-3 for these sums of uniform values).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class HaarTests(GpuFixture gpu, ITestOutputHelper output)
 {
     private const double Tol = 2e-6;

@@ -10,7 +10,7 @@ namespace WfVae.Tests.Operators;
 /// LayerNorm / GroupNorm (+ fused SiLU) against CpuOps (double accumulation), on odd shapes, strided views in
 /// and out, in place, several frame counts.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
 {
     // LayerNorm: per voxel, fp32 sums of C ≤ 64 terms (mean, then centred squares) give relative errors of

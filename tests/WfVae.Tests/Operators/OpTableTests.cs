@@ -9,7 +9,7 @@ namespace WfVae.Tests.Operators;
 /// each output against the CPU reference, fp16 within one half rounding of fp32 (and really rounded), neighbouring
 /// channels and inputs untouched, no validation-layer error.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class OpTableTests(GpuFixture gpu, ITestOutputHelper output)
 {
     public static TheoryData<string, bool> Cases()

@@ -18,7 +18,7 @@ namespace WfVae.Tests.Operators;
 /// clamp to −30 and 20, both halves); a sample is computed in fp32 and rounded once to a half, which adds at most
 /// 2⁻¹¹·|sample| ≤ 2⁻¹¹·(|mean| + 6·std) (|ε| ≤ 5.8): the scaled bound below grows by 2⁻¹¹.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class PosteriorTests(GpuFixture gpu, ITestOutputHelper output)
 {
     private VulkanDevice Dev => gpu.Device;

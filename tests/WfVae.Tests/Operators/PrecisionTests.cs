@@ -11,7 +11,7 @@ namespace WfVae.Tests.Operators;
 /// rounded to halves, not the fp32 output itself), mixing precisions is refused, and fp16 uploads/downloads are
 /// the host's nearest-even halves, also through strided views.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
 {
     private VulkanDevice Dev => gpu.Device;

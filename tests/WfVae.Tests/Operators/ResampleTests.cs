@@ -17,7 +17,7 @@ namespace WfVae.Tests.Operators;
 /// fp16 (<see cref="Fp16"/>): inputs rounded to halves on the host; nearest 2× copies halves (still bit-exact); the
 /// interpolations round their fp32 result once more to a half: rel_err ≤ 1e-6 + 2⁻¹¹·max|e|/rms(e) (≈ 1e-3 here).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ResampleTests(GpuFixture gpu, ITestOutputHelper output)
 {
     private const double Tol = 1e-6;

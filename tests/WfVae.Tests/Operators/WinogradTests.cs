@@ -25,10 +25,10 @@ namespace WfVae.Tests.Operators;
 /// Every case runs with the texel kernels (CPU drivers) and the storage-buffer kernels (GPUs), on devices whose kernel
 /// variant is forced to each (the Winograd kernels follow the device's variant); both run on lavapipe.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class WinogradTexelTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: true);
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class WinogradSsboTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: false);
 
 public abstract class WinogradTests
@@ -218,7 +218,7 @@ public abstract class WinogradTests
 }
 
 /// <summary>Kernel variants, the per-layer choice, refusals and the log.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class WinogradChoiceTests(GpuFixture gpu)
 {
     [Theory]

@@ -14,7 +14,7 @@ namespace WfVae.Tests.Packaging;
 /// (the machine's global folder only as a read-only fallback), so no earlier package is ever picked up and
 /// nothing is added to the user's cache. Sources: the local feed plus the NuGet source this machine has.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Apps)]
 public sealed class PackageTests(GpuFixture gpu, ITestOutputHelper log)
 {
     private static readonly Lazy<Feed> Packed = new(() => new Feed(), LazyThreadSafetyMode.ExecutionAndPublication);

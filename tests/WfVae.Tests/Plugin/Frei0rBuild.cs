@@ -30,8 +30,7 @@ internal sealed class Frei0rBuild
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         foreach (var project in new[] { "WfVae.Frei0r.Encode", "WfVae.Frei0r.Decode" })
         {
-            var publish = NativePluginBuild.Run(dotnet, ["publish", Path.Combine(TestPaths.RepoRoot, "plugin", project, project + ".csproj"),
-                "-r", rid, "-c", "Release", "-o", PluginDir, "-nodeReuse:false"], TimeSpan.FromMinutes(10));
+            var publish = NativePluginBuild.Publish(dotnet, Path.Combine(TestPaths.RepoRoot, "plugin", project, project + ".csproj"), rid, PluginDir);
             if (publish.Exit != 0) throw new InvalidOperationException($"dotnet publish of {project} failed (exit {publish.Exit}); output:\n{publish.Output}");
         }
         foreach (var lib in new[] { Encoder, Decoder })

@@ -10,7 +10,6 @@ namespace WfVae.Tests.Plugin;
 /// against the CLI on the same frames (see <see cref="Frei0rHosts.AssertSameAsCli"/>): bit for bit, since
 /// the engine, the frame schedule and the pixel mapping are the same. Unix only (the hosts are).
 /// </summary>
-[Collection("gpu")]
 public sealed class Frei0rHostTests(ITestOutputHelper log)
 {
     [Fact]

@@ -10,7 +10,6 @@ namespace WfVae.Tests.Plugin;
 /// indices, f0r_deinit first, several threads at once. No crash, no hang (a time limit), every case passes,
 /// each complaint is one stderr line from the plugin, and the stream four threads encoded at once is whole.
 /// </summary>
-[Collection("gpu")]
 public sealed class Frei0rMisuseTests(ITestOutputHelper log)
 {
     private static readonly string[] Cases =

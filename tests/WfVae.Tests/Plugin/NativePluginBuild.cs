@@ -37,8 +37,7 @@ internal sealed class NativePluginBuild
         Driver = Path.Combine(OutputDir, "plugin_e2e");
 
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var publish = Run(dotnet, ["publish", Path.Combine(TestPaths.RepoRoot, "plugin", "WfVae.Plugin", "WfVae.Plugin.csproj"),
-            "-r", rid, "-c", "Release", "-o", OutputDir, "-nodeReuse:false"], TimeSpan.FromMinutes(10));
+        var publish = Publish(dotnet, Path.Combine(TestPaths.RepoRoot, "plugin", "WfVae.Plugin", "WfVae.Plugin.csproj"), rid, OutputDir);
         if (publish.Exit != 0 || !File.Exists(Library))
             throw new InvalidOperationException($"dotnet publish of the plugin failed (exit {publish.Exit}); output:\n{publish.Output}");
 
@@ -57,6 +56,18 @@ internal sealed class NativePluginBuild
             Library, "-Wl,-rpath," + OutputDir, "-lpthread"], TimeSpan.FromMinutes(2));
         if (misuse.Exit != 0)
             throw new InvalidOperationException($"compiling tests/native/plugin_misuse.c with {cc} -fsanitize=address failed (exit {misuse.Exit}):\n{misuse.Output}");
+    }
+
+    private static readonly object PublishLock = new();
+
+    /// <summary>
+    /// <c>dotnet publish -c Release</c> of a plugin project, one at a time: the plugin projects build the same engine
+    /// projects into the same Release obj/ folders, and their test collections run in parallel.
+    /// </summary>
+    public static (int Exit, string Output, string Stdout) Publish(string dotnet, string project, string rid, string outputDir)
+    {
+        lock (PublishLock)
+            return Run(dotnet, ["publish", project, "-r", rid, "-c", "Release", "-o", outputDir, "-nodeReuse:false"], TimeSpan.FromMinutes(10));
     }
 
     /// <summary>

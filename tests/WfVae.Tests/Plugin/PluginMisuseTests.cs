@@ -10,7 +10,7 @@ namespace WfVae.Tests.Plugin;
 /// must return an allowed status with a one-line message, the run must end (no deadlock: the driver's
 /// watchdog would kill it) and AddressSanitizer must find nothing in the host's memory.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Native)]
 public sealed class PluginMisuseTests(ITestOutputHelper log)
 {
     [Fact]

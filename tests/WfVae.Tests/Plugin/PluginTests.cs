@@ -13,7 +13,7 @@ namespace WfVae.Tests.Plugin;
 /// <see cref="WfVaeModel.Decode"/> bit for bit (same engine, and chunked streaming is exact). Also the
 /// error contract: status codes and last-error messages. Unix only (cc and an ELF/Mach-O library).
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Native)]
 public sealed class PluginTests(GpuFixture gpu, ITestOutputHelper log)
 {
     private const string Case = "long";

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -10,6 +11,18 @@ public sealed class ReferenceModelTests
     public ReferenceModelTests(ITestOutputHelper output) => _out = output;
 
     public static TheoryData<string> Cases => ReferenceTolerance.CaseData();
+
+    // The reference's encode and decode of each case, run once: Tiny_ProducesEveryGoldenTap reads the same runs as
+    // the tiny case's Encode_ and Decode_MatchesGolden (the full model in double precision takes seconds per case).
+    private static readonly ConcurrentDictionary<string, Lazy<(CpuTensor Mean, CpuTensor Logvar, Dictionary<string, CpuTensor> Taps)>> Encoded = new();
+    private static readonly ConcurrentDictionary<string, Lazy<(CpuTensor Decoded, Dictionary<string, CpuTensor> Taps)>> Decoded = new();
+
+    private static (CpuTensor Mean, CpuTensor Logvar, Dictionary<string, CpuTensor> Taps) Encode(GoldenCase g) =>
+        Encoded.GetOrAdd(g.Name, _ => new(() => new CpuReferenceModel(g.Config, g.Weight).Encode(g.Tensor("video")))).Value;
+
+    // The golden decoder taps belong to decode(mean) of the stored float32 mean.
+    private static (CpuTensor Decoded, Dictionary<string, CpuTensor> Taps) Decode(GoldenCase g) =>
+        Decoded.GetOrAdd(g.Name, _ => new(() => new CpuReferenceModel(g.Config, g.Weight).Decode(g.Tensor("mean")))).Value;
 
     private List<string> CompareTaps(GoldenCase g, Dictionary<string, CpuTensor> taps, string prefix)
     {
@@ -31,8 +44,7 @@ public sealed class ReferenceModelTests
     public void Encode_MatchesGolden(string name)
     {
         var g = ReferenceTolerance.Golden(name);
-        var model = new CpuReferenceModel(g.Config, g.Weight);
-        var (mean, logvar, taps) = model.Encode(g.Tensor("video"));
+        var (mean, logvar, taps) = Encode(g);
         var failures = CompareTaps(g, taps, "enc.");
         double em = CpuTensor.RelErr(mean, g.Tensor("mean")), el = CpuTensor.RelErr(logvar, g.Tensor("logvar"));
         _out.WriteLine($"{name}: mean rel_err {em:E2}, logvar rel_err {el:E2}");
@@ -45,10 +57,8 @@ public sealed class ReferenceModelTests
     [MemberData(nameof(Cases))]
     public void Decode_MatchesGolden(string name)
     {
-        // The golden decoder taps belong to decode(mean) of the stored float32 mean.
         var g = ReferenceTolerance.Golden(name);
-        var model = new CpuReferenceModel(g.Config, g.Weight);
-        var (decoded, taps) = model.Decode(g.Tensor("mean"));
+        var (decoded, taps) = Decode(g);
         var failures = CompareTaps(g, taps, "dec.");
         double ed = CpuTensor.RelErr(decoded, g.Tensor("decoded"));
         _out.WriteLine($"{name}: decoded rel_err {ed:E2}");
@@ -60,9 +70,8 @@ public sealed class ReferenceModelTests
     public void Tiny_ProducesEveryGoldenTap()
     {
         var g = ReferenceTolerance.Golden("tiny");
-        var model = new CpuReferenceModel(g.Config, g.Weight);
-        var enc = model.Encode(g.Tensor("video")).Taps;
-        var dec = model.Decode(g.Tensor("mean")).Taps;
+        var enc = Encode(g).Taps;
+        var dec = Decode(g).Taps;
         var missing = g.TensorNames.Where(n => !n.StartsWith("tiled.") && n != "video" && !enc.ContainsKey(n) && !dec.ContainsKey(n)).ToList();
         Assert.Empty(missing);
     }

@@ -8,7 +8,7 @@ namespace WfVae.Tests.Runtime;
 /// Cooperative-matrix probing, the path decision, WFVAE_COOPMAT and the build's verdicts (issue #6). No device here
 /// offers the extensions, so the decision is tested on constructed offers, and the real probe only for "not offered".
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class CooperativeMatrixTests(GpuFixture gpu)
 {
     private static readonly CooperativeMatrixShape Conv16 = new(16, 16, 16, 0, 0, 1, 1, 3);

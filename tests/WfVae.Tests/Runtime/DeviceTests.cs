@@ -4,7 +4,7 @@ using Xunit;
 
 namespace WfVae.Tests.Runtime;
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class DeviceTests(GpuFixture gpu)
 {
     private static PhysicalDeviceInfo Fake(int index, string name, DeviceKind kind) =>
@@ -147,7 +147,7 @@ public sealed class DeviceTests(GpuFixture gpu)
     }
 }
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class ValidationTests(GpuFixture gpu)
 {
     [Fact]
@@ -164,7 +164,7 @@ public sealed class ValidationTests(GpuFixture gpu)
     }
 }
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class DisposalTests(GpuFixture gpu)
 {
     [Fact]
@@ -196,7 +196,7 @@ public sealed class DisposalTests(GpuFixture gpu)
     }
 }
 
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class PipelineCacheTests
 {
     [Fact]
@@ -235,7 +235,7 @@ public sealed class PipelineCacheTests
 }
 
 /// <summary>Dispatches only bind: after the first use of a pipeline and a descriptor set nothing is allocated per dispatch.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Ops)]
 public sealed class DispatchAllocationTests(GpuFixture gpu)
 {
     [Fact]

@@ -12,7 +12,6 @@ namespace WfVae.Tests.Runtime;
 /// (cached; `build.ps1 test` runs it first) and prints the environment that selects it; the CLI then runs
 /// in child processes with that environment. A failed fetch fails the test: it is not skipped.
 /// </summary>
-[Collection("gpu")]
 public sealed partial class Mesa25Tests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-mesa25-").FullName;

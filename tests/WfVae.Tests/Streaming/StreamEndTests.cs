@@ -6,7 +6,7 @@ using static WfVae.Tests.Streaming.StreamTestKit;
 namespace WfVae.Tests.Streaming;
 
 /// <summary>End of stream (docs/model.md#end-of-stream): image mode, streams that are not 1 + 4k frames, pad and drop.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class StreamEndTests(GpuFixture gpu)
 {
     [Theory]

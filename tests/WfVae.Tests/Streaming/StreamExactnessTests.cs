@@ -11,7 +11,7 @@ namespace WfVae.Tests.Streaming;
 /// The streaming layer (pipe in, latents out; latents in, frames out) against this engine's whole-clip
 /// inference, bit for bit, and against the official golden outputs within the golden tolerances.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class StreamExactnessTests(GpuFixture gpu)
 {
     [Fact]

@@ -8,7 +8,7 @@ using static WfVae.Tests.Streaming.StreamTestKit;
 namespace WfVae.Tests.Streaming;
 
 /// <summary>Bounded memory, backpressure, cancellation and broken input on real System.IO.Pipelines.</summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class StreamPipelineTests(GpuFixture gpu, ITestOutputHelper log)
 {
     private const int H = 16, W = 16, FrameElements = 3 * H * W;

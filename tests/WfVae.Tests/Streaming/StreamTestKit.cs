@@ -27,6 +27,12 @@ internal static class StreamTestKit
 
     private static readonly Dictionary<WfVaeConfig, string> Folders = new();
 
+    /// <summary>
+    /// The configs a random checkpoint is written for, in seed order: the seed is fixed per config, not by which
+    /// test (in which parallel collection) asks first, so every run tests the same weights.
+    /// </summary>
+    private static readonly WfVaeConfig[] Seeded = [SmallConfig, NearestConfig];
+
     /// <summary>Loads a random checkpoint of <paramref name="config"/> (written once per test run).</summary>
     public static WfVaeModel LoadRandom(GpuFixture gpu, WfVaeConfig config) => WfVaeModel.Load(RandomFolder(config), gpu.Device);
 
@@ -38,8 +44,10 @@ internal static class StreamTestKit
         {
             if (!Folders.TryGetValue(config, out dir!))
             {
-                dir = Path.Combine(Path.GetTempPath(), $"wfvae-stream-{Environment.ProcessId}-{Folders.Count}");
-                RandomCheckpoint.Write(config, dir, seed: 77 + Folders.Count);
+                int index = Array.IndexOf(Seeded, config);
+                if (index < 0) throw new ArgumentException("a config without a seed: add it to StreamTestKit.Seeded", nameof(config));
+                dir = Path.Combine(Path.GetTempPath(), $"wfvae-stream-{Environment.ProcessId}-{index}");
+                RandomCheckpoint.Write(config, dir, seed: 77 + index);
                 Folders[config] = dir;
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
             }

@@ -10,7 +10,6 @@ namespace WfVae.Tests.Tools;
 /// device with the Debug build, and each way it can break (no wfvae, no driver, no loader, a step out of time, a
 /// stop) is reported as the failing step with its reason, a nonzero exit, and the results measured before it.
 /// </summary>
-[Collection("gpu")]
 public sealed class GpuKitTests : IDisposable
 {
     private static readonly string[] AllSteps = ["setup", "devices", "verify", "weights", "identity", "bench", "peer", "stream"];
