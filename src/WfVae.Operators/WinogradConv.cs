@@ -163,7 +163,7 @@ public static partial class WinogradConv
         int tout = y.T, th = (y.H + m - 1) / m, tw = (y.W + m - 1) / m;
         var (tc, rc) = PlanChunks(ScratchBudget(rec.Device), pts, w.Cin, w.Cout, w.Kt, tout, th, tw);
         bool texel = UsesTexels(rec.Device, precision);
-        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th);
+        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th, (long)tc * new Chunk(0, tc, 0, rc, tw).Tiles4);
         for (int t0 = 0; t0 < tout; t0 += tc)
             for (int r0 = 0; r0 < th; r0 += rc)
                 RecordChunk(rec, past, x, w, y, residual, precision, texel, label,
@@ -270,11 +270,13 @@ public static partial class WinogradConv
     }
 
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, WinogradTile tile, bool texel, Precision precision,
-        int frames, int rows, int tileRows)
+        int frames, int rows, int tileRows, long cols)
     {
         if (!d.Verbose) return;
         string chunk = rows < tileRows ? $"bands of {rows} of {tileRows} tile rows" : $"{frames} frame(s) per pass";
-        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk} [{ChoiceSource(d)}]");
+        // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
+        var g = GemmTiles(texel, w.Cout, cols);
+        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {cols} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
     /// <summary>

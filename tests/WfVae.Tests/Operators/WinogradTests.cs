@@ -367,6 +367,7 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         var line = Assert.Single(lines, l => l.Contains("test.winograd_log"));
         Assert.Contains("winograd F(2x2,3x3)", line);
         Assert.Contains("2 frame(s) per pass", line);
+        Assert.Contains("products 32 columns", line); // 2 frames x 15 tiles of 2x2, padded to 16 per frame
         Assert.Empty(d.ValidationErrors);
     }
 }
