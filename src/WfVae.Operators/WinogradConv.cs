@@ -112,14 +112,42 @@ public static partial class WinogradConv
     internal static (int WG, int WGN, int TM, int TN, int BK) GemmTiles(bool texel, int cout, long n)
     {
         if (!texel) return (256, 16, 4, 4, 16);
-        // 16 channels x 8 tiles per invocation with 4-row steps: the fastest shape in A/B runs on lavapipe
-        // (docs/performance.md, "Measurements formerly in code comments"). Few output channels narrow TM; narrow
-        // chunks (small frames) spend the invocations along the channels.
+        // 16 channels per invocation with 4-row steps (docs/performance.md, "Measurements formerly in code comments");
+        // few output channels narrow TM.
         int tm = Math.Min(16, (cout + 3) / 4 * 4);
-        int wgn = 8;
-        while (wgn > 1 && (long)wgn / 2 * 8 >= n) wgn /= 2;
-        return (32, wgn, tm, 8, 4);
+        var (wgn, tn) = TexelColumns(n);
+        // Workgroups of whole SIMD rows (llvmpipe runs 8 invocations at a time): 4 invocations along the channels,
+        // or 8 where 4 x WGN is not a multiple of 8.
+        int wgm = 4 * wgn % 8 == 0 ? 4 : 8;
+        return (wgm * wgn, wgn, tm, tn, 4);
     }
+
+    /// <summary>
+    /// Invocations along the columns (WGN) and columns per invocation (TN) of the texel product kernel. The cost is in
+    /// the fetches of the transformed weights U (MiB per point, far more than the columns): every column block of a
+    /// product re-reads them, and each invocation's fetch of U serves TN columns. Columns past <paramref name="n"/> cost
+    /// as much as real ones. So up to <see cref="MaxTexelLaneColumns"/> columns (small frames, few frames) are one
+    /// invocation's; more take 8 per invocation, one block of up to <see cref="MaxTexelWgn"/> invocations covering all
+    /// where it can, else blocks that divide them with the least padding. n is a multiple of 4 (tiles of a frame are
+    /// padded to 4).
+    /// </summary>
+    internal static (int WGN, int TN) TexelColumns(long n)
+    {
+        if (n <= MaxTexelLaneColumns) return (1, (int)Math.Max(4, n));
+        long lanes = (n + 7) / 8;
+        if (lanes <= MaxTexelWgn) return ((int)lanes, 8);
+        int best = 8;
+        long Padding(int wgn) => (lanes + wgn - 1) / wgn * wgn - lanes;
+        for (int wgn = 8; wgn <= MaxTexelWgn; wgn++)
+            if (Padding(wgn) <= Padding(best)) best = wgn;
+        return (best, 8);
+    }
+
+    /// <summary>The most columns one invocation of the texel product kernel takes on its own (its accumulators: TM x this).</summary>
+    private const int MaxTexelLaneColumns = 48;
+
+    /// <summary>The most invocations along the columns of one texel product workgroup.</summary>
+    private const int MaxTexelWgn = 16;
 
     /// <summary>
     /// Records y = conv(past ++ x) + bias (+ residual) for weights in the Winograd layout. The caller (Conv.Forward) has
@@ -135,7 +163,7 @@ public static partial class WinogradConv
         int tout = y.T, th = (y.H + m - 1) / m, tw = (y.W + m - 1) / m;
         var (tc, rc) = PlanChunks(ScratchBudget(rec.Device), pts, w.Cin, w.Cout, w.Kt, tout, th, tw);
         bool texel = UsesTexels(rec.Device, precision);
-        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th);
+        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th, (long)tc * new Chunk(0, tc, 0, rc, tw).Tiles4);
         for (int t0 = 0; t0 < tout; t0 += tc)
             for (int r0 = 0; r0 < th; r0 += rc)
                 RecordChunk(rec, past, x, w, y, residual, precision, texel, label,
@@ -242,11 +270,13 @@ public static partial class WinogradConv
     }
 
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, WinogradTile tile, bool texel, Precision precision,
-        int frames, int rows, int tileRows)
+        int frames, int rows, int tileRows, long cols)
     {
         if (!d.Verbose) return;
         string chunk = rows < tileRows ? $"bands of {rows} of {tileRows} tile rows" : $"{frames} frame(s) per pass";
-        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk} [{ChoiceSource(d)}]");
+        // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
+        var g = GemmTiles(texel, w.Cout, cols);
+        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {cols} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
     /// <summary>

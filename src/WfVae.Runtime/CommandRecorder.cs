@@ -25,8 +25,11 @@ public readonly record struct Binding(GpuTensor Tensor, bool Write, BindingKind 
     public static Binding Texels4(GpuTensor t) => new(t, false, BindingKind.Texels4);
 }
 
-/// <summary>GPU time of one labelled dispatch, from timestamp queries, and the FLOPs its operator counts (docs/model.md#flops).</summary>
-public readonly record struct DispatchTiming(string Label, double Milliseconds, long Flops);
+/// <summary>
+/// GPU time of one labelled dispatch, from timestamp queries, the FLOPs its operator counts (docs/model.md#flops) and the
+/// shader module that ran it (<see cref="ComputePipeline.Name"/>, e.g. winograd_gemm_texel), so a profile can be split by kernel.
+/// </summary>
+public readonly record struct DispatchTiming(string Label, double Milliseconds, long Flops, string Kernel);
 
 /// <summary>
 /// Records many dispatches into one command buffer and submits them together. Barriers are inserted
@@ -44,7 +47,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
     private readonly QueryPool _queries;
     private readonly bool _timestamps;
     private readonly List<(Buffer Buffer, long Start, long End, bool Write)> _pending = new();
-    private readonly List<(string Label, long Flops)> _labels = new();
+    private readonly List<(string Label, long Flops, string Kernel)> _labels = new();
     private readonly List<DispatchTiming> _timings = new();
     private Pipeline _boundPipeline;
     private bool _recording;
@@ -156,7 +159,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         }
         vk.CmdDispatch(_cb, groupsX, groupsY, groupsZ);
         DispatchCount++;
-        Timestamp(label ?? pipeline.Name, flops);
+        Timestamp(label ?? pipeline.Name, flops, pipeline.Name);
     }
 
     /// <summary>Copies a tensor into another of the same shape (frame by frame when strided).</summary>
@@ -179,7 +182,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
                     (ulong)(dst.Storage.Offset + (dst.Offset + t * dst.FrameStride) * dst.ElementBytes),
                     (ulong)frameBytes);
         _device.Vk.CmdCopyBuffer(_cb, src.Storage.Buffer, dst.Storage.Buffer, (uint)regionsCount, regions);
-        Timestamp(label ?? "copy");
+        Timestamp(label ?? "copy", 0, "copy");
     }
 
     /// <summary>Sets every element of a dense tensor to zero.</summary>
@@ -200,7 +203,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         EnsureRecording();
         Hazards([Binding.Written(t)]);
         _device.Vk.CmdFillBuffer(_cb, t.Storage.Buffer, (ulong)start, (ulong)fill, 0);
-        Timestamp("zero");
+        Timestamp("zero", 0, "zero");
     }
 
     /// <summary>Makes every earlier write visible to every later command.</summary>
@@ -245,11 +248,11 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         }
     }
 
-    private void Timestamp(string label, long flops = 0)
+    private void Timestamp(string label, long flops, string kernel)
     {
         if (!_timestamps) return;
         if (_labels.Count + 1 >= MaxTimestamps) return;
-        _labels.Add((label, flops));
+        _labels.Add((label, flops, kernel));
         _device.Vk.CmdWriteTimestamp(_cb, PipelineStageFlags.BottomOfPipeBit, _queries, (uint)_labels.Count);
     }
 
@@ -282,7 +285,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
             _device.Vk.GetQueryPoolResults(_device.Handle, _queries, 0, (uint)ticks.Length, (nuint)(ticks.Length * 8), p, 8, QueryResultFlags.Result64Bit | QueryResultFlags.ResultWaitBit).Check("vkGetQueryPoolResults");
         double ns = _device.Info.TimestampPeriodNs;
         for (int i = 0; i < _labels.Count; i++)
-            _timings.Add(new DispatchTiming(_labels[i].Label, (ticks[i + 1] - ticks[i]) * ns / 1e6, _labels[i].Flops));
+            _timings.Add(new DispatchTiming(_labels[i].Label, (ticks[i + 1] - ticks[i]) * ns / 1e6, _labels[i].Flops, _labels[i].Kernel));
         _labels.Clear();
     }
 

@@ -20,7 +20,7 @@ public static class ModelBenchmark
         string Device, string Precision, string Model, int Frames, int Height, int Width, int Runs,
         double EncodeS, double DecodeS, double EncodeGflop, double DecodeGflop, long EncodePeakBytes, long DecodePeakBytes, long WeightBytes,
         double PeakGflopPerS, double[] EncodeRunsS, double[] DecodeRunsS, LayerTime[] EncoderLayers, LayerTime[] DecoderLayers,
-        string CooperativeMatrix)
+        LayerTime[] EncoderKernels, LayerTime[] DecoderKernels, string CooperativeMatrix)
     {
         /// <summary>Peak device bytes of encode or decode, whichever is higher (weights included).</summary>
         public long PeakDeviceBytes => Math.Max(EncodePeakBytes, DecodePeakBytes);
@@ -75,12 +75,13 @@ public static class ModelBenchmark
 
         return new Result(dev.Info.Name, model.Precision.Name(), modelName, frames, height, width, runs,
             Median(enc), Median(dec), encTimings.Sum(t => t.Flops) / 1e9, decTimings.Sum(t => t.Flops) / 1e9,
-            encPeak, decPeak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, peakGflops), Layers(decTimings, peakGflops),
-            dev.CooperativeMatrix.ToString());
+            encPeak, decPeak, model.WeightBytes, peakGflops, enc, dec, Layers(encTimings, t => t.Label, peakGflops), Layers(decTimings, t => t.Label, peakGflops),
+            Layers(encTimings, t => t.Kernel, peakGflops), Layers(decTimings, t => t.Kernel, peakGflops), dev.CooperativeMatrix.ToString());
     }
 
-    private static LayerTime[] Layers(IReadOnlyList<DispatchTiming> timings, double peak) =>
-        timings.GroupBy(t => t.Label)
+    /// <summary>GPU time and FLOPs summed per key: per layer (the dispatch label) or per kernel (the shader module).</summary>
+    private static LayerTime[] Layers(IReadOnlyList<DispatchTiming> timings, Func<DispatchTiming, string> key, double peak) =>
+        timings.GroupBy(key)
             .Select(g =>
             {
                 double ms = g.Sum(t => t.Milliseconds), gflop = g.Sum(t => t.Flops) / 1e9;
@@ -115,6 +116,8 @@ public static class ModelBenchmark
             ["device_peak_gflop_per_s"] = r.PeakGflopPerS,
             ["encoder_layers"] = new JsonArray(r.EncoderLayers.Select(LayerJson).ToArray()),
             ["decoder_layers"] = new JsonArray(r.DecoderLayers.Select(LayerJson).ToArray()),
+            ["encoder_kernels"] = new JsonArray(r.EncoderKernels.Select(LayerJson).ToArray()),
+            ["decoder_kernels"] = new JsonArray(r.DecoderKernels.Select(LayerJson).ToArray()),
         };
         if (peerJson != null) o["peer"] = JsonNode.Parse(peerJson);
         return o;
@@ -135,12 +138,16 @@ public static class ModelBenchmark
         sb.AppendLine($"| {r.Model} | {r.Frames}x{r.Height}x{r.Width} | {r.EncodeS:F3} | {r.DecodeS:F3} | {r.EncodeFramesPerS:F2} | {r.DecodeFramesPerS:F2} | {r.EncodeGflopPerS:F1} | {r.DecodeGflopPerS:F1} | {r.EncodePeakBytes / 1048576.0:F0} / {r.DecodePeakBytes / 1048576.0:F0} MiB |");
         sb.AppendLine();
         sb.AppendLine($"Device: {r.Device}, {r.Precision} ({r.CooperativeMatrix}); median of {r.Runs} run(s) after a warm-up (the warm-up is the profiled run); {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (docs/model.md#flops counting); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
-        foreach (var (title, layers) in new[] { ("encoder", r.EncoderLayers), ("decoder", r.DecoderLayers) })
+        foreach (var (title, column, layers) in new[]
+        {
+            ("Slowest encoder layers", "layer", r.EncoderLayers), ("Slowest decoder layers", "layer", r.DecoderLayers),
+            ("Encoder time by kernel", "kernel", r.EncoderKernels), ("Decoder time by kernel", "kernel", r.DecoderKernels),
+        })
         {
             sb.AppendLine();
-            sb.AppendLine($"Slowest {title} layers (profiled run):");
+            sb.AppendLine($"{title} (profiled run):");
             sb.AppendLine();
-            sb.AppendLine("| layer | GPU ms | GFLOP | GFLOP/s | % of peak |");
+            sb.AppendLine($"| {column} | GPU ms | GFLOP | GFLOP/s | % of peak |");
             sb.AppendLine("|---|---:|---:|---:|---:|");
             foreach (var l in layers.Take(topLayers))
                 sb.AppendLine($"| {l.Name} | {l.Ms:F1} | {l.Gflop:F2} | {l.GflopPerS:F1} | {l.PercentOfPeak:F1} |");

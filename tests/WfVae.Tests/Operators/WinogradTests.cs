@@ -97,6 +97,8 @@ public abstract class WinogradTests
     [InlineData(19, 17, 3, 3, 5, 33, WinogradTile.F2)]
     [InlineData(6, 7, 2, 3, 1, 1, WinogradTile.F4)]   // 1x1 frames: one tile, all but one input padding
     [InlineData(9, 6, 1, 1, 8, 4, WinogradTile.F4)]   // whole tiles only
+    [InlineData(24, 36, 3, 3, 8, 8, WinogradTile.F2)] // 48 product columns: all in one invocation on CPU drivers
+    [InlineData(7, 9, 3, 5, 6, 10, WinogradTile.F2)]  // 80 columns: one block of 10 invocations on CPU drivers
     [InlineData(5, 3, 3, 2, 5, 17, WinogradTile.F2, Precision.Fp16)]
     [InlineData(17, 33, 3, 2, 9, 6, WinogradTile.F2, Precision.Fp16)]
     [InlineData(40, 70, 3, 1, 5, 7, WinogradTile.F2, Precision.Fp16)]
@@ -365,6 +367,7 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         var line = Assert.Single(lines, l => l.Contains("test.winograd_log"));
         Assert.Contains("winograd F(2x2,3x3)", line);
         Assert.Contains("2 frame(s) per pass", line);
+        Assert.Contains("products 32 columns", line); // 2 frames x 15 tiles of 2x2, padded to 16 per frame
         Assert.Empty(d.ValidationErrors);
     }
 }
