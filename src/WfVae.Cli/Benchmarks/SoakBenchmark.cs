@@ -34,8 +34,12 @@ internal static class SoakBenchmark
         public double RssSlope => Slope(Settled.Select(s => ((double)s.Frames, (double)s.RssBytes)));
         public double DeviceSlope => Slope(Settled.Select(s => ((double)s.Frames, (double)s.DeviceBytes)));
         public double ManagedSlope => Slope(Settled.Select(s => ((double)s.Frames, (double)s.ManagedBytes)));
-        /// <summary>Host memory outside the collector's committed heap (native allocations, code, mapped files).</summary>
-        public double NativeSlope => Slope(Settled.Select(s => ((double)s.Frames, (double)(s.RssBytes - s.GcCommittedBytes))));
+        /// <summary>
+        /// Host memory besides the managed heap (native allocations, code, mapped files, and heap memory the collector
+        /// keeps committed but empty). Not RSS minus <see cref="Sample.GcCommittedBytes"/>: that figure changes only
+        /// when a collection runs, which may be once in a whole run.
+        /// </summary>
+        public double NativeSlope => Slope(Settled.Select(s => ((double)s.Frames, (double)(s.RssBytes - s.ManagedBytes))));
         /// <summary>Managed bytes allocated per frame (garbage included): what the collector has to clean up.</summary>
         public double AllocatedPerFrame => Slope(Settled.Select(s => ((double)s.Frames, (double)s.AllocatedBytes)));
         /// <summary>Collections (of any generation) during the run.</summary>
@@ -137,7 +141,7 @@ internal static class SoakBenchmark
     {
         var sb = new StringBuilder();
         sb.AppendLine($"Model `{model}`, {width}x{height} RGB24 frames through a pipe, chunk 4, device {device}; samples every second, slopes by least squares over the samples after frame 100. " +
-            "Managed: the collector's heap, objects not yet collected included; native: RSS minus the heap the collector has committed; allocated: managed bytes allocated per frame; GCs: collections during the run.");
+            "Managed: the collector's heap, objects not yet collected included; native: RSS minus the managed heap; allocated: managed bytes allocated per frame; GCs: collections during the run.");
         sb.AppendLine();
         sb.AppendLine("| direction | frames | seconds | samples | peak RSS (MiB) | RSS slope (bytes/frame) | peak managed (MiB) | managed slope (bytes/frame) | native slope (bytes/frame) | allocated (bytes/frame) | GCs | peak device (MiB) | device slope (bytes/frame) |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
