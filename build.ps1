@@ -101,7 +101,8 @@ targets:
            Arguments: -- [seconds per target, default 60] [target ...]
   soak     build, then: wfvae bench soak --model demo/assets/default-model --frames 10000 --size 64x64
            --json artifacts/soak.json --markdown docs/performance.md (a 10,000-frame stream through encode and
-           recon with host RSS and device memory sampled every second; slow on a CPU driver). Options given
+           recon with host RSS, the managed heap (bytes allocated, collections) and device memory sampled every
+           second; slow on a CPU driver). Options given
            after -- replace those defaults (e.g. -- --frames 2000 --size 32x32).
   pack     NuGet packages into artifacts/packages: dotnet pack WfVae.Vulkan.sln -c <Configuration>
            (the libraries WfVae.Runtime, .Operators, .Model, .Streaming, .Media, SPIR-V embedded in

@@ -48,7 +48,9 @@ internal static class BenchCommand
             WfVae.IO.OutputFile.WriteAllText(json, System.Text.Json.JsonSerializer.Serialize(results.Select(r => new
             {
                 r.Direction, r.Frames, r.Seconds, rss_slope_bytes_per_frame = r.RssSlope, device_slope_bytes_per_frame = r.DeviceSlope,
-                peak_rss_bytes = r.PeakRss, peak_device_bytes = r.PeakDevice, samples = r.Samples,
+                managed_slope_bytes_per_frame = r.ManagedSlope, native_slope_bytes_per_frame = r.NativeSlope,
+                allocated_bytes_per_frame = r.AllocatedPerFrame, collections = r.Collections,
+                peak_rss_bytes = r.PeakRss, peak_managed_bytes = r.PeakManaged, peak_device_bytes = r.PeakDevice, samples = r.Samples,
             }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         if (o.Get("--markdown") is { } md) WriteSection(md, "Soak", table);
         return 0;

@@ -28,10 +28,12 @@ internal static class EncodeCommand
         var policy = StreamOptions.Policy(o);
         var (items, crop, progress) = source != null ? SourceItems(o, source, size!.Value, stderr) : TensorItems(o, input);
 
-        // Encoders first: a bad chunk size or frame size fails before any output file is started.
-        var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy)).ToList();
+        // Encoders first: a bad chunk size or frame size fails before any output file is started. A .wfl sink writes
+        // each chunk at once and keeps none, so its encoders may recycle the latent arrays (no allocation per push).
+        bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
+        var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy) { RecycleLatents = wfl }).ToList();
         var stats = new List<StreamStats>();
-        ILatentSink sink = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase)
+        ILatentSink sink = wfl
             ? WflSink.Create(output, model, items, policy, crop)
             : output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? new SafetensorsSink(o, output, model, items.Count, crop)
             : throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");

@@ -31,7 +31,11 @@ internal static class ReconCommand
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4, videoFrames: true);
         var policy = StreamOptions.Policy(o);
         var f = source.Format;
-        var encoder = new StreamingEncoder(model, new RawFrameFormat(f.Pixel, size.Width, size.Height, f.FpsNumerator, f.FpsDenominator), chunk, policy);
+        // The decoder copies each latent chunk before it asks for the next, so the encoder may recycle their arrays.
+        var encoder = new StreamingEncoder(model, new RawFrameFormat(f.Pixel, size.Width, size.Height, f.FpsNumerator, f.FpsDenominator), chunk, policy)
+        {
+            RecycleLatents = true,
+        };
         using var decoder = new StreamingDecoder(model, WfVaeConfig.LatentSize(size.Height), WfVaeConfig.LatentSize(size.Width), chunk == 0 ? 0 : 1);
         using var sink = FrameSink.Create(o, output, RawOutput(o, output) ? f.Pixel : null, f.Width, f.Height, (f.FpsNumerator, f.FpsDenominator));
 

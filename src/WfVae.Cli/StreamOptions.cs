@@ -126,6 +126,9 @@ internal static class StreamOptions
             ["peak_stream_bytes"] = all.Max(s => s.PeakStreamBytes),
             ["memory"] = all.Select(s => s.Memory).Where(m => m != null).MaxBy(m => m!.PlannedChunkBytes)!,
             ["elapsed_ms"] = all.Sum(s => s.ElapsedMs),
+            ["pushes"] = all.Sum(s => s.Pushes),
+            ["max_chunk_latency_ms"] = all.Max(s => s.MaxChunkLatencyMs),
+            ["mean_chunk_latency_ms"] = all.Sum(s => s.MeanChunkLatencyMs * s.Pushes) / Math.Max(1, all.Sum(s => s.Pushes)),
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,
         };

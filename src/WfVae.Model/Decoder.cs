@@ -74,7 +74,7 @@ public sealed class Decoder
         // Backbone at the latent rate, then the 2x time/space upsampler.
         var a = ctx.Chain(mid.Channels(0, 4 * b), _up2, taps, "dec.up2"); // nd >= 1: the config refuses 0
         ctx.Return(mid);
-        var u = ctx.Replace(a, _timeUp.Push(ctx, a, last), taps, $"dec.up2.{_up2.Length}");
+        var u = ctx.Replace(a, _timeUp.Push(ctx, a, last), taps, "dec.up2", _up2.Length);
         var g = ctx.Replace(u, _up2Last.Push(ctx, u), taps, "dec.up2");
         int n = g.T;
 
@@ -95,7 +95,7 @@ public sealed class Decoder
         var up = ctx.Rent(2 * b, n, 2 * a.H, 2 * a.W);
         if (n > 0) Resample.Nearest2x(ctx.Rec, a, up);
         ctx.Return(a);
-        a = ctx.Replace(up, _upsampleConv.Push(ctx, up), taps, $"dec.up1.{_up1.Length}");
+        a = ctx.Replace(up, _upsampleConv.Push(ctx, up), taps, "dec.up1", _up1.Length);
         a = ctx.Replace(a, _up1Last.Push(ctx, a), taps, "dec.up1");
         a = ctx.Replace(a, _layer0.Push(ctx, a), taps, "dec.layer.0");
         a = ctx.Replace(a, _layer1.Push(ctx, a), taps, "dec.layer");

@@ -71,7 +71,7 @@ public sealed class Encoder
         var h = _down1In.Push(ctx, w1);
         ctx.Return(w1);
         taps?.Tap(ctx, "enc.down1.0", h);
-        for (int i = 0; i < _down1.Length; i++) h = ctx.Replace(h, _down1[i].Push(ctx, h), taps, $"enc.down1.{i + 1}");
+        for (int i = 0; i < _down1.Length; i++) h = ctx.Replace(h, _down1[i].Push(ctx, h), taps, "enc.down1", i + 1);
         _down1Down.Push(ctx, h, into: cat1.Channels(0, b));
         ctx.Return(h);
         taps?.Tap(ctx, "enc.down1", cat1.Channels(0, b));
@@ -80,7 +80,7 @@ public sealed class Encoder
         h = _down2In.Push(ctx, cat1);
         ctx.Return(cat1);
         taps?.Tap(ctx, "enc.down2.0", h);
-        for (int i = 0; i < _down2.Length; i++) h = ctx.Replace(h, _down2[i].Push(ctx, h), taps, $"enc.down2.{i + 1}");
+        for (int i = 0; i < _down2.Length; i++) h = ctx.Replace(h, _down2[i].Push(ctx, h), taps, "enc.down2", i + 1);
         _down2Down.Push(ctx, h, into: cat2.Channels(0, 2 * b));
         ctx.Return(h);
         taps?.Tap(ctx, "enc.down2", cat2.Channels(0, 2 * b));

@@ -4,6 +4,7 @@ namespace WfVae.Model;
 /// Device memory of one stream session, in bytes. <see cref="PlannedActivationBytes"/> is the slab the arena
 /// planned from tensor lifetimes; <see cref="LiveSetBytes"/> (the largest set of intermediates live at one
 /// moment of a push) and the two largest tensors live together are lower bounds no placement can beat.
+/// A struct: streams read it after every push, which allocates nothing in steady state.
 /// </summary>
 /// <param name="WeightBytes">The model's weights (shared by every session of the model).</param>
 /// <param name="CacheBytes">The layers' causal caches and frame queues this stream holds between pushes.</param>
@@ -15,7 +16,7 @@ namespace WfVae.Model;
 /// <param name="Pushes">Pushes so far.</param>
 /// <param name="PlannedPushes">Pushes whose every intermediate got its planned place (no spill, no new plan).</param>
 /// <param name="ScratchBytes">Operator scratch held by the session's recorder (Winograd's transformed tiles, bounded per conv).</param>
-public sealed record MemoryReport(
+public readonly record struct MemoryReport(
     long WeightBytes, long CacheBytes, long PlannedActivationBytes, long PeakActivationBytes,
     long LiveSetBytes, long LargestLiveBytes, long SecondLargestLiveBytes, int Pushes, int PlannedPushes, long ScratchBytes = 0)
 {

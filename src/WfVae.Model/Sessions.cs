@@ -148,7 +148,12 @@ public sealed class EncoderSession : StreamSession
     public int OutputFrames(int frames) => Model.Encoder.OutputFrames(State, frames);
 
     /// <summary>Encodes <paramref name="count"/> frames given frame-major [count][3][H][W] in [-1, 1].</summary>
-    public LatentFrames Push(ReadOnlySpan<float> frames, int count)
+    /// <param name="recycle">
+    /// The result of an earlier push that the caller is done with (written out, copied): its arrays receive this
+    /// push's latents when they have the right length, so a live stream allocates no output arrays per push. Null:
+    /// new arrays.
+    /// </param>
+    public LatentFrames Push(ReadOnlySpan<float> frames, int count, LatentFrames? recycle = null)
     {
         ThrowIfDisposed();
         long frameSize = 3L * Height * Width;
@@ -166,7 +171,7 @@ public sealed class EncoderSession : StreamSession
         {
             var (moments, mean, logvar) = Record(Ctx, frames, count, Taps);
             SubmitPush();
-            result = new LatentFrames(LatentsOut, moments.T, Model.Device.Download(mean), Model.Device.Download(logvar));
+            result = new LatentFrames(LatentsOut, moments.T, Download(mean, recycle?.Mean), Download(logvar, recycle?.Logvar));
             Ctx.Return(moments, mean, logvar);
             EndPush();
         }
@@ -178,6 +183,13 @@ public sealed class EncoderSession : StreamSession
         FramesIn += count;
         LatentsOut += result.Frames;
         return result;
+    }
+
+    private float[] Download(GpuTensor t, float[]? into)
+    {
+        if (into == null || into.Length != t.ElementCount) return Model.Device.Download(t);
+        Model.Device.Download(t, into);
+        return into;
     }
 
     /// <summary>

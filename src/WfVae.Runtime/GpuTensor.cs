@@ -60,14 +60,16 @@ public sealed class GpuTensor : IDisposable
     {
         if (start < 0 || count < 0 || start + count > C)
             throw new ArgumentOutOfRangeException(nameof(start), $"channels {start}..{start + count} outside {Shape}");
-        return new GpuTensor(Storage, Offset + start * Plane, count, T, H, W, FrameStride, ElementBytes, false);
+        return Derive(DerivedKind.Channels, start, count) ??
+            Remember(DerivedKind.Channels, start, count, new GpuTensor(Storage, Offset + start * Plane, count, T, H, W, FrameStride, ElementBytes, false));
     }
 
     public GpuTensor Frames(int start, int count)
     {
         if (start < 0 || count < 0 || start + count > T)
             throw new ArgumentOutOfRangeException(nameof(start), $"frames {start}..{start + count} outside {Shape}");
-        return new GpuTensor(Storage, Offset + start * FrameStride, C, count, H, W, FrameStride, ElementBytes, false);
+        return Derive(DerivedKind.Frames, start, count) ??
+            Remember(DerivedKind.Frames, start, count, new GpuTensor(Storage, Offset + start * FrameStride, C, count, H, W, FrameStride, ElementBytes, false));
     }
 
     /// <summary>The same memory seen with another frame count (for buffers sized for the largest chunk).</summary>
@@ -75,7 +77,34 @@ public sealed class GpuTensor : IDisposable
     {
         if (count > T && !(_owner && Storage.Size >= (Offset + count * FrameStride) * ElementBytes))
             throw new ArgumentOutOfRangeException(nameof(count), $"{count} frames exceed {Shape}");
-        return new GpuTensor(Storage, Offset, C, count, H, W, FrameStride, ElementBytes, false);
+        return Derive(DerivedKind.WithFrames, 0, count) ??
+            Remember(DerivedKind.WithFrames, 0, count, new GpuTensor(Storage, Offset, C, count, H, W, FrameStride, ElementBytes, false));
+    }
+
+    // The views derived last. A view is immutable, so asking again for the same slice may return the same object;
+    // the arena hands out the same tensor objects push after push (TensorArena), so a stream's steady-state pushes
+    // slice without allocating. Entries are immutable and replaced whole: safe to race on from several threads.
+    private enum DerivedKind { Channels, Frames, WithFrames }
+    private sealed record Derived(DerivedKind Kind, int Start, int Count, GpuTensor View);
+    private const int DerivedSlots = 4;
+    private Derived?[]? _derived;
+    private int _nextDerived;
+
+    private GpuTensor? Derive(DerivedKind kind, int start, int count)
+    {
+        if (_derived is not { } slots) return null;
+        foreach (var d in slots)
+            if (d != null && d.Kind == kind && d.Start == start && d.Count == count) return d.View;
+        return null;
+    }
+
+    private GpuTensor Remember(DerivedKind kind, int start, int count, GpuTensor view)
+    {
+        var slots = _derived ??= new Derived?[DerivedSlots];
+        int i = _nextDerived;
+        _nextDerived = (i + 1) % DerivedSlots;
+        slots[i] = new Derived(kind, start, count, view);
+        return view;
     }
 
     public bool SameShape(GpuTensor o) => o.C == C && o.T == T && o.H == H && o.W == W;

@@ -48,6 +48,12 @@ public sealed class TensorArena : IDisposable
     private bool _offPlan;
     private readonly List<MemoryPlan> _plans = new(); // most recently used first
 
+    // Slab views handed out before, by place and shape: a steady-state push rents the same tensors at the same places,
+    // so it gets the same (immutable) view objects and allocates nothing. Cleared with the slab it points into.
+    private readonly record struct ViewKey(DeviceAllocation Segment, long Byte, int C, int T, int H, int W, int ElementBytes);
+    private readonly Dictionary<ViewKey, GpuTensor> _views = new();
+    private const int MaxViews = 4096;
+
     public TensorArena(VulkanDevice device)
     {
         _device = device;
@@ -55,7 +61,7 @@ public sealed class TensorArena : IDisposable
     }
 
     /// <summary>Device bytes held by this arena (slab and spill buffers), in use or free.</summary>
-    public long HeldBytes => _slabBytes + _spillAll.Sum(a => a.Size);
+    public long HeldBytes => _slabBytes + SpillBytes;
     /// <summary>Bytes of the planned slab (0 before the first pass ends).</summary>
     public long SlabBytes => _slabBytes;
     /// <summary>The most this arena held at the end of a pass (its slab plus that pass's spill buffers), or after growing its slab.</summary>
@@ -67,7 +73,27 @@ public sealed class TensorArena : IDisposable
     /// <summary>Spill bytes the last pass needed (memory outside the slab, freed at its end; 0 when it followed a plan).</summary>
     public long LastPassSpillBytes { get; private set; }
     /// <summary>The plan with the largest live set among the plans kept, or null before the first pass ends.</summary>
-    public MemoryPlan? LargestPlan => _plans.Count == 0 ? null : _plans.MaxBy(p => p.LiveSetBytes);
+    public MemoryPlan? LargestPlan
+    {
+        get
+        {
+            MemoryPlan? largest = null;
+            foreach (var p in _plans)
+                if (largest == null || p.LiveSetBytes > largest.LiveSetBytes) largest = p;
+            return largest;
+        }
+    }
+
+    // Loops rather than LINQ here and below: the arena runs on every push, which allocates nothing in steady state.
+    private long SpillBytes
+    {
+        get
+        {
+            long sum = 0;
+            foreach (var a in _spillAll) sum += a.Size;
+            return sum;
+        }
+    }
 
     public GpuTensor Rent(int c, int t, int h, int w, int elementBytes = 4)
     {
@@ -84,7 +110,7 @@ public sealed class TensorArena : IDisposable
             _out[(_dryStorage, fake)] = (index, -2);
             return View(_dryStorage, fake, c, t, h, w, elementBytes);
         }
-        if (index == 0) _following = _plans.FirstOrDefault(p => p.Sizes[0] == bytes);
+        if (index == 0) _following = PlanStartingWith(bytes);
         long at = -1;
         if (_following is { } plan && index < plan.Sizes.Length && plan.Sizes[index] == bytes && plan.Offsets[index] + bytes <= _slabBytes
             && !OverlapsLive(plan.Offsets[index], bytes))
@@ -104,7 +130,7 @@ public sealed class TensorArena : IDisposable
         var segment = _slab[(int)(at / _segmentBytes)];
         long local = at % _segmentBytes;
         _out[(segment, local)] = (index, at);
-        return View(segment, local, c, t, h, w, elementBytes);
+        return SlabView(segment, local, c, t, h, w, elementBytes);
     }
 
     /// <summary>Gives a rented tensor's memory back for reuse; the tensor must not be used afterwards.</summary>
@@ -115,7 +141,7 @@ public sealed class TensorArena : IDisposable
         if (_out.Remove((tensor.Storage, byteStart), out var rent))
         {
             _pass[rent.Index] = _pass[rent.Index] with { End = _clock++ };
-            if (rent.SlabStart >= 0) _liveInSlab.RemoveAll(r => r.Start == rent.SlabStart);
+            if (rent.SlabStart >= 0) RemoveLive(rent.SlabStart);
             else if (rent.SlabStart == -1) FreeRange(tensor.Storage, byteStart, _pass[rent.Index].Bytes);
             return;
         }
@@ -138,8 +164,21 @@ public sealed class TensorArena : IDisposable
     /// <summary>Whether the arena has a plan starting with a rent of <paramref name="bytes"/> (the graph's input).</summary>
     public bool HasPlanFor(long bytes)
     {
-        bytes = DeviceMemoryPool.AlignUp(Math.Max(1L, bytes), DeviceMemoryPool.Alignment);
-        return _plans.Any(p => p.Sizes.Length > 0 && p.Sizes[0] == bytes);
+        return PlanStartingWith(DeviceMemoryPool.AlignUp(Math.Max(1L, bytes), DeviceMemoryPool.Alignment)) != null;
+    }
+
+    /// <summary>The most recently used plan whose first rent is <paramref name="bytes"/>, or null.</summary>
+    private MemoryPlan? PlanStartingWith(long bytes)
+    {
+        foreach (var p in _plans)
+            if (p.Sizes.Length > 0 && p.Sizes[0] == bytes) return p;
+        return null;
+    }
+
+    private void RemoveLive(long start)
+    {
+        for (int i = _liveInSlab.Count - 1; i >= 0; i--)
+            if (_liveInSlab[i].Start == start) _liveInSlab.RemoveAt(i);
     }
 
     private void Begin(bool dry)
@@ -174,7 +213,7 @@ public sealed class TensorArena : IDisposable
         _dryStorage?.Dispose(); // a dry pass's views own nothing and are gone with it
         _dryStorage = null;
         PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
-        LastPassSpillBytes = _spillAll.Sum(a => a.Size);
+        LastPassSpillBytes = SpillBytes;
         foreach (var a in _spillAll) a.Dispose();
         _spillAll.Clear();
         _spillFree.Clear();
@@ -195,7 +234,8 @@ public sealed class TensorArena : IDisposable
             _plans.Insert(0, plan);
             if (_plans.Count > MaxPlans) _plans.RemoveAt(_plans.Count - 1);
         }
-        long need = _plans.Max(p => p.SlabBytes);
+        long need = 0;
+        foreach (var p in _plans) need = Math.Max(need, p.SlabBytes);
         if (need > _slabBytes) Reserve(need);
         PeakHeldBytes = Math.Max(PeakHeldBytes, HeldBytes);
     }
@@ -205,6 +245,7 @@ public sealed class TensorArena : IDisposable
     {
         foreach (var s in _slab) s.Dispose();
         _slab.Clear();
+        _views.Clear();
         _slabBytes = 0;
         for (long left = bytes; left > 0; left -= _segmentBytes)
             _slab.Add(_device.Memory.Allocate(Math.Min(left, _segmentBytes)));
@@ -282,6 +323,14 @@ public sealed class TensorArena : IDisposable
         return fresh;
     }
 
+    private GpuTensor SlabView(DeviceAllocation segment, long byteOffset, int c, int t, int h, int w, int elementBytes)
+    {
+        var key = new ViewKey(segment, byteOffset, c, t, h, w, elementBytes);
+        if (_views.TryGetValue(key, out var view)) return view;
+        if (_views.Count >= MaxViews) _views.Clear(); // a stream whose shapes keep changing: forget, never grow
+        return _views[key] = View(segment, byteOffset, c, t, h, w, elementBytes);
+    }
+
     private static GpuTensor View(DeviceAllocation storage, long byteOffset, int c, int t, int h, int w, int elementBytes) =>
         new(storage, byteOffset / elementBytes, c, t, h, w, (long)c * h * w, elementBytes, owner: false);
 
@@ -297,6 +346,7 @@ public sealed class TensorArena : IDisposable
         _spillRanges.Clear();
         _liveInSlab.Clear();
         _out.Clear();
+        _views.Clear();
         _slabBytes = 0;
     }
 }

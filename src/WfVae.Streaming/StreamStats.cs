@@ -16,7 +16,9 @@ public sealed record ChunkStat(
 /// <summary>
 /// Figures of one stream (encode: frames in = video frames, out = latent frames; decode: the reverse).
 /// Device bytes come from the runtime's memory accounting: the peak is reset when the stream starts and
-/// includes everything live on the device then (the weights).
+/// includes everything live on the device then (the weights). A live stream may run for days, so the figures of
+/// each push are kept for the first <see cref="MaxChunkRecords"/> pushes only; every push counts in
+/// <see cref="Pushes"/> and the latency totals, and nothing else grows with the stream.
 /// </summary>
 public sealed class StreamStats
 {
@@ -36,12 +38,23 @@ public sealed class StreamStats
     /// <summary>Peak minus the bytes live at the start: what the stream itself needed (caches, arena).</summary>
     [JsonPropertyName("peak_stream_bytes")] public long PeakStreamBytes => PeakDeviceBytes - DeviceBytesAtStart;
     /// <summary>The session's memory breakdown after the last push (weights, caches, planned activations, live-set bounds).</summary>
-    [JsonPropertyName("memory")] public MemoryStats? Memory { get; private set; }
+    [JsonPropertyName("memory")] public MemoryStats? Memory => _memory is { } m ? MemoryStats.From(m) : null;
     [JsonPropertyName("elapsed_ms")] public double ElapsedMs { get; private set; }
+    /// <summary>Pushes so far, also those past <see cref="MaxChunkRecords"/>.</summary>
+    [JsonPropertyName("pushes")] public long Pushes { get; private set; }
+    [JsonPropertyName("max_chunk_latency_ms")] public double MaxChunkLatencyMs { get; private set; }
+    [JsonPropertyName("mean_chunk_latency_ms")] public double MeanChunkLatencyMs => Pushes == 0 ? 0 : _latencyTotalMs / Pushes;
+    /// <summary>Latency of each of the first <see cref="MaxChunkRecords"/> pushes.</summary>
     [JsonPropertyName("chunk_latency_ms")] public IEnumerable<double> ChunkLatencyMs => Chunks.Select(c => c.LatencyMs);
+    /// <summary>The first <see cref="MaxChunkRecords"/> pushes.</summary>
     [JsonPropertyName("chunks")] public List<ChunkStat> Chunks { get; } = new();
 
+    /// <summary>Pushes whose own figures are kept in <see cref="Chunks"/>.</summary>
+    public const int MaxChunkRecords = 1024;
+
     private long _peak;
+    private double _latencyTotalMs;
+    private MemoryReport? _memory;
 
     internal StreamStats(VulkanDevice device, string direction, int chunk)
     {
@@ -54,8 +67,11 @@ public sealed class StreamStats
 
     internal void Add(int framesIn, int framesOut, double ms, MemoryReport memory)
     {
-        Memory = MemoryStats.From(memory);
-        Chunks.Add(new ChunkStat(Chunks.Count, framesIn, framesOut, ms));
+        _memory = memory;
+        if (Chunks.Count < MaxChunkRecords) Chunks.Add(new ChunkStat(Chunks.Count, framesIn, framesOut, ms));
+        Pushes++;
+        _latencyTotalMs += ms;
+        MaxChunkLatencyMs = Math.Max(MaxChunkLatencyMs, ms);
         FramesIn += framesIn;
         FramesOut += framesOut;
         _peak = Math.Max(_peak, _device.Memory.PeakBytes);

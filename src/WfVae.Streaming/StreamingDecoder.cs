@@ -86,7 +86,9 @@ public sealed class StreamingDecoder : IDisposable
                 $"latent frame {_pushedLatents + _pendingCount + frame} holds " +
                 $"{NonFinite.At(latents.Slice(frame * _latentElements, _latentElements), bad % _latentElements, LatentHeight, LatentWidth)}; latents must be finite");
         }
-        var outputs = new List<VideoFrames>();
+        // One push's frames are returned as they are; only several pushes in one call are joined into a new array.
+        VideoFrames? single = null;
+        List<VideoFrames>? several = null;
         int at = 0;
         while (at < count)
         {
@@ -97,9 +99,12 @@ public sealed class StreamingDecoder : IDisposable
             latents.Slice(at * _latentElements, take * _latentElements).CopyTo(_pending.AsSpan(_pendingCount * _latentElements));
             _pendingCount += take;
             at += take;
-            if (_pendingCount == target) outputs.Add(PushPending(last: false));
+            if (_pendingCount != target) continue;
+            var v = PushPending(last: false);
+            if (single == null) single = v;
+            else (several ??= [single]).Add(v);
         }
-        return Join(outputs);
+        return several != null ? Join(several) : single ?? Join([]);
     }
 
     /// <summary>Ends the stream: decodes what is pending and flushes the frames held back for look-ahead.</summary>
@@ -114,13 +119,13 @@ public sealed class StreamingDecoder : IDisposable
 
     private VideoFrames PushPending(bool last)
     {
-        var clock = Stopwatch.StartNew();
+        long start = Stopwatch.GetTimestamp();
         int n = _pendingCount;
         var v = _session.Push(_pending.AsSpan(0, n * _latentElements), n, last);
         _pushedLatents += n;
         _pendingCount = 0;
         var cut = Cut(v);
-        Stats.Add(n, cut.Frames, clock.Elapsed.TotalMilliseconds, _session.Memory);
+        Stats.Add(n, cut.Frames, Stopwatch.GetElapsedTime(start).TotalMilliseconds, _session.Memory);
         if (cut.Frames < v.Frames) Stats.PaddedFrames += v.Frames - cut.Frames;
         return cut;
     }

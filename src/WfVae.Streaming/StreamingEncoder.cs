@@ -35,6 +35,13 @@ public sealed class StreamingEncoder
     public StreamStats? Stats { get; private set; }
     /// <summary>Video frames that came in (before padding) in the last stream.</summary>
     public long FramesIn { get; private set; }
+    /// <summary>
+    /// When true, the arrays of each <see cref="LatentFrames"/> yielded are overwritten by the push after it, so a
+    /// consumer must be done with a chunk (written it out, copied it) before asking for the next. For live streams
+    /// that write latents as they come: they then allocate no output arrays per push. False (default): every chunk
+    /// has arrays of its own, which a consumer may keep.
+    /// </summary>
+    public bool RecycleLatents { get; init; }
 
     public StreamingEncoder(WfVaeModel model, RawFrameFormat format, int chunk = 4, FramePolicy policy = FramePolicy.Pad)
     {
@@ -66,6 +73,7 @@ public sealed class StreamingEncoder
         {
             FramesIn = 0;
             long pushedFrames = 0;
+            LatentFrames? done = null; // the chunk the consumer asked past: its arrays are free when recycling
             while (true)
             {
                 ct.ThrowIfCancellationRequested();
@@ -80,7 +88,8 @@ public sealed class StreamingEncoder
                 FramesIn += have;
                 if (!reader.Ended)
                 {
-                    yield return Push(session, stats, buffer, have);
+                    done = Push(session, stats, buffer, have, RecycleLatents ? done : null);
+                    yield return done;
                     pushedFrames += have;
                     continue;
                 }
@@ -102,7 +111,7 @@ public sealed class StreamingEncoder
                     have += pad;
                     stats.PaddedFrames = pad;
                 }
-                if (have > 0) yield return Push(session, stats, buffer, have);
+                if (have > 0) yield return Push(session, stats, buffer, have, RecycleLatents ? done : null);
                 stats.FramesIn = FramesIn;
                 stats.Finish();
                 failure = reader.Error;
@@ -117,11 +126,11 @@ public sealed class StreamingEncoder
         if (failure != null) throw failure;
     }
 
-    private static LatentFrames Push(EncoderSession session, StreamStats stats, float[] buffer, int frames)
+    private static LatentFrames Push(EncoderSession session, StreamStats stats, float[] buffer, int frames, LatentFrames? recycle)
     {
-        var clock = Stopwatch.StartNew();
-        var r = session.Push(buffer.AsSpan(0, frames * session.Height * session.Width * 3), frames);
-        stats.Add(frames, r.Frames, clock.Elapsed.TotalMilliseconds, session.Memory);
+        long start = Stopwatch.GetTimestamp();
+        var r = session.Push(buffer.AsSpan(0, frames * session.Height * session.Width * 3), frames, recycle);
+        stats.Add(frames, r.Frames, Stopwatch.GetElapsedTime(start).TotalMilliseconds, session.Memory);
         return r;
     }
 }

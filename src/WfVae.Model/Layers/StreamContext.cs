@@ -30,7 +30,7 @@ public sealed class StreamContext
 
     private readonly List<IDisposable> _afterSubmit = new();
 
-    public void Return(params GpuTensor?[] tensors)
+    public void Return(params ReadOnlySpan<GpuTensor?> tensors)
     {
         foreach (var t in tensors) Arena.Return(t);
     }
@@ -40,6 +40,14 @@ public sealed class StreamContext
     {
         Arena.Return(old);
         taps?.Tap(this, tapName, next);
+        return next;
+    }
+
+    /// <summary>As <see cref="Replace(GpuTensor, GpuTensor, ITapSink?, string)"/> with the tap "prefix.index", a name built only when tapped.</summary>
+    public GpuTensor Replace(GpuTensor old, GpuTensor next, ITapSink? taps, string tapPrefix, int index)
+    {
+        Arena.Return(old);
+        taps?.Tap(this, $"{tapPrefix}.{index}", next);
         return next;
     }
 
