@@ -24,13 +24,20 @@ public sealed class ProcessCliTests : IDisposable
     private static byte[] Frames(int count, int seed) =>
         Enumerable.Range(0, count * FrameBytes).Select(i => (byte)((i * 13 + seed * 101) % 251)).ToArray();
 
-    /// <summary>Starts the CLI built beside the tests (validation layers off: these tests are about processes, not Vulkan).</summary>
+    /// <summary>
+    /// Starts the CLI built beside the tests (validation layers off: these tests are about processes, not Vulkan), with
+    /// the caught signals at their default disposition: a suite started by `nohup` or as a background job of a script
+    /// passes SIGHUP / SIGINT down ignored, and the CLI rightly leaves ignored signals ignored. `env` execs, so the pid
+    /// is the CLI's.
+    /// </summary>
     private static Process Start(params string[] args)
     {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var psi = new ProcessStartInfo("env")
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        psi.ArgumentList.Add("--default-signal=INT,HUP,TERM");
+        psi.ArgumentList.Add(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet");
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "wfvae.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["WFVAE_VALIDATION"] = "0";

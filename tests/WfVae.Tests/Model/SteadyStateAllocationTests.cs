@@ -9,7 +9,7 @@ namespace WfVae.Tests.Model;
 /// stream piles up garbage the collector may leave for a long time (the soak's host memory slope, docs/performance.md).
 /// Allocation bounds in bytes, counted on the pushing thread; no timing.
 /// </summary>
-[Collection("gpu")]
+[Collection(Gpu.Stream)]
 public sealed class SteadyStateAllocationTests(GpuFixture gpu)
 {
     private const int H = 16, W = 24, Warm = 3, Measured = 20;
