@@ -95,22 +95,7 @@ public sealed class StreamingEncoder
                 }
 
                 // End of stream: complete or leave out the last group, then report what ended the stream badly.
-                long total = pushedFrames + have;
-                int rho = WfVaeConfig.TrailingFrames(total);
-                if (reader.Error != null || Policy == FramePolicy.Drop)
-                {
-                    have -= Math.Min(have, rho); // frames of the incomplete group would stay pending in the encoder anyway
-                    if (reader.Error == null) stats.DroppedFrames = rho;
-                }
-                else if (rho != 0)
-                {
-                    int pad = WfVaeConfig.FramesToPad(total);
-                    if ((have + pad) * frameElements > buffer.Length) Array.Resize(ref buffer, (have + pad) * frameElements);
-                    var last = buffer.AsSpan((have - 1) * frameElements, frameElements);
-                    for (int i = 0; i < pad; i++) last.CopyTo(buffer.AsSpan((have + i) * frameElements, frameElements));
-                    have += pad;
-                    stats.PaddedFrames = pad;
-                }
+                have = CompleteLastGroup(reader, stats, ref buffer, have, pushedFrames + have, frameElements);
                 if (have > 0) yield return Push(session, stats, buffer, have, RecycleLatents ? done : null);
                 stats.FramesIn = FramesIn;
                 stats.Finish();
@@ -124,6 +109,27 @@ public sealed class StreamingEncoder
             await reader.CompleteAsync(failure).ConfigureAwait(false);
         }
         if (failure != null) throw failure;
+    }
+
+    /// <summary>
+    /// The frames to push at the end of a stream of <paramref name="total"/> frames: the incomplete last group left
+    /// out (a read error, or <see cref="FramePolicy.Drop"/>) or completed with copies of the last frame (Pad).
+    /// </summary>
+    private int CompleteLastGroup(RawFrameReader reader, StreamStats stats, ref float[] buffer, int have, long total, int frameElements)
+    {
+        int rho = WfVaeConfig.TrailingFrames(total);
+        if (reader.Error != null || Policy == FramePolicy.Drop)
+        {
+            if (reader.Error == null) stats.DroppedFrames = rho;
+            return have - Math.Min(have, rho); // frames of the incomplete group would stay pending in the encoder anyway
+        }
+        if (rho == 0) return have;
+        int pad = WfVaeConfig.FramesToPad(total);
+        if ((have + pad) * frameElements > buffer.Length) Array.Resize(ref buffer, (have + pad) * frameElements);
+        var last = buffer.AsSpan((have - 1) * frameElements, frameElements);
+        for (int i = 0; i < pad; i++) last.CopyTo(buffer.AsSpan((have + i) * frameElements, frameElements));
+        stats.PaddedFrames = pad;
+        return have + pad;
     }
 
     private static LatentFrames Push(EncoderSession session, StreamStats stats, float[] buffer, int frames, LatentFrames? recycle)
