@@ -389,7 +389,7 @@ public sealed class ConvRowKernelChoiceTests(GpuFixture gpu)
 public sealed class ConvBenchmarkTests(GpuFixture gpu)
 {
     [Fact]
-    public void QuickBenchmarkHasDirectAndWinogradRowsWithPositiveNumbers()
+    public void QuickBenchmarkHasDirectAndWinogradRowsWithConsistentNumbers()
     {
         var report = WfVae.Cli.Benchmarks.OperatorBenchmark.Run(gpu.Device, TextWriter.Null, quick: true);
         Assert.Contains(gpu.Device.Info.Name, report);
@@ -404,9 +404,17 @@ public sealed class ConvBenchmarkTests(GpuFixture gpu)
             Assert.Equal(8, cells.Length);
             // The kernel: direct with its workgroup tile, or Winograd with its tile; * marks the one the model runs.
             Assert.Matches(@"^((ssbo|texel|texel-rows) \d+x\d+|winograd F\([24]x[24],3x3\) (texel|ssbo))( \*)?$", cells[2]);
-            for (int i = 3; i < 8; i++)
-                Assert.True(double.Parse(cells[i], System.Globalization.CultureInfo.InvariantCulture) > 0, row);
+            var v = cells[3..].Select(c => double.Parse(c, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            Assert.True(v[0] > 0 && v.All(x => x >= 0), row); // GFLOP, ms, GFLOP/s, % of peak, × direct
+            // The rate is the row's own GFLOP over its ms, within the rounding of the three printed figures (F3, F2, F1):
+            // a slow layer may read 0.0 GFLOP/s.
+            if (v[1] > 0)
+            {
+                double rate = v[0] / (v[1] / 1000);
+                Assert.True(Math.Abs(v[2] - rate) <= 0.05 + rate * (0.0005 / v[0] + 0.005 / v[1]) * 1.01, row);
+            }
         }
+        Assert.Contains(rows, r => r.Split('|', StringSplitOptions.TrimEntries)[6] is var rate && double.Parse(rate, System.Globalization.CultureInfo.InvariantCulture) > 0);
         // Each layer's first row is its direct kernel, and exactly one row per layer is the model's.
         Assert.Equal(layers.Count, rows.Count(r => r.Contains(" *")));
         gpu.AssertClean();
