@@ -163,11 +163,11 @@ public static partial class WinogradConv
         int tout = y.T, th = (y.H + m - 1) / m, tw = (y.W + m - 1) / m;
         var (tc, rc) = PlanChunks(ScratchBudget(rec.Device), pts, w.Cin, w.Cout, w.Kt, tout, th, tw);
         bool texel = UsesTexels(rec.Device, precision);
-        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, tc, rc, th, (long)tc * new Chunk(0, tc, 0, rc, tw).Tiles4);
+        Chunk At(int t0, int r0) => new(t0, Math.Min(tc, tout - t0), r0, Math.Min(rc, th - r0), tw);
+        LogChoice(rec.Device, label, w, (long)tout * y.H * y.W, tile, texel, precision, At(0, 0), th);
         for (int t0 = 0; t0 < tout; t0 += tc)
             for (int r0 = 0; r0 < th; r0 += rc)
-                RecordChunk(rec, past, x, w, y, residual, precision, texel, label,
-                    new Chunk(t0, Math.Min(tc, tout - t0), r0, Math.Min(rc, th - r0), tw));
+                RecordChunk(rec, past, x, w, y, residual, precision, texel, label, At(t0, r0));
     }
 
     /// <summary>Output frames [T0, T0 + Frames) and tile rows [Row0, Row0 + Rows) of one pass through the three phases.</summary>
@@ -175,6 +175,8 @@ public static partial class WinogradConv
     {
         public int Tiles => Rows * TilesW;
         public int Tiles4 => (Tiles + 3) / 4 * 4;
+        /// <summary>Columns of the pass's products: its frames' tiles, each frame's padded to 4.</summary>
+        public long Columns => (long)Frames * Tiles4;
     }
 
     /// <summary>
@@ -201,7 +203,7 @@ public static partial class WinogradConv
     {
         var tile = w.Winograd!.Value;
         int pts = Points(tile), inFrames = c.Frames + w.Kt - 1;
-        long n = (long)c.Frames * c.Tiles4;
+        long n = c.Columns;
         var v = rec.Scratch(ScratchV, (long)pts * w.Cin * inFrames * c.Tiles4);
         var mt = rec.Scratch(ScratchM, pts * w.Cout * n);
         int variant = (texel ? 2 : 0) + (tile == WinogradTile.F2 ? 1 : 0);
@@ -245,7 +247,7 @@ public static partial class WinogradConv
     {
         var tile = w.Winograd!.Value;
         int pts = Points(tile), inFrames = c.Frames + w.Kt - 1;
-        long n = (long)c.Frames * c.Tiles4;
+        long n = c.Columns;
         var g = GemmTiles(texel, w.Cout, n);
         long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
         var gemmPipe = rec.Device.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
@@ -270,13 +272,13 @@ public static partial class WinogradConv
     }
 
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, WinogradTile tile, bool texel, Precision precision,
-        int frames, int rows, int tileRows, long cols)
+        Chunk first, int tileRows)
     {
         if (!d.Verbose) return;
-        string chunk = rows < tileRows ? $"bands of {rows} of {tileRows} tile rows" : $"{frames} frame(s) per pass";
+        string chunk = first.Rows < tileRows ? $"bands of {first.Rows} of {tileRows} tile rows" : $"{first.Frames} frame(s) per pass";
         // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
-        var g = GemmTiles(texel, w.Cout, cols);
-        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {cols} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
+        var g = GemmTiles(texel, w.Cout, first.Columns);
+        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
     /// <summary>
