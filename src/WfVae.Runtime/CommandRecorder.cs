@@ -129,7 +129,27 @@ public sealed unsafe partial class CommandRecorder : IDisposable
             throw new ArgumentException($"{pipeline.Name}: push constants are {sizeof(TPush)} bytes, the pipeline expects {pipeline.PushConstantBytes}");
         if (bindings.Length != pipeline.Bindings)
             throw new ArgumentException($"{pipeline.Name}: {bindings.Length} bindings given, {pipeline.Bindings} expected");
-        if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || _discarding) return;
+        if (groupsX == 0 || groupsY == 0 || groupsZ == 0) return;
+        if (_discarding)
+        {
+            pipeline.NoteUse(bindings, MemoryMarshal.AsBytes(new ReadOnlySpan<TPush>(in push)));
+            return;
+        }
+        pipeline.Started = true;
+        Record(pipeline, bindings, MemoryMarshal.AsBytes(new ReadOnlySpan<TPush>(in push)), groupsX, groupsY, groupsZ);
+        DispatchCount++;
+        Timestamp(label ?? pipeline.Name, flops, pipeline.Name);
+    }
+
+    /// <summary>
+    /// Records a dispatch of no workgroups: nothing runs, but a driver that compiles a shader when it first runs
+    /// (llvmpipe) compiles it here for these bindings (<see cref="FirstDispatchCompiler"/>).
+    /// </summary>
+    internal void RecordEmpty(ComputePipeline pipeline, ReadOnlySpan<Binding> bindings, ReadOnlySpan<byte> push) =>
+        Record(pipeline, bindings, push, 0, 0, 0);
+
+    private void Record(ComputePipeline pipeline, ReadOnlySpan<Binding> bindings, ReadOnlySpan<byte> push, uint groupsX, uint groupsY, uint groupsZ)
+    {
         _device.Pipelines.EnsureBuilt(pipeline); // outside the library's lock: other sessions keep recording meanwhile
         EnsureRecording();
         var vk = _device.Vk;
@@ -153,13 +173,9 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         var set = pipeline.SetFor(key, bindings);
         vk.CmdBindDescriptorSets(_cb, PipelineBindPoint.Compute, pipeline.Layout, 0, 1, &set, 0, null);
         if (pipeline.PushConstantBytes > 0)
-        {
-            var copy = push;
-            vk.CmdPushConstants(_cb, pipeline.Layout, ShaderStageFlags.ComputeBit, 0, (uint)sizeof(TPush), &copy);
-        }
+            fixed (byte* bytes = push)
+                vk.CmdPushConstants(_cb, pipeline.Layout, ShaderStageFlags.ComputeBit, 0, (uint)push.Length, bytes);
         vk.CmdDispatch(_cb, groupsX, groupsY, groupsZ);
-        DispatchCount++;
-        Timestamp(label ?? pipeline.Name, flops, pipeline.Name);
     }
 
     /// <summary>Copies a tensor into another of the same shape (frame by frame when strided).</summary>

@@ -33,6 +33,29 @@ public sealed unsafe class ComputePipeline
     /// <summary>Whether the Vulkan objects exist (built by <see cref="PipelineLibrary.Prepare"/> or on first dispatch).</summary>
     public bool IsBuilt => _built;
 
+    /// <summary>The specialization constants (ids 0, 1, 2, … in order).</summary>
+    internal ReadOnlySpan<int> Specialization => _spec;
+
+    /// <summary>
+    /// Whether a dispatch of this pipeline was recorded for real (not by a dry run) on its device, or its shader was
+    /// compiled ahead of the first one (<see cref="FirstDispatchCompiler"/>).
+    /// </summary>
+    internal bool Started { get; set; }
+
+    /// <summary>
+    /// The first dry-run dispatch's push constants and the element bytes of its bindings: enough to make the same
+    /// pipeline compile on another device (<see cref="FirstDispatchCompiler"/>); null until a dry run dispatched it.
+    /// </summary>
+    internal (byte[] Push, int[] ElementBytes)? FirstUse { get; private set; }
+
+    internal void NoteUse(ReadOnlySpan<Binding> bindings, ReadOnlySpan<byte> push)
+    {
+        if (FirstUse != null) return;
+        var bytes = new int[bindings.Length];
+        for (int i = 0; i < bytes.Length; i++) bytes[i] = bindings[i].Tensor.ElementBytes;
+        FirstUse = (push.ToArray(), bytes);
+    }
+
     internal DescriptorSetLayout SetLayout { get { EnsureBuilt(); return _setLayout; } }
     internal PipelineLayout Layout { get { EnsureBuilt(); return _layout; } }
     internal Pipeline Handle { get { EnsureBuilt(); return _handle; } }

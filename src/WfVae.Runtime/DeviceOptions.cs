@@ -100,6 +100,7 @@ public sealed record DeviceOptions
     public const string VariantVariable = "WFVAE_CONV_VARIANT";
     public const string TilesVariable = "WFVAE_CONV_TILES";
     public const string VerboseVariable = "WFVAE_VERBOSE";
+    public const string ParallelCompileVariable = "WFVAE_PARALLEL_COMPILE";
 
     /// <summary>Index (as listed by <c>wfvae devices</c>) or a case-insensitive name substring (WFVAE_DEVICE); null = default rank.</summary>
     public string? Selector { get; init; }
@@ -119,6 +120,11 @@ public sealed record DeviceOptions
     /// writes to stderr, the native plugin forwards to its host's callback; a library stays silent unless its user sets it.
     /// </summary>
     public Action<string>? Log { get; init; }
+    /// <summary>
+    /// On CPU drivers that compile a shader when it first runs: compile a push's shaders on every core before it runs
+    /// (<see cref="FirstDispatchCompiler"/>; WFVAE_PARALLEL_COMPILE); null = on.
+    /// </summary>
+    public bool? ParallelCompile { get; init; }
     /// <summary>Where the persistent pipeline cache lives; null = the user's cache folder, "" = none.</summary>
     public string? PipelineCachePath { get; init; }
     /// <summary>Bytes per memory block (capped by the device's storage-buffer range).</summary>
@@ -142,6 +148,7 @@ public sealed record DeviceOptions
             CooperativeMatrix = CooperativeMatrix ?? (Get(CooperativeMatrixVariable) is { } c ? CooperativeMatrixPlan.ParseSetting(c) : null),
             Kernels = KernelsWithEnvironment(Get),
             Verbose = Verbose ?? ParseFlag(Get(VerboseVariable), VerboseVariable),
+            ParallelCompile = ParallelCompile ?? ParseFlag(Get(ParallelCompileVariable), ParallelCompileVariable),
         };
     }
 

@@ -79,9 +79,16 @@ public sealed unsafe class PipelineLibrary : IDisposable
     /// </summary>
     public int Prepare()
     {
-        List<ComputePipeline> pending;
-        lock (Sync) pending = _pipelines.Values.Where(p => !p.IsBuilt).ToList();
-        if (pending.Count == 0) return 0;
+        List<ComputePipeline> all;
+        lock (Sync) all = _pipelines.Values.ToList();
+        var pending = all.Where(p => !p.IsBuilt).ToList();
+        int compiled = pending.Count == 0 ? 0 : Build(pending);
+        FirstDispatchCompiler.Run(_device, all);
+        return compiled;
+    }
+
+    private int Build(List<ComputePipeline> pending)
+    {
         int compiled = 0;
         try
         {

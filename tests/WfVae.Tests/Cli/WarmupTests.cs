@@ -96,9 +96,50 @@ public sealed class WarmupTests(WarmupTests.Warmed warmed) : IClassFixture<Warmu
         var rng = new Random(11);
         var clip = Enumerable.Range(0, 9 * 3 * H * W).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var warm = Stream(new DeviceOptions { PipelineCachePath = cache }, clip);
-        var cold = Stream(new DeviceOptions { PipelineCachePath = "" }, clip);
+        var cold = Stream(new DeviceOptions { PipelineCachePath = "", ParallelCompile = false }, clip);
         Assert.Equal(cold.Latents, warm.Latents);
         Assert.Equal(cold.Video, warm.Video);
+    }
+
+    /// <summary>
+    /// On lavapipe (the CI device), which compiles a shader at its first dispatch, a session's dry run hands every shader of the first
+    /// push to one compile queue per core (the device's own and extra devices) before the push runs; switched off, none.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FirstPushShadersAreCompiledAheadOnEveryCore(bool parallel)
+    {
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var device = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", ParallelCompile = parallel, Verbose = true, Log = log.Enqueue });
+        bool compilesAtFirstDispatch = device.Info.Kind == DeviceKind.Cpu && device.Info.Name.StartsWith("llvmpipe", StringComparison.Ordinal);
+        using var model = WfVaeModel.Load(Tiny, device);
+        using (var s = model.OpenEncoder(H, W))
+            s.Push(new float[3 * H * W], 1);
+        var lines = log.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"compiled (\d+) shaders before the first push on (\d+) queue")).Where(m => m.Success).ToList();
+        if (!parallel || !compilesAtFirstDispatch) // GPU drivers compile in vkCreateComputePipelines: nothing to do ahead
+        {
+            Assert.Empty(lines);
+            return;
+        }
+        var m = Assert.Single(lines);
+        Assert.Equal(device.Pipelines.Count, int.Parse(m.Groups[1].Value));
+        Assert.Equal(Math.Min(Environment.ProcessorCount, device.Pipelines.Count), int.Parse(m.Groups[2].Value));
+        Assert.Equal(0, device.Pipelines.BuiltAtDispatch);
+    }
+
+    [Theory]
+    [InlineData("0", false)]
+    [InlineData("off", false)]
+    [InlineData("1", true)]
+    [InlineData(null, null)]
+    public void ParallelCompileFollowsItsVariableUnlessSetInCode(string? value, bool? expected)
+    {
+        string? Env(string name) => name == DeviceOptions.ParallelCompileVariable ? value : null;
+        Assert.Equal(expected, new DeviceOptions().WithEnvironment(Env).ParallelCompile);
+        Assert.True(new DeviceOptions { ParallelCompile = true }.WithEnvironment(Env).ParallelCompile);
+        Assert.Contains(DeviceOptions.ParallelCompileVariable,
+            Assert.Throws<ArgumentException>(() => new DeviceOptions().WithEnvironment(n => n == DeviceOptions.ParallelCompileVariable ? "maybe" : null)).Message);
     }
 
     /// <summary>Encodes <paramref name="clip"/> in pushes of 1, 4, 4 frames and decodes the means latent by latent.</summary>
