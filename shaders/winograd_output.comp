@@ -20,14 +20,22 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer mTex;   // R32F view of the M scratch
+// Every operand read through texel views (CPU drivers: gathers instead of per-lane loops). The residual may be y's own
+// block: each output is read, then written, by the one invocation that owns it.
+layout(binding = 0) uniform samplerBuffer mTex;      // R32F view of the M scratch
+layout(binding = 1) uniform samplerBuffer biasTex;   // R32F (R16F) view of the conv's bias (ConvWeights.Packed)
+layout(binding = 2) uniform samplerBuffer resTex;
 float loadM(uint i) { return texelFetch(mTex, int(i)).x; }
+float loadBias(uint i) { return texelFetch(biasTex, int(i)).x; }
+float loadRes(uint i) { return texelFetch(resTex, int(i)).x; }
 #else
 layout(std430, binding = 0) readonly buffer Mb { float mData[]; };
-float loadM(uint i) { return mData[i]; }
-#endif
 layout(std430, binding = 1) readonly buffer Bias { ELEM biasData[]; };   // the conv's bias (ConvWeights.Packed)
 layout(std430, binding = 2) readonly buffer Res { ELEM resData[]; };
+float loadM(uint i) { return mData[i]; }
+float loadBias(uint i) { return float(biasData[i]); }
+float loadRes(uint i) { return float(resData[i]); }
+#endif
 layout(std430, binding = 3) buffer Y { ELEM yData[]; };
 
 layout(push_constant) uniform Push {
@@ -59,7 +67,7 @@ void main()
         winogradOutputLine(m, o);
         [[unroll]] for (int j = 0; j < TILE; j++) u[r][j] = o[j];
     }
-    const float bias = p.biasBase != 0xFFFFFFFFu ? float(biasData[p.biasBase + co]) : 0.0;
+    const float bias = p.biasBase != 0xFFFFFFFFu ? loadBias(p.biasBase + co) : 0.0;
     const uint oy0 = (p.row0 + q / p.tilesW) * uint(TILE);
     const uint ox0 = (q % p.tilesW) * uint(TILE);
     const uint plane = p.ho * p.wo;
@@ -75,7 +83,7 @@ void main()
             const uint r = co * plane + oy * p.wo + ox;
             float v = o[i];
             if (p.biasBase != 0xFFFFFFFFu) v += bias;
-            if (p.hasRes != 0u) v += float(resData[p.rBase + t * p.rFrame + r]);
+            if (p.hasRes != 0u) v += loadRes(p.rBase + t * p.rFrame + r);
             yData[p.yBase + t * p.yFrame + r] = ELEM(v);
         }
     }
