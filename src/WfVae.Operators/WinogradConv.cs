@@ -81,8 +81,8 @@ public static partial class WinogradConv
     public static ShaderFamily OutputShader { get; } = ShaderFamily.Create<OutputPush>("winograd_output", ["WG"], ShaderFamily.BothPrecisions,
         ShaderVariant.Plain(4),
         new ShaderVariant("f2", [.. Enumerable.Repeat(BindingKind.Storage, 4)]),
-        new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]),
-        new ShaderVariant("texel_f2", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]));
+        new ShaderVariant("texel", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]),
+        new ShaderVariant("texel_f2", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]));
 
     /// <summary>Transform points per tile, α² = (m + 2)²: 16 (F2) or 36 (F4).</summary>
     public static int Points(WinogradTile tile) => ((int)tile + 2) * ((int)tile + 2);
@@ -235,10 +235,11 @@ public static partial class WinogradConv
             RBase = rChunk?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
             BiasBase = w.HasBias ? w.Packed.BaseElement : uint.MaxValue,
         };
-        var (ox, oy) = Dispatch.Linear((long)c.Frames * w.Cout * c.Tiles, 64);
+        if (mt.BaseElement % 4 != 0 || v.BaseElement % 4 != 0) throw new InvalidOperationException("Winograd scratch must be 16-byte aligned");
+        var (ox, oy) = Dispatch.Linear((long)c.Frames * w.Cout * c.Tiles4 / 4, 64); // 4 tiles per invocation
         var outPipe = d.Pipelines.Get(OutputShader.Kernel(variant, precision), [64]);
         if (texel)
-            rec.Dispatch(outPipe, [Binding.Texels(mt), Binding.Texels(w.Packed), Binding.Texels(rChunk ?? yChunk), Binding.Written(yChunk)], outPush, ox, oy, 1, label);
+            rec.Dispatch(outPipe, [Binding.Texels4(mt), Binding.Texels(w.Packed), Binding.Texels(rChunk ?? yChunk), Binding.Written(yChunk)], outPush, ox, oy, 1, label);
         else
             rec.Dispatch(outPipe, [Binding.Read(mt), Binding.Read(w.Packed), Binding.Read(rChunk ?? yChunk), Binding.Written(yChunk)], outPush, ox, oy, 1, label);
     }
