@@ -90,11 +90,7 @@ layout(std430, binding = 0) readonly buffer Past { ELEM pastData[]; };
 layout(std430, binding = 1) readonly buffer X { ELEM xData[]; };
 layout(std430, binding = 2) readonly buffer Wt { ELEM4 wData[]; };   // [taps][Cin][CoutPad4], then bias[CoutPad4]
 #endif
-#ifdef WFVAE_TEXEL
-layout(binding = 3) uniform samplerBuffer resTex;   // R32F (R16F) view of the residual's block (may be y's own)
-#else
 layout(std430, binding = 3) readonly buffer Res { ELEM resData[]; };
-#endif
 layout(std430, binding = 4) buffer Y { ELEM yData[]; };
 
 layout(push_constant) uniform Push {
@@ -112,11 +108,7 @@ layout(push_constant) uniform Push {
     uint biasBase4;            // vec4 index of bias[0]; ~0u: no bias
 } p;
 
-#ifdef WFVAE_TEXEL
-float loadRes(uint i) { return texelFetch(resTex, int(i)).x; }
-#else
 float loadRes(uint i) { return float(resData[i]); }
-#endif
 void storeY(uint i, float v) { yData[i] = ELEM(v); }
 
 #ifdef WFVAE_TEXEL

@@ -39,7 +39,7 @@ public static class Conv
         new ShaderVariant("texel", TexelKinds),
         new ShaderVariant("texel_rows", TexelKinds));
 
-    private static BindingKind[] TexelKinds => [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Texels, BindingKind.Storage];
+    private static BindingKind[] TexelKinds => [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage];
 
     /// <summary>
     /// The tiles a dispatch on <paramref name="device"/> uses: the device's tile override (<see cref="KernelOptions.Tiles"/>,
@@ -195,7 +195,7 @@ public static class Conv
             rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
                 push, gx, gy, gz, label ?? "conv", Flops(w, y));
         else
-            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Texels(residual ?? y), Binding.Written(y)],
+            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
                 push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 

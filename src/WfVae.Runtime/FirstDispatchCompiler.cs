@@ -30,7 +30,7 @@ internal static class FirstDispatchCompiler
         {
             try
             {
-                if (w == 0) Drain(device, queue, p => p);
+                if (w == 0) Drain(device, device, queue, p => p);
                 else DrainOnExtraDevice(device, queue);
             }
             catch (Exception e) when (e is VulkanException or NoVulkanDeviceException or InvalidOperationException or ArgumentException)
@@ -62,11 +62,14 @@ internal static class FirstDispatchCompiler
         };
         // Disposing the device (its instance) waits until Mesa has written what it compiled to the disk cache.
         using var extra = VulkanDevice.Create(options);
-        Drain(extra, queue, p => extra.Pipelines.Get(p.Kernel, p.Specialization));
+        Drain(extra, device, queue, p => extra.Pipelines.Get(p.Kernel, p.Specialization));
     }
 
-    /// <summary>Takes pipelines from the queue until it is empty; each is compiled by its own empty dispatch.</summary>
-    private static void Drain(VulkanDevice device, ConcurrentQueue<ComputePipeline> queue, Func<ComputePipeline, ComputePipeline> onDevice)
+    /// <summary>
+    /// Takes pipelines from the queue until it is empty; each is compiled by its own empty dispatch on
+    /// <paramref name="device"/> (with <paramref name="owner"/>'s --verbose, one line per shader and its compile time).
+    /// </summary>
+    private static void Drain(VulkanDevice device, VulkanDevice owner, ConcurrentQueue<ComputePipeline> queue, Func<ComputePipeline, ComputePipeline> onDevice)
     {
         var dummies = new Dictionary<int, GpuTensor>();
         try
@@ -83,8 +86,11 @@ internal static class FirstDispatchCompiler
                     if (!dummies.TryGetValue(elementBytes[i], out var t)) dummies[elementBytes[i]] = t = device.CreateTensor(1, 1, 1, 64, elementBytes[i]);
                     bindings[i] = new Binding(t, pipeline.Kinds[i] == BindingKind.Storage, pipeline.Kinds[i]);
                 }
+                long start = Stopwatch.GetTimestamp();
                 rec.RecordEmpty(pipeline, bindings, push);
                 rec.Submit();
+                if (owner.Verbose)
+                    owner.Log($"wfvae: compiled {pipeline.Name} [{string.Join(",", pipeline.Specialization.ToArray())}] in {Stopwatch.GetElapsedTime(start).TotalMilliseconds:F0} ms{(device == owner ? "" : " on an extra device")}");
             }
         }
         finally
