@@ -32,12 +32,14 @@ public static class Conv
 
     /// <summary>
     /// shaders/conv.comp: bindings past, x, packed weights, residual, y; the tile shape as specialization constants;
-    /// variants in <see cref="KernelVariant"/> order: storage buffers, and texel operands for the texel and row kernels.
+    /// variants in <see cref="KernelVariant"/> order: storage buffers, texel operands for the texel and row kernels, and
+    /// for the pointwise kernel x and the weights as vec4 texels, then residual and y (no past).
     /// </summary>
     public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("conv", ["WG", "WGN", "TM", "TN", "BK", "SG8"], ShaderFamily.BothPrecisions,
         ShaderVariant.Plain(5),
         new ShaderVariant("texel", TexelKinds),
-        new ShaderVariant("texel_rows", TexelKinds));
+        new ShaderVariant("texel_rows", TexelKinds),
+        new ShaderVariant("texel_pointwise", [BindingKind.Texels4, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage]));
 
     private static BindingKind[] TexelKinds => [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage];
 
@@ -81,16 +83,47 @@ public static class Conv
     /// apply; else the device's variant, with Texel replaced by TexelRows where <see cref="RowsWin"/>. Depends only on
     /// the layer's shape (never on the number of frames of a dispatch), so streamed and whole-clip runs use the same
     /// kernel per layer and give the same bits. The row kernel sums in (a, u, ci, v) order, not (a, u, v, ci): close
-    /// to, but not bit-identical with, the other two, which agree bit for bit.
+    /// to, but not bit-identical with, the other two, which agree bit for bit. The pointwise kernel depends on the
+    /// input's layout, which this overload does not see: a forced TexelPointwise gives Texel here (see the overload
+    /// with the operands).
     /// </summary>
     public static KernelVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, int strideHW, int outW)
     {
         ArgumentNullException.ThrowIfNull(w);
         bool forced = d.Options.Kernels.Variant != null;
         var v = VariantFor(d, precision);
+        if (v == KernelVariant.TexelPointwise) return KernelVariant.Texel;
         if (v == KernelVariant.TexelRows) return RowsApply(w, strideHW) ? v : KernelVariant.Texel;
         if (v == KernelVariant.Texel && !forced && RowsWin(w, strideHW, outW)) return KernelVariant.TexelRows;
         return v;
+    }
+
+    /// <summary>
+    /// The variant of one call: the layer's (above), except TexelPointwise where <see cref="PointwiseApplies"/> and the
+    /// device's variant is Texel (not forced) or TexelPointwise is forced. The pointwise kernel gives the same bits as
+    /// conv_texel and conv.spv, so a choice by layout (which may differ between pushes) never changes a result.
+    /// </summary>
+    public static KernelVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, GpuTensor? past, GpuTensor x,
+        int strideT, int strideHW, ConvPadding padding, int outW)
+    {
+        var device = VariantFor(d, precision);
+        bool wanted = device == KernelVariant.TexelPointwise || (device == KernelVariant.Texel && d.Options.Kernels.Variant == null);
+        return wanted && PointwiseApplies(w, past, x, strideT, strideHW, padding)
+            ? KernelVariant.TexelPointwise : VariantFor(d, precision, w, strideHW, outW);
+    }
+
+    /// <summary>
+    /// Whether the pointwise kernel can run a call: a 1x1x1 kernel at stride 1 with Same padding and no past frames, on
+    /// an input whose base element, frame stride and frame size (H*W) are multiples of 4, so that every 4 consecutive
+    /// positions of a channel are one vec4 texel of one frame.
+    /// </summary>
+    public static bool PointwiseApplies(ConvWeights w, GpuTensor? past, GpuTensor x, int strideT, int strideHW, ConvPadding padding)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(x);
+        return w.Kt == 1 && w.Kh == 1 && w.Kw == 1 && strideT == 1 && strideHW == 1 && padding == ConvPadding.Same
+            && (past == null || past.T == 0)
+            && x.BaseElement % 4 == 0 && x.FrameStride % 4 == 0 && x.Plane % 4 == 0;
     }
 
     /// <summary>Whether the row kernel can run a layer: 3 horizontal taps, spatial stride 1.</summary>
@@ -180,7 +213,7 @@ public static class Conv
             CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
             return;
         }
-        var variant = VariantFor(rec.Device, precision, w, strideHW, wo);
+        var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo);
         var tiles = TilesFor(rec.Device, variant, w.Cout);
         tiles.Validate(rec.Device, variant);
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
@@ -193,6 +226,9 @@ public static class Conv
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
         if (variant == KernelVariant.Ssbo)
             rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else if (variant == KernelVariant.TexelPointwise)
+            rec.Dispatch(pipe, [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
                 push, gx, gy, gz, label ?? "conv", Flops(w, y));
         else
             rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],

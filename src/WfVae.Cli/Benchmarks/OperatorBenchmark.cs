@@ -96,7 +96,7 @@ public static class OperatorBenchmark
         double direct;
         using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
         {
-            var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
+            var variant = Conv.VariantFor(device, Precision.Fp32, w, past, x, l.St, l.Shw, l.Padding, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout);
             direct = Row(w, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
         }

@@ -23,6 +23,7 @@ internal static class OpTable
         var cases = new List<OpCase>();
         foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel, KernelVariant.TexelRows })
             cases.AddRange(ConvCases(v));
+        cases.AddRange(PointwiseCases());
         foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel })
             foreach (var tile in new[] { WinogradTile.F2, WinogradTile.F4 })
                 cases.AddRange(WinogradCases(v, tile));
@@ -56,6 +57,21 @@ internal static class OpTable
         yield return Conv(v, $"conv {n} 3x3x3 19->17 on 33-wide rows, residual, no bias", 19, 17, 3, 3, 1, 1, 2, 3, 5, 33, ConvPadding.Same,
             bias: false, residual: true);
         yield return Conv(v, $"conv {n} 3x3x3 40->70", 40, 70, 3, 3, 1, 1, 2, 1, 5, 7, ConvPadding.Same, residual: true);
+    }
+
+    /// <summary>
+    /// The pointwise texel kernel, forced: it runs the 1x1x1 convs whose planes (H*W) are multiples of 4 (dense and as
+    /// channel slices, whose bases are whole planes in), conv_texel the others. Channel counts off the vec4s, the K
+    /// step and the tile; 4x13 frames make an invocation's 8 positions cross frames.
+    /// </summary>
+    private static IEnumerable<OpCase> PointwiseCases()
+    {
+        const KernelVariant v = KernelVariant.TexelPointwise;
+        //                                                                      cin cout kt kh st sh past T  H   W
+        yield return Conv(v, "conv texel-pointwise 1x1x1 23->21 on 4x13 frames", 23, 21, 1, 1, 1, 1, 0, 3, 4, 13, ConvPadding.Same);
+        yield return Conv(v, "conv texel-pointwise 1x1x1 40->70 on 12x6, residual, no bias", 40, 70, 1, 1, 1, 1, 0, 2, 12, 6, ConvPadding.Same,
+            bias: false, residual: true);
+        yield return Conv(v, "conv texel-pointwise 1x1x1 24->16 on 7x13 frames (odd planes: conv_texel)", 24, 16, 1, 1, 1, 1, 0, 3, 7, 13, ConvPadding.Same);
     }
 
     /// <summary>
