@@ -2,6 +2,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! variant texel: -DWFVAE_TEXEL=1
 //! fp16
 
 // Normalisation family on [T][C][H][W] views (docs/model.md#normalisation), with optional fused SiLU.
@@ -19,6 +20,11 @@
 //
 // Bindings: 0 x, 1 gamma, 2 beta, 3 y, 4 scratch (GroupNorm partials and statistics). gamma/beta hold C
 // consecutive floats starting at gBase / bBase. Any bindings may be the same buffer; x and y may be the same view.
+//
+// Variant norm_texel (-DWFVAE_TEXEL=1), for CPU drivers: x, gamma and beta are read through R32F texel views (R16F for
+// x in fp16; gamma and beta stay fp32), not storage buffers. On lavapipe a storage-buffer load is a loop over the SIMD
+// lanes with a branch per lane, a texel fetch one gather; LayerNorm reads x three times per channel, so this is its
+// cost. Loads only: the arithmetic and its order are the plain variant's, so both give the same bits.
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const int MODE = 0;
@@ -26,14 +32,28 @@ layout(constant_id = 1) const int SILU = 0;
 
 #define WG 256u
 
+#ifdef WFVAE_TEXEL
+layout(binding = 0) uniform samplerBuffer xTex;
+layout(binding = 1) uniform samplerBuffer gTex;
+layout(binding = 2) uniform samplerBuffer bTex;
+#else
 layout(std430, binding = 0) readonly buffer X { ELEM xs[]; };
 layout(std430, binding = 1) readonly buffer G { float gs[]; };
 layout(std430, binding = 2) readonly buffer B { float bs[]; };
+#endif
 layout(std430, binding = 3) buffer Y { ELEM ys[]; };
 layout(std430, binding = 4) buffer S { float ss[]; };
 
-// Element access in one place, so an fp16-storage variant only changes these.
+// Element access in one place, so the fp16-storage and texel variants only change these.
+#ifdef WFVAE_TEXEL
+#define LOAD_X(i) texelFetch(xTex, int(i)).x
+#define LOAD_G(i) texelFetch(gTex, int(i)).x
+#define LOAD_B(i) texelFetch(bTex, int(i)).x
+#else
 #define LOAD_X(i) float(xs[i])
+#define LOAD_G(i) gs[i]
+#define LOAD_B(i) bs[i]
+#endif
 #define STORE_Y(i, v) ys[i] = ELEM(v)
 
 layout(push_constant) uniform Push {
@@ -103,7 +123,7 @@ void layer_norm()
     float rstd = 1.0 / sqrt(sq / float(p.C) + p.eps);
     for (uint c = 0u; c < p.C; c++)
     {
-        float v = (LOAD_X(xb + c * p.plane) - mean) * (rstd * gs[p.gBase + c]) + bs[p.bBase + c];
+        float v = (LOAD_X(xb + c * p.plane) - mean) * (rstd * LOAD_G(p.gBase + c)) + LOAD_B(p.bBase + c);
         STORE_Y(yb + c * p.plane, finish(v));
     }
 }
@@ -191,7 +211,7 @@ void group_apply()
     uint g = c / p.cpg;
     uint seg = p.perFrame != 0u ? t : 0u;
     uint o = p.sBase + p.statsOff + (seg * p.groups + g) * 2u;
-    float v = (LOAD_X(p.xBase + t * p.xFrame + r) - ss[o]) * (ss[o + 1u] * gs[p.gBase + c]) + bs[p.bBase + c];
+    float v = (LOAD_X(p.xBase + t * p.xFrame + r) - ss[o]) * (ss[o + 1u] * LOAD_G(p.gBase + c)) + LOAD_B(p.bBase + c);
     STORE_Y(p.yBase + t * p.yFrame + r, finish(v));
 }
 

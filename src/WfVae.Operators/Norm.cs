@@ -31,8 +31,19 @@ public static class Norm
         public float Eps;
     }
 
-    /// <summary>shaders/norm.comp: bindings x, gamma, beta, y, statistics; specialization constants MODE and SILU.</summary>
-    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("norm", ["MODE", "SILU"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(5));
+    /// <summary>
+    /// shaders/norm.comp: bindings x, gamma, beta, y, statistics; specialization constants MODE and SILU; variants plain
+    /// (storage buffers) and texel (x, gamma and beta through texel views, for CPU drivers; same bits).
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("norm", ["MODE", "SILU"], ShaderFamily.BothPrecisions,
+        ShaderVariant.Plain(5),
+        new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]));
+
+    /// <summary>
+    /// Whether LayerNorm reads through texel views on <paramref name="d"/>: where the convolutions do
+    /// (<see cref="Conv.VariantFor(VulkanDevice, Precision)"/> is not Ssbo: CPU drivers, or a forced texel variant).
+    /// </summary>
+    public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.VariantFor(d, precision) != KernelVariant.Ssbo;
 
     /// <summary>A device vector of <paramref name="v"/>.Length floats (shape [T=1, C=n, H=1, W=1]) for gamma/beta.</summary>
     public static GpuTensor UploadVector(VulkanDevice d, ReadOnlySpan<float> v) => d.Upload(v, v.Length, 1, 1, 1);
@@ -50,10 +61,14 @@ public static class Norm
         if (voxels == 0) return;
         var push = BasePush(x, gamma, beta, y, eps);
         push.Count = checked((uint)voxels);
-        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "LayerNorm", x, y));
-        var pipe = rec.Device.Pipelines.Get(kernel, [(int)Mode.LayerNorm, silu ? 1 : 0]);
+        var precision = Dispatch.PrecisionOf(rec, "LayerNorm", x, y);
+        bool texel = UsesTexels(rec.Device, precision);
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(texel ? 1 : 0, precision), [(int)Mode.LayerNorm, silu ? 1 : 0]);
         var (gx, gy) = Dispatch.Linear(voxels, Local);
-        rec.Dispatch(pipe, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
+        if (texel)
+            rec.Dispatch(pipe, [Binding.Texels(x), Binding.Texels(gamma), Binding.Texels(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
+        else
+            rec.Dispatch(pipe, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
     }
 
     /// <summary>
@@ -80,7 +95,7 @@ public static class Norm
         int segments = perFrame ? x.T : 1;
         long partials = (long)x.T * groups * nChunks * 3;
         long stats = (long)segments * groups * 2;
-        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "GroupNorm", x, y));
+        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "GroupNorm", x, y)); // storage buffers (not measured with texels)
         var s = scratch.Rent(checked((int)(partials + stats)), 1, 1, 1);
         try
         {

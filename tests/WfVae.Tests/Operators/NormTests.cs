@@ -102,6 +102,45 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
+    /// <summary>
+    /// norm_texel (texel-view loads, CPU drivers) and the plain kernel do the same arithmetic in the same order: same
+    /// bits, on a channel slice in and out (odd plane, so the views start off any vec4), in place too.
+    /// </summary>
+    [Theory]
+    [InlineData(Precision.Fp32, false)]
+    [InlineData(Precision.Fp32, true)]
+    [InlineData(Precision.Fp16, false)]
+    [InlineData(Precision.Fp16, true)]
+    public void LayerNorm_TexelAndPlainKernelsGiveIdenticalBits(Precision p, bool inPlace)
+    {
+        const int c = 37, t = 3, h = 5, w = 7;
+        var x = CpuTensor.Random(c + 3, t, h, w, 60, 3f).In(p);
+        var gamma = Affine(c, 61, 1f);
+        var beta = Affine(c, 62, 0f);
+        float[] Run(KernelVariant v)
+        {
+            var d = gpu.With(v);
+            Assert.Equal(v != KernelVariant.Ssbo, Norm.UsesTexels(d, p));
+            using var xg = d.Upload(x.ToFrameMajor(), c + 3, t, h, w, p);
+            using var yg = d.CreateTensor(c + 3, t, h, w, p);
+            using var g = Norm.UploadVector(d, gamma.Data);
+            using var b = Norm.UploadVector(d, beta.Data);
+            var y = inPlace ? xg.Channels(1, c) : yg.Channels(2, c);
+            using (var rec = d.BeginCommands())
+            {
+                Norm.LayerNorm(rec, xg.Channels(1, c), g, b, y, silu: true);
+                rec.Submit();
+            }
+            return d.Download(y);
+        }
+        var texel = Run(KernelVariant.Texel);
+        var plain = Run(KernelVariant.Ssbo);
+        for (int i = 0; i < texel.Length; i++)
+            if (BitConverter.SingleToInt32Bits(texel[i]) != BitConverter.SingleToInt32Bits(plain[i]))
+                Assert.Fail($"element {i}: texel {texel[i]:R} vs plain {plain[i]:R}");
+        gpu.AssertClean();
+    }
+
     [Fact]
     public void GroupNorm_InPlaceWithLargeMeanIsNumericallySound()
     {

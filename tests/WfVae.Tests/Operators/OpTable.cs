@@ -162,8 +162,13 @@ internal static class OpTable
 
     private static IEnumerable<OpCase> NormCases()
     {
-        yield return Norm("layernorm 17 channels", 17, 5, 5, 7, group: false, perFrame: false, silu: false);
-        yield return Norm("layernorm 64 channels + silu", 64, 2, 7, 13, group: false, perFrame: false, silu: true);
+        // LayerNorm on both of its kernels: texel views (CPU drivers' default) and storage buffers.
+        foreach (var v in new[] { KernelVariant.Texel, KernelVariant.Ssbo })
+        {
+            string n = v == KernelVariant.Texel ? "texel" : "storage-buffer";
+            yield return Norm($"layernorm 17 channels, {n} kernel", 17, 5, 5, 7, group: false, perFrame: false, silu: false) with { Variant = v };
+            yield return Norm($"layernorm 64 channels + silu, {n} kernel", 64, 2, 7, 13, group: false, perFrame: false, silu: true) with { Variant = v };
+        }
         yield return Norm("groupnorm 32 over the clip + silu", 32, 3, 5, 7, group: true, perFrame: false, silu: true);
         yield return Norm("groupnorm 96 per frame", 96, 2, 7, 13, group: true, perFrame: true, silu: false);
         // Several statistics chunks per (frame, group): cpg·H·W = 2·45·53 = 4770 > 4096.
