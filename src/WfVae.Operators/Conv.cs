@@ -79,6 +79,13 @@ public static class Conv
     }
 
     /// <summary>
+    /// Whether the kernels of <paramref name="d"/> read through texel views (Winograd, LayerNorm, attention, and every
+    /// direct conv variant but Ssbo): <see cref="VariantFor(VulkanDevice, Precision)"/> is not Ssbo, i.e. CPU drivers
+    /// whose texel views reach a whole block, or a forced texel variant.
+    /// </summary>
+    public static bool UsesTexels(VulkanDevice d, Precision precision) => VariantFor(d, precision) != KernelVariant.Ssbo;
+
+    /// <summary>
     /// The variant of one layer: a forced variant as is, except that TexelRows falls back to Texel where it does not
     /// apply; else the device's variant, with Texel replaced by TexelRows where <see cref="RowsWin"/>. Depends only on
     /// the layer's shape (never on the number of frames of a dispatch), so streamed and whole-clip runs use the same

@@ -39,11 +39,7 @@ public static class Norm
         ShaderVariant.Plain(5),
         new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]));
 
-    /// <summary>
-    /// Whether LayerNorm reads through texel views on <paramref name="d"/>: where the convolutions do
-    /// (<see cref="Conv.VariantFor(VulkanDevice, Precision)"/> is not Ssbo: CPU drivers, or a forced texel variant).
-    /// </summary>
-    public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.VariantFor(d, precision) != KernelVariant.Ssbo;
+
 
     /// <summary>A device vector of <paramref name="v"/>.Length floats (shape [T=1, C=n, H=1, W=1]) for gamma/beta.</summary>
     public static GpuTensor UploadVector(VulkanDevice d, ReadOnlySpan<float> v) => d.Upload(v, v.Length, 1, 1, 1);
@@ -62,7 +58,7 @@ public static class Norm
         var push = BasePush(x, gamma, beta, y, eps);
         push.Count = checked((uint)voxels);
         var precision = Dispatch.PrecisionOf(rec, "LayerNorm", x, y);
-        bool texel = UsesTexels(rec.Device, precision);
+        bool texel = Conv.UsesTexels(rec.Device, precision);
         var pipe = rec.Device.Pipelines.Get(Shader.Kernel(texel ? 1 : 0, precision), [(int)Mode.LayerNorm, silu ? 1 : 0]);
         var (gx, gy) = Dispatch.Linear(voxels, Local);
         if (texel)

@@ -120,7 +120,7 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         float[] Run(KernelVariant v)
         {
             var d = gpu.With(v);
-            Assert.Equal(v != KernelVariant.Ssbo, Norm.UsesTexels(d, p));
+            Assert.Equal(v != KernelVariant.Ssbo, Conv.UsesTexels(d, p));
             using var xg = d.Upload(x.ToFrameMajor(), c + 3, t, h, w, p);
             using var yg = d.CreateTensor(c + 3, t, h, w, p);
             using var g = Norm.UploadVector(d, gamma.Data);

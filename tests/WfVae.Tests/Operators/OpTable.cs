@@ -32,8 +32,12 @@ internal static class OpTable
         cases.AddRange(ResampleCases());
         cases.AddRange(PosteriorCases());
         cases.AddRange(ElementwiseCases());
-        cases.Add(AttentionCase(24, 2, 5, 7));
-        cases.Add(AttentionCase(260, 1, 3, 5)); // C > 256: two accumulators per invocation, staged Q chunks
+        // Both attention kernels: texel views (CPU drivers' default) and storage buffers with staged Q chunks.
+        foreach (var v in new[] { KernelVariant.Texel, KernelVariant.Ssbo })
+        {
+            cases.Add(AttentionCase(24, 2, 5, 7, v));
+            cases.Add(AttentionCase(260, 1, 3, 5, v)); // C > 256: two accumulators per invocation
+        }
         return cases;
     }
 
@@ -199,14 +203,14 @@ internal static class OpTable
             NormTol);
     }
 
-    private static OpCase AttentionCase(int c, int t, int h, int w)
+    private static OpCase AttentionCase(int c, int t, int h, int w, KernelVariant v)
     {
         float scale = 1f / MathF.Sqrt(c);
-        return new OpCase($"attention C={c} N={h * w} T={t}", [new(R(c, t, h, w, 11, 3f)), new(R(c, t, h, w, 12, 3f)), new(R(c, t, h, w, 13))],
+        return new OpCase($"attention C={c} N={h * w} T={t}, {(v == KernelVariant.Texel ? "texel" : "storage-buffer")} kernel", [new(R(c, t, h, w, 11, 3f)), new(R(c, t, h, w, 12, 3f)), new(R(c, t, h, w, 13))],
             [new(c, t, h, w)],
             r => Attention.Forward(r.Rec, r.In(0), r.In(1), r.In(2), r.Out(0), scale),
             a => [CpuOps.AttentionCore(a[0], a[1], a[2], scale)],
-            AttentionTol);
+            AttentionTol) { Variant = v };
     }
 
     // ---------------------------------------------------------------- wavelets and resampling
