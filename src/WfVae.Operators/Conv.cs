@@ -46,11 +46,12 @@ public static class Conv
     /// <summary>
     /// The tiles a dispatch on <paramref name="device"/> uses: the device's tile override (<see cref="KernelOptions.Tiles"/>,
     /// WFVAE_CONV_TILES), else the variant's default for a layer of <paramref name="cout"/> output channels (0: the
-    /// device class's default).
+    /// device class's default) and a call of <paramref name="n"/> output positions (0: not known; see
+    /// <see cref="ConvTiles.ForPositions"/>).
     /// </summary>
-    public static ConvTiles TilesFor(VulkanDevice device, KernelVariant variant, int cout = 0) =>
+    public static ConvTiles TilesFor(VulkanDevice device, KernelVariant variant, int cout = 0, long n = 0) =>
         device.Options.Kernels.Tiles is { } t ? new ConvTiles(t.WG, t.WGN, t.TM, t.TN, t.BK, t.Subgroup8)
-        : cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant);
+        : (cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant)).ForPositions(variant, n);
 
     /// <summary>Logs which kernel and tile shape a layer runs with, and why, once per device (verbose devices only).</summary>
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, KernelVariant variant, Precision precision, ConvTiles tiles)
@@ -221,7 +222,7 @@ public static class Conv
             return;
         }
         var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo);
-        var tiles = TilesFor(rec.Device, variant, w.Cout);
+        var tiles = TilesFor(rec.Device, variant, w.Cout, n);
         tiles.Validate(rec.Device, variant);
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
         var pipe = rec.Device.Pipelines.Get(Shader.Kernel((int)variant, precision), [tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0]);

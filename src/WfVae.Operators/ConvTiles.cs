@@ -79,6 +79,19 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
         return v == KernelVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
     }
 
+    /// <summary>
+    /// These tiles for a pointwise call of <paramref name="n"/> output positions: half the positions per invocation
+    /// where the last workgroup would be at most half full (half-width blocks then pad less), e.g. the 3x8x8 latent
+    /// layers (N = 192: two 128-position blocks a quarter empty, or three full 64-position ones: ~20% less CPU time on
+    /// lavapipe). Tiles never change the bits. Other variants, and n = 0, as they are.
+    /// </summary>
+    public ConvTiles ForPositions(KernelVariant v, long n)
+    {
+        if (v != KernelVariant.TexelPointwise || n <= 0 || TN % 8 != 0) return this;
+        long rest = n % BN;
+        return rest > 0 && rest <= BN / 2 ? this with { TN = TN / 2 } : this;
+    }
+
     /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
     public void Validate(VulkanDevice d, KernelVariant v)
     {

@@ -45,7 +45,8 @@ public sealed class ConvPointwiseTests(GpuFixture gpu)
     //          cin cout T  H   W  bias   residual
     [InlineData(19, 37, 3, 4, 13, true, true)]    // 52 positions per frame: runs of 8 cross frames; Cin off the K step
     [InlineData(64, 21, 2, 12, 6, false, true)]   // Cout off the vec4s and the tile
-    [InlineData(8, 70, 1, 3, 4, true, false)]     // 12 positions: one partial tile
+    [InlineData(8, 70, 2, 10, 10, true, false)]   // 200 positions: the full-width tile (16 per invocation), a partial block
+    [InlineData(8, 5, 1, 3, 4, true, false)]      // 12 positions: one partial block
     [InlineData(19, 37, 3, 4, 13, true, true, Precision.Fp16)]
     [InlineData(64, 21, 2, 12, 6, false, true, Precision.Fp16)]
     public void GivesTheBitsOfTheTexelAndSsboKernels(int cin, int cout, int t, int h, int w, bool bias, bool residual,
@@ -96,6 +97,49 @@ public sealed class ConvPointwiseTests(GpuFixture gpu)
         Assert.Equal(KernelVariant.Texel, Conv.VariantFor(forced, Precision.Fp32, w1, null, odd.Channels(1, 8), 1, 1, ConvPadding.Same, 13));
         Assert.Equal(KernelVariant.Texel, Conv.VariantFor(forced, Precision.Fp32, w3, null, x, 1, 1, ConvPadding.Same, 13));
         Assert.Equal(KernelVariant.Texel, Conv.VariantFor(forced, Precision.Fp32, w3, 1, 64)); // the shape-only overload cannot see the layout
+    }
+
+    [Fact]
+    public void PositionsPerInvocationHalveWhereTheLastBlockWouldBeMostlyEmpty()
+    {
+        var d = gpu.Device;
+        var t = ConvTiles.CpuTexelPointwise;
+        Assert.Equal(t, t.ForPositions(KernelVariant.TexelPointwise, 1280));
+        Assert.Equal(t, t.ForPositions(KernelVariant.TexelPointwise, 200));
+        Assert.Equal(t, t.ForPositions(KernelVariant.TexelPointwise, 0));
+        Assert.Equal(t with { TN = t.TN / 2 }, t.ForPositions(KernelVariant.TexelPointwise, 192));
+        Assert.Equal(t with { TN = t.TN / 2 }, t.ForPositions(KernelVariant.TexelPointwise, 12));
+        Assert.Equal(ConvTiles.CpuTexel, ConvTiles.CpuTexel.ForPositions(KernelVariant.Texel, 192));
+        (t with { TN = t.TN / 2 }).Validate(d, KernelVariant.TexelPointwise);
+        Assert.Throws<ArgumentException>(() => (t with { TN = 6 }).Validate(d, KernelVariant.TexelPointwise));
+    }
+
+    [Fact]
+    public void TileShapesDoNotChangeTheBits()
+    {
+        const int cin = 23, cout = 19, t = 2, h = 6, w = 10;
+        var x = CpuTensor.Random(cin, t, h, w, seed: 51);
+        var wt = Weights(cout, cin, 52);
+        var b = CpuTensor.Random(1, 1, 1, cout, 53, 0.5f).Data;
+        float[] Run(TileShape? tiles)
+        {
+            // Tiles are a device option: a device of their own, closed again.
+            using var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Kernels = new KernelOptions { Variant = KernelVariant.TexelPointwise, Tiles = tiles } });
+            using var cw = ConvWeights.Upload(d, wt, b, cout, cin, 1, 1, 1);
+            using var gx = d.Upload(x.ToFrameMajor(), cin, t, h, w);
+            using var gy = d.CreateTensor(cout, t, h, w);
+            using (var rec = d.BeginCommands())
+            {
+                Conv.Forward(rec, null, gx, cw, gy);
+                rec.Submit();
+            }
+            Assert.Empty(d.ValidationErrors);
+            return d.Download(gy);
+        }
+        var reference = Run(null);
+        // K steps of 1 and 3 (remainder loop), 4 to 32 positions per invocation, 4 to 32 channels.
+        foreach (var tiles in new TileShape[] { new(32, 8, 16, 8, 4), new(16, 8, 4, 4, 1), new(64, 16, 8, 32, 3), new(8, 8, 32, 12, 5) })
+            Assert.Equal(reference, Run(tiles));
     }
 
     [Fact]
