@@ -232,16 +232,16 @@ public static class Conv
             : Dispatch.CeilDiv(n, tiles.BN);
         var (gx, gy) = Dispatch.Linear(groups, 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        if (variant == KernelVariant.Ssbo)
-            rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-                push, gx, gy, gz, label ?? "conv", Flops(w, y));
-        else if (variant == KernelVariant.TexelPointwise)
-            rec.Dispatch(pipe, [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-                push, gx, gy, gz, label ?? "conv", Flops(w, y));
-        else
-            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        rec.Dispatch(pipe, Bindings(variant, past, x, w, residual, y), push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
+
+    /// <summary>The operands of a dispatch of <paramref name="variant"/>, in the order of its <see cref="Shader"/> variant.</summary>
+    private static Binding[] Bindings(KernelVariant variant, GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor? residual, GpuTensor y) => variant switch
+    {
+        KernelVariant.Ssbo => [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+        KernelVariant.TexelPointwise => [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+        _ => [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+    };
 
     /// <summary>Checks a <see cref="Forward"/> call's shapes and precisions; returns the output frames, rows and columns.</summary>
     private static (int T, int H, int W) CheckShapes(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
