@@ -173,6 +173,9 @@ internal static class OpTable
             yield return Norm($"layernorm 17 channels, {n} kernel", 17, 5, 5, 7, group: false, perFrame: false, silu: false) with { Variant = v };
             yield return Norm($"layernorm 64 channels + silu, {n} kernel", 64, 2, 7, 13, group: false, perFrame: false, silu: true) with { Variant = v };
         }
+        // 4x9 planes: 4 voxels per invocation (norm_texel4) on texel devices, dense and as channel slices.
+        yield return Norm("layernorm 23 channels + silu on 4x9 frames, texel kernel", 23, 3, 4, 9, group: false, perFrame: false, silu: true)
+            with { Variant = KernelVariant.Texel };
         yield return Norm("groupnorm 32 over the clip + silu", 32, 3, 5, 7, group: true, perFrame: false, silu: true);
         yield return Norm("groupnorm 96 per frame", 96, 2, 7, 13, group: true, perFrame: true, silu: false);
         // Several statistics chunks per (frame, group): cpg·H·W = 2·45·53 = 4770 > 4096.
