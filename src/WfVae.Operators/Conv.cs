@@ -186,7 +186,6 @@ public static class Conv
     {
         ArgumentNullException.ThrowIfNull(rec);
         var (tout, ho, wo) = CheckShapes(past, x, w, y, strideT, strideHW, padding, residual);
-        int pastT = past?.T ?? 0;
         var precision = Dispatch.PrecisionOf(rec, w, past, x, y, residual);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
@@ -198,22 +197,7 @@ public static class Conv
         }
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        int pad = padding == ConvPadding.Same ? 1 : 0;
-        var push = new Push
-        {
-            PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)pastT,
-            XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
-            Cin = (uint)x.C, H = (uint)x.H, W = (uint)x.W,
-            YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
-            Cout = (uint)y.C, Ho = (uint)ho, Wo = (uint)wo, N = (uint)n,
-            RBase = residual?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
-            St = (uint)strideT, Sh = (uint)strideHW,
-            PadTop = (uint)(pad * ((w.Kh - 1) / 2)), PadLeft = (uint)(pad * ((w.Kw - 1) / 2)),
-            Kt = (uint)w.Kt, Kh = (uint)w.Kh, Kw = (uint)w.Kw,
-            WBase4 = w.Packed.BaseElement / 4,
-            Cout4 = (uint)(w.CoutPad / 4),
-            BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
-        };
+        var push = MakePush(past, x, w, y, residual, ho, wo, n, strideT, strideHW, padding);
         // fp16: the cooperative-matrix kernel where the device enabled it and it passed its first-use self-check
         // (CooperativeConv; WFVAE_COOPMAT=off turns it off), else the scalar conv_f16 kernels below.
         if (precision == Precision.Fp16 && CooperativeConv.Active(rec.Device))
@@ -232,16 +216,39 @@ public static class Conv
             : Dispatch.CeilDiv(n, tiles.BN);
         var (gx, gy) = Dispatch.Linear(groups, 1);
         uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        rec.Dispatch(pipe, Bindings(variant, past, x, w, residual, y), push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        // Operands in the order of each variant's bindings (collection expressions: no allocation per dispatch).
+        if (variant == KernelVariant.Ssbo)
+            rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else if (variant == KernelVariant.TexelPointwise)
+            rec.Dispatch(pipe, [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else
+            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
-    /// <summary>The operands of a dispatch of <paramref name="variant"/>, in the order of its <see cref="Shader"/> variant.</summary>
-    private static Binding[] Bindings(KernelVariant variant, GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor? residual, GpuTensor y) => variant switch
+    /// <summary>The push constants of a direct-kernel dispatch (shapes checked by <see cref="CheckShapes"/>).</summary>
+    private static Push MakePush(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y, GpuTensor? residual,
+        int ho, int wo, long n, int strideT, int strideHW, ConvPadding padding)
     {
-        KernelVariant.Ssbo => [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-        KernelVariant.TexelPointwise => [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-        _ => [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-    };
+        int pad = padding == ConvPadding.Same ? 1 : 0;
+        return new Push
+        {
+            PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)(past?.T ?? 0),
+            XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
+            Cin = (uint)x.C, H = (uint)x.H, W = (uint)x.W,
+            YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
+            Cout = (uint)y.C, Ho = (uint)ho, Wo = (uint)wo, N = (uint)n,
+            RBase = residual?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
+            St = (uint)strideT, Sh = (uint)strideHW,
+            PadTop = (uint)(pad * ((w.Kh - 1) / 2)), PadLeft = (uint)(pad * ((w.Kw - 1) / 2)),
+            Kt = (uint)w.Kt, Kh = (uint)w.Kh, Kw = (uint)w.Kw,
+            WBase4 = w.Packed.BaseElement / 4,
+            Cout4 = (uint)(w.CoutPad / 4),
+            BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
+        };
+    }
 
     /// <summary>Checks a <see cref="Forward"/> call's shapes and precisions; returns the output frames, rows and columns.</summary>
     private static (int T, int H, int W) CheckShapes(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y,
