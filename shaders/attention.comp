@@ -3,6 +3,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
+//! variant texel: -DWFVAE_TEXEL=1
 //! fp16
 
 // Attention core of AttnBlock3DFix (docs/model.md#attention), flash style, per frame:
@@ -24,6 +25,14 @@
 // the number of frames in the dispatch (streamed == whole clip, bit for bit).
 //
 // Shared memory: (CK·16 + 16·256 + 16·16 + 48) floats ≤ 21.2 KiB (< 32 KiB of lavapipe).
+//
+// Variant attention_texel (-DWFVAE_TEXEL=1), for CPU drivers, where storage-buffer and shared-memory loads are loops
+// over the SIMD lanes and texel fetches gathers: q, k and v are read through R32F (R16F) texel views, and step 1 reads
+// the 16 query values of a channel straight from the texel view instead of staging them in shared memory. Without
+// that staging step 1 has no barrier, so invocations whose key is past N skip it (a loop with no iterations: on
+// llvmpipe a SIMD row of such invocations then does nothing, where it used to run all C channels; at N = 64 tokens
+// three quarters of the workgroup). The same values enter the same fma chains in the same order: both variants give
+// the same bits.
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint C = 64;    // channels
@@ -35,15 +44,27 @@ layout(constant_id = 2) const uint CK = 64;   // channels per staged Q chunk (�
 #define BK 256u
 #define NEG (-1.0e30)
 
+#ifdef WFVAE_TEXEL
+layout(binding = 0) uniform samplerBuffer qTex;
+layout(binding = 1) uniform samplerBuffer kTex;
+layout(binding = 2) uniform samplerBuffer vTex;
+#else
 layout(std430, binding = 0) readonly buffer Q { ELEM qs[]; };
 layout(std430, binding = 1) readonly buffer K { ELEM ks[]; };
 layout(std430, binding = 2) readonly buffer V { ELEM vs[]; };
+#endif
 layout(std430, binding = 3) buffer O { ELEM os[]; };
 
-// Element access in one place, so an fp16-storage variant only changes these.
+// Element access in one place, so the fp16-storage and texel variants only change these.
+#ifdef WFVAE_TEXEL
+#define LOAD_Q(i) texelFetch(qTex, int(i)).x
+#define LOAD_K(i) texelFetch(kTex, int(i)).x
+#define LOAD_V(i) texelFetch(vTex, int(i)).x
+#else
 #define LOAD_Q(i) float(qs[i])
 #define LOAD_K(i) float(ks[i])
 #define LOAD_V(i) float(vs[i])
+#endif
 #define STORE_O(i, v) os[i] = ELEM(v)
 
 layout(push_constant) uniform Push {
@@ -91,6 +112,22 @@ void main()
         // ---- 1. scores of key k against the 16 queries
         float s[BQ];
         [[unroll]] for (int q = 0; q < BQ; q++) s[q] = 0.0;
+#ifdef WFVAE_TEXEL
+        // Query values past N read as zeros, as the staged chunk holds them; keys past N run no iterations.
+        bool qOk[BQ];
+        [[unroll]] for (int q = 0; q < BQ; q++) qOk[q] = q0 + uint(q) < N;
+        const uint cEnd = kValid ? C : 0u;
+        barrier(); // the previous block's P V reads of Ps are done (the plain variant's Q staging barrier does this)
+        for (uint c = 0u; c < cEnd; c++)
+        {
+            float kv = LOAD_K(kb + c * N + k);
+            [[unroll]] for (int q = 0; q < BQ; q++)
+            {
+                float qv = qOk[q] ? LOAD_Q(qb + c * N + min(q0 + uint(q), N - 1u)) : 0.0; // in bounds either way
+                s[q] = fma(qv, kv, s[q]);
+            }
+        }
+#else
         for (uint c0 = 0u; c0 < C; c0 += CK)
         {
             barrier(); // Qs is free
@@ -108,6 +145,7 @@ void main()
                 [[unroll]] for (int q = 0; q < BQ; q++) s[q] = fma(Qs[cc * uint(BQ) + uint(q)], kv, s[q]);
             }
         }
+#endif
         [[unroll]] for (int q = 0; q < BQ; q++)
         {
             s[q] = kValid ? s[q] * p.scaleLog2 : NEG;

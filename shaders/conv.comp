@@ -8,6 +8,7 @@
 
 //! variant texel: -DWFVAE_TEXEL=1
 //! variant texel_rows: -DWFVAE_TEXEL=1 -DWFVAE_TEXEL_ROWS=1
+//! variant texel_pointwise: -DWFVAE_TEXEL=1 -DWFVAE_TEXEL_POINTWISE=1
 //! fp16
 
 // Every convolution of WF-VAE as one implicit GEMM:
@@ -34,7 +35,7 @@
 // Element loads/stores go through load*/storeY helpers: ELEM storage (float or float16_t, common.glsl), fp32
 // arithmetic. The texel variant reads halves through R16F/RGBA16F views, which widen in the fetch.
 //
-// Three variants from this one file (the //! lines above; each also in fp16, "<name>_f16.spv"):
+// Four variants from this one file (the //! lines above; each also in fp16, "<name>_f16.spv"):
 //  - conv.spv (default): the shared-memory tiled kernel above, for GPUs.
 //  - conv_texel.spv (-DWFVAE_TEXEL=1): for CPU drivers (lavapipe). There every storage-buffer and shared-memory access
 //    is a scalar loop over the SIMD lanes with a branch per lane, while texel fetches are branch-free gathers whose
@@ -59,6 +60,10 @@
 //    depend on the segment grouping. The 3 taps of one accumulator are applied back to back (v innermost), so
 //    llvmpipe's spilled accumulators are loaded and stored once per 3 FMAs (with v outermost the kernel was slower
 //    than conv_texel on 16x16 layers).
+//  - conv_texel_pointwise.spv (-DWFVAE_TEXEL=1 -DWFVAE_TEXEL_POINTWISE=1): 1x1x1 convs at stride 1 without past frames
+//    on CPU drivers, where x's layout allows vec4 reads (conv_pointwise.glsl): a GEMM with vec4 accumulators of 4
+//    consecutive positions, x fetched 4 positions at a time, K in unrolled steps of BK channels. Same fma chain as
+//    conv.spv and conv_texel.spv: identical bits.
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
@@ -81,6 +86,13 @@ const int TN4 = TN / 4;
 const int XPASS = (BK * BN4 + WG - 1) / WG; // shared-memory fill passes (one vec4 each) for the input tile
 const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 
+#if defined(WFVAE_TEXEL_POINTWISE)
+// No past (1x1x1 kernels read no earlier frames): four bindings.
+layout(binding = 0) uniform samplerBuffer xTex4;    // RGBA32F (RGBA16F with WFVAE_F16) view of x's block
+layout(binding = 1) uniform samplerBuffer wTex;     // RGBA32F (RGBA16F) view: [Cin][CoutPad4], then bias[CoutPad4]
+layout(std430, binding = 2) readonly buffer Res { ELEM resData[]; };
+layout(std430, binding = 3) buffer Y { ELEM yData[]; };
+#else
 #ifdef WFVAE_TEXEL
 layout(binding = 0) uniform samplerBuffer pastTex;  // R32F (R16F with WFVAE_F16) view of past's block
 layout(binding = 1) uniform samplerBuffer xTex;     // R32F view of x's block
@@ -92,6 +104,7 @@ layout(std430, binding = 2) readonly buffer Wt { ELEM4 wData[]; };   // [taps][C
 #endif
 layout(std430, binding = 3) readonly buffer Res { ELEM resData[]; };
 layout(std430, binding = 4) buffer Y { ELEM yData[]; };
+#endif
 
 layout(push_constant) uniform Push {
     uint pastBase, pastFrame, pastT;
@@ -111,7 +124,9 @@ layout(push_constant) uniform Push {
 float loadRes(uint i) { return float(resData[i]); }
 void storeY(uint i, float v) { yData[i] = ELEM(v); }
 
-#ifdef WFVAE_TEXEL
+#if defined(WFVAE_TEXEL_POINTWISE)
+#include "conv_pointwise.glsl"
+#elif defined(WFVAE_TEXEL)
 float loadPast(uint i) { return texelFetch(pastTex, int(i)).x; }
 float loadX(uint i) { return texelFetch(xTex, int(i)).x; }
 vec4 loadW4(uint i) { return texelFetch(wTex, int(i)); }

@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+//! variant texel: -DWFVAE_TEXEL=1
+//! variant texel4: -DWFVAE_TEXEL=1 -DWFVAE_VEC4=1
 //! fp16
 
 // Normalisation family on [T][C][H][W] views (docs/model.md#normalisation), with optional fused SiLU.
@@ -19,6 +21,16 @@
 //
 // Bindings: 0 x, 1 gamma, 2 beta, 3 y, 4 scratch (GroupNorm partials and statistics). gamma/beta hold C
 // consecutive floats starting at gBase / bBase. Any bindings may be the same buffer; x and y may be the same view.
+//
+// Variant norm_texel (-DWFVAE_TEXEL=1), for CPU drivers: x, gamma and beta are read through R32F texel views (R16F for
+// x in fp16; gamma and beta stay fp32), not storage buffers. On lavapipe a storage-buffer load is a loop over the SIMD
+// lanes with a branch per lane, a texel fetch one gather; LayerNorm reads x three times per channel, so this is its
+// cost. Loads only: the arithmetic and its order are the plain variant's, so both give the same bits.
+// Variant norm_texel4 (-DWFVAE_TEXEL=1 -DWFVAE_VEC4=1), LayerNorm only: an invocation normalises 4 consecutive voxels
+// of one frame as vec4s: x through an RGBA32F (RGBA16F) view, one fetch per channel for the 4 voxels, and y stored as
+// one vec4 per channel (on llvmpipe a storage-buffer store is a per-lane loop, so this is 4x fewer of them). The host
+// picks it where x's and y's bases and frame strides and the plane are multiples of 4. Each component runs the scalar
+// arithmetic of one voxel in the same order: same bits as the other two.
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const int MODE = 0;
@@ -26,15 +38,42 @@ layout(constant_id = 1) const int SILU = 0;
 
 #define WG 256u
 
+#ifdef WFVAE_TEXEL
+layout(binding = 0) uniform samplerBuffer xTex;   // R32F (R16F), or RGBA32F (RGBA16F) in norm_texel4
+layout(binding = 1) uniform samplerBuffer gTex;
+layout(binding = 2) uniform samplerBuffer bTex;
+#else
 layout(std430, binding = 0) readonly buffer X { ELEM xs[]; };
 layout(std430, binding = 1) readonly buffer G { float gs[]; };
 layout(std430, binding = 2) readonly buffer B { float bs[]; };
+#endif
+#ifdef WFVAE_VEC4
+layout(std430, binding = 3) buffer Y { ELEM4 ys4[]; };
+#else
 layout(std430, binding = 3) buffer Y { ELEM ys[]; };
+#endif
 layout(std430, binding = 4) buffer S { float ss[]; };
 
-// Element access in one place, so an fp16-storage variant only changes these.
+// Element access in one place, so the fp16-storage and texel variants only change these.
+#if defined(WFVAE_VEC4)
+// Element access for the GroupNorm modes, which this variant also compiles (the host never runs them with it).
+#define LOAD_X(i) texelFetch(xTex, int((i) / 4u))[(i) % 4u]
+#define LOAD_G(i) texelFetch(gTex, int(i)).x
+#define LOAD_B(i) texelFetch(bTex, int(i)).x
+#elif defined(WFVAE_TEXEL)
+#define LOAD_X(i) texelFetch(xTex, int(i)).x
+#define LOAD_G(i) texelFetch(gTex, int(i)).x
+#define LOAD_B(i) texelFetch(bTex, int(i)).x
+#else
 #define LOAD_X(i) float(xs[i])
+#define LOAD_G(i) gs[i]
+#define LOAD_B(i) bs[i]
+#endif
+#ifdef WFVAE_VEC4
+#define STORE_Y(i, v) ys4[(i) / 4u][(i) % 4u] = ELEM(v)
+#else
 #define STORE_Y(i, v) ys[i] = ELEM(v)
+#endif
 
 layout(push_constant) uniform Push {
     uint xBase, xFrame;
@@ -83,6 +122,40 @@ void merge(inout float ma, inout float m2a, inout float na, float mb, float m2b,
     na = n;
 }
 
+#ifdef WFVAE_VEC4
+vec4 finish4(vec4 v)
+{
+    return SILU != 0 ? v / (1.0 + exp(-v)) : v;   // silu() of common.glsl, per component
+}
+
+// Voxels 4i .. 4i + 3 (p.count = voxels / 4): the scalar layer_norm below on each component.
+void layer_norm()
+{
+    uint i = linear_index(WG);
+    if (i >= p.count) return;
+    uint v0 = 4u * i;
+    uint t = v0 / p.plane;
+    uint pos = v0 - t * p.plane;
+    uint xb = (p.xBase + t * p.xFrame + pos) / 4u;
+    uint yb = (p.yBase + t * p.yFrame + pos) / 4u;
+    uint plane4 = p.plane / 4u;
+    vec4 sum = vec4(0.0);
+    for (uint c = 0u; c < p.C; c++) sum += texelFetch(xTex, int(xb + c * plane4));
+    vec4 mean = sum / float(p.C);
+    vec4 sq = vec4(0.0);
+    for (uint c = 0u; c < p.C; c++)
+    {
+        vec4 d = texelFetch(xTex, int(xb + c * plane4)) - mean;
+        sq += d * d;
+    }
+    vec4 rstd = 1.0 / sqrt(sq / float(p.C) + p.eps);
+    for (uint c = 0u; c < p.C; c++)
+    {
+        vec4 v = (texelFetch(xTex, int(xb + c * plane4)) - mean) * (rstd * LOAD_G(p.gBase + c)) + LOAD_B(p.bBase + c);
+        ys4[yb + c * plane4] = ELEM4(finish4(v));
+    }
+}
+#else
 void layer_norm()
 {
     uint i = linear_index(WG);
@@ -103,10 +176,11 @@ void layer_norm()
     float rstd = 1.0 / sqrt(sq / float(p.C) + p.eps);
     for (uint c = 0u; c < p.C; c++)
     {
-        float v = (LOAD_X(xb + c * p.plane) - mean) * (rstd * gs[p.gBase + c]) + bs[p.bBase + c];
+        float v = (LOAD_X(xb + c * p.plane) - mean) * (rstd * LOAD_G(p.gBase + c)) + LOAD_B(p.bBase + c);
         STORE_Y(yb + c * p.plane, finish(v));
     }
 }
+#endif
 
 void group_stats()
 {
@@ -191,7 +265,7 @@ void group_apply()
     uint g = c / p.cpg;
     uint seg = p.perFrame != 0u ? t : 0u;
     uint o = p.sBase + p.statsOff + (seg * p.groups + g) * 2u;
-    float v = (LOAD_X(p.xBase + t * p.xFrame + r) - ss[o]) * (ss[o + 1u] * gs[p.gBase + c]) + bs[p.bBase + c];
+    float v = (LOAD_X(p.xBase + t * p.xFrame + r) - ss[o]) * (ss[o + 1u] * LOAD_G(p.gBase + c)) + LOAD_B(p.bBase + c);
     STORE_Y(p.yBase + t * p.yFrame + r, finish(v));
 }
 

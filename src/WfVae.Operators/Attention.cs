@@ -21,8 +21,13 @@ public static class Attention
         public float ScaleLog2;
     }
 
-    /// <summary>shaders/attention.comp: bindings q, k, v, output; specialization constants C, ACCC, CK.</summary>
-    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("attention", ["C", "ACCC", "CK"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(4));
+    /// <summary>
+    /// shaders/attention.comp: bindings q, k, v, output; specialization constants C, ACCC, CK; variants plain (storage
+    /// buffers, Q staged in shared memory) and texel (q, k, v through texel views, for CPU drivers; same bits).
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("attention", ["C", "ACCC", "CK"], ShaderFamily.BothPrecisions,
+        ShaderVariant.Plain(4),
+        new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]));
 
     /// <summary>
     /// Per frame t: tokens are the H·W positions (token = y·W + x), channels C;
@@ -40,7 +45,8 @@ public static class Attention
         long n = q.Plane;
         if (n == 0 || q.T == 0) return;
         var precision = Dispatch.PrecisionOf(rec, "Attention", q, k, v, output);
-        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(precision), [c, (c + Invocations - 1) / Invocations, Math.Min(64, c)]);
+        bool texel = Conv.UsesTexels(rec.Device, precision);
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(texel ? 1 : 0, precision), [c, (c + Invocations - 1) / Invocations, Math.Min(64, c)]);
         var push = new Push
         {
             QBase = q.BaseElement, QFrame = checked((uint)q.FrameStride),
@@ -52,7 +58,10 @@ public static class Attention
         };
         uint groups = Dispatch.CeilDiv(n, QueriesPerGroup);
         if (groups > 65535) throw new ArgumentException($"Attention: {n} tokens exceed {65535 * QueriesPerGroup}");
-        rec.Dispatch(pipe, [Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output)], push, groups, (uint)q.T, 1, "attention", Flops(q));
+        if (texel)
+            rec.Dispatch(pipe, [Binding.Texels(q), Binding.Texels(k), Binding.Texels(v), Binding.Written(output)], push, groups, (uint)q.T, 1, "attention", Flops(q));
+        else
+            rec.Dispatch(pipe, [Binding.Read(q), Binding.Read(k), Binding.Read(v), Binding.Written(output)], push, groups, (uint)q.T, 1, "attention", Flops(q));
     }
 
     /// <summary>FLOPs of <see cref="Forward"/> on tensors shaped like <paramref name="q"/>: 2 matmuls, 2·(2·N²·C) per frame (docs/model.md#flops).</summary>

@@ -32,23 +32,26 @@ public static class Conv
 
     /// <summary>
     /// shaders/conv.comp: bindings past, x, packed weights, residual, y; the tile shape as specialization constants;
-    /// variants in <see cref="KernelVariant"/> order: storage buffers, and texel operands for the texel and row kernels.
+    /// variants in <see cref="KernelVariant"/> order: storage buffers, texel operands for the texel and row kernels, and
+    /// for the pointwise kernel x and the weights as vec4 texels, then residual and y (no past).
     /// </summary>
     public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("conv", ["WG", "WGN", "TM", "TN", "BK", "SG8"], ShaderFamily.BothPrecisions,
         ShaderVariant.Plain(5),
         new ShaderVariant("texel", TexelKinds),
-        new ShaderVariant("texel_rows", TexelKinds));
+        new ShaderVariant("texel_rows", TexelKinds),
+        new ShaderVariant("texel_pointwise", [BindingKind.Texels4, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage]));
 
     private static BindingKind[] TexelKinds => [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels4, BindingKind.Storage, BindingKind.Storage];
 
     /// <summary>
     /// The tiles a dispatch on <paramref name="device"/> uses: the device's tile override (<see cref="KernelOptions.Tiles"/>,
     /// WFVAE_CONV_TILES), else the variant's default for a layer of <paramref name="cout"/> output channels (0: the
-    /// device class's default).
+    /// device class's default) and a call of <paramref name="n"/> output positions (0: not known; see
+    /// <see cref="ConvTiles.ForPositions"/>).
     /// </summary>
-    public static ConvTiles TilesFor(VulkanDevice device, KernelVariant variant, int cout = 0) =>
+    public static ConvTiles TilesFor(VulkanDevice device, KernelVariant variant, int cout = 0, long n = 0) =>
         device.Options.Kernels.Tiles is { } t ? new ConvTiles(t.WG, t.WGN, t.TM, t.TN, t.BK, t.Subgroup8)
-        : cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant);
+        : (cout > 0 ? ConvTiles.For(device, variant, cout) : ConvTiles.For(device, variant)).ForPositions(variant, n);
 
     /// <summary>Logs which kernel and tile shape a layer runs with, and why, once per device (verbose devices only).</summary>
     private static void LogChoice(VulkanDevice d, string label, ConvWeights w, long n, KernelVariant variant, Precision precision, ConvTiles tiles)
@@ -77,20 +80,58 @@ public static class Conv
     }
 
     /// <summary>
+    /// Whether the kernels of <paramref name="d"/> read through texel views (Winograd, LayerNorm, attention, and every
+    /// direct conv variant but Ssbo): <see cref="VariantFor(VulkanDevice, Precision)"/> is not Ssbo, i.e. CPU drivers
+    /// whose texel views reach a whole block, or a forced texel variant.
+    /// </summary>
+    public static bool UsesTexels(VulkanDevice d, Precision precision) => VariantFor(d, precision) != KernelVariant.Ssbo;
+
+    /// <summary>
     /// The variant of one layer: a forced variant as is, except that TexelRows falls back to Texel where it does not
     /// apply; else the device's variant, with Texel replaced by TexelRows where <see cref="RowsWin"/>. Depends only on
     /// the layer's shape (never on the number of frames of a dispatch), so streamed and whole-clip runs use the same
     /// kernel per layer and give the same bits. The row kernel sums in (a, u, ci, v) order, not (a, u, v, ci): close
-    /// to, but not bit-identical with, the other two, which agree bit for bit.
+    /// to, but not bit-identical with, the other two, which agree bit for bit. The pointwise kernel depends on the
+    /// input's layout, which this overload does not see: a forced TexelPointwise gives Texel here (see the overload
+    /// with the operands).
     /// </summary>
     public static KernelVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, int strideHW, int outW)
     {
         ArgumentNullException.ThrowIfNull(w);
         bool forced = d.Options.Kernels.Variant != null;
         var v = VariantFor(d, precision);
+        if (v == KernelVariant.TexelPointwise) return KernelVariant.Texel;
         if (v == KernelVariant.TexelRows) return RowsApply(w, strideHW) ? v : KernelVariant.Texel;
         if (v == KernelVariant.Texel && !forced && RowsWin(w, strideHW, outW)) return KernelVariant.TexelRows;
         return v;
+    }
+
+    /// <summary>
+    /// The variant of one call: the layer's (above), except TexelPointwise where <see cref="PointwiseApplies"/> and the
+    /// device's variant is Texel (not forced) or TexelPointwise is forced. The pointwise kernel gives the same bits as
+    /// conv_texel and conv.spv, so a choice by layout (which may differ between pushes) never changes a result.
+    /// </summary>
+    public static KernelVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, GpuTensor? past, GpuTensor x,
+        int strideT, int strideHW, ConvPadding padding, int outW)
+    {
+        var device = VariantFor(d, precision);
+        bool wanted = device == KernelVariant.TexelPointwise || (device == KernelVariant.Texel && d.Options.Kernels.Variant == null);
+        return wanted && PointwiseApplies(w, past, x, strideT, strideHW, padding)
+            ? KernelVariant.TexelPointwise : VariantFor(d, precision, w, strideHW, outW);
+    }
+
+    /// <summary>
+    /// Whether the pointwise kernel can run a call: a 1x1x1 kernel at stride 1 with Same padding and no past frames, on
+    /// an input whose base element, frame stride and frame size (H*W) are multiples of 4, so that every 4 consecutive
+    /// positions of a channel are one vec4 texel of one frame.
+    /// </summary>
+    public static bool PointwiseApplies(ConvWeights w, GpuTensor? past, GpuTensor x, int strideT, int strideHW, ConvPadding padding)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(x);
+        return w.Kt == 1 && w.Kh == 1 && w.Kw == 1 && strideT == 1 && strideHW == 1 && padding == ConvPadding.Same
+            && (past == null || past.T == 0)
+            && x.BaseElement % 4 == 0 && x.FrameStride % 4 == 0 && x.Plane % 4 == 0;
     }
 
     /// <summary>Whether the row kernel can run a layer: 3 horizontal taps, spatial stride 1.</summary>
@@ -145,7 +186,6 @@ public static class Conv
     {
         ArgumentNullException.ThrowIfNull(rec);
         var (tout, ho, wo) = CheckShapes(past, x, w, y, strideT, strideHW, padding, residual);
-        int pastT = past?.T ?? 0;
         var precision = Dispatch.PrecisionOf(rec, w, past, x, y, residual);
         long n = (long)tout * ho * wo;
         if (n == 0) return;
@@ -157,10 +197,45 @@ public static class Conv
         }
 
         if (w.Packed.BaseElement % 4 != 0) throw new InvalidOperationException("conv weights must be 16-byte aligned");
-        int pad = padding == ConvPadding.Same ? 1 : 0;
-        var push = new Push
+        var push = MakePush(past, x, w, y, residual, ho, wo, n, strideT, strideHW, padding);
+        // fp16: the cooperative-matrix kernel where the device enabled it and it passed its first-use self-check
+        // (CooperativeConv; WFVAE_COOPMAT=off turns it off), else the scalar conv_f16 kernels below.
+        if (precision == Precision.Fp16 && CooperativeConv.Active(rec.Device))
         {
-            PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)pastT,
+            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
+            return;
+        }
+        var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo);
+        var tiles = TilesFor(rec.Device, variant, w.Cout, n);
+        tiles.Validate(rec.Device, variant);
+        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel((int)variant, precision), [tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0]);
+        // The row kernel's invocations own segments of TN consecutive columns of one output row (WGN per workgroup).
+        long groups = variant == KernelVariant.TexelRows
+            ? Dispatch.CeilDiv(n / wo * Dispatch.CeilDiv(wo, tiles.TN), tiles.WGN)
+            : Dispatch.CeilDiv(n, tiles.BN);
+        var (gx, gy) = Dispatch.Linear(groups, 1);
+        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
+        // Operands in the order of each variant's bindings (collection expressions: no allocation per dispatch).
+        if (variant == KernelVariant.Ssbo)
+            rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else if (variant == KernelVariant.TexelPointwise)
+            rec.Dispatch(pipe, [Binding.Texels4(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+        else
+            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
+                push, gx, gy, gz, label ?? "conv", Flops(w, y));
+    }
+
+    /// <summary>The push constants of a direct-kernel dispatch (shapes checked by <see cref="CheckShapes"/>).</summary>
+    private static Push MakePush(GpuTensor? past, GpuTensor x, ConvWeights w, GpuTensor y, GpuTensor? residual,
+        int ho, int wo, long n, int strideT, int strideHW, ConvPadding padding)
+    {
+        int pad = padding == ConvPadding.Same ? 1 : 0;
+        return new Push
+        {
+            PastBase = past?.BaseElement ?? 0, PastFrame = (uint)(past?.FrameStride ?? 0), PastT = (uint)(past?.T ?? 0),
             XBase = x.BaseElement, XFrame = (uint)x.FrameStride,
             Cin = (uint)x.C, H = (uint)x.H, W = (uint)x.W,
             YBase = y.BaseElement, YFrame = (uint)y.FrameStride,
@@ -173,30 +248,6 @@ public static class Conv
             Cout4 = (uint)(w.CoutPad / 4),
             BiasBase4 = w.HasBias ? checked((uint)((w.Packed.BaseElement + w.BiasOffset) / 4)) : uint.MaxValue,
         };
-        // fp16: the cooperative-matrix kernel where the device enabled it and it passed its first-use self-check
-        // (CooperativeConv; WFVAE_COOPMAT=off turns it off), else the scalar conv_f16 kernels below.
-        if (precision == Precision.Fp16 && CooperativeConv.Active(rec.Device))
-        {
-            CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
-            return;
-        }
-        var variant = VariantFor(rec.Device, precision, w, strideHW, wo);
-        var tiles = TilesFor(rec.Device, variant, w.Cout);
-        tiles.Validate(rec.Device, variant);
-        LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
-        var pipe = rec.Device.Pipelines.Get(Shader.Kernel((int)variant, precision), [tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0]);
-        // The row kernel's invocations own segments of TN consecutive columns of one output row (WGN per workgroup).
-        long groups = variant == KernelVariant.TexelRows
-            ? Dispatch.CeilDiv(n / wo * Dispatch.CeilDiv(wo, tiles.TN), tiles.WGN)
-            : Dispatch.CeilDiv(n, tiles.BN);
-        var (gx, gy) = Dispatch.Linear(groups, 1);
-        uint gz = Dispatch.CeilDiv(w.Cout, tiles.BM);
-        if (variant == KernelVariant.Ssbo)
-            rec.Dispatch(pipe, [Binding.Read(past ?? x), Binding.Read(x), Binding.Read(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-                push, gx, gy, gz, label ?? "conv", Flops(w, y));
-        else
-            rec.Dispatch(pipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Texels4(w.Packed), Binding.Read(residual ?? y), Binding.Written(y)],
-                push, gx, gy, gz, label ?? "conv", Flops(w, y));
     }
 
     /// <summary>Checks a <see cref="Forward"/> call's shapes and precisions; returns the output frames, rows and columns.</summary>

@@ -31,8 +31,20 @@ public static class Norm
         public float Eps;
     }
 
-    /// <summary>shaders/norm.comp: bindings x, gamma, beta, y, statistics; specialization constants MODE and SILU.</summary>
-    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("norm", ["MODE", "SILU"], ShaderFamily.BothPrecisions, ShaderVariant.Plain(5));
+    /// <summary>
+    /// shaders/norm.comp: bindings x, gamma, beta, y, statistics; specialization constants MODE and SILU; variants plain
+    /// (storage buffers), texel (x, gamma and beta through texel views, for CPU drivers) and texel4 (LayerNorm of 4
+    /// voxels per invocation, x through a vec4 view, y stored as vec4s); all three give the same bits.
+    /// </summary>
+    public static ShaderFamily Shader { get; } = ShaderFamily.Create<Push>("norm", ["MODE", "SILU"], ShaderFamily.BothPrecisions,
+        ShaderVariant.Plain(5),
+        new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]),
+        new ShaderVariant("texel4", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]));
+
+    /// <summary>Whether a view's 4 consecutive elements from any multiple of 4 lie in one frame plane and start a vec4.</summary>
+    private static bool Vec4Layout(GpuTensor t) => t.BaseElement % 4 == 0 && t.FrameStride % 4 == 0 && t.Plane % 4 == 0;
+
+
 
     /// <summary>A device vector of <paramref name="v"/>.Length floats (shape [T=1, C=n, H=1, W=1]) for gamma/beta.</summary>
     public static GpuTensor UploadVector(VulkanDevice d, ReadOnlySpan<float> v) => d.Upload(v, v.Length, 1, 1, 1);
@@ -49,11 +61,19 @@ public static class Norm
         long voxels = (long)x.T * x.Plane;
         if (voxels == 0) return;
         var push = BasePush(x, gamma, beta, y, eps);
-        push.Count = checked((uint)voxels);
-        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "LayerNorm", x, y));
-        var pipe = rec.Device.Pipelines.Get(kernel, [(int)Mode.LayerNorm, silu ? 1 : 0]);
-        var (gx, gy) = Dispatch.Linear(voxels, Local);
-        rec.Dispatch(pipe, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
+        var precision = Dispatch.PrecisionOf(rec, "LayerNorm", x, y);
+        bool texel = Conv.UsesTexels(rec.Device, precision);
+        // norm_texel4 where 4 voxels are one vec4 of x and of y (the choice never changes the bits).
+        bool vec4 = texel && Vec4Layout(x) && Vec4Layout(y);
+        push.Count = checked((uint)(vec4 ? voxels / 4 : voxels));
+        var pipe = rec.Device.Pipelines.Get(Shader.Kernel(vec4 ? 2 : texel ? 1 : 0, precision), [(int)Mode.LayerNorm, silu ? 1 : 0]);
+        var (gx, gy) = Dispatch.Linear(push.Count, Local);
+        if (vec4)
+            rec.Dispatch(pipe, [Binding.Texels4(x), Binding.Texels(gamma), Binding.Texels(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
+        else if (texel)
+            rec.Dispatch(pipe, [Binding.Texels(x), Binding.Texels(gamma), Binding.Texels(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
+        else
+            rec.Dispatch(pipe, [Binding.Read(x), Binding.Read(gamma), Binding.Read(beta), Binding.Written(y), Binding.Read(x)], push, gx, gy, 1, "layernorm");
     }
 
     /// <summary>
@@ -80,7 +100,7 @@ public static class Norm
         int segments = perFrame ? x.T : 1;
         long partials = (long)x.T * groups * nChunks * 3;
         long stats = (long)segments * groups * 2;
-        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "GroupNorm", x, y));
+        var kernel = Shader.Kernel(Dispatch.PrecisionOf(rec, "GroupNorm", x, y)); // storage buffers (not measured with texels)
         var s = scratch.Rent(checked((int)(partials + stats)), 1, 1, 1);
         try
         {

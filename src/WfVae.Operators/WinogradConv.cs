@@ -99,11 +99,8 @@ public static partial class WinogradConv
 
     private const int ScratchV = 0x57490000, ScratchM = 0x57490001; // recorder scratch slots ("WI")
 
-    /// <summary>
-    /// Whether the Winograd kernels read their operands through texel views on this device: as the direct kernels do
-    /// (<see cref="Conv.VariantFor(VulkanDevice, Precision)"/>: a forced variant, else texels on CPU drivers).
-    /// </summary>
-    public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.VariantFor(d, precision) != KernelVariant.Ssbo;
+    /// <summary>Whether the Winograd kernels read their operands through texel views on this device (<see cref="Conv.UsesTexels"/>).</summary>
+    public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.UsesTexels(d, precision);
 
     /// <summary>
     /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="cout"/> output channels and <paramref name="n"/> columns, by

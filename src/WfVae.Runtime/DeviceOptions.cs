@@ -6,7 +6,7 @@ namespace WfVae.Runtime;
 /// Which compiled variant runs the tiled GEMM kernels that have several (today the convolution): storage buffers
 /// with shared-memory tiles (GPUs), texel-buffer operands (CPU drivers), or the texel kernel computing runs of a row.
 /// </summary>
-public enum KernelVariant { Ssbo, Texel, TexelRows }
+public enum KernelVariant { Ssbo, Texel, TexelRows, TexelPointwise }
 
 /// <summary>How convolutions with a 3×3 spatial kernel pick between the direct kernels and Winograd.</summary>
 public enum WinogradMode
@@ -52,7 +52,7 @@ public sealed record KernelOptions
     /// <summary>The workgroup tile of the tiled kernels (WFVAE_CONV_TILES).</summary>
     public TileShape? Tiles { get; init; }
     /// <summary>
-    /// Winograd on the 3×3 convs (WFVAE_CONV_VARIANT=winograd…: forced; direct, ssbo, texel, texel-rows: off); null =
+    /// Winograd on the 3×3 convs (WFVAE_CONV_VARIANT=winograd…: forced; direct, ssbo, texel, texel-rows, texel-pointwise: off); null =
     /// off where <see cref="Variant"/> forces a direct kernel, else auto. Read when weights load: it picks their layout.
     /// </summary>
     public WinogradMode? Winograd { get; init; }
@@ -62,8 +62,8 @@ public sealed record KernelOptions
     public long? WinogradScratchBytes { get; init; }
 
     /// <summary>
-    /// A WFVAE_CONV_VARIANT value: "direct" (the device's direct kernels, Winograd off), "ssbo", "texel", "texel-rows"
-    /// (that direct kernel, Winograd off), "winograd" (forced, default tile), "winograd-f2", "winograd-f4" (forced, that
+    /// A WFVAE_CONV_VARIANT value: "direct" (the device's direct kernels, Winograd off), "ssbo", "texel", "texel-rows",
+    /// "texel-pointwise" (that direct kernel, Winograd off), "winograd" (forced, default tile), "winograd-f2", "winograd-f4" (forced, that
     /// tile); any case, spaces around. Anything else throws naming <paramref name="source"/>.
     /// </summary>
     public static KernelOptions ParseVariant(string text, string source) => text.Trim().ToLowerInvariant() switch
@@ -72,17 +72,23 @@ public sealed record KernelOptions
         "ssbo" => new() { Variant = KernelVariant.Ssbo, Winograd = WinogradMode.Off },
         "texel" => new() { Variant = KernelVariant.Texel, Winograd = WinogradMode.Off },
         "texel-rows" => new() { Variant = KernelVariant.TexelRows, Winograd = WinogradMode.Off },
+        "texel-pointwise" => new() { Variant = KernelVariant.TexelPointwise, Winograd = WinogradMode.Off },
         "winograd" => new() { Winograd = WinogradMode.Forced },
         "winograd-f2" => new() { Winograd = WinogradMode.Forced, WinogradTile = Runtime.WinogradTile.F2 },
         "winograd-f4" => new() { Winograd = WinogradMode.Forced, WinogradTile = Runtime.WinogradTile.F4 },
-        _ => throw new ArgumentException($"{source}={text}: expected 'direct', 'ssbo', 'texel', 'texel-rows', 'winograd', 'winograd-f2' or 'winograd-f4'"),
+        _ => throw new ArgumentException($"{source}={text}: expected 'direct', 'ssbo', 'texel', 'texel-rows', 'texel-pointwise', 'winograd', 'winograd-f2' or 'winograd-f4'"),
     };
 
     /// <summary>The mode in force: <see cref="Winograd"/>, else off where a direct variant is forced, else auto.</summary>
     public WinogradMode WinogradInForce => Winograd ?? (Variant != null ? WinogradMode.Off : WinogradMode.Auto);
 
-    /// <summary>The name of a variant in logs and in WFVAE_CONV_VARIANT: "ssbo", "texel", "texel-rows".</summary>
-    public static string Name(KernelVariant v) => v == KernelVariant.TexelRows ? "texel-rows" : v.ToString().ToLowerInvariant();
+    /// <summary>The name of a variant in logs and in WFVAE_CONV_VARIANT: "ssbo", "texel", "texel-rows", "texel-pointwise".</summary>
+    public static string Name(KernelVariant v) => v switch
+    {
+        KernelVariant.TexelRows => "texel-rows",
+        KernelVariant.TexelPointwise => "texel-pointwise",
+        _ => v.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>

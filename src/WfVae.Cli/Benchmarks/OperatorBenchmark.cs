@@ -96,8 +96,8 @@ public static class OperatorBenchmark
         double direct;
         using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
         {
-            var variant = Conv.VariantFor(device, Precision.Fp32, w, l.Shw, ho);
-            var tiles = Conv.TilesFor(device, variant, l.Cout);
+            var variant = Conv.VariantFor(device, Precision.Fp32, w, past, x, l.St, l.Shw, l.Padding, ho);
+            var tiles = Conv.TilesFor(device, variant, l.Cout, (long)to * ho * ho);
             direct = Row(w, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
         }
         if (!winograd) return;

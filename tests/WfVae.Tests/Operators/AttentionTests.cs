@@ -99,6 +99,40 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
+    /// <summary>
+    /// attention_texel (texel views, Q read per channel instead of staged, keys past N skipping the score loop) and the
+    /// plain kernel run the same fma chains on the same values: same bits. N = 45 (a partial key block, queries past N in
+    /// the last block), N = 300 (two key blocks), C = 260 (two accumulators per invocation).
+    /// </summary>
+    [Theory]
+    [InlineData(24, 2, 5, 9, Precision.Fp32)]
+    [InlineData(260, 1, 15, 20, Precision.Fp32)]
+    [InlineData(24, 2, 5, 9, Precision.Fp16)]
+    public void TexelAndPlainKernelsGiveIdenticalBits(int c, int t, int h, int w, Precision p)
+    {
+        float scale = 1f / MathF.Sqrt(c);
+        var all = CpuTensor.Random(3 * c + 1, t, h, w, 400, 3f);
+        float[] Run(KernelVariant v)
+        {
+            var d = gpu.With(v);
+            Assert.Equal(v != KernelVariant.Ssbo, Conv.UsesTexels(d, p));
+            using var qkv = d.Upload(all.ToFrameMajor(), all.C, t, h, w, p);
+            using var o = d.CreateTensor(c, t, h, w, p);
+            using (var rec = d.BeginCommands())
+            {
+                Attention.Forward(rec, qkv.Channels(1, c), qkv.Channels(1 + c, c), qkv.Channels(1 + 2 * c, c), o, scale);
+                rec.Submit();
+            }
+            return d.Download(o);
+        }
+        var texel = Run(KernelVariant.Texel);
+        var plain = Run(KernelVariant.Ssbo);
+        for (int i = 0; i < texel.Length; i++)
+            if (BitConverter.SingleToInt32Bits(texel[i]) != BitConverter.SingleToInt32Bits(plain[i]))
+                Assert.Fail($"element {i}: texel {texel[i]:R} vs plain {plain[i]:R}");
+        gpu.AssertClean();
+    }
+
     [Fact]
     public void FlopsFollowTheSpec()
     {

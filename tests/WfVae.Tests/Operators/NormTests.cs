@@ -79,10 +79,12 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
         gpu.AssertClean();
     }
 
-    [Fact]
-    public void LayerNorm_StreamedFrameByFrameIsBitIdenticalToWholeClip()
+    [Theory]
+    [InlineData(5)]
+    [InlineData(4)] // 4x7 planes: norm_texel4 on texel devices
+    public void LayerNorm_StreamedFrameByFrameIsBitIdenticalToWholeClip(int h)
     {
-        const int c = 33, t = 5, h = 5, w = 7;
+        const int c = 33, t = 5, w = 7;
         var x = CpuTensor.Random(c, t, h, w, 50, 2f);
         using var xg = Dev.Upload(x.ToFrameMajor(), c, t, h, w);
         using var whole = Dev.CreateTensor(c, t, h, w);
@@ -99,6 +101,53 @@ public sealed class NormTests(GpuFixture gpu, ITestOutputHelper output)
             rec.Submit();
         }
         Assert.Equal(Dev.Download(whole), Dev.Download(streamed));
+        gpu.AssertClean();
+    }
+
+    /// <summary>
+    /// norm_texel (texel-view loads, CPU drivers), norm_texel4 (4 voxels per invocation) and the plain kernel do the
+    /// same arithmetic in the same order: same bits, on a channel slice in and out, in place too. 5x7 planes (odd: the
+    /// views start off any vec4) run norm_texel on texel devices, 4x7 planes norm_texel4.
+    /// </summary>
+    [Theory]
+    [InlineData(Precision.Fp32, false, 5)]
+    [InlineData(Precision.Fp32, true, 5)]
+    [InlineData(Precision.Fp16, false, 5)]
+    [InlineData(Precision.Fp16, true, 5)]
+    [InlineData(Precision.Fp32, false, 4)]
+    [InlineData(Precision.Fp32, true, 4)]
+    [InlineData(Precision.Fp16, false, 4)]
+    [InlineData(Precision.Fp16, true, 4)]
+    public void LayerNorm_TexelAndPlainKernelsGiveIdenticalBits(Precision p, bool inPlace, int h)
+    {
+        const int c = 37, t = 3, w = 7;
+        var x = CpuTensor.Random(c + 3, t, h, w, 60, 3f).In(p);
+        var gamma = Affine(c, 61, 1f);
+        var beta = Affine(c, 62, 0f);
+        float[] Run(KernelVariant v)
+        {
+            var d = gpu.With(v);
+            Assert.Equal(v != KernelVariant.Ssbo, Conv.UsesTexels(d, p));
+            using var xg = d.Upload(x.ToFrameMajor(), c + 3, t, h, w, p);
+            using var yg = d.CreateTensor(c + 3, t, h, w, p);
+            using var g = Norm.UploadVector(d, gamma.Data);
+            using var b = Norm.UploadVector(d, beta.Data);
+            var y = inPlace ? xg.Channels(1, c) : yg.Channels(2, c);
+            using (var rec = d.BeginCommands(timestamps: true))
+            {
+                Norm.LayerNorm(rec, xg.Channels(1, c), g, b, y, silu: true);
+                rec.Submit();
+                // The kernel that ran, where the device times dispatches (the profile names modules).
+                string expected = v == KernelVariant.Ssbo ? "norm" : h % 4 == 0 ? "norm_texel4" : "norm_texel";
+                if (d.Info.TimestampsSupported) Assert.Equal(expected + (p == Precision.Fp16 ? "_f16" : ""), Assert.Single(rec.Timings).Kernel);
+            }
+            return d.Download(y);
+        }
+        var texel = Run(KernelVariant.Texel);
+        var plain = Run(KernelVariant.Ssbo);
+        for (int i = 0; i < texel.Length; i++)
+            if (BitConverter.SingleToInt32Bits(texel[i]) != BitConverter.SingleToInt32Bits(plain[i]))
+                Assert.Fail($"element {i}: texel {texel[i]:R} vs plain {plain[i]:R}");
         gpu.AssertClean();
     }
 

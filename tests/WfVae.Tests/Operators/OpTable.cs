@@ -23,6 +23,7 @@ internal static class OpTable
         var cases = new List<OpCase>();
         foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel, KernelVariant.TexelRows })
             cases.AddRange(ConvCases(v));
+        cases.AddRange(PointwiseCases());
         foreach (var v in new[] { KernelVariant.Ssbo, KernelVariant.Texel })
             foreach (var tile in new[] { WinogradTile.F2, WinogradTile.F4 })
                 cases.AddRange(WinogradCases(v, tile));
@@ -31,8 +32,12 @@ internal static class OpTable
         cases.AddRange(ResampleCases());
         cases.AddRange(PosteriorCases());
         cases.AddRange(ElementwiseCases());
-        cases.Add(AttentionCase(24, 2, 5, 7));
-        cases.Add(AttentionCase(260, 1, 3, 5)); // C > 256: two accumulators per invocation, staged Q chunks
+        // Both attention kernels: texel views (CPU drivers' default) and storage buffers with staged Q chunks.
+        foreach (var v in new[] { KernelVariant.Texel, KernelVariant.Ssbo })
+        {
+            cases.Add(AttentionCase(24, 2, 5, 7, v));
+            cases.Add(AttentionCase(260, 1, 3, 5, v)); // C > 256: two accumulators per invocation
+        }
         return cases;
     }
 
@@ -56,6 +61,21 @@ internal static class OpTable
         yield return Conv(v, $"conv {n} 3x3x3 19->17 on 33-wide rows, residual, no bias", 19, 17, 3, 3, 1, 1, 2, 3, 5, 33, ConvPadding.Same,
             bias: false, residual: true);
         yield return Conv(v, $"conv {n} 3x3x3 40->70", 40, 70, 3, 3, 1, 1, 2, 1, 5, 7, ConvPadding.Same, residual: true);
+    }
+
+    /// <summary>
+    /// The pointwise texel kernel, forced: it runs the 1x1x1 convs whose planes (H*W) are multiples of 4 (dense and as
+    /// channel slices, whose bases are whole planes in), conv_texel the others. Channel counts off the vec4s, the K
+    /// step and the tile; 4x13 frames make an invocation's 8 positions cross frames.
+    /// </summary>
+    private static IEnumerable<OpCase> PointwiseCases()
+    {
+        const KernelVariant v = KernelVariant.TexelPointwise;
+        //                                                                      cin cout kt kh st sh past T  H   W
+        yield return Conv(v, "conv texel-pointwise 1x1x1 23->21 on 4x13 frames", 23, 21, 1, 1, 1, 1, 0, 3, 4, 13, ConvPadding.Same);
+        yield return Conv(v, "conv texel-pointwise 1x1x1 40->70 on 12x6, residual, no bias", 40, 70, 1, 1, 1, 1, 0, 2, 12, 6, ConvPadding.Same,
+            bias: false, residual: true);
+        yield return Conv(v, "conv texel-pointwise 1x1x1 24->16 on 7x13 frames (odd planes: conv_texel)", 24, 16, 1, 1, 1, 1, 0, 3, 7, 13, ConvPadding.Same);
     }
 
     /// <summary>
@@ -146,8 +166,16 @@ internal static class OpTable
 
     private static IEnumerable<OpCase> NormCases()
     {
-        yield return Norm("layernorm 17 channels", 17, 5, 5, 7, group: false, perFrame: false, silu: false);
-        yield return Norm("layernorm 64 channels + silu", 64, 2, 7, 13, group: false, perFrame: false, silu: true);
+        // LayerNorm on both of its kernels: texel views (CPU drivers' default) and storage buffers.
+        foreach (var v in new[] { KernelVariant.Texel, KernelVariant.Ssbo })
+        {
+            string n = v == KernelVariant.Texel ? "texel" : "storage-buffer";
+            yield return Norm($"layernorm 17 channels, {n} kernel", 17, 5, 5, 7, group: false, perFrame: false, silu: false) with { Variant = v };
+            yield return Norm($"layernorm 64 channels + silu, {n} kernel", 64, 2, 7, 13, group: false, perFrame: false, silu: true) with { Variant = v };
+        }
+        // 4x9 planes: 4 voxels per invocation (norm_texel4) on texel devices, dense and as channel slices.
+        yield return Norm("layernorm 23 channels + silu on 4x9 frames, texel kernel", 23, 3, 4, 9, group: false, perFrame: false, silu: true)
+            with { Variant = KernelVariant.Texel };
         yield return Norm("groupnorm 32 over the clip + silu", 32, 3, 5, 7, group: true, perFrame: false, silu: true);
         yield return Norm("groupnorm 96 per frame", 96, 2, 7, 13, group: true, perFrame: true, silu: false);
         // Several statistics chunks per (frame, group): cpg·H·W = 2·45·53 = 4770 > 4096.
@@ -178,14 +206,14 @@ internal static class OpTable
             NormTol);
     }
 
-    private static OpCase AttentionCase(int c, int t, int h, int w)
+    private static OpCase AttentionCase(int c, int t, int h, int w, KernelVariant v)
     {
         float scale = 1f / MathF.Sqrt(c);
-        return new OpCase($"attention C={c} N={h * w} T={t}", [new(R(c, t, h, w, 11, 3f)), new(R(c, t, h, w, 12, 3f)), new(R(c, t, h, w, 13))],
+        return new OpCase($"attention C={c} N={h * w} T={t}, {(v == KernelVariant.Texel ? "texel" : "storage-buffer")} kernel", [new(R(c, t, h, w, 11, 3f)), new(R(c, t, h, w, 12, 3f)), new(R(c, t, h, w, 13))],
             [new(c, t, h, w)],
             r => Attention.Forward(r.Rec, r.In(0), r.In(1), r.In(2), r.Out(0), scale),
             a => [CpuOps.AttentionCore(a[0], a[1], a[2], scale)],
-            AttentionTol);
+            AttentionTol) { Variant = v };
     }
 
     // ---------------------------------------------------------------- wavelets and resampling

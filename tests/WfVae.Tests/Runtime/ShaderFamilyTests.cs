@@ -30,9 +30,9 @@ public sealed class ShaderFamilyTests
     [Fact]
     public void TheBuildDerivesEveryVariantInEveryPrecision()
     {
-        // conv.comp declares two variants and fp16: six modules, named by variant and precision.
+        // conv.comp declares three variants and fp16: eight modules, named by variant and precision.
         var names = Conv.Shader.Kernels.Select(k => k.ModuleName).Order().ToArray();
-        Assert.Equal(new[] { "conv", "conv_f16", "conv_texel", "conv_texel_f16", "conv_texel_rows", "conv_texel_rows_f16" }, names);
+        Assert.Equal(new[] { "conv", "conv_f16", "conv_texel", "conv_texel_f16", "conv_texel_pointwise", "conv_texel_pointwise_f16", "conv_texel_rows", "conv_texel_rows_f16" }, names);
         Assert.All(Conv.Shader.Kernels, k => Assert.True(k.IsEmbedded, k.ModuleName));
         Assert.Equal("elementwise_f16", Elementwise.Shader.Kernel(Precision.Fp16).ModuleName);
         Assert.Throws<ArgumentException>(() => PeakProbe.Shader.Kernel(Precision.Fp16));
