@@ -11,15 +11,13 @@
 #include "winograd.glsl"
 
 // Phase 1 of the Winograd convolution (WinogradConv.cs): transforms the input tiles of a chunk.
-// Invocation e = (f * cin + ci) * (tiles4 / 4) + g transforms the 4 tiles q = 4g .. 4g + 3 (tile row row0 + q / tilesW,
-// column q % tilesW) of input channel ci of virtual frame f0 + f of the sequence past ++ x (frames < pastT are past's):
+// Invocation e = (f * cin + ci) * tiles4 + q transforms tile q (tile row row0 + q / tilesW, column q % tilesW) of input
+// channel ci of virtual frame f0 + f of the sequence past ++ x (frames < pastT are past's):
 //   d = the ALPHA x ALPHA inputs at rows (row0 + q / tilesW) * TILE - 1 + r, columns (q % tilesW) * TILE - 1 + s
 //       (zero outside the frame: the Same padding of a 3x3 conv),
 //   V[xi][ci][f * tiles4 + q] = (B^T d B)[xi]  for the ALPHA^2 points xi,
-// and zeros for the padding tiles q >= tiles (tiles4 rounds the tiles up to a multiple of 4 for the vec4 reads of
-// phase 2). Four tiles per invocation so that each point's four values leave as one vec4 store: on CPU drivers every
-// storage-buffer store is a loop over the SIMD lanes, and there the stores were most of this phase's time. V (vBase
-// and vRow multiples of 4) is float scratch in both precisions; inputs are ELEM (halves widen on load).
+// and writes zeros for the padding tiles q >= tiles (tiles4 rounds the tiles up to a multiple of 4 for the vec4 reads of
+// phase 2). V is float scratch in both precisions; inputs are ELEM (halves widen on load).
 // Variants: f2 = F(2x2,3x3) (default F(4x4,3x3)); texel = inputs through R32F/R16F texel views (CPU drivers).
 
 layout(local_size_x_id = 0) in;
@@ -36,7 +34,7 @@ layout(std430, binding = 1) readonly buffer X { ELEM xData[]; };
 float loadPast(uint i) { return float(pastData[i]); }
 float loadX(uint i) { return float(xData[i]); }
 #endif
-layout(std430, binding = 2) writeonly buffer Vb { vec4 vData4[]; };
+layout(std430, binding = 2) writeonly buffer Vb { float vData[]; };
 
 layout(push_constant) uniform Push {
     uint pastBase, pastFrame, pastT;
@@ -48,17 +46,27 @@ layout(push_constant) uniform Push {
     uint vBase, vRow;         // element index of V[0][0][0]; elements between rows (xi, ci) and (xi, ci + 1)
 } p;
 
-const int POINTS = ALPHA * ALPHA;
-
-// B^T d B of tile q of the frame plane at frameBase (zeros for a padding tile).
-void transformTile(uint q, uint frameBase, bool isPast, out float v[POINTS])
+void main()
 {
+    const uint e = linear_index(uint(WG));
+    const uint q = e % p.tiles4;
+    const uint fc = e / p.tiles4;
+    if (fc >= p.frames * p.cin) return;
+    const uint ci = fc % p.cin;
+    const uint f = fc / p.cin;
+    const uint dst = p.vBase + ci * p.vRow + f * p.tiles4 + q;   // V[0][ci][f, q]; point xi is cin * vRow further
     if (q >= p.tiles) {
-        [[unroll]] for (int xi = 0; xi < POINTS; xi++) v[xi] = 0.0;
+        [[unroll]] for (int xi = 0; xi < ALPHA * ALPHA; xi++) vData[dst + uint(xi) * p.cin * p.vRow] = 0.0;
         return;
     }
+
+    const uint vf = p.f0 + f;
+    const bool isPast = vf < p.pastT;
+    const uint hw = p.h * p.w;
+    const uint frameBase = (isPast ? p.pastBase + vf * p.pastFrame : p.xBase + (vf - p.pastT) * p.xFrame) + ci * hw;
     const int y0 = int((p.row0 + q / p.tilesW) * uint(TILE)) - 1;
     const int x0 = int((q % p.tilesW) * uint(TILE)) - 1;
+
     float t[ALPHA][ALPHA];   // B^T applied to the columns: t[r][s] for transformed row r, input column s
     [[unroll]] for (int s = 0; s < ALPHA; s++) {
         float d[ALPHA];
@@ -67,7 +75,8 @@ void transformTile(uint q, uint frameBase, bool isPast, out float v[POINTS])
             const int iy = y0 + r;
             const bool ok = iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
             const uint idx = ok ? frameBase + uint(iy) * p.w + uint(ix) : 0u;
-            d[r] = ok ? (isPast ? loadPast(idx) : loadX(idx)) : 0.0;
+            const float v = isPast ? loadPast(idx) : loadX(idx);
+            d[r] = ok ? v : 0.0;
         }
         float col[ALPHA];
         winogradInputLine(d, col);
@@ -76,32 +85,6 @@ void transformTile(uint q, uint frameBase, bool isPast, out float v[POINTS])
     [[unroll]] for (int r = 0; r < ALPHA; r++) {
         float row[ALPHA];
         winogradInputLine(t[r], row);
-        [[unroll]] for (int c = 0; c < ALPHA; c++) v[r * ALPHA + c] = row[c];
+        [[unroll]] for (int c = 0; c < ALPHA; c++) vData[dst + uint(r * ALPHA + c) * p.cin * p.vRow] = row[c];
     }
-}
-
-void main()
-{
-    const uint e = linear_index(uint(WG));
-    const uint groups = p.tiles4 / 4u;
-    const uint g = e % groups;
-    const uint fc = e / groups;
-    if (fc >= p.frames * p.cin) return;
-    const uint ci = fc % p.cin;
-    const uint f = fc / p.cin;
-    const uint vf = p.f0 + f;
-    const bool isPast = vf < p.pastT;
-    const uint frameBase = (isPast ? p.pastBase + vf * p.pastFrame : p.xBase + (vf - p.pastT) * p.xFrame) + ci * p.h * p.w;
-
-    // One source per branch, the flag a constant inside each: a frame is past or x for all four tiles, so the
-    // lanes of a SIMD batch mostly agree and CPU drivers run one branch's fetches, not both sources' for every input.
-    float v[4][POINTS];
-    if (isPast) {
-        [[unroll]] for (int j = 0; j < 4; j++) transformTile(4u * g + uint(j), frameBase, true, v[j]);
-    } else {
-        [[unroll]] for (int j = 0; j < 4; j++) transformTile(4u * g + uint(j), frameBase, false, v[j]);
-    }
-    const uint dst4 = (p.vBase + ci * p.vRow + f * p.tiles4) / 4u + g;   // V[0][ci][f, 4g]; point xi is cin * vRow further
-    const uint point4 = p.cin * p.vRow / 4u;
-    [[unroll]] for (int xi = 0; xi < POINTS; xi++) vData4[dst4 + uint(xi) * point4] = vec4(v[0][xi], v[1][xi], v[2][xi], v[3][xi]);
 }

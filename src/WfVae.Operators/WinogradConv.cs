@@ -76,13 +76,13 @@ public static partial class WinogradConv
 
     /// <summary>
     /// shaders/winograd_output.comp (bindings M scratch, bias, residual, y; specialization
-    /// WG). Variants as <see cref="InputShader"/>'s; the texel ones read M, bias and residual through texel views.
+    /// WG). Variants as <see cref="InputShader"/>'s.
     /// </summary>
     public static ShaderFamily OutputShader { get; } = ShaderFamily.Create<OutputPush>("winograd_output", ["WG"], ShaderFamily.BothPrecisions,
         ShaderVariant.Plain(4),
         new ShaderVariant("f2", [.. Enumerable.Repeat(BindingKind.Storage, 4)]),
-        new ShaderVariant("texel", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]),
-        new ShaderVariant("texel_f2", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage]));
+        new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage]),
+        new ShaderVariant("texel_f2", [BindingKind.Texels, BindingKind.Storage, BindingKind.Storage, BindingKind.Storage]));
 
     /// <summary>Transform points per tile, α² = (m + 2)²: 16 (F2) or 36 (F4).</summary>
     public static int Points(WinogradTile tile) => ((int)tile + 2) * ((int)tile + 2);
@@ -213,7 +213,7 @@ public static partial class WinogradConv
             F0 = (uint)c.T0, Frames = (uint)inFrames, Row0 = (uint)c.Row0, TilesW = (uint)c.TilesW,
             Tiles = (uint)c.Tiles, Tiles4 = (uint)c.Tiles4, VBase = v.BaseElement, VRow = (uint)(inFrames * c.Tiles4),
         };
-        var (ix, iy) = Dispatch.Linear((long)inFrames * w.Cin * c.Tiles4 / 4, 64); // 4 tiles per invocation
+        var (ix, iy) = Dispatch.Linear((long)inFrames * w.Cin * c.Tiles4, 64);
         var inPipe = d.Pipelines.Get(InputShader.Kernel(variant, precision), [64]);
         if (texel)
             rec.Dispatch(inPipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Written(v)], inPush, ix, iy, 1, label);
@@ -232,13 +232,10 @@ public static partial class WinogradConv
             RBase = rChunk?.BaseElement ?? 0, RFrame = (uint)(residual?.FrameStride ?? 0), HasRes = residual != null ? 1u : 0u,
             BiasBase = w.HasBias ? w.Packed.BaseElement : uint.MaxValue,
         };
-        if (mt.BaseElement % 4 != 0 || v.BaseElement % 4 != 0) throw new InvalidOperationException("Winograd scratch must be 16-byte aligned");
-        var (ox, oy) = Dispatch.Linear((long)c.Frames * w.Cout * c.Tiles4 / 4, 64); // 4 tiles per invocation
+        var (ox, oy) = Dispatch.Linear((long)c.Frames * w.Cout * c.Tiles, 64);
         var outPipe = d.Pipelines.Get(OutputShader.Kernel(variant, precision), [64]);
-        if (texel)
-            rec.Dispatch(outPipe, [Binding.Texels4(mt), Binding.Texels(w.Packed), Binding.Texels(rChunk ?? yChunk), Binding.Written(yChunk)], outPush, ox, oy, 1, label);
-        else
-            rec.Dispatch(outPipe, [Binding.Read(mt), Binding.Read(w.Packed), Binding.Read(rChunk ?? yChunk), Binding.Written(yChunk)], outPush, ox, oy, 1, label);
+        rec.Dispatch(outPipe, [texel ? Binding.Texels(mt) : Binding.Read(mt), Binding.Read(w.Packed), Binding.Read(rChunk ?? yChunk), Binding.Written(yChunk)],
+            outPush, ox, oy, 1, label);
     }
 
     /// <summary>Phase 2 of a chunk: M[ξ] = Σ U[ξ]·V[ξ], one product dispatch per part of the transformed weights.</summary>
