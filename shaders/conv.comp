@@ -90,8 +90,8 @@ const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 // No past (1x1x1 kernels read no earlier frames): four bindings.
 layout(binding = 0) uniform samplerBuffer xTex4;    // RGBA32F (RGBA16F with WFVAE_F16) view of x's block
 layout(binding = 1) uniform samplerBuffer wTex;     // RGBA32F (RGBA16F) view: [Cin][CoutPad4], then bias[CoutPad4]
-layout(std430, binding = 2) readonly buffer Res { ELEM resData[]; };
-layout(std430, binding = 3) buffer Y { ELEM yData[]; };
+layout(std430, binding = 2) readonly buffer Res { ELEM4 resData4[]; };   // read and stored 4 positions at a time
+layout(std430, binding = 3) buffer Y { ELEM4 yData4[]; };
 #else
 #ifdef WFVAE_TEXEL
 layout(binding = 0) uniform samplerBuffer pastTex;  // R32F (R16F with WFVAE_F16) view of past's block
@@ -121,8 +121,10 @@ layout(push_constant) uniform Push {
     uint biasBase4;            // vec4 index of bias[0]; ~0u: no bias
 } p;
 
+#if !defined(WFVAE_TEXEL_POINTWISE)
 float loadRes(uint i) { return float(resData[i]); }
 void storeY(uint i, float v) { yData[i] = ELEM(v); }
+#endif
 
 #if defined(WFVAE_TEXEL_POINTWISE)
 #include "conv_pointwise.glsl"

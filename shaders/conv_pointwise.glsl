@@ -75,7 +75,9 @@ void main()
         }
     }
 
-    // Epilogue: + bias (+ residual), store into the (possibly strided) output view (ho*wo = hw at stride 1).
+    // Epilogue: + bias (+ residual), store into the (possibly strided) output view (ho*wo = hw at stride 1), 4 positions
+    // at a time (the host checks that y and the residual are laid out in vec4s like x): a quarter of the per-lane
+    // memory loops of scalar stores, which were most of the code LLVM had to compile. Component-wise the same adds.
     [[unroll]] for (int i = 0; i < TM; i++) {
         uint m = m0 + uint(i);
         if (m >= p.cout) continue;
@@ -86,12 +88,10 @@ void main()
             if (col >= p.n) continue;
             uint t = col / hw;
             uint r = col - t * hw;
-            [[unroll]] for (int c = 0; c < 4; c++) {
-                float val = acc[i][j][c];
-                if (hasBias) val += b;
-                if (p.hasRes != 0u) val += loadRes(p.rBase + t * p.rFrame + m * hw + r + uint(c));
-                storeY(p.yBase + t * p.yFrame + m * hw + r + uint(c), val);
-            }
+            vec4 val = acc[i][j];
+            if (hasBias) val += vec4(b);
+            if (p.hasRes != 0u) val += vec4(resData4[(p.rBase + t * p.rFrame + m * hw + r) / 4u]);
+            yData4[(p.yBase + t * p.yFrame + m * hw + r) / 4u] = ELEM4(val);
         }
     }
 }

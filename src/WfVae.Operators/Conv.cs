@@ -112,26 +112,28 @@ public static class Conv
     /// conv_texel and conv.spv, so a choice by layout (which may differ between pushes) never changes a result.
     /// </summary>
     public static KernelVariant VariantFor(VulkanDevice d, Precision precision, ConvWeights w, GpuTensor? past, GpuTensor x,
-        int strideT, int strideHW, ConvPadding padding, int outW)
+        int strideT, int strideHW, ConvPadding padding, int outW, GpuTensor? y = null, GpuTensor? residual = null)
     {
         var device = VariantFor(d, precision);
         bool wanted = device == KernelVariant.TexelPointwise || (device == KernelVariant.Texel && d.Options.Kernels.Variant == null);
-        return wanted && PointwiseApplies(w, past, x, strideT, strideHW, padding)
+        return wanted && PointwiseApplies(w, past, x, strideT, strideHW, padding, y, residual)
             ? KernelVariant.TexelPointwise : VariantFor(d, precision, w, strideHW, outW);
     }
 
     /// <summary>
     /// Whether the pointwise kernel can run a call: a 1x1x1 kernel at stride 1 with Same padding and no past frames, on
     /// an input whose base element, frame stride and frame size (H*W) are multiples of 4, so that every 4 consecutive
-    /// positions of a channel are one vec4 texel of one frame.
+    /// positions of a channel are one vec4 texel of one frame; the output and residual (when given) likewise, as the
+    /// kernel reads and stores them 4 positions at a time.
     /// </summary>
-    public static bool PointwiseApplies(ConvWeights w, GpuTensor? past, GpuTensor x, int strideT, int strideHW, ConvPadding padding)
+    public static bool PointwiseApplies(ConvWeights w, GpuTensor? past, GpuTensor x, int strideT, int strideHW, ConvPadding padding,
+        GpuTensor? y = null, GpuTensor? residual = null)
     {
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(x);
+        static bool Vec4(GpuTensor? t) => t == null || (t.BaseElement % 4 == 0 && t.FrameStride % 4 == 0 && t.Plane % 4 == 0);
         return w.Kt == 1 && w.Kh == 1 && w.Kw == 1 && strideT == 1 && strideHW == 1 && padding == ConvPadding.Same
-            && (past == null || past.T == 0)
-            && x.BaseElement % 4 == 0 && x.FrameStride % 4 == 0 && x.Plane % 4 == 0;
+            && (past == null || past.T == 0) && Vec4(x) && Vec4(y) && Vec4(residual);
     }
 
     /// <summary>Whether the row kernel can run a layer: 3 horizontal taps, spatial stride 1.</summary>
@@ -205,7 +207,7 @@ public static class Conv
             CooperativeConv.Record(rec, push, past, x, w, y, residual, n, label);
             return;
         }
-        var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo);
+        var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo, y, residual);
         var tiles = TilesFor(rec.Device, variant, w.Cout, n);
         tiles.Validate(rec.Device, variant);
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);

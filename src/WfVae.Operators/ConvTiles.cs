@@ -60,13 +60,17 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
 
     /// <summary>
     /// Tiles of a variant on a device for a layer with <paramref name="cout"/> output channels: the device class's
-    /// tiles, narrowed along the channels when they would mostly compute padding. WF-VAE's conv_out (3 channels)
+    /// tiles, for the GPU kernel narrowed along the channels when they would mostly compute padding. WF-VAE's conv_out (3 channels)
     /// and the 12/16/24-channel wavelet and latent convs would otherwise run 64-channel tiles at 5–40 % use; the
     /// narrowed tile spends the same invocations along the positions instead. Bits do not depend on the tiles.
     /// </summary>
     public static ConvTiles For(VulkanDevice d, KernelVariant v, int cout)
     {
         var t = For(d, v);
+        // The texel kernels (CPU drivers) keep one tile: there every distinct tile is one more shader for lavapipe to
+        // compile on a cold cache (~2 s each for conv_texel and the pointwise kernel, the cold start's largest), far more
+        // than the few narrow layers left on them save (the 3x3 stride-1 convs run Winograd there).
+        if (v != KernelVariant.Ssbo) return t;
         int coutPad = (cout + 3) / 4 * 4;
         if (coutPad * 2 > t.BM) return t;
         int tm = Math.Min(t.TM, coutPad);

@@ -4,16 +4,15 @@ using Xunit;
 
 namespace WfVae.Tests.Operators;
 
-/// <summary>Per-layer tile choice (narrowed for few output channels) and its --verbose log.</summary>
+/// <summary>Per-layer tile choice (the GPU kernel narrowed for few output channels, one tile per texel kernel) and its --verbose log.</summary>
 [Collection(Gpu.Ops)]
 public sealed class ConvTileChoiceTests(GpuFixture gpu)
 {
-    [Theory]
-    [InlineData(KernelVariant.Texel)]
-    [InlineData(KernelVariant.Ssbo)]
-    public void FewOutputChannelsNarrowTheTileAndManyKeepTheDeviceDefault(KernelVariant variant)
+    [Fact]
+    public void FewOutputChannelsNarrowTheSsboTileAndManyKeepTheDeviceDefault()
     {
         var d = gpu.Device;
+        const KernelVariant variant = KernelVariant.Ssbo;
         var wide = ConvTiles.For(d, variant);
         Assert.Equal(wide, ConvTiles.For(d, variant, wide.BM));
         foreach (int cout in new[] { 3, 8, 12, 16, 24 })
@@ -27,6 +26,19 @@ public sealed class ConvTileChoiceTests(GpuFixture gpu)
             Assert.True(t.BM >= Math.Min(coutPad, wide.TM) && t.BM <= Math.Max(coutPad, wide.TM), $"{cout} channels: {t.BM}-channel tile");
             Assert.Equal(wide.WG, t.WG); // same invocations, spent along the positions
         }
+    }
+
+    /// <summary>The texel kernels keep one tile whatever the channels: each tile is one more shader for lavapipe to compile.</summary>
+    [Theory]
+    [InlineData(KernelVariant.Texel)]
+    [InlineData(KernelVariant.TexelRows)]
+    [InlineData(KernelVariant.TexelPointwise)]
+    public void TexelKernelsKeepOneTileForEveryChannelCount(KernelVariant variant)
+    {
+        var d = gpu.Device;
+        var wide = ConvTiles.For(d, variant);
+        foreach (int cout in new[] { 3, 8, 12, 16, 24, 32, 64, 768 })
+            Assert.Equal(wide, ConvTiles.For(d, variant, cout));
     }
 
     [Fact]
