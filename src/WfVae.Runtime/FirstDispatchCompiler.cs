@@ -9,7 +9,7 @@ namespace WfVae.Runtime;
 /// first runs. llvmpipe (lavapipe) creates a pipeline in milliseconds and compiles its shader with LLVM at the first
 /// dispatch, on the device's single queue thread, so a cold first push would compile its shaders one after another
 /// (docs/performance.md, "Cold start"). Here the device's own queue and one extra device per further core take the
-/// pipelines from one queue, largest shader first, and compile each by a dispatch of no workgroups with the dry run's
+/// pipelines from one queue, longest compiles first, and compile each by a dispatch of no workgroups with the dry run's
 /// bindings and push constants. Mesa keeps what an extra device compiles in its shader disk cache, where the
 /// device's first real dispatch finds it. Devices that compile in vkCreateComputePipelines (GPUs) are left alone.
 /// </summary>
