@@ -103,15 +103,16 @@ public static partial class WinogradConv
     public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.UsesTexels(d, precision);
 
     /// <summary>
-    /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="cout"/> output channels and <paramref name="n"/> columns, by
+    /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="n"/> columns, by
     /// device class. Any tiling gives the same bits.
     /// </summary>
-    internal static (int WG, int WGN, int TM, int TN, int BK) GemmTiles(bool texel, int cout, long n)
+    internal static (int WG, int WGN, int TM, int TN, int BK) GemmTiles(bool texel, long n)
     {
         if (!texel) return (256, 16, 4, 4, 16);
-        // 16 channels per invocation with 4-row steps (docs/performance.md, "Measurements formerly in code comments");
-        // few output channels narrow TM.
-        int tm = Math.Min(16, (cout + 3) / 4 * 4);
+        // 16 channels per invocation with 4-row steps (docs/performance.md, "Measurements formerly in code comments"),
+        // whatever the output channels: a narrower TM for the few 8-12-channel layers would be one more shader for
+        // lavapipe to compile on a cold cache (~0.5 s) to save a fraction of a millisecond.
+        const int tm = 16;
         var (wgn, tn) = TexelColumns(n);
         // Workgroups of whole SIMD rows (llvmpipe runs 8 invocations at a time): 4 invocations along the channels,
         // or 8 where 4 x WGN is not a multiple of 8.
@@ -245,7 +246,7 @@ public static partial class WinogradConv
         var tile = w.Winograd!.Value;
         int pts = Points(tile), inFrames = c.Frames + w.Kt - 1;
         long n = c.Columns;
-        var g = GemmTiles(texel, w.Cout, n);
+        var g = GemmTiles(texel, n);
         long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
         var gemmPipe = rec.Device.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
         uint gx = Dispatch.CeilDiv(n, g.WGN * g.TN), gz = Dispatch.CeilDiv(w.Cout, g.WG / g.WGN * g.TM);
@@ -274,7 +275,7 @@ public static partial class WinogradConv
         if (!d.Verbose) return;
         string chunk = first.Rows < tileRows ? $"bands of {first.Rows} of {tileRows} tile rows" : $"{first.Frames} frame(s) per pass";
         // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
-        var g = GemmTiles(texel, w.Cout, first.Columns);
+        var g = GemmTiles(texel, first.Columns);
         Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
