@@ -33,10 +33,11 @@ internal static class FirstDispatchCompiler
                 if (w == 0) Drain(device, device, queue, p => p);
                 else DrainOnExtraDevice(device, queue);
             }
-            catch (Exception e) when (e is VulkanException or NoVulkanDeviceException or InvalidOperationException or ArgumentException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                // Only a head start: the real dispatch compiles whatever this missed.
-                device.Log($"wfvae: a parallel shader compile worker stopped: {e.Message}");
+                // Only a head start, never a reason for a push to fail (a host may lack the resources for an extra
+                // device, a driver may refuse an empty dispatch): the real dispatch compiles whatever this missed.
+                device.Log($"wfvae: a parallel shader compile worker stopped: {e.GetType().Name}: {e.Message}");
             }
         });
         if (device.Verbose)
