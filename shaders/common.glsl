@@ -33,4 +33,9 @@ float silu(float x)
     return x / (1.0 + exp(-x));
 }
 
+vec4 silu(vec4 x)
+{
+    return x / (1.0 + exp(-x));
+}
+
 #endif

@@ -125,7 +125,7 @@ void merge(inout float ma, inout float m2a, inout float na, float mb, float m2b,
 #ifdef WFVAE_VEC4
 vec4 finish4(vec4 v)
 {
-    return SILU != 0 ? v / (1.0 + exp(-v)) : v;   // silu() of common.glsl, per component
+    return SILU != 0 ? silu(v) : v;
 }
 
 // Voxels 4i .. 4i + 3 (p.count = voxels / 4): the scalar layer_norm below on each component.

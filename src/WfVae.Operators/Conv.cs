@@ -131,9 +131,8 @@ public static class Conv
     {
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(x);
-        static bool Vec4(GpuTensor? t) => t == null || (t.BaseElement % 4 == 0 && t.FrameStride % 4 == 0 && t.Plane % 4 == 0);
         return w.Kt == 1 && w.Kh == 1 && w.Kw == 1 && strideT == 1 && strideHW == 1 && padding == ConvPadding.Same
-            && (past == null || past.T == 0) && Vec4(x) && Vec4(y) && Vec4(residual);
+            && (past == null || past.T == 0) && x.Vec4Aligned && (y?.Vec4Aligned ?? true) && (residual?.Vec4Aligned ?? true);
     }
 
     /// <summary>Whether the row kernel can run a layer: 3 horizontal taps, spatial stride 1.</summary>

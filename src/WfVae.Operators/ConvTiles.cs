@@ -76,11 +76,9 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
         int tm = Math.Min(t.TM, coutPad);
         int wgm = Math.Max(1, coutPad / tm);
         while (t.WG % wgm != 0) wgm--;
-        int wgn = t.WG / wgm;
-        if (v != KernelVariant.Ssbo && wgn % 8 != 0) return t;
-        var narrow = t with { WGN = wgn, TM = tm };
+        var narrow = t with { WGN = t.WG / wgm, TM = tm };
         // A wider position tile needs more shared memory in the SSBO kernel; keep the default where it would not fit.
-        return v == KernelVariant.Ssbo && narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
+        return narrow.SharedBytes > d.Info.MaxSharedMemoryBytes ? t : narrow;
     }
 
     /// <summary>

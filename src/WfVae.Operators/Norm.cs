@@ -41,11 +41,6 @@ public static class Norm
         new ShaderVariant("texel", [BindingKind.Texels, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]),
         new ShaderVariant("texel4", [BindingKind.Texels4, BindingKind.Texels, BindingKind.Texels, BindingKind.Storage, BindingKind.Storage]));
 
-    /// <summary>Whether a view's 4 consecutive elements from any multiple of 4 lie in one frame plane and start a vec4.</summary>
-    private static bool Vec4Layout(GpuTensor t) => t.BaseElement % 4 == 0 && t.FrameStride % 4 == 0 && t.Plane % 4 == 0;
-
-
-
     /// <summary>A device vector of <paramref name="v"/>.Length floats (shape [T=1, C=n, H=1, W=1]) for gamma/beta.</summary>
     public static GpuTensor UploadVector(VulkanDevice d, ReadOnlySpan<float> v) => d.Upload(v, v.Length, 1, 1, 1);
 
@@ -64,7 +59,7 @@ public static class Norm
         var precision = Dispatch.PrecisionOf(rec, "LayerNorm", x, y);
         bool texel = Conv.UsesTexels(rec.Device, precision);
         // norm_texel4 where 4 voxels are one vec4 of x and of y (the choice never changes the bits).
-        bool vec4 = texel && Vec4Layout(x) && Vec4Layout(y);
+        bool vec4 = texel && x.Vec4Aligned && y.Vec4Aligned;
         push.Count = checked((uint)(vec4 ? voxels / 4 : voxels));
         var pipe = rec.Device.Pipelines.Get(Shader.Kernel(vec4 ? 2 : texel ? 1 : 0, precision), [(int)Mode.LayerNorm, silu ? 1 : 0]);
         var (gx, gy) = Dispatch.Linear(push.Count, Local);

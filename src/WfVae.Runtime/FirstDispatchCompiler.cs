@@ -51,8 +51,8 @@ internal static class FirstDispatchCompiler
     /// </summary>
     private static long CompileCost(ComputePipeline p)
     {
-        var names = p.Kernel.Family.Specialization;
-        int tm = names.ToList().IndexOf("TM"), tn = names.ToList().IndexOf("TN");
+        var names = p.Kernel.Family.Specialization.ToList();
+        int tm = names.IndexOf("TM"), tn = names.IndexOf("TN");
         var spec = p.Specialization;
         long tile = tm >= 0 && tn >= 0 && tm < spec.Length && tn < spec.Length ? (long)spec[tm] * spec[tn] : 0;
         return (tile << 32) + p.Kernel.Spirv().Length;

@@ -42,6 +42,13 @@ public sealed class GpuTensor : IDisposable
     public bool IsDense => FrameStride == FrameElements || T <= 1;
     public string Shape => $"[T={T}, C={C}, H={H}, W={W}]";
 
+    /// <summary>
+    /// Whether every 4 consecutive elements of a channel row from a multiple of 4 lie in one frame and start a vec4 of
+    /// the block (base element, frame stride and H·W multiples of 4): the layout kernels that read or store 4 positions
+    /// at a time need.
+    /// </summary>
+    public bool Vec4Aligned => BaseElement % 4 == 0 && FrameStride % 4 == 0 && Plane % 4 == 0;
+
     /// <summary>Index of the view's first element in the whole memory block, as shaders address it.</summary>
     public uint BaseElement => checked((uint)(Storage.Offset / ElementBytes + Offset));
 

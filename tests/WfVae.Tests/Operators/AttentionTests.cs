@@ -127,9 +127,7 @@ public sealed class AttentionTests(GpuFixture gpu, ITestOutputHelper output)
         }
         var texel = Run(KernelVariant.Texel);
         var plain = Run(KernelVariant.Ssbo);
-        for (int i = 0; i < texel.Length; i++)
-            if (BitConverter.SingleToInt32Bits(texel[i]) != BitConverter.SingleToInt32Bits(plain[i]))
-                Assert.Fail($"element {i}: texel {texel[i]:R} vs plain {plain[i]:R}");
+        ReferenceAssert.Bits(texel, plain, "texel vs plain");
         gpu.AssertClean();
     }
 

@@ -57,13 +57,8 @@ public sealed class ConvPointwiseTests(GpuFixture gpu)
         var (texel, vt) = Run(gpu.With(KernelVariant.Texel), p, cin, cout, t, h, w, bias, residual);
         Assert.Equal(KernelVariant.Texel, vt);
         var (ssbo, _) = Run(gpu.With(KernelVariant.Ssbo), p, cin, cout, t, h, w, bias, residual);
-        for (int i = 0; i < pointwise.Length; i++)
-        {
-            if (BitConverter.SingleToInt32Bits(pointwise[i]) != BitConverter.SingleToInt32Bits(texel[i]))
-                Assert.Fail($"element {i}: pointwise {pointwise[i]:R} vs texel {texel[i]:R}");
-            if (BitConverter.SingleToInt32Bits(pointwise[i]) != BitConverter.SingleToInt32Bits(ssbo[i]))
-                Assert.Fail($"element {i}: pointwise {pointwise[i]:R} vs ssbo {ssbo[i]:R}");
-        }
+        ReferenceAssert.Bits(texel, pointwise, "pointwise vs texel");
+        ReferenceAssert.Bits(ssbo, pointwise, "pointwise vs ssbo");
         gpu.AssertClean();
     }
 

@@ -184,10 +184,7 @@ public abstract class ConvTests
         Assert.Equal(tout, produced);
         var a = d.Download(whole);
         var s = d.Download(streamed);
-        Assert.Equal(a.Length, s.Length);
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(s[i]))
-                Assert.Fail($"element {i}: whole {a[i]:R} vs streamed {s[i]:R}");
+        ReferenceAssert.Bits(a, s, "whole vs streamed");
         // And the whole clip is right.
         var expected = padding == ConvPadding.Same
             ? CpuOps.CausalConv3d(x, wt, b, cout, (kt, kh, kh), (st, sh, sh), (kh - 1) / 2)
@@ -318,9 +315,7 @@ public sealed class KernelVariantTests(GpuFixture gpu)
         }
         var a = Run(KernelVariant.Ssbo);
         var e = Run(KernelVariant.Texel);
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(e[i]))
-                Assert.Fail($"element {i}: ssbo {a[i]:R} vs texel {e[i]:R}");
+        ReferenceAssert.Bits(a, e, "ssbo vs texel");
         gpu.AssertClean();
     }
 

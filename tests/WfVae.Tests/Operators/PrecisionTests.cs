@@ -202,14 +202,6 @@ public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
         return v;
     }
 
-    private static void AssertBits(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
-                Assert.Fail($"{what}: element {i}: expected {expected[i]:R} (0x{BitConverter.SingleToInt32Bits(expected[i]):x8}), got {actual[i]:R} (0x{BitConverter.SingleToInt32Bits(actual[i]):x8})");
-    }
-
     [Fact]
     public void Fp16UploadDownloadRoundTripIsTheHostsHalfBitForBit()
     {
@@ -220,7 +212,7 @@ public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
         Assert.Equal(Precision.Fp16, g.Precision);
         Assert.Equal(2, g.ElementBytes);
         var back = d.Download(g);
-        AssertBits(Fp16.Round(data), back, "dense round trip");
+        ReferenceAssert.Bits(Fp16.Round(data), back, "dense round trip");
         Assert.Contains(back, float.IsPositiveInfinity);   // 65520 and 1e6 overflow
         Assert.Contains(back, v => v != 0 && Math.Abs(v) < 6.1e-5f); // subnormal halves survive
 
@@ -229,14 +221,14 @@ public sealed class PrecisionTests(GpuFixture gpu, ITestOutputHelper output)
         Assert.False(view.IsDense);
         var patch = HalfRangeValues((int)view.ElementCount, 2).Reverse().ToArray();
         d.Upload(view, patch);
-        AssertBits(Fp16.Round(patch), d.Download(view), "strided view round trip");
+        ReferenceAssert.Bits(Fp16.Round(patch), d.Download(view), "strided view round trip");
         // Everything outside the view is unchanged, everything inside is the patch: compare the whole tensor.
         var expected = Fp16.Round(data);
         int plane = h * w;
         for (int f = 0; f < 2; f++)
             for (int ch = 0; ch < 3; ch++)
                 Array.Copy(Fp16.Round(patch), (f * 3 + ch) * plane, expected, ((1 + f) * c + 2 + ch) * plane, plane);
-        AssertBits(expected, d.Download(g), "whole tensor after the strided upload");
+        ReferenceAssert.Bits(expected, d.Download(g), "whole tensor after the strided upload");
         gpu.AssertClean();
     }
 

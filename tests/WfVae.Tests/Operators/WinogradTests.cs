@@ -155,9 +155,7 @@ public abstract class WinogradTests
         // The scratch budget is a device option: the streamed run goes through a device with the small budget.
         var ds = budget > 0 ? gpu.With(Kernels(_texel) with { WinogradScratchBytes = budget }) : _device;
         var s = Streamed(ds, x, wt, b, cout, kt, tile, p, chunks);
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(s[i]))
-                Assert.Fail($"element {i}: whole {a[i]:R} vs streamed {s[i]:R}");
+        ReferenceAssert.Bits(a, s, "whole vs streamed");
         var emulated = CpuWinograd.Conv(CpuTensor.ConcatFrames(RepeatFirst(x, kt - 1), x), wt, b, cout, kt, (int)tile);
         Close("whole clip", CpuTensor.FromFrameMajor(a, cout, t, h, w), emulated, EmulationTol, p);
         gpu.AssertClean();
@@ -249,9 +247,7 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         }
         var a = Run(true);
         var e = Run(false);
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(e[i]))
-                Assert.Fail($"element {i}: texel {a[i]:R} vs ssbo {e[i]:R}");
+        ReferenceAssert.Bits(a, e, "texel vs ssbo");
         gpu.AssertClean();
     }
 
