@@ -55,10 +55,8 @@ void main()
     const uint ci = fc % p.cin;
     const uint f = fc / p.cin;
     const uint dst = p.vBase + ci * p.vRow + f * p.tiles4 + q;   // V[0][ci][f, q]; point xi is cin * vRow further
-    if (q >= p.tiles) {
-        [[unroll]] for (int xi = 0; xi < ALPHA * ALPHA; xi++) vData[dst + uint(xi) * p.cin * p.vRow] = 0.0;
-        return;
-    }
+    // Columns past the frame's tiles (padding up to a multiple of 4) transform zeros: the same stores, no second path.
+    const bool tileOk = q < p.tiles;
 
     const uint vf = p.f0 + f;
     const bool isPast = vf < p.pastT;
@@ -73,7 +71,7 @@ void main()
         const int ix = x0 + s;
         [[unroll]] for (int r = 0; r < ALPHA; r++) {
             const int iy = y0 + r;
-            const bool ok = iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
+            const bool ok = tileOk && iy >= 0 && iy < int(p.h) && ix >= 0 && ix < int(p.w);
             const uint idx = ok ? frameBase + uint(iy) * p.w + uint(ix) : 0u;
             const float v = isPast ? loadPast(idx) : loadX(idx);
             d[r] = ok ? v : 0.0;

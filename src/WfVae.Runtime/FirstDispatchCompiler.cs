@@ -47,7 +47,9 @@ internal static class FirstDispatchCompiler
     /// <summary>
     /// Order of the queue, most expensive first so that the last shaders to finish are short ones: LLVM's time goes into
     /// the unrolled accumulator tiles (TM x TN outputs per invocation, e.g. conv_texel and the pointwise kernel at about
-    /// 2 s each on lavapipe 22.3, where the other shaders take 0.03-0.6 s), then grows with the module's size.
+    /// 2 s each on lavapipe 22.3, where the other shaders take 0.03-0.6 s) or, for families without a tile, what their
+    /// declaration says (<see cref="ShaderFamily.CompileWeight"/>: attention, 2.4 s on Mesa 25), then grows with the
+    /// module's size.
     /// </summary>
     private static long CompileCost(ComputePipeline p)
     {
@@ -55,7 +57,7 @@ internal static class FirstDispatchCompiler
         int tm = names.IndexOf("TM"), tn = names.IndexOf("TN");
         var spec = p.Specialization;
         long tile = tm >= 0 && tn >= 0 && tm < spec.Length && tn < spec.Length ? (long)spec[tm] * spec[tn] : 0;
-        return (tile << 32) + p.Kernel.Spirv().Length;
+        return (Math.Max(tile, p.Kernel.Family.CompileWeight) << 32) + p.Kernel.Spirv().Length;
     }
 
     /// <summary>Mesa's CPU driver (lavapipe): compiles at first dispatch and caches the result on disk.</summary>

@@ -36,6 +36,11 @@ public sealed class ShaderFamily
     public IReadOnlyList<Precision> Precisions { get; }
     /// <summary>The assembly whose embedded resources hold the compiled modules.</summary>
     public Assembly Source { get; }
+    /// <summary>
+    /// How long a CPU driver takes to compile this family's kernels where no tile says so, in the unit of
+    /// <see cref="FirstDispatchCompiler"/>'s order (output elements per invocation); 0 for the cheap ones.
+    /// </summary>
+    public int CompileWeight { get; private set; }
 
     private ShaderFamily(string name, int pushBytes, Assembly source, IReadOnlyList<string> specialization,
         IReadOnlyList<Precision> precisions, IReadOnlyList<ShaderVariant> variants)
@@ -66,6 +71,13 @@ public sealed class ShaderFamily
     public static ShaderFamily Create(string name, int pushBytes, Assembly source, IReadOnlyList<string> specialization,
         IReadOnlyList<Precision> precisions, params ShaderVariant[] variants) =>
         new(name, pushBytes, source, specialization, precisions, variants);
+
+    /// <summary>Sets <see cref="CompileWeight"/> (for the family's declaration).</summary>
+    public ShaderFamily WithCompileWeight(int weight)
+    {
+        CompileWeight = weight;
+        return this;
+    }
 
     /// <summary>fp32 and fp16: the precisions of every operator shader.</summary>
     public static IReadOnlyList<Precision> BothPrecisions { get; } = [Precision.Fp32, Precision.Fp16];
