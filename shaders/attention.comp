@@ -49,9 +49,9 @@ layout(constant_id = 2) const uint CK = 64;   // channels per staged Q chunk (â‰
 #define NEG (-1.0e30)
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer qTex;
-layout(binding = 1) uniform samplerBuffer kTex;
-layout(binding = 2) uniform samplerBuffer vTex;
+layout(binding = 0) uniform textureBuffer qTex;
+layout(binding = 1) uniform textureBuffer kTex;
+layout(binding = 2) uniform textureBuffer vTex;
 #else
 layout(std430, binding = 0) readonly buffer Q { ELEM qs[]; };
 layout(std430, binding = 1) readonly buffer K { ELEM ks[]; };

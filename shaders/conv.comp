@@ -88,15 +88,15 @@ const int WPASS = (BK * BM4 + WG - 1) / WG; // ... and for the weight tile
 
 #if defined(WFVAE_TEXEL_POINTWISE)
 // No past (1x1x1 kernels read no earlier frames): four bindings.
-layout(binding = 0) uniform samplerBuffer xTex4;    // RGBA32F (RGBA16F with WFVAE_F16) view of x's block
-layout(binding = 1) uniform samplerBuffer wTex;     // RGBA32F (RGBA16F) view: [Cin][CoutPad4], then bias[CoutPad4]
+layout(binding = 0) uniform textureBuffer xTex4;    // RGBA32F (RGBA16F with WFVAE_F16) view of x's block
+layout(binding = 1) uniform textureBuffer wTex;     // RGBA32F (RGBA16F) view: [Cin][CoutPad4], then bias[CoutPad4]
 layout(std430, binding = 2) readonly buffer Res { ELEM4 resData4[]; };   // read and stored 4 positions at a time
 layout(std430, binding = 3) buffer Y { ELEM4 yData4[]; };
 #else
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer pastTex;  // R32F (R16F with WFVAE_F16) view of past's block
-layout(binding = 1) uniform samplerBuffer xTex;     // R32F view of x's block
-layout(binding = 2) uniform samplerBuffer wTex;     // RGBA32F (RGBA16F) view: [taps][Cin][CoutPad4], then bias[CoutPad4]
+layout(binding = 0) uniform textureBuffer pastTex;  // R32F (R16F with WFVAE_F16) view of past's block
+layout(binding = 1) uniform textureBuffer xTex;     // R32F view of x's block
+layout(binding = 2) uniform textureBuffer wTex;     // RGBA32F (RGBA16F) view: [taps][Cin][CoutPad4], then bias[CoutPad4]
 #else
 layout(std430, binding = 0) readonly buffer Past { ELEM pastData[]; };
 layout(std430, binding = 1) readonly buffer X { ELEM xData[]; };

@@ -39,9 +39,9 @@ layout(constant_id = 1) const int SILU = 0;
 #define WG 256u
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer xTex;   // R32F (R16F), or RGBA32F (RGBA16F) in norm_texel4
-layout(binding = 1) uniform samplerBuffer gTex;
-layout(binding = 2) uniform samplerBuffer bTex;
+layout(binding = 0) uniform textureBuffer xTex;   // R32F (R16F), or RGBA32F (RGBA16F) in norm_texel4
+layout(binding = 1) uniform textureBuffer gTex;
+layout(binding = 2) uniform textureBuffer bTex;
 #else
 layout(std430, binding = 0) readonly buffer X { ELEM xs[]; };
 layout(std430, binding = 1) readonly buffer G { float gs[]; };

@@ -45,8 +45,8 @@ const int TM4 = TM / 4;
 const int TN4 = TN / 4;
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer vTex;   // RGBA32F view of the V scratch
-layout(binding = 1) uniform samplerBuffer uTex;   // RGBA32F (RGBA16F) view of the transformed weights
+layout(binding = 0) uniform textureBuffer vTex;   // RGBA32F view of the V scratch
+layout(binding = 1) uniform textureBuffer uTex;   // RGBA32F (RGBA16F) view of the transformed weights
 #else
 layout(std430, binding = 0) readonly buffer Vb { vec4 vData[]; };
 layout(std430, binding = 1) readonly buffer Ub { ELEM4 uData[]; };

@@ -24,8 +24,8 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer pastTex;
-layout(binding = 1) uniform samplerBuffer xTex;
+layout(binding = 0) uniform textureBuffer pastTex;
+layout(binding = 1) uniform textureBuffer xTex;
 float loadPast(uint i) { return texelFetch(pastTex, int(i)).x; }
 float loadX(uint i) { return texelFetch(xTex, int(i)).x; }
 #else

@@ -20,7 +20,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;
 
 #ifdef WFVAE_TEXEL
-layout(binding = 0) uniform samplerBuffer mTex;   // R32F view of the M scratch
+layout(binding = 0) uniform textureBuffer mTex;   // R32F view of the M scratch
 float loadM(uint i) { return texelFetch(mTex, int(i)).x; }
 #else
 layout(std430, binding = 0) readonly buffer Mb { float mData[]; };

@@ -8,7 +8,7 @@ namespace WfVae.Runtime;
 
 /// <summary>
 /// How a shader sees a bound memory block. Storage: a storage buffer (std430). Texels / Texels4: a uniform texel
-/// buffer (samplerBuffer, read only) over the whole block with format R32_SFLOAT (texel i = float element i) or
+/// buffer (textureBuffer, read only) over the whole block with format R32_SFLOAT (texel i = float element i) or
 /// R32G32B32A32_SFLOAT (texel i = float elements 4i..4i+3). CPU drivers (lavapipe) fetch texels with branch-free
 /// gathers, while every storage-buffer access is a per-lane loop, so read-only operands are much cheaper as texels.
 /// </summary>
@@ -19,7 +19,7 @@ public readonly record struct Binding(GpuTensor Tensor, bool Write, BindingKind 
 {
     public static Binding Read(GpuTensor t) => new(t, false);
     public static Binding Written(GpuTensor t) => new(t, true);
-    /// <summary>Read through an R32_SFLOAT uniform texel buffer (texelFetch(samplerBuffer, element)).</summary>
+    /// <summary>Read through an R32_SFLOAT uniform texel buffer (texelFetch(textureBuffer, element)).</summary>
     public static Binding Texels(GpuTensor t) => new(t, false, BindingKind.Texels);
     /// <summary>Read through an R32G32B32A32_SFLOAT uniform texel buffer (texel i = elements 4i..4i+3).</summary>
     public static Binding Texels4(GpuTensor t) => new(t, false, BindingKind.Texels4);

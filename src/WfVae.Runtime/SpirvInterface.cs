@@ -13,7 +13,7 @@ public sealed record SpirvInterface(int PushConstantBytes, IReadOnlyDictionary<i
 {
     private const uint Magic = 0x07230203;
     private const int OpTypeInt = 21, OpTypeFloat = 22, OpTypeVector = 23, OpTypeMatrix = 24, OpTypeImage = 25;
-    private const int OpTypeSampledImage = 27, OpTypeArray = 28, OpTypeStruct = 30, OpTypePointer = 32;
+    private const int OpTypeArray = 28, OpTypeStruct = 30, OpTypePointer = 32;
     private const int OpConstant = 43, OpVariable = 59, OpDecorate = 71, OpMemberDecorate = 72;
     private const int DecSpecId = 1, DecBlock = 2, DecBufferBlock = 3, DecArrayStride = 6, DecBinding = 33, DecSet = 34, DecOffset = 35;
     private const int ClassUniformConstant = 0, ClassUniform = 2, ClassPushConstant = 9, ClassStorageBuffer = 12;
@@ -53,7 +53,7 @@ public sealed record SpirvInterface(int PushConstantBytes, IReadOnlyDictionary<i
         {
             switch (op)
             {
-                case OpTypeInt or OpTypeFloat or OpTypeVector or OpTypeMatrix or OpTypeImage or OpTypeSampledImage or OpTypeArray or OpTypeStruct:
+                case OpTypeInt or OpTypeFloat or OpTypeVector or OpTypeMatrix or OpTypeImage or OpTypeArray or OpTypeStruct:
                     _types[a[0]] = [(uint)op, .. a[1..]];
                     break;
                 case OpTypePointer: _pointers[a[0]] = (a[2], a[1]); break;
@@ -96,10 +96,10 @@ public sealed record SpirvInterface(int PushConstantBytes, IReadOnlyDictionary<i
         private SpirvBindingKind KindOf(uint type, uint storage)
         {
             if (storage == ClassStorageBuffer || (storage == ClassUniform && _bufferBlock.Contains(type))) return SpirvBindingKind.StorageBuffer;
-            if (storage == ClassUniformConstant && _types.TryGetValue(type, out var t) && t[0] == OpTypeSampledImage
-                && _types.TryGetValue(t[1], out var image) && image[2] == DimBuffer)
-                return SpirvBindingKind.TexelBuffer;
-            return SpirvBindingKind.Other;
+            if (storage != ClassUniformConstant || !_types.TryGetValue(type, out var t)) return SpirvBindingKind.Other;
+            // A uniform texel buffer: GLSL's textureBuffer, an image of Dim Buffer with Sampled = 1 read by OpImageFetch (not
+            // samplerBuffer, whose sampled-image type SPIR-V deprecates for Dim Buffer: Mesa 25 warns about it).
+            return t[0] == OpTypeImage && t[2] == DimBuffer && t[6] == 1 ? SpirvBindingKind.TexelBuffer : SpirvBindingKind.Other;
         }
 
         /// <summary>Bytes of a type as laid out in a block (scalars, vectors, matrices, sized arrays, structs).</summary>
