@@ -66,36 +66,30 @@ internal sealed class Frei0rHosts : IDisposable
     }
 
     /// <summary>Runs a documented command; it must exit 0. Returns its output (stdout then stderr).</summary>
-    public string RunDocumented(string name)
-    {
-        var script = Command(name);
-        var run = NativePluginBuild.Run("bash", ["-e", "-o", "pipefail", "-c", script], TimeSpan.FromMinutes(5), Dir, Environment);
-        Assert.True(run.Exit == 0, $"'{script}' exited with {run.Exit}:\n{run.Output}");
-        return run.Output;
-    }
+    public string RunDocumented(string name) => RunDocumented(name, TimeSpan.FromMinutes(5));
 
     /// <summary>
-    /// <see cref="RunDocumented"/> for a host known to hang now and then after the work is done: one run that has not
-    /// finished within <paramref name="limit"/> is killed and run again (logged to <paramref name="log"/>); a second hang,
-    /// or any failure, fails as usual. melt-decode did so once in ~25 CI runs (stop 19): its main loop kept waiting with only
-    /// its main thread and the plugins' idle finalizer threads left, nothing written, no error.
+    /// <see cref="RunDocumented(string)"/> for a host known to hang now and then after the work is done: one run that has
+    /// not finished within <paramref name="limit"/> is killed and run again (logged to <paramref name="log"/>); a second
+    /// hang, or any failure, fails as usual. melt-decode did so once in ~25 CI runs (stop 19): its main loop kept waiting
+    /// with only its main thread and the plugins' idle finalizer threads left, nothing written, no error.
     /// </summary>
     public string RunDocumentedRetryingHang(string name, TimeSpan limit, ITestOutputHelper log)
     {
-        var script = Command(name);
-        for (int attempt = 1; ; attempt++)
+        try { return RunDocumented(name, limit); }
+        catch (TimeoutException e)
         {
-            try
-            {
-                var run = NativePluginBuild.Run("bash", ["-e", "-o", "pipefail", "-c", script], limit, Dir, Environment);
-                Assert.True(run.Exit == 0, $"'{script}' exited with {run.Exit}:\n{run.Output}");
-                return run.Output;
-            }
-            catch (TimeoutException e) when (attempt == 1)
-            {
-                log.WriteLine($"{name}: the host hung ({e.Message}); running it once more");
-            }
+            log.WriteLine($"{name}: the host hung ({e.Message}); running it once more");
+            return RunDocumented(name, limit);
         }
+    }
+
+    private string RunDocumented(string name, TimeSpan limit)
+    {
+        var script = Command(name);
+        var run = NativePluginBuild.Run("bash", ["-e", "-o", "pipefail", "-c", script], limit, Dir, Environment);
+        Assert.True(run.Exit == 0, $"'{script}' exited with {run.Exit}:\n{run.Output}");
+        return run.Output;
     }
 
     /// <summary>A video file's frames as RGB24, decoded by the ffmpeg CLI.</summary>
