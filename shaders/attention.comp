@@ -16,7 +16,8 @@
 //      chunks of CK; the Q chunk [CK][16] is staged in shared memory (read uniformly by all invocations),
 //      K is read straight from memory (consecutive keys across invocations). 16 FMAs per K load.
 //   2. Online softmax, base 2 with the scale folded in: row maxima and row sums over the block are reduced
-//      in a fixed two-level order (16 partials of 16 keys, then the 16 partials); per row
+//      in a fixed two-level order (16 partials of 16 keys, by 64 invocations of 4 rows each, then the 16
+//      partials, by 16 invocations of one row each); per row
 //      m' = max(m, block max), alpha = 2^(m − m'), p = 2^(s − m'), l = l·alpha + Σp.
 //   3. acc = acc·alpha + P V: invocation lid owns output channels lid, lid + 256, ... (ACCC = ceil(C / 256))
 //      of all 16 queries (16·ACCC accumulators in registers); for each key in order it loads its V values
@@ -24,19 +25,19 @@
 // Every sum runs in a fixed order that depends only on N and C, so a frame's result does not depend on
 // the number of frames in the dispatch (streamed == whole clip, bit for bit).
 //
-// Shared memory: (CK·16 + 16·256 + 16·16 + 48) floats ≤ 21.2 KiB (< 32 KiB of lavapipe).
+// Shared memory holds the scores and probabilities key-major as vec4s of 4 queries (Pk[key][q / 4]), the partial
+// results row-major (red[q][rs]) and the row state as vec4s: on llvmpipe every shared-memory access is a loop over the
+// SIMD lanes that LLVM unrolls, and compiling ~170 scalar accesses took 2.5 s on Mesa 25 (a cold start's longest
+// compile); vec4 accesses need about half as many. (CK·16 + 16·256 + 16·16 + 48) floats ≤ 21.2 KiB (< 32 KiB of
+// lavapipe).
 //
 // Variant attention_texel (-DWFVAE_TEXEL=1), for CPU drivers, where storage-buffer and shared-memory loads are loops
 // over the SIMD lanes and texel fetches gathers: q, k and v are read through R32F (R16F) texel views, and step 1 reads
 // the 16 query values of a channel straight from the texel view instead of staging them in shared memory. Without
 // that staging step 1 has no barrier, so invocations whose key is past N skip it (a loop with no iterations: on
 // llvmpipe a SIMD row of such invocations then does nothing, where it used to run all C channels; at N = 64 tokens
-// three quarters of the workgroup). Its shared memory holds the scores and probabilities key-major as vec4s of 4
-// queries (Pk[key][q / 4]), the partial results row-major (red[q][rs]) and the row state as vec4s: on llvmpipe every
-// shared-memory access is a loop over the SIMD lanes that LLVM unrolls, and compiling ~170 scalar accesses took 2.5 s on
-// Mesa 25 (a cold start's longest compile); vec4 accesses need about half as many. The row reductions run on 64 lanes
-// (key group rs x 4 rows each) and 16 lanes (one row each). The same values enter the same fma chains and reductions
-// in the same order: both variants give the same bits.
+// three quarters of the workgroup). The same values enter the same fma chains in the same order: both variants give
+// the same bits.
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint C = 64;    // channels
@@ -80,7 +81,9 @@ layout(push_constant) uniform Push {
     float scaleLog2;  // scale * log2(e)
 } p;
 
-#ifdef WFVAE_TEXEL
+#ifndef WFVAE_TEXEL
+shared float Qs[64 * BQ];       // Q chunk [CK][BQ] (staged for step 1)
+#endif
 shared vec4 Pk[BK * 4];         // scores, then probabilities [BK][BQ / 4]
 shared vec4 red4[BQ * 4];       // partial row maxima / sums [BQ][16 / 4]
 shared vec4 rowM4[BQ / 4];
@@ -108,20 +111,24 @@ void main()
     // Block reduction lanes (lid < 64): rows 4g .. 4g + 3, keys rs * 16 .. rs * 16 + 15 of the block.
     const uint g = lid & 3u, rs = lid >> 2u;
     const bool reducer = lid < 64u;
+#ifdef WFVAE_TEXEL
     // Query values past N read as zeros, as the plain variant's staged chunk holds them.
     bool qOk[BQ];
     [[unroll]] for (int q = 0; q < BQ; q++) qOk[q] = q0 + uint(q) < N;
+#endif
 
     for (uint k0 = 0u; k0 < N; k0 += BK)
     {
         uint k = k0 + lid;
         bool kValid = k < N;
 
-        // ---- 1. scores of key k against the 16 queries (keys past N run no iterations)
+        // ---- 1. scores of key k against the 16 queries
         float s[BQ];
         [[unroll]] for (int q = 0; q < BQ; q++) s[q] = 0.0;
+#ifdef WFVAE_TEXEL
+        // Keys past N run no iterations.
         const uint cEnd = kValid ? C : 0u;
-        barrier(); // the previous block's P V reads of Pk are done
+        barrier(); // the previous block's P V reads of Pk are done (the plain variant's Q staging barrier does this)
         for (uint c = 0u; c < cEnd; c++)
         {
             float kv = LOAD_K(kb + c * N + k);
@@ -131,6 +138,25 @@ void main()
                 s[q] = fma(qv, kv, s[q]);
             }
         }
+#else
+        for (uint c0 = 0u; c0 < C; c0 += CK)
+        {
+            barrier(); // Qs is free
+            for (uint e = lid; e < CK * uint(BQ); e += WG)
+            {
+                uint cc = e / uint(BQ), qq = e % uint(BQ);
+                uint c = c0 + cc, qn = q0 + qq;
+                Qs[e] = (c < C && qn < N) ? LOAD_Q(qb + c * N + qn) : 0.0;
+            }
+            barrier();
+            uint cn = min(CK, C - c0);
+            for (uint cc = 0u; cc < cn; cc++)
+            {
+                float kv = kValid ? LOAD_K(kb + (c0 + cc) * N + k) : 0.0;
+                [[unroll]] for (int q = 0; q < BQ; q++) s[q] = fma(Qs[cc * uint(BQ) + uint(q)], kv, s[q]);
+            }
+        }
+#endif
         [[unroll]] for (int q = 0; q < BQ; q++) s[q] = kValid ? s[q] * p.scaleLog2 : NEG;
         [[unroll]] for (int i = 0; i < BQ / 4; i++) Pk[lid * 4u + uint(i)] = vec4(s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]);
         barrier();
@@ -226,136 +252,3 @@ void main()
         }
     }
 }
-
-#else
-shared float Qs[64 * BQ];       // Q chunk [CK][BQ]
-shared float red[BQ * 16];      // partial row maxima / sums [BQ][16]
-shared float Ps[BQ * BK];       // scores, then probabilities [BQ][BK]
-shared float rowM[BQ];
-shared float rowA[BQ];
-shared float rowL[BQ];
-
-void main()
-{
-    uint lid = gl_LocalInvocationIndex;
-    uint t = gl_WorkGroupID.y;
-    uint q0 = gl_WorkGroupID.x * uint(BQ);
-    uint N = p.N;
-    uint qb = p.qBase + t * p.qFrame;
-    uint kb = p.kBase + t * p.kFrame;
-    uint vb = p.vBase + t * p.vFrame;
-
-    float acc[BQ * ACCC];
-    [[unroll]] for (int i = 0; i < BQ * ACCC; i++) acc[i] = 0.0;
-    if (lid < uint(BQ))
-    {
-        rowM[lid] = NEG;
-        rowL[lid] = 0.0;
-    }
-
-    // Row reduction lanes: row rq, keys rs * 16 .. rs * 16 + 15 of the block.
-    uint rq = lid >> 4u, rs = lid & 15u;
-
-    for (uint k0 = 0u; k0 < N; k0 += BK)
-    {
-        uint k = k0 + lid;
-        bool kValid = k < N;
-
-        // ---- 1. scores of key k against the 16 queries
-        float s[BQ];
-        [[unroll]] for (int q = 0; q < BQ; q++) s[q] = 0.0;
-        for (uint c0 = 0u; c0 < C; c0 += CK)
-        {
-            barrier(); // Qs is free
-            for (uint e = lid; e < CK * uint(BQ); e += WG)
-            {
-                uint cc = e / uint(BQ), qq = e % uint(BQ);
-                uint c = c0 + cc, qn = q0 + qq;
-                Qs[e] = (c < C && qn < N) ? LOAD_Q(qb + c * N + qn) : 0.0;
-            }
-            barrier();
-            uint cn = min(CK, C - c0);
-            for (uint cc = 0u; cc < cn; cc++)
-            {
-                float kv = kValid ? LOAD_K(kb + (c0 + cc) * N + k) : 0.0;
-                [[unroll]] for (int q = 0; q < BQ; q++) s[q] = fma(Qs[cc * uint(BQ) + uint(q)], kv, s[q]);
-            }
-        }
-        [[unroll]] for (int q = 0; q < BQ; q++)
-        {
-            s[q] = kValid ? s[q] * p.scaleLog2 : NEG;
-            Ps[uint(q) * BK + lid] = s[q];
-        }
-        barrier();
-
-        // ---- 2. online softmax: block maxima
-        {
-            float mx = NEG;
-            for (uint j = 0u; j < 16u; j++) mx = max(mx, Ps[rq * BK + rs * 16u + j]);
-            red[lid] = mx;
-        }
-        barrier();
-        if (lid < uint(BQ))
-        {
-            float mOld = rowM[lid];
-            float mx = mOld;
-            for (uint j = 0u; j < 16u; j++) mx = max(mx, red[lid * 16u + j]);
-            rowA[lid] = exp2(mOld - mx);
-            rowM[lid] = mx;
-        }
-        barrier();
-        [[unroll]] for (int q = 0; q < BQ; q++) Ps[uint(q) * BK + lid] = exp2(s[q] - rowM[q]);
-        barrier();
-        {
-            float sum = 0.0;
-            for (uint j = 0u; j < 16u; j++) sum += Ps[rq * BK + rs * 16u + j];
-            red[lid] = sum;
-        }
-        [[unroll]] for (int q = 0; q < BQ; q++)
-        {
-            float a = rowA[q];
-            [[unroll]] for (int j = 0; j < ACCC; j++) acc[q * ACCC + j] *= a;
-        }
-        barrier();
-        if (lid < uint(BQ))
-        {
-            float sum = 0.0;
-            for (uint j = 0u; j < 16u; j++) sum += red[lid * 16u + j];
-            rowL[lid] = rowL[lid] * rowA[lid] + sum;
-        }
-
-        // ---- 3. acc += P V, keys in order
-        uint kn = min(BK, N - k0);
-        for (uint kk = 0u; kk < kn; kk++)
-        {
-            float v[ACCC];
-            [[unroll]] for (int j = 0; j < ACCC; j++)
-            {
-                uint c = lid + WG * uint(j);
-                v[j] = c < C ? LOAD_V(vb + c * N + k0 + kk) : 0.0;
-            }
-            [[unroll]] for (int q = 0; q < BQ; q++)
-            {
-                float pq = Ps[uint(q) * BK + kk];
-                [[unroll]] for (int j = 0; j < ACCC; j++) acc[q * ACCC + j] = fma(pq, v[j], acc[q * ACCC + j]);
-            }
-        }
-        // The next block's first barrier orders these Ps reads before Ps is rewritten.
-    }
-
-    barrier();
-    [[unroll]] for (int q = 0; q < BQ; q++)
-    {
-        uint qn = q0 + uint(q);
-        if (qn < N)
-        {
-            float inv = 1.0 / rowL[q];
-            [[unroll]] for (int j = 0; j < ACCC; j++)
-            {
-                uint c = lid + WG * uint(j);
-                if (c < C) STORE_O(p.oBase + t * p.oFrame + c * N + qn, acc[q * ACCC + j] * inv);
-            }
-        }
-    }
-}
-#endif
