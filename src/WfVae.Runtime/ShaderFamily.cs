@@ -40,7 +40,7 @@ public sealed class ShaderFamily
     /// How long a CPU driver takes to compile this family's kernels where no tile says so, in the unit of
     /// <see cref="FirstDispatchCompiler"/>'s order (output elements per invocation); 0 for the cheap ones.
     /// </summary>
-    public int CompileWeight { get; private set; }
+    public int CompileWeight { get; private init; }
 
     private ShaderFamily(string name, int pushBytes, Assembly source, IReadOnlyList<string> specialization,
         IReadOnlyList<Precision> precisions, IReadOnlyList<ShaderVariant> variants)
@@ -72,12 +72,9 @@ public sealed class ShaderFamily
         IReadOnlyList<Precision> precisions, params ShaderVariant[] variants) =>
         new(name, pushBytes, source, specialization, precisions, variants);
 
-    /// <summary>Sets <see cref="CompileWeight"/> (for the family's declaration).</summary>
-    public ShaderFamily WithCompileWeight(int weight)
-    {
-        CompileWeight = weight;
-        return this;
-    }
+    /// <summary>This family with <see cref="CompileWeight"/> <paramref name="weight"/> (for the family's declaration).</summary>
+    public ShaderFamily WithCompileWeight(int weight) =>
+        new(Name, PushBytes, Source, Specialization, Precisions, Variants) { CompileWeight = weight };
 
     /// <summary>fp32 and fp16: the precisions of every operator shader.</summary>
     public static IReadOnlyList<Precision> BothPrecisions { get; } = [Precision.Fp32, Precision.Fp16];
