@@ -170,8 +170,10 @@ public sealed class EncoderSession : StreamSession
         try
         {
             var (moments, mean, logvar) = Record(Ctx, frames, count, Taps);
+            using var meanOut = Rec.Download(mean);
+            using var logvarOut = Rec.Download(logvar);
             SubmitPush();
-            result = new LatentFrames(LatentsOut, moments.T, Download(mean, recycle?.Mean), Download(logvar, recycle?.Logvar));
+            result = new LatentFrames(LatentsOut, moments.T, meanOut.ToArray(recycle?.Mean), logvarOut.ToArray(recycle?.Logvar));
             Ctx.Return(moments, mean, logvar);
             EndPush();
         }
@@ -185,13 +187,6 @@ public sealed class EncoderSession : StreamSession
         return result;
     }
 
-    private float[] Download(GpuTensor t, float[]? into)
-    {
-        if (into == null || into.Length != t.ElementCount) return Model.Device.Download(t);
-        Model.Device.Download(t, into);
-        return into;
-    }
-
     /// <summary>
     /// Records one push of the encoder graph: the rents, returns and dispatches of both the dry run
     /// (<see cref="StreamSession.PlanFirstPush"/>, which uploads nothing) and the real push, so their plans match.
@@ -200,7 +195,7 @@ public sealed class EncoderSession : StreamSession
     {
         int l = Model.Config.LatentDim;
         var x = ctx.Rent(3, count, Height, Width);
-        if (!Rec.Discarding) Model.Device.Upload(x, frames);
+        Rec.Upload(x, frames);
         var moments = Model.Encoder.Push(ctx, x, taps);
         Arena.Return(x);
         var mean = ctx.Rent(l, moments.T, moments.H, moments.W);
@@ -241,8 +236,9 @@ public sealed class DecoderSession : StreamSession
         try
         {
             var video = Record(Ctx, latents, count, last, Taps);
+            using var videoOut = Rec.Download(video);
             SubmitPush();
-            result = new VideoFrames(FramesOut, video.T, video.T > 0 ? Model.Device.Download(video) : Array.Empty<float>());
+            result = new VideoFrames(FramesOut, video.T, video.T > 0 ? videoOut.ToArray() : Array.Empty<float>());
             Arena.Return(video);
             EndPush();
         }
@@ -261,7 +257,7 @@ public sealed class DecoderSession : StreamSession
     private GpuTensor Record(StreamContext ctx, ReadOnlySpan<float> latents, int count, bool last, ITapSink? taps)
     {
         var z = ctx.Rent(Model.Config.LatentDim, count, Height, Width);
-        if (count > 0 && !Rec.Discarding) Model.Device.Upload(z, latents);
+        if (count > 0) Rec.Upload(z, latents);
         var video = Model.Decoder.Push(ctx, z, last, taps);
         Arena.Return(z);
         return video;

@@ -290,6 +290,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         _pending.Clear();
         SubmitCount++;
         ReleaseRetiredScratch();
+        ReleaseUploadStaging();
         CollectTimings();
     }
 
@@ -323,5 +324,6 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         vk.DestroyFence(_device.Handle, _fence, null);
         if (_timestamps) vk.DestroyQueryPool(_device.Handle, _queries, null);
         DisposeScratch();
+        ReleaseUploadStaging();
     }
 }

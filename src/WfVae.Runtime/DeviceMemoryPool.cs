@@ -5,7 +5,7 @@ namespace WfVae.Runtime;
 
 public enum MemoryUsage
 {
-    /// <summary>Tensors and weights: device-local (also host-visible on unified-memory devices and CPUs).</summary>
+    /// <summary>Tensors and weights: device-local (also mapped where that memory is host-cached: CPU drivers, most integrated GPUs).</summary>
     Device,
     /// <summary>Host-visible upload/readback buffers for discrete GPUs.</summary>
     Staging,
@@ -24,6 +24,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     private readonly VulkanDevice _device;
     private readonly List<MemoryBlock> _blocks = new();
     private readonly ulong _blockBytes;
+    private readonly bool _mapDeviceMemory;
     private readonly object _sync = new();
 
     internal event Action<Buffer>? BlockReleased;
@@ -39,11 +40,18 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
 
     internal VulkanDevice Device => _device;
 
-    internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes)
+    internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes, bool mapDeviceMemory)
     {
         _device = device;
         _blockBytes = blockBytes;
+        _mapDeviceMemory = mapDeviceMemory;
     }
+
+    /// <summary>
+    /// Whether tensors live in memory the host reads and writes directly. Otherwise every upload and download is a
+    /// copy through a staging buffer (<see cref="CommandRecorder.Upload"/>, <see cref="CommandRecorder.Download"/>).
+    /// </summary>
+    public bool MapsDeviceMemory => _mapDeviceMemory && (_device.MemoryProperties.MemoryTypes[ChooseMemoryType(uint.MaxValue, MemoryUsage.Device)].PropertyFlags & MemoryPropertyFlags.HostVisibleBit) != 0;
 
     public void ResetPeak()
     {
@@ -129,7 +137,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         vk.BindBufferMemory(_device.Handle, buffer, memory, 0).Check("vkBindBufferMemory");
         void* mapped = null;
         var flags = _device.MemoryProperties.MemoryTypes[type].PropertyFlags;
-        if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0)
+        if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0 && (usage != MemoryUsage.Device || _mapDeviceMemory))
             vk.MapMemory(_device.Handle, memory, 0, Vk.WholeSize, 0, &mapped).Check("vkMapMemory");
         var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped);
         _blocks.Add(block);
@@ -150,8 +158,14 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
             return -1;
         }
         const MemoryPropertyFlags hostCoherent = MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit;
+        const MemoryPropertyFlags local = MemoryPropertyFlags.DeviceLocalBit;
+        // Device memory the host may also map only where it is host-cached (unified memory: CPU drivers, most integrated
+        // GPUs). A discrete GPU's host-visible device memory is either a 256 MiB window (too small for one block) or, with
+        // resizable BAR, all of VRAM read uncached over PCIe: downloads from it crawl. There the plain device-local type
+        // and staged copies win.
         int t = usage == MemoryUsage.Device
-            ? FirstOf(Find(MemoryPropertyFlags.DeviceLocalBit | hostCoherent), Find(MemoryPropertyFlags.DeviceLocalBit), Find(hostCoherent))
+            ? FirstOf(Find(local | hostCoherent | MemoryPropertyFlags.HostCachedBit), Find(local, avoid: MemoryPropertyFlags.HostVisibleBit),
+                Find(local), Find(hostCoherent))
             : FirstOf(Find(hostCoherent | MemoryPropertyFlags.HostCachedBit), Find(hostCoherent));
         if (t < 0) throw new VulkanException($"No suitable Vulkan memory type for {usage} buffers on {_device.Info.Name}.");
         return t;

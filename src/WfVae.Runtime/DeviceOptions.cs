@@ -107,6 +107,7 @@ public sealed record DeviceOptions
     public const string TilesVariable = "WFVAE_CONV_TILES";
     public const string VerboseVariable = "WFVAE_VERBOSE";
     public const string ParallelCompileVariable = "WFVAE_PARALLEL_COMPILE";
+    public const string StagedTransfersVariable = "WFVAE_STAGED_TRANSFERS";
 
     /// <summary>Index (as listed by <c>wfvae devices</c>) or a case-insensitive name substring (WFVAE_DEVICE); null = default rank.</summary>
     public string? Selector { get; init; }
@@ -131,6 +132,13 @@ public sealed record DeviceOptions
     /// (<see cref="FirstDispatchCompiler"/>; WFVAE_PARALLEL_COMPILE); null = on.
     /// </summary>
     public bool? ParallelCompile { get; init; }
+    /// <summary>
+    /// Keep the host out of device memory: tensors are never mapped, and uploads and downloads go through staging
+    /// buffers and copies in the command stream, as they must on discrete GPUs (WFVAE_STAGED_TRANSFERS). null = map
+    /// device memory only where it is host-cached (CPU drivers, most integrated GPUs). Set on a CPU driver, it runs
+    /// the discrete-GPU transfer path where tests can check it.
+    /// </summary>
+    public bool? StagedTransfers { get; init; }
     /// <summary>Where the persistent pipeline cache lives; null = the user's cache folder, "" = none.</summary>
     public string? PipelineCachePath { get; init; }
     /// <summary>Bytes per memory block (capped by the device's storage-buffer range).</summary>
@@ -155,6 +163,7 @@ public sealed record DeviceOptions
             Kernels = KernelsWithEnvironment(Get),
             Verbose = Verbose ?? ParseFlag(Get(VerboseVariable), VerboseVariable),
             ParallelCompile = ParallelCompile ?? ParseFlag(Get(ParallelCompileVariable), ParallelCompileVariable),
+            StagedTransfers = StagedTransfers ?? ParseFlag(Get(StagedTransfersVariable), StagedTransfersVariable),
         };
     }
 

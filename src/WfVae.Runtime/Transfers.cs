@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Silk.NET.Vulkan;
 
 namespace WfVae.Runtime;
 
@@ -26,35 +25,18 @@ public sealed unsafe partial class VulkanDevice
 
     /// <summary>
     /// Writes frame-major float32 data into a tensor view, rounding to nearest-even halves for an fp16 tensor.
-    /// Waits for nothing: call it between submissions.
+    /// Waits for nothing when the tensor is mapped, else for its own staged copy: call it between submissions.
     /// </summary>
     public void Upload(GpuTensor dst, ReadOnlySpan<float> data)
     {
-        if (data.Length != dst.ElementCount)
-            throw new ArgumentException($"upload of {data.Length} values into {dst.Shape} ({dst.ElementCount} values)");
-        byte[]? halves = null;
-        ReadOnlySpan<byte> bytes;
-        if (dst.ElementBytes == 2)
-        {
-            halves = new byte[data.Length * 2];
-            var h = MemoryMarshal.Cast<byte, Half>(halves.AsSpan());
-            for (int i = 0; i < data.Length; i++) h[i] = (Half)data[i];
-            bytes = halves;
-        }
-        else bytes = MemoryMarshal.AsBytes(data);
-        int eb = dst.ElementBytes;
-        long frameBytes = dst.FrameElements * eb;
+        HostTransfer.CheckLength(dst, data.Length, "upload");
         if (dst.Storage.HostVisible)
         {
-            for (int f = 0; f < dst.T; f++)
-                bytes.Slice((int)(f * frameBytes), (int)frameBytes).CopyTo(new Span<byte>(dst.Storage.HostPointer + (dst.Offset + f * dst.FrameStride) * eb, (int)frameBytes));
+            HostTransfer.Write(dst, data);
             return;
         }
-        using var staging = Memory.Allocate(bytes.Length, MemoryUsage.Staging);
-        bytes.CopyTo(new Span<byte>(staging.HostPointer, bytes.Length));
-        var src = new GpuTensor(staging, 0, dst.C, dst.T, dst.H, dst.W, dst.FrameElements, eb, owner: false);
         using var rec = BeginCommands();
-        rec.Copy(src, dst, "upload");
+        rec.Upload(dst, data);
         rec.Submit();
     }
 
@@ -68,31 +50,66 @@ public sealed unsafe partial class VulkanDevice
 
     public void Download(GpuTensor src, Span<float> result)
     {
-        if (result.Length != src.ElementCount) throw new ArgumentException($"download of {src.Shape} into {result.Length} values");
-        int eb = src.ElementBytes;
-        var halves = eb == 2 ? new byte[result.Length * 2] : null;
-        var bytes = halves ?? MemoryMarshal.AsBytes(result);
-        long frameBytes = src.FrameElements * eb;
+        HostTransfer.CheckLength(src, result.Length, "download");
         if (src.Storage.HostVisible)
         {
-            for (int f = 0; f < src.T; f++)
-                new ReadOnlySpan<byte>(src.Storage.HostPointer + (src.Offset + f * src.FrameStride) * eb, (int)frameBytes).CopyTo(bytes.Slice((int)(f * frameBytes)));
+            HostTransfer.Read(src, result);
+            return;
         }
-        else
+        using var rec = BeginCommands();
+        using var pending = rec.Download(src);
+        rec.Submit();
+        pending.CopyTo(result);
+    }
+}
+
+/// <summary>The host side of every transfer: frame-major float32 to and from mapped tensor views, fp16 rounded or widened.</summary>
+internal static unsafe class HostTransfer
+{
+    public static void CheckLength(GpuTensor t, int values, string what)
+    {
+        if (values != t.ElementCount)
+            throw new ArgumentException($"{what} of {values} values for the tensor {t.Shape} ({t.ElementCount} values)");
+    }
+
+    public static void Write(GpuTensor dst, ReadOnlySpan<float> data)
+    {
+        int frame = (int)dst.FrameElements;
+        for (int f = 0; f < dst.T; f++)
         {
-            using var staging = Memory.Allocate(bytes.Length, MemoryUsage.Staging);
-            var dst = new GpuTensor(staging, 0, src.C, src.T, src.H, src.W, src.FrameElements, eb, owner: false);
-            using (var rec = BeginCommands())
+            var src = data.Slice(f * frame, frame);
+            byte* at = dst.Storage.HostPointer + (dst.Offset + f * dst.FrameStride) * dst.ElementBytes;
+            if (dst.ElementBytes == 4)
+                src.CopyTo(new Span<float>(at, frame));
+            else
             {
-                rec.Copy(src, dst, "download");
-                rec.Submit();
+                var h = new Span<Half>(at, frame);
+                for (int i = 0; i < frame; i++) h[i] = (Half)src[i];
             }
-            new ReadOnlySpan<byte>(staging.HostPointer, bytes.Length).CopyTo(bytes);
         }
-        if (halves != null)
+    }
+
+    public static void Read(GpuTensor src, Span<float> result)
+    {
+        int frame = (int)src.FrameElements;
+        for (int f = 0; f < src.T; f++)
         {
-            var h = MemoryMarshal.Cast<byte, Half>(halves.AsSpan());
-            for (int i = 0; i < result.Length; i++) result[i] = (float)h[i];
+            var dst = result.Slice(f * frame, frame);
+            byte* at = src.Storage.HostPointer + (src.Offset + f * src.FrameStride) * src.ElementBytes;
+            if (src.ElementBytes == 4)
+                new ReadOnlySpan<float>(at, frame).CopyTo(dst);
+            else
+            {
+                var h = new ReadOnlySpan<Half>(at, frame);
+                for (int i = 0; i < frame; i++) dst[i] = (float)h[i];
+            }
         }
+    }
+
+    /// <summary>A dense host-visible tensor of <paramref name="like"/>'s shape and precision in staging memory.</summary>
+    public static GpuTensor Staging(VulkanDevice device, GpuTensor like)
+    {
+        var memory = device.Memory.Allocate(Math.Max(1, like.ElementCount) * like.ElementBytes, MemoryUsage.Staging);
+        return new GpuTensor(memory, 0, like.C, like.T, like.H, like.W, like.FrameElements, like.ElementBytes, owner: true);
     }
 }

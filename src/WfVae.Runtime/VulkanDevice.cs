@@ -74,7 +74,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
 
-        Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange));
+        Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange), mapDeviceMemory: options.StagedTransfers != true);
         Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
         Memory.BlockReleased += Pipelines.ForgetBuffer;
     }

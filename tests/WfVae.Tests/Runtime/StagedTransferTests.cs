@@ -1,0 +1,121 @@
+using WfVae.Model;
+using WfVae.Operators;
+using WfVae.Runtime;
+using WfVae.Tests.Model;
+using WfVae.Tests.Reference;
+using Xunit;
+
+namespace WfVae.Tests.Runtime;
+
+/// <summary>
+/// The discrete-GPU transfer path: device memory the host never maps, every upload and download a copy through a
+/// staging buffer recorded in the batch. CI has only a CPU driver, whose memory is mapped by default, so these tests
+/// force the path with <see cref="DeviceOptions.StagedTransfers"/> and compare it with the mapped device bit for bit.
+/// </summary>
+[Collection(Gpu.Stream)]
+public sealed class StagedTransferTests(GpuFixture gpu, StagedTransferTests.StagedDevice staged) : IClassFixture<StagedTransferTests.StagedDevice>
+{
+    public sealed class StagedDevice : IDisposable
+    {
+        public VulkanDevice Device { get; } = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", StagedTransfers = true });
+        public void Dispose() => Device.Dispose();
+    }
+
+    private VulkanDevice Dev => staged.Device;
+
+    [Fact]
+    public void DeviceMemoryIsNotMappedWhenTransfersAreStaged()
+    {
+        Assert.False(Dev.Memory.MapsDeviceMemory);
+        using var t = Dev.CreateTensor(3, 2, 5, 7);
+        Assert.False(t.Storage.HostVisible);
+    }
+
+    [Fact]
+    public void UploadDownloadRoundTripThroughStagingAndStridedViews()
+    {
+        var data = Enumerable.Range(0, 3 * 5 * 4 * 7).Select(i => (float)i - 100.25f).ToArray();
+        using var t = Dev.Upload(data, c: 5, t: 3, h: 4, w: 7);
+        Assert.Equal(data, Dev.Download(t));
+        var view = t.Channels(1, 3);
+        var got = Dev.Download(view);
+        for (int f = 0; f < 3; f++)
+            for (int i = 0; i < 3 * 28; i++)
+                Assert.Equal(data[f * 5 * 28 + 28 + i], got[f * 3 * 28 + i]);
+        // A strided upload writes only its view.
+        var ones = Enumerable.Repeat(1f, 3 * 3 * 28).ToArray();
+        Dev.Upload(view, ones);
+        var after = Dev.Download(t);
+        for (int i = 0; i < after.Length; i++)
+            Assert.Equal(i % (5 * 28) is >= 28 and < 4 * 28 ? 1f : data[i], after[i]);
+    }
+
+    [Fact]
+    public void Fp16TensorsRoundAndWidenThroughStagingLikeMappedMemory()
+    {
+        var rng = new Random(7);
+        var data = Enumerable.Range(0, 2 * 3 * 9 * 5).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
+        using var s = Dev.Upload(data, 3, 2, 9, 5, Precision.Fp16);
+        using var m = gpu.Device.Upload(data, 3, 2, 9, 5, Precision.Fp16);
+        var expected = data.Select(v => (float)(Half)v).ToArray();
+        Assert.Equal(expected, Dev.Download(s));
+        Assert.Equal(expected, gpu.Device.Download(m));
+    }
+
+    [Fact]
+    public void OneBatchUploadsComputesAndDownloadsWithOneSubmission()
+    {
+        var a = Enumerable.Range(0, 2 * 3 * 5 * 7).Select(i => i * 0.5f).ToArray();
+        var b = Enumerable.Range(0, a.Length).Select(i => 1000f - i).ToArray();
+        using var ta = Dev.CreateTensor(3, 2, 5, 7);
+        using var tb = Dev.CreateTensor(3, 2, 5, 7);
+        using var tc = Dev.CreateTensor(3, 2, 5, 7);
+        using var rec = Dev.BeginCommands();
+        rec.Upload(ta, a);
+        rec.Upload(tb, b);
+        Elementwise.Add(rec, ta, tb, tc);
+        using var result = rec.Download(tc);
+        var early = Assert.Throws<InvalidOperationException>(() => result.ToArray());
+        Assert.Contains("before its batch was submitted", early.Message);
+        rec.Submit();
+        Assert.Equal(1, rec.SubmitCount);
+        Assert.Equal(a.Zip(b, (x, y) => x + y).ToArray(), result.ToArray());
+        Assert.Throws<ArgumentException>(() => rec.Upload(ta, new float[3]));
+    }
+
+    [Fact]
+    public void StreamedEncodeAndDecodeOnStagedMemoryEqualTheMappedDeviceBitForBit()
+    {
+        var golden = ReferenceTolerance.Golden("long");
+        var video = golden.Tensor("video");
+        var frames = video.ToFrameMajor();
+        int frameSize = 3 * video.H * video.W;
+        using var mapped = GoldenModelTests.LoadGolden(gpu, "long");
+        using var onStaged = GoldenModelTests.LoadGolden(Dev, "long");
+
+        LatentFrames whole;
+        using (var s = mapped.OpenEncoder(video.H, video.W)) whole = s.Push(frames, video.T);
+        var mean = new List<float>();
+        using (var s = onStaged.OpenEncoder(video.H, video.W))
+            for (int at = 0, n = 1; at < video.T; at += n, n = Math.Min(4, video.T - at))
+                mean.AddRange(s.Push(frames.AsSpan(at * frameSize, n * frameSize), n).Mean);
+        Assert.Equal(whole.Mean, mean.ToArray());
+
+        int latentSize = whole.Mean.Length / whole.Frames;
+        VideoFrames decoded;
+        using (var s = mapped.OpenDecoder(video.H / 8, video.W / 8)) decoded = s.Push(whole.Mean, whole.Frames, last: true);
+        var streamed = new List<float>();
+        using (var s = onStaged.OpenDecoder(video.H / 8, video.W / 8))
+        {
+            for (int at = 0; at < whole.Frames; at += 2)
+            {
+                int n = Math.Min(2, whole.Frames - at);
+                streamed.AddRange(s.Push(whole.Mean.AsSpan(at * latentSize, n * latentSize), n, last: false).Data);
+            }
+            streamed.AddRange(s.Flush().Data);
+        }
+        Assert.Equal(decoded.Data, streamed.ToArray());
+        Assert.Empty(Dev.ValidationErrors);
+        gpu.AssertClean();
+    }
+}
