@@ -53,6 +53,7 @@ public sealed class Decoder
     public GpuTensor Push(StreamContext ctx, GpuTensor z, bool last, ITapSink? taps = null)
     {
         int b = _c.BaseChannels, ed = _c.DecoderEnergyFlowHiddenSize;
+        ctx.StreamEnds = last;
 
         var h = _convIn.Push(ctx, z);
         taps?.Tap(ctx, "dec.conv_in", h);

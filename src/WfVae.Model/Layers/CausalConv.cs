@@ -83,7 +83,7 @@ public sealed class CausalConv
         }
         var past = s.Cached > 0 ? s.Cache!.Frames(0, s.Cached) : null;
         if (n > 0) Conv.Forward(ctx.Rec, past, x, _w, y, _st, _shw, _padding, residual, Name);
-        KeepPast(ctx, s, x, n * _st);
+        if (!ctx.StreamEnds) KeepPast(ctx, s, x, n * _st);
         return y;
     }
 

@@ -56,6 +56,28 @@ public sealed class StreamEndTests(GpuFixture gpu)
     }
 
     [Fact]
+    public void APushThatEndsTheStreamSkipsTheCacheUpdatesAndYieldsTheSameFrames()
+    {
+        using var model = LoadSmall(gpu);
+        const int h = 16, w = 16;
+        var latents = model.Encode(HostTensor.FromFrameMajor(RandomVideo(9, h, w, seed: 5), 3, 9, h, w)).Mean;
+        var z = latents.ToFrameMajor(0);
+
+        using var ending = model.OpenDecoder(h / 8, w / 8, profile: true);
+        var once = ending.Push(z, latents.T, last: true);
+        using var open = model.OpenDecoder(h / 8, w / 8, profile: true);
+        var first = open.Push(z, latents.T, last: false);
+        var firstPush = open.Timings.ToList();
+        var rest = open.Flush();
+
+        Assert.Equal(once.Data, first.Data.Concat(rest.Data).ToArray());
+        static int CacheCopies(IEnumerable<WfVae.Runtime.DispatchTiming> push) => push.Count(t => t.Label.EndsWith(".cache"));
+        int endingCopies = CacheCopies(ending.Timings), openCopies = CacheCopies(firstPush);
+        Assert.True(endingCopies < openCopies, $"cache copies: {endingCopies} in the ending push, {openCopies} in the same push left open");
+        gpu.AssertClean();
+    }
+
+    [Fact]
     public async Task ImageModeMatchesTheGoldenImageCase()
     {
         var golden = Reference.ReferenceTolerance.Golden("image");
