@@ -27,6 +27,7 @@ public static class OperatorBenchmark
     /// <summary>The layers of the table: convolutions of the L config (docs/model.md#encoder, #decoder).</summary>
     public static IReadOnlyList<Layer> Layers { get; } = new Layer[]
     {
+        new("encoder.down1.0 (energy-flow input conv, 24 channels in)", 24, 192, 1, 3, 1, 1, ConvPadding.Same, 0, (4, 128), (5, 32)),
         new("encoder.down1.1.conv1 (ResnetBlock2D conv)", 192, 192, 1, 3, 1, 1, ConvPadding.Same, 0, (4, 128), (1, 32)),
         new("encoder.down1.3.conv (Downsample 3x3 s2)", 192, 192, 1, 3, 1, 2, ConvPadding.RightBottom, 0, (4, 128), (1, 32)),
         new("encoder.down2.1.conv1 (3D 3x3x3)", 384, 384, 3, 3, 1, 1, ConvPadding.Same, 2, (4, 64), (1, 16)),
