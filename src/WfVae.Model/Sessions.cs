@@ -108,6 +108,20 @@ public abstract class StreamSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses a push whose output holds NaN or infinity. Inputs and weights are checked finite where they enter, so
+    /// such an output means activations outgrew the storage: above 65504 in fp16, the default on GPUs.
+    /// </summary>
+    private protected void CheckFinite(string direction, string what, ReadOnlySpan<float> output)
+    {
+        int bad = NonFinite.IndexIn(output);
+        if (bad < 0) return;
+        string why = Model.Precision == Precision.Fp16
+            ? "its activations overflow fp16 storage (above 65504); run it in fp32 (--precision fp32 or WFVAE_PRECISION=fp32)"
+            : "its activations overflow float32: the model's weights are out of range";
+        throw new OverflowException($"the {direction} produced {NonFinite.Name(output[bad])} in its {what} (value {bad} of this push): {why}");
+    }
+
     /// <summary>Marks the session unusable after a push threw (see <see cref="BeginPush"/>).</summary>
     private protected void Fail(Exception e) => _failure ??= e.Message;
 
@@ -175,6 +189,7 @@ public sealed class EncoderSession : StreamSession
             SubmitPush();
             result = new LatentFrames(LatentsOut, moments.T, meanOut.ToArray(recycle?.Mean), logvarOut.ToArray(recycle?.Logvar));
             Ctx.Return(moments, mean, logvar);
+            CheckFinite("encoder", "latent mean", result.Mean);
             EndPush();
         }
         catch (Exception e)
@@ -240,6 +255,7 @@ public sealed class DecoderSession : StreamSession
             SubmitPush();
             result = new VideoFrames(FramesOut, video.T, video.T > 0 ? videoOut.ToArray() : Array.Empty<float>());
             Arena.Return(video);
+            CheckFinite("decoder", "video", result.Data);
             EndPush();
         }
         catch (Exception e)

@@ -136,7 +136,7 @@ public static class CooperativeConv
             {
                 actual = cooperative(d, c);
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+            catch (Exception e) when (e is not OutOfMemoryException and not DeviceLostException)
             {
                 return new SelfCheckVerdict(false, double.NaN, $"{c.Name}: {e.GetType().Name}: {e.Message}");
             }

@@ -278,6 +278,7 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_recording) return;
         var vk = _device.Vk;
+        MakeWritesVisibleToHost();
         vk.EndCommandBuffer(_cb).Check("vkEndCommandBuffer");
         _recording = false;
         var cb = _cb;
@@ -294,6 +295,21 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         CollectTimings();
     }
 
+    /// <summary>
+    /// A fence wait makes the batch's writes available but not visible to the host: downloads read mapped and
+    /// staging memory right after it, so every batch ends with a barrier into the host stage.
+    /// </summary>
+    private void MakeWritesVisibleToHost()
+    {
+        var mb = new MemoryBarrier
+        {
+            SType = StructureType.MemoryBarrier,
+            SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit,
+            DstAccessMask = AccessFlags.HostReadBit,
+        };
+        _device.Vk.CmdPipelineBarrier(_cb, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, PipelineStageFlags.HostBit, 0, 1, &mb, 0, null, 0, null);
+    }
+
     private void CollectTimings()
     {
         if (!_timestamps || _labels.Count == 0) return;
@@ -301,8 +317,10 @@ public sealed unsafe partial class CommandRecorder : IDisposable
         fixed (ulong* p = ticks)
             _device.Vk.GetQueryPoolResults(_device.Handle, _queries, 0, (uint)ticks.Length, (nuint)(ticks.Length * 8), p, 8, QueryResultFlags.Result64Bit | QueryResultFlags.ResultWaitBit).Check("vkGetQueryPoolResults");
         double ns = _device.Info.TimestampPeriodNs;
+        int bits = _device.Info.TimestampValidBits;
+        ulong valid = bits is <= 0 or >= 64 ? ulong.MaxValue : (1UL << bits) - 1; // a counter of fewer bits wraps
         for (int i = 0; i < _labels.Count; i++)
-            _timings.Add(new DispatchTiming(_labels[i].Label, (ticks[i + 1] - ticks[i]) * ns / 1e6, _labels[i].Flops, _labels[i].Kernel));
+            _timings.Add(new DispatchTiming(_labels[i].Label, ((ticks[i + 1] - ticks[i]) & valid) * ns / 1e6, _labels[i].Flops, _labels[i].Kernel));
         _labels.Clear();
     }
 

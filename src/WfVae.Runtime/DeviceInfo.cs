@@ -23,6 +23,10 @@ public sealed record PhysicalDeviceInfo(
     double TimestampPeriodNs,
     bool TimestampsSupported)
 {
+    /// <summary>Largest single VkDeviceMemory allocation (maxMemoryAllocationSize); unknown: no limit beyond the buffer range.</summary>
+    public ulong MaxMemoryAllocationBytes { get; init; } = ulong.MaxValue;
+    /// <summary>Meaningful low bits of a timestamp of the compute queue (the counter wraps past them); 0 = no timestamps.</summary>
+    public int TimestampValidBits { get; init; } = 64;
     /// <summary>Cooperative-matrix extensions, features and shapes the device offers (issue #6).</summary>
     public CooperativeMatrixOffer CooperativeMatrix { get; init; } = CooperativeMatrixOffer.None;
 

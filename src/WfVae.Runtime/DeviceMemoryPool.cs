@@ -24,6 +24,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     private readonly VulkanDevice _device;
     private readonly List<MemoryBlock> _blocks = new();
     private readonly ulong _blockBytes;
+    private readonly ulong _maxAllocation;
     private readonly bool _mapDeviceMemory;
     private readonly object _sync = new();
 
@@ -35,15 +36,20 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     public long PeakBytes { get; private set; }
     /// <summary>Bytes of VkDeviceMemory currently held from the driver.</summary>
     public long ReservedBytes { get; private set; }
-    /// <summary>Largest single allocation the device can bind to a shader.</summary>
-    public long MaxAllocationBytes => (long)_blockBytes;
+    /// <summary>
+    /// Largest single allocation the device can bind to a shader (maxStorageBufferRange, within
+    /// maxMemoryAllocationSize). A larger request than a block gets a block of its own: on a GPU a 1080p or 4K
+    /// activation of a wide model passes the usual 256 MiB block.
+    /// </summary>
+    public long MaxAllocationBytes => (long)_maxAllocation;
 
     internal VulkanDevice Device => _device;
 
-    internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes, bool mapDeviceMemory)
+    internal DeviceMemoryPool(VulkanDevice device, ulong blockBytes, ulong maxAllocation, bool mapDeviceMemory)
     {
         _device = device;
-        _blockBytes = blockBytes;
+        _blockBytes = Math.Min(blockBytes, maxAllocation);
+        _maxAllocation = maxAllocation;
         _mapDeviceMemory = mapDeviceMemory;
     }
 
@@ -63,8 +69,8 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         _device.ThrowIfDisposed();
         if (bytes <= 0) bytes = 4;
         long size = AlignUp(bytes, Alignment);
-        if ((ulong)size > _blockBytes)
-            throw new VulkanException($"An allocation of {bytes:N0} bytes exceeds the device's largest bindable buffer ({_blockBytes:N0} bytes, maxStorageBufferRange of {_device.Info.Name}); process the video in smaller chunks or at a lower resolution.", Result.ErrorOutOfDeviceMemory);
+        if ((ulong)size > _maxAllocation)
+            throw new VulkanException($"An allocation of {bytes:N0} bytes exceeds the largest buffer {_device.Info.Name} can bind ({_maxAllocation:N0} bytes: maxStorageBufferRange, maxMemoryAllocationSize); process the video in smaller chunks or at a lower resolution.", Result.ErrorOutOfDeviceMemory);
         lock (_sync) return AllocateLocked(size, usage);
     }
 

@@ -74,7 +74,8 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         Float16Enabled = Version.Parse(info.ApiVersion) >= new Version(1, 2) && info.ShaderFloat16 && info.Storage16Bit;
         vk.GetDeviceQueue(Handle, QueueFamily, 0, out Queue);
 
-        Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange), mapDeviceMemory: options.StagedTransfers != true);
+        Memory = new DeviceMemoryPool(this, Math.Min(options.BlockBytes, info.MaxStorageBufferRange),
+            Math.Min(info.MaxStorageBufferRange, info.MaxMemoryAllocationBytes), mapDeviceMemory: options.StagedTransfers != true);
         Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
         Memory.BlockReleased += Pipelines.ForgetBuffer;
     }
@@ -225,8 +226,12 @@ public sealed unsafe partial class VulkanDevice : IDisposable
 
     private static PhysicalDeviceInfo Describe(Vk vk, Instance instance, PhysicalDevice pd, int index)
     {
+        // Driver properties are Vulkan 1.2 core: chained only where the device has 1.2 (a 1.1 driver may reject them).
+        vk.GetPhysicalDeviceProperties(pd, out var basic);
+        bool api12 = basic.ApiVersion >= Vk.Version12;
         var driver = new PhysicalDeviceDriverProperties { SType = StructureType.PhysicalDeviceDriverProperties };
-        var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &driver };
+        var maintenance3 = new PhysicalDeviceMaintenance3Properties { SType = StructureType.PhysicalDeviceMaintenance3Properties, PNext = api12 ? &driver : null };
+        var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &maintenance3 };
         var props2 = new PhysicalDeviceProperties2 { SType = StructureType.PhysicalDeviceProperties2, PNext = &subgroup };
         vk.GetPhysicalDeviceProperties2(pd, &props2);
         var p = props2.Properties;
@@ -234,7 +239,6 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var f11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features };
         var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, PNext = &f11 };
         var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &f12 };
-        bool api12 = p.ApiVersion >= Vk.Version12;
         if (api12) vk.GetPhysicalDeviceFeatures2(pd, &features2);
 
         vk.GetPhysicalDeviceMemoryProperties(pd, out var mem);
@@ -250,13 +254,15 @@ public sealed unsafe partial class VulkanDevice : IDisposable
 
         uint family = FindComputeQueueFamily(vk, pd, throwIfNone: false);
         bool timestamps = false;
+        uint timestampBits = 0;
         if (family != uint.MaxValue)
         {
             uint qc = 0;
             vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, null);
             var qp = new QueueFamilyProperties[qc];
             fixed (QueueFamilyProperties* q = qp) vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, q);
-            timestamps = qp[family].TimestampValidBits > 0 && p.Limits.TimestampPeriod > 0;
+            timestampBits = qp[family].TimestampValidBits;
+            timestamps = timestampBits > 0 && p.Limits.TimestampPeriod > 0;
         }
 
         string version = $"{p.ApiVersion >> 22}.{(p.ApiVersion >> 12) & 0x3FF}.{p.ApiVersion & 0xFFF}";
@@ -279,6 +285,8 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             p.Limits.TimestampPeriod,
             timestamps)
         {
+            MaxMemoryAllocationBytes = maintenance3.MaxMemoryAllocationSize,
+            TimestampValidBits = (int)timestampBits,
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };

@@ -70,6 +70,26 @@ public sealed class DeviceTests(GpuFixture gpu)
     }
 
     [Fact]
+    public void ATensorLargerThanABlockGetsABlockOfItsOwnUpToTheBindableRange()
+    {
+        // 1 MiB blocks stand in for a GPU's 256 MiB ones: a 1080p activation of a wide model passes those.
+        using var dev = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", BlockBytes = 1 << 20 });
+        Assert.Equal((long)Math.Min(dev.Info.MaxStorageBufferRange, dev.Info.MaxMemoryAllocationBytes), dev.Memory.MaxAllocationBytes);
+        var data = Enumerable.Range(0, 3 * 2 * 256 * 300).Select(i => (float)(i % 977)).ToArray(); // 1.8 MiB
+        using var big = dev.Upload(data, 3, 2, 256, 300);
+        Assert.True(big.Storage.Size > 1 << 20);
+        using (var rec = dev.BeginCommands())
+        {
+            Elementwise.Add(rec, big, big, big);
+            rec.Submit();
+        }
+        Assert.Equal(data.Select(v => 2 * v).ToArray(), dev.Download(big));
+        var e = Assert.Throws<VulkanException>(() => dev.Memory.Allocate(dev.Memory.MaxAllocationBytes + 1));
+        Assert.Contains("maxStorageBufferRange", e.Message);
+        Assert.Empty(dev.ValidationErrors);
+    }
+
+    [Fact]
     public void MemoryAccountingReturnsToItsStartAfterAGraphIsDisposed()
     {
         var dev = gpu.Device;

@@ -78,6 +78,52 @@ public sealed class StreamEndTests(GpuFixture gpu)
     }
 
     [Fact]
+    public void OutputThatOverflowsFp16IsRefusedNamingThePrecision()
+    {
+        // The small random model with its decoder's last conv scaled up 1e6: frames far above fp16's 65504.
+        var folder = Path.Combine(Path.GetTempPath(), $"wfvae-overflow-{Environment.ProcessId}");
+        try
+        {
+            ScaledCopy(RandomFolder(SmallConfig), folder, "decoder.conv_out", 1e6f);
+            const int h = 16, w = 16;
+            using var fp32 = WfVaeModel.Load(folder, gpu.Device, precision: WfVae.Runtime.Precision.Fp32);
+            var z = fp32.Encode(HostTensor.FromFrameMajor(RandomVideo(5, h, w, seed: 9), 3, 5, h, w)).Mean;
+            var frames = fp32.Decode(z).Data;
+            Assert.True(NonFinite.IndexIn(frames) < 0);
+            Assert.True(frames.Max(Math.Abs) > 65504, "the scaled model should leave fp16's range");
+
+            using var fp16 = WfVaeModel.Load(folder, gpu.Device, precision: WfVae.Runtime.Precision.Fp16);
+            using var s = fp16.OpenDecoder(h / 8, w / 8);
+            var e = Assert.Throws<OverflowException>(() => s.Push(z.ToFrameMajor(0), z.T, last: true));
+            Assert.Contains("decoder produced", e.Message);
+            Assert.Contains("--precision fp32", e.Message);
+            var again = Assert.Throws<InvalidOperationException>(() => s.Flush());
+            Assert.Contains("failed in an earlier push", again.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+        gpu.AssertClean();
+    }
+
+    /// <summary>Copies a checkpoint folder with the weights of the layers under <paramref name="prefix"/> multiplied by <paramref name="factor"/>.</summary>
+    private static void ScaledCopy(string from, string to, string prefix, float factor)
+    {
+        Directory.CreateDirectory(to);
+        using var ckpt = WfVae.Model.Checkpoint.WfVaeCheckpoint.Load(from);
+        var tensors = ckpt.Manifest.Where(spec => ckpt.IsStored(spec.Name)).Select(spec =>
+        {
+            var v = ckpt.Get(spec.Name);
+            if (spec.Name.StartsWith(prefix + ".") && spec.Name.EndsWith("weight"))
+                for (int i = 0; i < v.Length; i++) v[i] *= factor;
+            return (spec.Name, ckpt.Shapes[spec.Name], (ReadOnlyMemory<float>)v);
+        }).ToList();
+        WfVae.Model.Checkpoint.SafetensorsWriter.Write(Path.Combine(to, "diffusion_pytorch_model.safetensors"), tensors);
+        File.Copy(ckpt.ConfigPath, Path.Combine(to, "config.json"), overwrite: true);
+    }
+
+    [Fact]
     public async Task ImageModeMatchesTheGoldenImageCase()
     {
         var golden = Reference.ReferenceTolerance.Golden("image");
