@@ -36,7 +36,9 @@ def _card(state, config, params, curve_final, cache):
         f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL"
         f" (per sample and relative to its pixel count, as the official training weighs KL against a per-sample sum;"
         f" the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy);"
-        f" AdamW (lr {args['lr']}, cosine over the budget), EMA {args['ema']}, gradient clipping at 1.0."
+        f" AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the last run; a run resumed"
+        f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']},"
+        f" gradient clipping at 1.0."
         f" The exported weights are the EMA weights.",
         "- LPIPS (the paper's perceptual term) needs VGG weights that cannot be obtained on these machines;"
         " it was not used, so textures are smoother than in the published model.",
