@@ -24,10 +24,10 @@ $FFmpegConfigure = @(
     '--disable-autodetect', '--enable-zlib', '--disable-x86asm', '--disable-avdevice', '--disable-swresample',
     '--disable-postproc', '--enable-gpl', '--enable-libx264',
     '--enable-decoder=h264,mpeg4,rawvideo,pcm_s16le',
-    '--enable-encoder=libx264,mpeg4,rawvideo',
+    '--enable-encoder=libx264,mpeg4,rawvideo,wrapped_avframe',
     '--enable-parser=h264,mpeg4video',
-    '--enable-demuxer=mov,matroska,mpegts,wav,rawvideo,h264,m4v',
-    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut',
+    '--enable-demuxer=mov,matroska,mpegts,wav,rawvideo,h264,m4v,yuv4mpegpipe',
+    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe',
     '--enable-bsf=h264_mp4toannexb',
     '--enable-protocol=file,pipe,udp,tcp',
     '--enable-filter=buffer,buffersink,scale,fps,format,null,copy,setpts'

@@ -38,7 +38,7 @@ public static class CommandLine
             --pad                 frame sizes that are not multiples of 8: pad by edge replication and crop
                                   the output back (otherwise such sizes are an error)
           output options (decode, recon):
-            --codec <name>        libavcodec encoder (default libx264 if present, else mpeg4; .webm libvpx-vp9)
+            --codec <name>        libavcodec encoder (default libx264, else mpeg4; .avi mpeg4; .webm .ogv .y4m their own)
             --crf <n>             quality for x264/x265 (default 18; lower is better)
             --raw rgb24|f32       raw frames instead of a video file (decode; recon uses the input's layout)
           a bare argument stands for --input, a second one for --output: wfvae recon --raw 256x256@24 - | ...

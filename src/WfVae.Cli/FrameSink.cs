@@ -51,10 +51,9 @@ internal sealed class FrameSink : IDisposable
         return new FrameSink(rgb, writer, null, $"{output} ({writer.CodecName} {writer.PixelFormatName} {width}x{height}, {fps.Num}/{fps.Den} fps)");
     }
 
-    /// <summary>Containers whose usual codecs are not H.264; null: VideoWriter's libx264, else mpeg4.</summary>
+    /// <summary>AVI takes H.264, but its players expect MPEG-4 Part 2; null: VideoWriter's choice by container.</summary>
     private static string? DefaultCodec(string output) => Path.GetExtension(output).ToLowerInvariant() switch
     {
-        ".webm" => "libvpx-vp9",
         ".avi" => "mpeg4",
         _ => null,
     };

@@ -5,7 +5,11 @@ namespace WfVae.Media;
 
 public sealed record VideoWriterOptions
 {
-    /// <summary>Encoder name (<c>libx264</c>, <c>mpeg4</c>, <c>ffv1</c>, ...). Null: libx264 when present, else mpeg4.</summary>
+    /// <summary>
+    /// Encoder name (<c>libx264</c>, <c>mpeg4</c>, <c>ffv1</c>, ...). Null: libx264 when present, else mpeg4, in
+    /// containers that take H.264 or do not say (MPEG-TS); else, or when the container refuses them, the container's
+    /// own default (Y4M: raw frames, WebM: VP9, Ogg: Theora, ...).
+    /// </summary>
     public string? Codec { get; init; }
 
     /// <summary>Constant quality for encoders that have a <c>crf</c> option (x264/x265; lower is better, 18 is
@@ -65,9 +69,31 @@ public sealed unsafe class VideoWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         if (frameRate.Num <= 0 || frameRate.Den <= 0) throw new ArgumentOutOfRangeException(nameof(frameRate), $"frame rate {frameRate.Num}/{frameRate.Den} must be positive");
         FFmpegLibrary.EnsureLoaded();
+        var o = options ?? new VideoWriterOptions();
         var writer = new VideoWriter(path, width, height, new AVRational(frameRate.Num, frameRate.Den));
-        try { writer.Init(options ?? new VideoWriterOptions()); return writer; }
+        try { writer.Init(o); return writer; }
+        catch (MediaException) when (o.Codec is null && writer.ContainerEncoder is { } own && own != writer.CodecName)
+        {
+            // A container that does not say which codecs it takes (Y4M, Ogg, GIF) refused H.264: its own default then.
+            writer.Dispose();
+            return Create(path, width, height, frameRate, o with { Codec = own });
+        }
         catch { writer.Dispose(); throw; }
+    }
+
+    /// <summary>The encoder of the container's default video codec, or null when FFmpeg has none.</summary>
+    private string? ContainerEncoder { get; set; }
+
+    private const int CodecH264 = 27, CodecMpeg4 = 12; // AVCodecID values, fixed in every FFmpeg release
+
+    /// <summary>The encoders to try when none is named (see <see cref="VideoWriterOptions.Codec"/>).</summary>
+    private string[] DefaultEncoders(nint oformat)
+    {
+        var own = avcodec_find_encoder(av_guess_codec(oformat, null, Path, null, 0 /* AVMEDIA_TYPE_VIDEO */));
+        ContainerEncoder = own == 0 ? null : Fields.CodecName(own);
+        bool takes(int codec) => avformat_query_codec(oformat, codec, 0) != 0; // 1: yes, < 0: the muxer does not say
+        string[] usual = [.. new[] { ("libx264", CodecH264), ("mpeg4", CodecMpeg4) }.Where(c => takes(c.Item2)).Select(c => c.Item1)];
+        return usual.Length > 0 || ContainerEncoder is null ? usual : [ContainerEncoder];
     }
 
     /// <summary>
@@ -98,10 +124,12 @@ public sealed unsafe class VideoWriter : IDisposable
         FFmpegError.Check(r, Fail(o.Format is null ? "no container format for this file extension" : $"unknown container format '{o.Format}'"));
         _oc = oc;
 
+        var oformat = av_guess_format(o.Format, o.Format is null ? Path : null, null);
         nint codec = 0;
-        foreach (var name in o.Codec is { Length: > 0 } c ? [c] : new[] { "libx264", "mpeg4" })
+        var candidates = o.Codec is { Length: > 0 } c ? [c] : DefaultEncoders(oformat);
+        foreach (var name in candidates)
             if ((codec = avcodec_find_encoder_by_name(name)) != 0) break;
-        if (codec == 0) throw new MediaException(Fail($"encoder '{o.Codec ?? "libx264/mpeg4"}' is not available in this FFmpeg"));
+        if (codec == 0) throw new MediaException(Fail($"encoder '{(candidates.Length > 0 ? string.Join("/", candidates) : "?")}' is not available in this FFmpeg"));
         CodecName = Fields.CodecName(codec);
 
         _enc = avcodec_alloc_context3(codec);
@@ -121,7 +149,6 @@ public sealed unsafe class VideoWriter : IDisposable
             FFmpegError.Check(av_opt_set(_enc, "flags", "+qscale", 0), Fail("flags"));
             FFmpegError.Check(av_opt_set_int(_enc, "global_quality", 2 * 118, 0), Fail("global_quality"));
         }
-        var oformat = av_guess_format(o.Format, o.Format is null ? Path : null, null);
         if (oformat != 0 && (Fields.OutputFormatFlags(oformat) & AVFMT_GLOBALHEADER) != 0)
             FFmpegError.Check(av_opt_set(_enc, "flags", "+global_header", 0), Fail("flags"));
 

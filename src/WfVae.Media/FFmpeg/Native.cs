@@ -64,6 +64,7 @@ internal static unsafe partial class Native
     // ---- libavcodec ----
     [LibraryImport(AvCodec)] public static partial uint avcodec_version();
     [LibraryImport(AvCodec, StringMarshalling = StringMarshalling.Utf8)] public static partial nint avcodec_find_encoder_by_name(string name);
+    [LibraryImport(AvCodec)] public static partial nint avcodec_find_encoder(int codecId);
     [LibraryImport(AvCodec)] public static partial nint avcodec_alloc_context3(nint codec);
     [LibraryImport(AvCodec)] public static partial void avcodec_free_context(nint* ctx);
     [LibraryImport(AvCodec)] public static partial int avcodec_parameters_to_context(nint ctx, nint par);
@@ -90,6 +91,8 @@ internal static unsafe partial class Native
     [LibraryImport(AvFormat)] public static partial AVRational av_guess_frame_rate(nint ctx, nint stream, nint frame);
     [LibraryImport(AvFormat)] public static partial AVRational av_guess_sample_aspect_ratio(nint ctx, nint stream, nint frame);
     [LibraryImport(AvFormat, StringMarshalling = StringMarshalling.Utf8)] public static partial nint av_guess_format(string? shortName, string? filename, string? mimeType);
+    [LibraryImport(AvFormat, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_guess_codec(nint oformat, string? shortName, string? filename, string? mimeType, int mediaType);
+    [LibraryImport(AvFormat)] public static partial int avformat_query_codec(nint oformat, int codecId, int stdCompliance);
     [LibraryImport(AvFormat, StringMarshalling = StringMarshalling.Utf8)] public static partial int avformat_alloc_output_context2(nint* ctx, nint oformat, string? formatName, string? filename);
     [LibraryImport(AvFormat)] public static partial void avformat_free_context(nint ctx);
     [LibraryImport(AvFormat)] public static partial nint avformat_new_stream(nint ctx, nint codec);

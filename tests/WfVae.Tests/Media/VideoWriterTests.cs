@@ -74,6 +74,29 @@ public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClip
     }
 
     [Fact]
+    public void A_container_that_refuses_h264_gets_its_own_codec_unless_one_is_named()
+    {
+        // Y4M does not declare its codecs; it refuses H.264 at the header and takes raw frames (wrapped_avframe).
+        var frames = SourceFrames();
+        var y4m = clips.File("written.y4m");
+        using (var writer = VideoWriter.Create(y4m, 64, 48, (12, 1)))
+        {
+            Assert.Equal("wrapped_avframe", writer.CodecName);
+            foreach (var f in frames) writer.WriteFrame(f);
+            writer.Complete();
+        }
+        var probe = MediaTools.ProbeStream(y4m, "v:0", "-count_frames");
+        Assert.Equal(("rawvideo", "yuv420p", "9"), (probe["codec_name"], probe["pix_fmt"], probe["nb_read_frames"]));
+        using (var reader = VideoReader.Open(y4m))
+            Assert.True(ImageMetrics.MeanPsnr(frames, reader.ReadFrames().ToList()) > 30);
+
+        var named = clips.File("named.y4m");
+        var e = Assert.Throws<MediaException>(() => VideoWriter.Create(named, 64, 48, (12, 1), new VideoWriterOptions { Codec = "libx264" }));
+        Assert.Contains("named.y4m", e.Message);
+        Assert.False(File.Exists(named));
+    }
+
+    [Fact]
     public void Abandoned_output_leaves_nothing_and_keeps_an_existing_file()
     {
         var path = clips.File("abandoned.mp4");
