@@ -129,6 +129,8 @@ public sealed unsafe partial class VulkanDevice
             f11.PNext = feature;
             extensions.Add(ExtensionName(path));
         }
+        // A portability driver (MoltenVK) must be told the application knows it is one.
+        if (DeviceExtensions(vk, physical).Contains("VK_KHR_portability_subset")) extensions.Add("VK_KHR_portability_subset");
         var extPtrs = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         try
         {

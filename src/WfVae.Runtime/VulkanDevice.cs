@@ -156,6 +156,9 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             layers.Add("VK_LAYER_KHRONOS_validation");
             extensions.Add("VK_EXT_debug_utils");
         }
+        // MoltenVK (macOS) is a "portability" driver: current loaders list it only to instances that ask for those.
+        bool portability = HasInstanceExtension(vk, PortabilityEnumeration);
+        if (portability) extensions.Add(PortabilityEnumeration);
         var name = (byte*)SilkMarshal.StringToPtr("WfVae.Vulkan");
         var layerPtrs = (byte**)SilkMarshal.StringArrayToPtr(layers);
         var extPtrs = (byte**)SilkMarshal.StringArrayToPtr(extensions);
@@ -176,6 +179,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
                 PpEnabledLayerNames = layerPtrs,
                 EnabledExtensionCount = (uint)extensions.Count,
                 PpEnabledExtensionNames = extPtrs,
+                Flags = portability ? InstanceCreateFlags.EnumeratePortabilityBitKhr : 0,
             };
             Result r;
             Instance instance;
@@ -199,6 +203,19 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             SilkMarshal.Free((nint)layerPtrs);
             SilkMarshal.Free((nint)extPtrs);
         }
+    }
+
+    private const string PortabilityEnumeration = "VK_KHR_portability_enumeration";
+
+    private static bool HasInstanceExtension(Vk vk, string extension)
+    {
+        uint count = 0;
+        vk.EnumerateInstanceExtensionProperties((byte*)null, &count, (ExtensionProperties*)null);
+        var props = new ExtensionProperties[count];
+        fixed (ExtensionProperties* p = props) vk.EnumerateInstanceExtensionProperties((byte*)null, &count, p);
+        foreach (var e in props)
+            if (SilkMarshal.PtrToString((nint)e.ExtensionName) == extension) return true;
+        return false;
     }
 
     private static bool HasInstanceLayer(Vk vk, string layer)
