@@ -56,7 +56,7 @@ extern "C" {
 
 /* Status codes. */
 #define WFVAE_OK          0
-#define WFVAE_E_ARGUMENT (-1) /* NULL pointer, negative count, size not a multiple of 8, ... */
+#define WFVAE_E_ARGUMENT (-1) /* NULL pointer, negative count, size not a multiple of 8, NaN/inf pushed, an output that overflowed fp16 (reopen with fp32), ... */
 #define WFVAE_E_HANDLE   (-2) /* NULL, closed or unknown wfvae_model* */
 #define WFVAE_E_STATE    (-3) /* call out of order: push before begin, begin twice, push after flush */
 #define WFVAE_E_MODEL    (-4) /* model path missing, unreadable, or not a valid WF-VAE checkpoint */

@@ -72,7 +72,7 @@ internal static class Verbs
         ["--stats"] = "write timing and memory figures to this JSON file",
         ["--tensor"] = "tensor name in a safetensors input (video / mean)",
         ["--sample-seed"] = "also write a seeded 'sample' of the posterior",
-        ["--codec"] = "libavcodec encoder (default libx264, else mpeg4)",
+        ["--codec"] = "libavcodec encoder (default libx264, else mpeg4; .avi mpeg4; .webm .ogv .y4m their own)",
         ["--crf"] = "x264/x265 quality 0..63 (default 18)",
         ["--height"] = "frame height",
         ["--width"] = "frame width",

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using WfVae.Media.FFmpeg;
 using static WfVae.Media.FFmpeg.Native;
 
@@ -72,7 +73,8 @@ public sealed unsafe class VideoWriter : IDisposable
         var o = options ?? new VideoWriterOptions();
         var writer = new VideoWriter(path, width, height, new AVRational(frameRate.Num, frameRate.Den));
         try { writer.Init(o); return writer; }
-        catch (MediaException) when (o.Codec is null && writer.ContainerEncoder is { } own && own != writer.CodecName)
+        catch (MediaException) when (o.Codec is null && writer._headerRefused && writer._muxerSilent
+                                     && writer.ContainerEncoder is { } own && own != writer.CodecName)
         {
             // A container that does not say which codecs it takes (Y4M, Ogg, GIF) refused H.264: its own default then.
             writer.Dispose();
@@ -83,17 +85,33 @@ public sealed unsafe class VideoWriter : IDisposable
 
     /// <summary>The encoder of the container's default video codec, or null when FFmpeg has none.</summary>
     private string? ContainerEncoder { get; set; }
+    private string _containerCodec = "?";
+    private bool _muxerSilent, _headerRefused;
 
     private const int CodecH264 = 27, CodecMpeg4 = 12; // AVCodecID values, fixed in every FFmpeg release
 
     /// <summary>The encoders to try when none is named (see <see cref="VideoWriterOptions.Codec"/>).</summary>
     private string[] DefaultEncoders(nint oformat)
     {
-        var own = avcodec_find_encoder(av_guess_codec(oformat, null, Path, null, 0 /* AVMEDIA_TYPE_VIDEO */));
+        int id = av_guess_codec(oformat, null, Path, null, 0 /* AVMEDIA_TYPE_VIDEO */);
+        _containerCodec = Marshal.PtrToStringUTF8(avcodec_get_name(id)) ?? "?";
+        var own = avcodec_find_encoder(id);
         ContainerEncoder = own == 0 ? null : Fields.CodecName(own);
+        _muxerSilent = avformat_query_codec(oformat, CodecH264, 0) < 0;
         bool takes(int codec) => avformat_query_codec(oformat, codec, 0) != 0; // 1: yes, < 0: the muxer does not say
         string[] usual = [.. new[] { ("libx264", CodecH264), ("mpeg4", CodecMpeg4) }.Where(c => takes(c.Item2)).Select(c => c.Item1)];
         return usual.Length > 0 || ContainerEncoder is null ? usual : [ContainerEncoder];
+    }
+
+    /// <summary>The encoder named by the options, else the first default FFmpeg has (see <see cref="DefaultEncoders"/>).</summary>
+    private nint ChooseEncoder(VideoWriterOptions o, nint oformat)
+    {
+        var candidates = o.Codec is { Length: > 0 } c ? [c] : DefaultEncoders(oformat);
+        foreach (var name in candidates)
+            if (avcodec_find_encoder_by_name(name) is var codec and not 0) return codec;
+        throw new MediaException(Fail(candidates.Length > 0
+            ? $"encoder '{string.Join("/", candidates)}' is not available in this FFmpeg"
+            : $"this container takes {_containerCodec}, for which this FFmpeg has no encoder; name one with --codec"));
     }
 
     /// <summary>
@@ -125,11 +143,7 @@ public sealed unsafe class VideoWriter : IDisposable
         _oc = oc;
 
         var oformat = av_guess_format(o.Format, o.Format is null ? Path : null, null);
-        nint codec = 0;
-        var candidates = o.Codec is { Length: > 0 } c ? [c] : DefaultEncoders(oformat);
-        foreach (var name in candidates)
-            if ((codec = avcodec_find_encoder_by_name(name)) != 0) break;
-        if (codec == 0) throw new MediaException(Fail($"encoder '{(candidates.Length > 0 ? string.Join("/", candidates) : "?")}' is not available in this FFmpeg"));
+        nint codec = ChooseEncoder(o, oformat);
         CodecName = Fields.CodecName(codec);
 
         _enc = avcodec_alloc_context3(codec);
@@ -167,8 +181,16 @@ public sealed unsafe class VideoWriter : IDisposable
 
         _output = OpenOutput();
         FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
-        FFmpegError.Check(avformat_write_header(_oc, null), Fail("cannot write the container header"));
+        r = avformat_write_header(_oc, null);
+        _headerRefused = r < 0;
+        FFmpegError.Check(r, Fail("cannot write the container header"));
 
+        AllocateFrames(pixFmt);
+    }
+
+    /// <summary>The packet, the RGB24 and encoder frames, and the converter between them.</summary>
+    private void AllocateFrames(int pixFmt)
+    {
         _pkt = av_packet_alloc(); _rgbFrame = av_frame_alloc(); _encFrame = av_frame_alloc();
         if (_pkt == 0 || _rgbFrame == 0 || _encFrame == 0) throw new OutOfMemoryException("av_packet_alloc/av_frame_alloc");
         int rgb24 = av_get_pix_fmt("rgb24");

@@ -108,9 +108,18 @@ public abstract class StreamSession : IDisposable
         }
     }
 
+    /// <summary>Refuses pushed values holding NaN or infinity (one spreads through every conv after it), naming the first.</summary>
+    private protected static void CheckInput(string what, ReadOnlySpan<float> values, long frameValues)
+    {
+        int bad = NonFinite.IndexIn(values);
+        if (bad >= 0)
+            throw new ArgumentException($"pushed {what} frame {bad / frameValues} holds {NonFinite.Name(values[bad])} (value {bad % frameValues} of the frame); {what} frames must be finite");
+    }
+
     /// <summary>
-    /// Refuses a push whose output holds NaN or infinity. Inputs and weights are checked finite where they enter, so
-    /// such an output means activations outgrew the storage: above 65504 in fp16, the default on GPUs.
+    /// Refuses a push whose output holds NaN or infinity. Inputs (<see cref="CheckInput"/>) and weights are checked
+    /// finite where they enter, so such an output means activations outgrew the storage: above 65504 in fp16, the
+    /// default on GPUs.
     /// </summary>
     private protected void CheckFinite(string direction, string what, ReadOnlySpan<float> output)
     {
@@ -173,6 +182,7 @@ public sealed class EncoderSession : StreamSession
         long frameSize = 3L * Height * Width;
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
+        CheckInput("video", frames, frameSize);
         if (FramesIn == 0 && count > 0)
             PlanFirstPush(ctx =>
             {
@@ -190,6 +200,7 @@ public sealed class EncoderSession : StreamSession
             result = new LatentFrames(LatentsOut, moments.T, meanOut.ToArray(recycle?.Mean), logvarOut.ToArray(recycle?.Logvar));
             Ctx.Return(moments, mean, logvar);
             CheckFinite("encoder", "latent mean", result.Mean);
+            CheckFinite("encoder", "latent log-variance", result.Logvar);
             EndPush();
         }
         catch (Exception e)
@@ -244,6 +255,7 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
+        CheckInput("latent", latents, frameSize);
         if (LatentsIn == 0 && count > 0)
             PlanFirstPush(ctx => ctx.Return(Record(ctx, default, count, last, null)));
         BeginPush();

@@ -28,8 +28,9 @@ public sealed unsafe partial class CommandRecorder
 
     /// <summary>
     /// Reads <paramref name="src"/> back once this batch has run: the result is read from the returned
-    /// <see cref="PendingDownload"/> after <see cref="Submit"/>. Unmapped memory (discrete GPUs) is copied to
-    /// staging memory at this point of the batch, so later commands may reuse src.
+    /// <see cref="PendingDownload"/> after <see cref="Submit"/>. Record nothing after this that writes src: mapped
+    /// memory is read where it lies, after the batch, while unmapped memory (discrete GPUs) is copied to staging
+    /// memory at this point of it, and the two must give the same values.
     /// </summary>
     public PendingDownload Download(GpuTensor src)
     {
@@ -43,6 +44,13 @@ public sealed unsafe partial class CommandRecorder
 
     /// <summary>Whether commands are recorded that the next <see cref="Submit"/> runs.</summary>
     internal bool HasUnsubmittedWork => _recording;
+
+    /// <summary>Releases <paramref name="staging"/> after the batch runs when the batch still has to run.</summary>
+    internal void ReleaseAfterSubmit(GpuTensor staging, int batch)
+    {
+        if (batch == SubmitCount && _recording) _uploadStaging.Add(staging);
+        else staging.Dispose();
+    }
 
     private void ReleaseUploadStaging()
     {
@@ -89,8 +97,9 @@ public sealed class PendingDownload : IDisposable
         return into;
     }
 
+    /// <summary>Gives the staging memory back; disposed before its batch ran, the recorder gives it back after the batch.</summary>
     public void Dispose()
     {
-        if (_owned) _host.Dispose();
+        if (_owned) _recorder.ReleaseAfterSubmit(_host, _batch);
     }
 }

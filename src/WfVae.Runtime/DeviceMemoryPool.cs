@@ -5,7 +5,7 @@ namespace WfVae.Runtime;
 
 public enum MemoryUsage
 {
-    /// <summary>Tensors and weights: device-local (also mapped where that memory is host-cached: CPU drivers, most integrated GPUs).</summary>
+    /// <summary>Tensors and weights: device-local (also mapped where that memory is host-cached: CPU drivers, integrated GPUs that mark it so, such as Intel's).</summary>
     Device,
     /// <summary>Host-visible upload/readback buffers for discrete GPUs.</summary>
     Staging,
@@ -57,7 +57,11 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
     /// Whether tensors live in memory the host reads and writes directly. Otherwise every upload and download is a
     /// copy through a staging buffer (<see cref="CommandRecorder.Upload"/>, <see cref="CommandRecorder.Download"/>).
     /// </summary>
-    public bool MapsDeviceMemory => _mapDeviceMemory && (_device.MemoryProperties.MemoryTypes[ChooseMemoryType(uint.MaxValue, MemoryUsage.Device)].PropertyFlags & MemoryPropertyFlags.HostVisibleBit) != 0;
+    public bool MapsDeviceMemory => MapsDevice(_device.MemoryProperties.MemoryTypes[ChooseMemoryType(uint.MaxValue, MemoryUsage.Device)].PropertyFlags);
+
+    /// <summary>Device memory is mapped only where the host reads it cached (see <see cref="ChooseMemoryType"/>).</summary>
+    private bool MapsDevice(MemoryPropertyFlags flags) =>
+        _mapDeviceMemory && (flags & (MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCachedBit)) == (MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCachedBit);
 
     public void ResetPeak()
     {
@@ -99,6 +103,14 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         {
             a.Block.Give(a.Offset, a.Size);
             CurrentBytes -= a.Size;
+            // A block made for one request larger than a block goes back at once: kept, it could serve only requests
+            // as large (a growing arena slab would hold its old and new segments). Freed memory is memory no batch
+            // still uses, as for any range handed out again.
+            if (a.Block.IsEmpty && (ulong)a.Block.Size > _blockBytes)
+            {
+                Release(a.Block);
+                _blocks.Remove(a.Block);
+            }
         }
     }
 
@@ -143,7 +155,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         vk.BindBufferMemory(_device.Handle, buffer, memory, 0).Check("vkBindBufferMemory");
         void* mapped = null;
         var flags = _device.MemoryProperties.MemoryTypes[type].PropertyFlags;
-        if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0 && (usage != MemoryUsage.Device || _mapDeviceMemory))
+        if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0 && (usage != MemoryUsage.Device || MapsDevice(flags)))
             vk.MapMemory(_device.Handle, memory, 0, Vk.WholeSize, 0, &mapped).Check("vkMapMemory");
         var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped);
         _blocks.Add(block);
@@ -165,7 +177,7 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         }
         const MemoryPropertyFlags hostCoherent = MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit;
         const MemoryPropertyFlags local = MemoryPropertyFlags.DeviceLocalBit;
-        // Device memory the host may also map only where it is host-cached (unified memory: CPU drivers, most integrated
+        // Device memory the host may also map only where it is host-cached (unified memory: CPU drivers, integrated
         // GPUs). A discrete GPU's host-visible device memory is either a 256 MiB window (too small for one block) or, with
         // resizable BAR, all of VRAM read uncached over PCIe: downloads from it crawl. There the plain device-local type
         // and staged copies win.

@@ -135,7 +135,7 @@ public sealed record DeviceOptions
     /// <summary>
     /// Keep the host out of device memory: tensors are never mapped, and uploads and downloads go through staging
     /// buffers and copies in the command stream, as they must on discrete GPUs (WFVAE_STAGED_TRANSFERS). null = map
-    /// device memory only where it is host-cached (CPU drivers, most integrated GPUs). Set on a CPU driver, it runs
+    /// device memory only where it is host-cached (CPU drivers, integrated GPUs that mark it so, such as Intel's). Set on a CPU driver, it runs
     /// the discrete-GPU transfer path where tests can check it.
     /// </summary>
     public bool? StagedTransfers { get; init; }

@@ -139,16 +139,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
 
     private static (Vk, Instance, DebugMessenger?) CreateInstance(bool validation, Action<string>? log)
     {
-        Vk vk;
-        try
-        {
-            vk = Vk.GetApi();
-        }
-        catch (Exception e)
-        {
-            throw new NoVulkanDeviceException($"No Vulkan loader could be loaded ({e.GetType().Name}: {e.Message}). Install it: Debian/Ubuntu 'apt-get install libvulkan1 mesa-vulkan-drivers', Windows/macOS: a GPU driver or the Vulkan SDK.");
-        }
-
+        var vk = LoadVulkan();
         var layers = new List<string>();
         var extensions = new List<string>();
         if (validation && HasInstanceLayer(vk, "VK_LAYER_KHRONOS_validation"))
@@ -205,6 +196,18 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         }
     }
 
+    private static Vk LoadVulkan()
+    {
+        try
+        {
+            return Vk.GetApi();
+        }
+        catch (Exception e)
+        {
+            throw new NoVulkanDeviceException($"No Vulkan loader could be loaded ({e.GetType().Name}: {e.Message}). Install it: Debian/Ubuntu 'apt-get install libvulkan1 mesa-vulkan-drivers', Windows/macOS: a GPU driver or the Vulkan SDK.");
+        }
+    }
+
     private const string PortabilityEnumeration = "VK_KHR_portability_enumeration";
 
     private static bool HasInstanceExtension(Vk vk, string extension)
@@ -258,29 +261,9 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &f12 };
         if (api12) vk.GetPhysicalDeviceFeatures2(pd, &features2);
 
-        vk.GetPhysicalDeviceMemoryProperties(pd, out var mem);
-        ulong local = 0;
-        for (int h = 0; h < mem.MemoryHeapCount; h++)
-            if ((mem.MemoryHeaps[h].Flags & MemoryHeapFlags.DeviceLocalBit) != 0) local += mem.MemoryHeaps[h].Size;
-        bool uma = true;
-        for (int t = 0; t < mem.MemoryTypeCount; t++)
-        {
-            var f = mem.MemoryTypes[t].PropertyFlags;
-            if ((f & MemoryPropertyFlags.DeviceLocalBit) != 0 && (f & MemoryPropertyFlags.HostVisibleBit) == 0) uma = false;
-        }
-
-        uint family = FindComputeQueueFamily(vk, pd, throwIfNone: false);
-        bool timestamps = false;
-        uint timestampBits = 0;
-        if (family != uint.MaxValue)
-        {
-            uint qc = 0;
-            vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, null);
-            var qp = new QueueFamilyProperties[qc];
-            fixed (QueueFamilyProperties* q = qp) vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, q);
-            timestampBits = qp[family].TimestampValidBits;
-            timestamps = timestampBits > 0 && p.Limits.TimestampPeriod > 0;
-        }
+        var (local, uma) = DeviceMemory(vk, pd);
+        uint timestampBits = TimestampBits(vk, pd);
+        bool timestamps = timestampBits > 0 && p.Limits.TimestampPeriod > 0;
 
         string version = $"{p.ApiVersion >> 22}.{(p.ApiVersion >> 12) & 0x3FF}.{p.ApiVersion & 0xFFF}";
         string driverName = api12 ? $"{SilkMarshal.PtrToString((nint)driver.DriverName)} {SilkMarshal.PtrToString((nint)driver.DriverInfo)}".Trim() : "";
@@ -302,11 +285,39 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             p.Limits.TimestampPeriod,
             timestamps)
         {
-            MaxMemoryAllocationBytes = maintenance3.MaxMemoryAllocationSize,
+            MaxMemoryAllocationBytes = maintenance3.MaxMemoryAllocationSize is 0 ? ulong.MaxValue : maintenance3.MaxMemoryAllocationSize, // 0: not filled in
             TimestampValidBits = (int)timestampBits,
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };
+    }
+
+    /// <summary>Bytes of device-local heaps, and whether every device-local memory type is also host-visible.</summary>
+    private static (ulong Local, bool Unified) DeviceMemory(Vk vk, PhysicalDevice pd)
+    {
+        vk.GetPhysicalDeviceMemoryProperties(pd, out var mem);
+        ulong local = 0;
+        for (int h = 0; h < mem.MemoryHeapCount; h++)
+            if ((mem.MemoryHeaps[h].Flags & MemoryHeapFlags.DeviceLocalBit) != 0) local += mem.MemoryHeaps[h].Size;
+        bool uma = true;
+        for (int t = 0; t < mem.MemoryTypeCount; t++)
+        {
+            var f = mem.MemoryTypes[t].PropertyFlags;
+            if ((f & MemoryPropertyFlags.DeviceLocalBit) != 0 && (f & MemoryPropertyFlags.HostVisibleBit) == 0) uma = false;
+        }
+        return (local, uma);
+    }
+
+    /// <summary>Valid timestamp bits of the compute queue family the device would use (0: none).</summary>
+    private static uint TimestampBits(Vk vk, PhysicalDevice pd)
+    {
+        uint family = FindComputeQueueFamily(vk, pd, throwIfNone: false);
+        if (family == uint.MaxValue) return 0;
+        uint qc = 0;
+        vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, null);
+        var qp = new QueueFamilyProperties[qc];
+        fixed (QueueFamilyProperties* q = qp) vk.GetPhysicalDeviceQueueFamilyProperties(pd, ref qc, q);
+        return qp[family].TimestampValidBits;
     }
 
     private static uint FindComputeQueueFamily(Vk vk, PhysicalDevice pd, bool throwIfNone = true)

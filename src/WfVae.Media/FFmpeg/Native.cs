@@ -65,6 +65,7 @@ internal static unsafe partial class Native
     [LibraryImport(AvCodec)] public static partial uint avcodec_version();
     [LibraryImport(AvCodec, StringMarshalling = StringMarshalling.Utf8)] public static partial nint avcodec_find_encoder_by_name(string name);
     [LibraryImport(AvCodec)] public static partial nint avcodec_find_encoder(int codecId);
+    [LibraryImport(AvCodec)] public static partial nint avcodec_get_name(int codecId);
     [LibraryImport(AvCodec)] public static partial nint avcodec_alloc_context3(nint codec);
     [LibraryImport(AvCodec)] public static partial void avcodec_free_context(nint* ctx);
     [LibraryImport(AvCodec)] public static partial int avcodec_parameters_to_context(nint ctx, nint par);

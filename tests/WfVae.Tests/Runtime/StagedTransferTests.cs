@@ -55,6 +55,9 @@ public sealed class StagedTransferTests(GpuFixture gpu, StagedTransferTests.Stag
     {
         var rng = new Random(7);
         var data = Enumerable.Range(0, 2 * 3 * 9 * 5).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
+        // Halves' edges: subnormals, the largest half, values that round to it or overflow to infinity, ties.
+        float[] edges = [6e-8f, -3e-6f, 6.1e-5f, 65504f, 65519f, 65520f, -1e6f, 1.00048828125f, 0f, -0f];
+        edges.CopyTo(data, 11);
         using var s = Dev.Upload(data, 3, 2, 9, 5, Precision.Fp16);
         using var m = gpu.Device.Upload(data, 3, 2, 9, 5, Precision.Fp16);
         var expected = data.Select(v => (float)(Half)v).ToArray();
@@ -65,6 +68,7 @@ public sealed class StagedTransferTests(GpuFixture gpu, StagedTransferTests.Stag
     [Fact]
     public void OneBatchUploadsComputesAndDownloadsWithOneSubmission()
     {
+        long before = Dev.Memory.CurrentBytes;
         var a = Enumerable.Range(0, 2 * 3 * 5 * 7).Select(i => i * 0.5f).ToArray();
         var b = Enumerable.Range(0, a.Length).Select(i => 1000f - i).ToArray();
         using var ta = Dev.CreateTensor(3, 2, 5, 7);
@@ -81,6 +85,15 @@ public sealed class StagedTransferTests(GpuFixture gpu, StagedTransferTests.Stag
         Assert.Equal(1, rec.SubmitCount);
         Assert.Equal(a.Zip(b, (x, y) => x + y).ToArray(), result.ToArray());
         Assert.Throws<ArgumentException>(() => rec.Upload(ta, new float[3]));
+
+        // A download given up before its batch ran: its staging goes back only after the batch.
+        var dropped = rec.Download(tc);
+        rec.Zero(ta);
+        dropped.Dispose();
+        rec.Submit();
+        result.Dispose();
+        ta.Dispose(); tb.Dispose(); tc.Dispose();
+        Assert.Equal(before, Dev.Memory.CurrentBytes);
     }
 
     [Fact]
