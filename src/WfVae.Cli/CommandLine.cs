@@ -222,6 +222,12 @@ public static class CommandLine
             _ => "none, scalar conv",
         } + " — " + plan;
 
+    /// <summary>"memory: …": how tensors reach the host on this device (docs/architecture.md, Memory).</summary>
+    internal static string MemoryLine(PhysicalDeviceInfo d, bool staged) =>
+        $"memory: {d.DeviceLocalBytes / (1024.0 * 1024 * 1024):F1} GiB device-local, " + (staged
+            ? "read and written by staged copies (WFVAE_STAGED_TRANSFERS)"
+            : d.HostCachedDeviceMemory ? "mapped by the host (host-cached)" : "read and written by staged copies (not host-cached)");
+
     private static int Devices(Options o, TextWriter stdout)
     {
         var devices = VulkanDevice.Enumerate();
@@ -232,6 +238,7 @@ public static class CommandLine
         {
             stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
             stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, WfVae.Operators.CooperativeConv.Build, setting))}");
+            stdout.WriteLine($"      {MemoryLine(d, resolved.StagedTransfers == true)}");
         }
         return 0;
     }

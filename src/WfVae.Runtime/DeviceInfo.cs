@@ -25,6 +25,8 @@ public sealed record PhysicalDeviceInfo(
 {
     /// <summary>Largest single VkDeviceMemory allocation (maxMemoryAllocationSize); unknown: no limit beyond the buffer range.</summary>
     public ulong MaxMemoryAllocationBytes { get; init; } = ulong.MaxValue;
+    /// <summary>A device-local memory type the host reads cached exists: tensors are mapped, not copied through staging.</summary>
+    public bool HostCachedDeviceMemory { get; init; }
     /// <summary>Meaningful low bits of a timestamp of the compute queue (the counter wraps past them); 0 = no timestamps.</summary>
     public int TimestampValidBits { get; init; } = 64;
     /// <summary>Cooperative-matrix extensions, features and shapes the device offers (issue #6).</summary>

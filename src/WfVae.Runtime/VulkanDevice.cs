@@ -261,7 +261,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &f12 };
         if (api12) vk.GetPhysicalDeviceFeatures2(pd, &features2);
 
-        var (local, uma) = DeviceMemory(vk, pd);
+        var (local, uma, hostCached) = DeviceMemory(vk, pd);
         uint timestampBits = TimestampBits(vk, pd);
         bool timestamps = timestampBits > 0 && p.Limits.TimestampPeriod > 0;
 
@@ -287,25 +287,30 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         {
             MaxMemoryAllocationBytes = maintenance3.MaxMemoryAllocationSize is 0 ? ulong.MaxValue : maintenance3.MaxMemoryAllocationSize, // 0: not filled in
             TimestampValidBits = (int)timestampBits,
+            HostCachedDeviceMemory = hostCached,
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };
     }
 
-    /// <summary>Bytes of device-local heaps, and whether every device-local memory type is also host-visible.</summary>
-    private static (ulong Local, bool Unified) DeviceMemory(Vk vk, PhysicalDevice pd)
+    /// <summary>Bytes of device-local heaps, whether every device-local memory type is also host-visible, and whether
+    /// one is host-cached (what DeviceMemoryPool maps).</summary>
+    private static (ulong Local, bool Unified, bool HostCached) DeviceMemory(Vk vk, PhysicalDevice pd)
     {
         vk.GetPhysicalDeviceMemoryProperties(pd, out var mem);
         ulong local = 0;
         for (int h = 0; h < mem.MemoryHeapCount; h++)
             if ((mem.MemoryHeaps[h].Flags & MemoryHeapFlags.DeviceLocalBit) != 0) local += mem.MemoryHeaps[h].Size;
-        bool uma = true;
+        bool uma = true, cached = false;
+        const MemoryPropertyFlags mappable = MemoryPropertyFlags.DeviceLocalBit | MemoryPropertyFlags.HostVisibleBit
+            | MemoryPropertyFlags.HostCoherentBit | MemoryPropertyFlags.HostCachedBit;
         for (int t = 0; t < mem.MemoryTypeCount; t++)
         {
             var f = mem.MemoryTypes[t].PropertyFlags;
             if ((f & MemoryPropertyFlags.DeviceLocalBit) != 0 && (f & MemoryPropertyFlags.HostVisibleBit) == 0) uma = false;
+            if ((f & mappable) == mappable) cached = true;
         }
-        return (local, uma);
+        return (local, uma, cached);
     }
 
     /// <summary>Valid timestamp bits of the compute queue family the device would use (0: none).</summary>

@@ -51,7 +51,8 @@ def markdown(summary):
              f"- started {summary['started_utc']}, {summary.get('elapsed_s', 0):.0f} s of a {summary['budget_s']:.0f} s budget; "
              f"commit {summary.get('repo_commit') or 'unknown'}; host {summary['host']}",
              f"- device: {dev.get('selected', 'not found')}",
-             f"- cooperative matrix: {dev.get('cooperative_matrix', '—')}"]
+             f"- cooperative matrix: {dev.get('cooperative_matrix', '—')}",
+             f"- memory: {dev.get('memory') or '—'}"]
     for row in dev.get("nvidia_smi", {}).get("rows", []):
         lines.append(f"- nvidia-smi ({dev['nvidia_smi']['query']}): {row}")
     lines.append(f"- Vulkan loader: {step(s, 'setup').get('loader', '—')}")

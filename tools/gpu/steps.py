@@ -39,12 +39,15 @@ def devices(kit, rec):
     if code != 0:
         raise StepFailed(f"wfvae devices: {last_error(err, out)}; ICD manifests: {vulkan_env.icd_manifests(kit.env) or 'none'}")
     rec["devices"], selected, coop = [], None, None
-    for line, nxt in zip(out.splitlines(), out.splitlines()[1:] + [""]):
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
         m = DEVICE_LINE.match(line)
         if not m:
             continue
+        nxt, memory = (lines[i + 1:i + 3] + ["", ""])[:2]
         d = {"index": int(m.group(2)), "name": m.group(3), "kind": m.group(4), "line": line[2:].strip(),
-             "cooperative_matrix": nxt.strip().removeprefix("cooperative matrix: ")}
+             "cooperative_matrix": nxt.strip().removeprefix("cooperative matrix: "),
+             "memory": memory.strip().removeprefix("memory: ") if memory.strip().startswith("memory: ") else ""}
         rec["devices"].append(d)
         if m.group(1) == "*":
             selected = d
@@ -52,6 +55,7 @@ def devices(kit, rec):
         raise StepFailed("wfvae devices marked no device as chosen")
     rec["selected"] = selected["line"]
     rec["cooperative_matrix"] = selected["cooperative_matrix"]
+    rec["memory"] = selected["memory"]
     kit.coop_available = selected["cooperative_matrix"].startswith(("KHR", "NV"))
     kit.device_kind = selected["kind"]
     nvidia_smi(kit, rec)

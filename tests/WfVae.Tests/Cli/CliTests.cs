@@ -16,6 +16,21 @@ public sealed class CliTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
+    public void DevicesListsEachDeviceWithItsMemoryPath()
+    {
+        var (code, output, _) = CliRunner.Run("devices");
+        Assert.Equal(0, code);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int chosen = Array.FindIndex(lines, l => l.StartsWith("* ["));
+        Assert.True(chosen >= 0, output);
+        Assert.StartsWith("      cooperative matrix: ", lines[chosen + 1]);
+        // lavapipe's memory is host-cached: mapped, unless staged transfers are forced.
+        var info = WfVae.Runtime.VulkanDevice.Enumerate()[int.Parse(lines[chosen][3..lines[chosen].IndexOf(']')])];
+        Assert.StartsWith($"      memory: {info.DeviceLocalBytes / (1024.0 * 1024 * 1024):F1} GiB device-local, ", lines[chosen + 2]);
+        Assert.EndsWith(info.HostCachedDeviceMemory ? "mapped by the host (host-cached)" : "staged copies (not host-cached)", lines[chosen + 2].TrimEnd('\r'));
+    }
+
+    [Fact]
     public void EncodeThenDecodeTheTinyCaseWritesTheOfficialTensors()
     {
         var model = Path.Combine(Golden("tiny"), "model.safetensors");
