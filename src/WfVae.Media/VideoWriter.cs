@@ -143,6 +143,9 @@ public sealed unsafe class VideoWriter : IDisposable
         _oc = oc;
 
         var oformat = av_guess_format(o.Format, o.Format is null ? Path : null, null);
+        // Image sequences (.png, .jpg: the image2 muxer) open their own files, outside the one atomic output file.
+        if (oformat != 0 && (Fields.OutputFormatFlags(oformat) & AVFMT_NOFILE) != 0)
+            throw new MediaException(Fail("image sequences are not written; write a video file (.mkv, .mp4, .y4m) or raw frames (--raw)"));
         nint codec = ChooseEncoder(o, oformat);
         CodecName = Fields.CodecName(codec);
 

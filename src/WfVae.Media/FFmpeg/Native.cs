@@ -26,6 +26,7 @@ internal static unsafe partial class Native
     public const int AV_LOG_QUIET = -8;
     public const int AVIO_FLAG_WRITE = 2;
     public const int AVFMT_GLOBALHEADER = 0x0040;
+    public const int AVFMT_NOFILE = 0x0001;
     public const int AV_BUFFERSRC_FLAG_KEEP_REF = 8;
     public const int AV_OPT_SEARCH_CHILDREN = 1;
     public const int SWS_BICUBIC = 4, SWS_FULL_CHR_H_INT = 0x2000, SWS_FULL_CHR_H_INP = 0x4000, SWS_ACCURATE_RND = 0x40000;

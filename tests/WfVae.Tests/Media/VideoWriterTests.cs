@@ -90,6 +90,12 @@ public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClip
         using (var reader = VideoReader.Open(y4m))
             Assert.True(ImageMetrics.MeanPsnr(frames, reader.ReadFrames().ToList()) > 30);
 
+        // An image sequence would be written by the muxer itself, file by file, outside the atomic output: refused.
+        var pattern = clips.File("frame_%03d.png");
+        var seq = Assert.Throws<MediaException>(() => VideoWriter.Create(pattern, 64, 48, (12, 1)));
+        Assert.Contains("image sequences are not written", seq.Message);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(pattern)!, "frame_*"));
+
         var named = clips.File("named.y4m");
         var e = Assert.Throws<MediaException>(() => VideoWriter.Create(named, 64, 48, (12, 1), new VideoWriterOptions { Codec = "libx264" }));
         Assert.Contains("named.y4m", e.Message);
