@@ -69,11 +69,14 @@ public sealed class DeviceTests(GpuFixture gpu)
         gpu.AssertClean();
     }
 
+    private static readonly Lazy<VulkanDevice> SmallBlocks = new(() => VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", BlockBytes = 1 << 20 }));
+
     [Fact]
     public void ATensorLargerThanABlockGetsABlockOfItsOwnUpToTheBindableRange()
     {
         // 1 MiB blocks stand in for a GPU's 256 MiB ones: a 1080p activation of a wide model passes those.
-        using var dev = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", BlockBytes = 1 << 20 });
+        // Like GpuFixture's devices, it lives until the test process ends (no teardown while other devices run).
+        var dev = SmallBlocks.Value;
         Assert.True(dev.Memory.MaxAllocationBytes > 1 << 20);
         long reserved = dev.Memory.ReservedBytes;
         var data = Enumerable.Range(0, 3 * 2 * 256 * 300).Select(i => (float)(i % 977)).ToArray(); // 1.8 MiB

@@ -15,10 +15,10 @@ namespace WfVae.Tests.Runtime;
 [Collection(Gpu.Stream)]
 public sealed class StagedTransferTests(GpuFixture gpu, StagedTransferTests.StagedDevice staged) : IClassFixture<StagedTransferTests.StagedDevice>
 {
-    public sealed class StagedDevice : IDisposable
+    /// <summary>The staged device; like GpuFixture's devices it lives until the test process ends.</summary>
+    public sealed class StagedDevice
     {
         public VulkanDevice Device { get; } = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", StagedTransfers = true });
-        public void Dispose() => Device.Dispose();
     }
 
     private VulkanDevice Dev => staged.Device;
