@@ -97,9 +97,9 @@ public sealed unsafe class VideoWriter : IDisposable
         _containerCodec = Marshal.PtrToStringUTF8(avcodec_get_name(id)) ?? "?";
         var own = avcodec_find_encoder(id);
         ContainerEncoder = own == 0 ? null : Fields.CodecName(own);
-        _muxerSilent = avformat_query_codec(oformat, CodecH264, 0) < 0;
-        bool takes(int codec) => avformat_query_codec(oformat, codec, 0) != 0; // 1: yes, < 0: the muxer does not say
-        string[] usual = [.. new[] { ("libx264", CodecH264), ("mpeg4", CodecMpeg4) }.Where(c => takes(c.Item2)).Select(c => c.Item1)];
+        int h264 = avformat_query_codec(oformat, CodecH264, 0); // 1: yes, 0: no, < 0: the muxer does not say
+        _muxerSilent = h264 < 0;
+        string[] usual = [.. new[] { ("libx264", h264), ("mpeg4", avformat_query_codec(oformat, CodecMpeg4, 0)) }.Where(c => c.Item2 != 0).Select(c => c.Item1)];
         return usual.Length > 0 || ContainerEncoder is null ? usual : [ContainerEncoder];
     }
 

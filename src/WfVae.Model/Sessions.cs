@@ -109,11 +109,12 @@ public abstract class StreamSession : IDisposable
     }
 
     /// <summary>Refuses pushed values holding NaN or infinity (one spreads through every conv after it), naming the first.</summary>
-    private protected static void CheckInput(string what, ReadOnlySpan<float> values, long frameValues)
+    private protected void CheckInput(string what, ReadOnlySpan<float> values, int frameValues)
     {
         int bad = NonFinite.IndexIn(values);
         if (bad >= 0)
-            throw new ArgumentException($"pushed {what} frame {bad / frameValues} holds {NonFinite.Name(values[bad])} (value {bad % frameValues} of the frame); {what} frames must be finite");
+            throw new ArgumentException($"pushed {what} frame {bad / frameValues} holds " +
+                $"{NonFinite.At(values.Slice(bad / frameValues * frameValues, frameValues), bad % frameValues, Height, Width)}; {what} frames must be finite");
     }
 
     /// <summary>
@@ -182,7 +183,7 @@ public sealed class EncoderSession : StreamSession
         long frameSize = 3L * Height * Width;
         if (frames.Length != count * frameSize)
             throw new ArgumentException($"{count} frames of 3x{Height}x{Width} need {count * frameSize} values, got {frames.Length}");
-        CheckInput("video", frames, frameSize);
+        CheckInput("video", frames, (int)frameSize);
         if (FramesIn == 0 && count > 0)
             PlanFirstPush(ctx =>
             {
@@ -255,7 +256,7 @@ public sealed class DecoderSession : StreamSession
         long frameSize = (long)l * Height * Width;
         if (latents.Length != count * frameSize)
             throw new ArgumentException($"{count} latent frames of {l}x{Height}x{Width} need {count * frameSize} values, got {latents.Length}");
-        CheckInput("latent", latents, frameSize);
+        CheckInput("latent", latents, (int)frameSize);
         if (LatentsIn == 0 && count > 0)
             PlanFirstPush(ctx => ctx.Return(Record(ctx, default, count, last, null)));
         BeginPush();

@@ -78,7 +78,7 @@ internal static unsafe class HostTransfer
         for (int f = 0; f < dst.T; f++)
         {
             var src = data.Slice(f * frame, frame);
-            byte* at = dst.Storage.HostPointer + (dst.Offset + f * dst.FrameStride) * dst.ElementBytes;
+            byte* at = FrameAt(dst, f);
             if (dst.ElementBytes == 4)
                 src.CopyTo(new Span<float>(at, frame));
             else
@@ -92,13 +92,16 @@ internal static unsafe class HostTransfer
         for (int f = 0; f < src.T; f++)
         {
             var dst = result.Slice(f * frame, frame);
-            byte* at = src.Storage.HostPointer + (src.Offset + f * src.FrameStride) * src.ElementBytes;
+            byte* at = FrameAt(src, f);
             if (src.ElementBytes == 4)
                 new ReadOnlySpan<float>(at, frame).CopyTo(dst);
             else
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(at, frame), dst);
         }
     }
+
+    /// <summary>The host address of frame <paramref name="f"/> of a mapped tensor view.</summary>
+    private static byte* FrameAt(GpuTensor t, int f) => t.Storage.HostPointer + (t.Offset + f * t.FrameStride) * t.ElementBytes;
 
     /// <summary>A dense host-visible tensor of <paramref name="like"/>'s shape and precision in staging memory.</summary>
     public static GpuTensor Staging(VulkanDevice device, GpuTensor like)

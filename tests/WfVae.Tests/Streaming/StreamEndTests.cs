@@ -107,6 +107,19 @@ public sealed class StreamEndTests(GpuFixture gpu)
         gpu.AssertClean();
     }
 
+    [Fact]
+    public void NonFiniteValuesPushedThroughTheModelApiAreRefusedByFrameAndPosition()
+    {
+        using var model = LoadSmall(gpu);
+        const int h = 16, w = 16;
+        var video = RandomVideo(5, h, w, seed: 3);
+        video[3 * h * w + 2 * h * w + 5 * w + 7] = float.PositiveInfinity; // frame 1, channel 2, row 5, column 7
+        using var s = model.OpenEncoder(h, w);
+        var e = Assert.Throws<ArgumentException>(() => s.Push(video, 5));
+        Assert.Contains("pushed video frame 1 holds +inf at channel 2, row 5, column 7", e.Message);
+        gpu.AssertClean();
+    }
+
     /// <summary>Copies a checkpoint folder with the weights of the layers under <paramref name="prefix"/> multiplied by <paramref name="factor"/>.</summary>
     private static void ScaledCopy(string from, string to, string prefix, float factor)
     {
