@@ -4,6 +4,7 @@
 #include "common.glsl"
 
 //! variant texel: -DWFVAE_TEXEL=1
+//! variant address: -DWFVAE_TEXEL=1 -DWFVAE_ADDRESS=1
 //! fp16
 
 // Phase 2 of the Winograd convolution (WinogradConv.cs): the batched products in the transformed domain.
@@ -17,7 +18,7 @@
 // Bit-exactness: every M element is ONE fma chain over (a ascending, ci ascending) from +0, whatever the tile of
 // invocations it falls in, the number of frames in the chunk or the chunk's first tile; so the output of a tile depends
 // only on its inputs, and streamed output equals whole-clip output. Rows beyond Cout read a clamped weight column and
-// columns beyond N read whatever lies there: neither is stored.
+// columns beyond N (texel kernels: a clamped column; GPU kernel: zeros): neither is stored.
 //
 // V and M are float scratch in both precisions (the transform would lose accuracy in halves); U, the transformed
 // weights (vec4s of 4 output channels, padded with zeros to CoutPad), are ELEM4: halves in the _f16 modules.
@@ -30,6 +31,10 @@
 //    views: one fetch gives 4 consecutive tiles of V or 4 output channels of U. Invocation (mi, ni) owns TM channels x
 //    TN consecutive tiles; per step of KU rows it fetches KU*(TN/4 + TM/4) vec4s and applies KU fmas to each of its
 //    TM*TN accumulators back to back (llvmpipe keeps large accumulator sets in memory: each load/store serves KU fmas).
+//  - winograd_gemm_address.spv: the texel kernel reading V and U through device addresses (GL_EXT_buffer_reference)
+//    instead of texel views. From Mesa 25 a texel fetch is a call into a sampling function while an address load is
+//    a vector gather; on Mesa 22.3 an address load is a loop over the lanes (WinogradConv.UsesAddressLoads).
+//    Columns past N are clamped to the last one (an address load has no bounds to stop at); they are not stored.
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const int WG = 64;   // invocations per workgroup (= WGM * WGN)
@@ -44,14 +49,23 @@ const int BN = WGN * TN;
 const int TM4 = TM / 4;
 const int TN4 = TN / 4;
 
-#ifdef WFVAE_TEXEL
+#ifdef WFVAE_ADDRESS
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_buffer_reference_uvec2 : require
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer VRef { vec4 d[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer URef { ELEM4 d[]; };
+#elif defined(WFVAE_TEXEL)
 layout(binding = 0) uniform textureBuffer vTex;   // RGBA32F view of the V scratch
 layout(binding = 1) uniform textureBuffer uTex;   // RGBA32F (RGBA16F) view of the transformed weights
 #else
 layout(std430, binding = 0) readonly buffer Vb { vec4 vData[]; };
 layout(std430, binding = 1) readonly buffer Ub { ELEM4 uData[]; };
 #endif
+#ifdef WFVAE_ADDRESS
+layout(std430, binding = 0) writeonly buffer Mb { float mData[]; };
+#else
 layout(std430, binding = 2) writeonly buffer Mb { float mData[]; };
+#endif
 
 layout(push_constant) uniform Push {
     uint vBase4;     // vec4 index of V[0][0][0]
@@ -62,11 +76,18 @@ layout(push_constant) uniform Push {
     uint n;          // columns of M (output tiles of the chunk, a multiple of 4)
     uint mBase;      // element index of M[0][0][0]; rows (xi, co) are n elements apart
     uint point0;     // first point of this dispatch: U holds points point0.. (the weights are split into parts)
+    uvec2 vAddr;     // address variant: device addresses of the blocks holding V and U (vBase4 and uBase4 count from
+    uvec2 uAddr;     // there); unused by the others
 } p;
 
 #ifdef WFVAE_TEXEL
+#ifdef WFVAE_ADDRESS
+vec4 loadV(uint i) { return VRef(p.vAddr).d[i]; }
+vec4 loadU(uint i) { return vec4(URef(p.uAddr).d[i]); }
+#else
 vec4 loadV(uint i) { return texelFetch(vTex, int(i)); }
 vec4 loadU(uint i) { return texelFetch(uTex, int(i)); }
+#endif
 
 void main()
 {
@@ -81,6 +102,8 @@ void main()
 
     uint wCol[TM4];
     [[unroll]] for (int i = 0; i < TM4; i++) wCol[i] = min(m0 / 4u + uint(i), p.cout4 - 1u);
+    uint vCol[TN4];   // columns past N read the last one (not stored)
+    [[unroll]] for (int j = 0; j < TN4; j++) vCol[j] = min(nBase / 4u + uint(j), p.n / 4u - 1u);
 
     vec4 acc[TM][TN4];
     [[unroll]] for (int i = 0; i < TM; i++)
@@ -88,13 +111,13 @@ void main()
 
     const uint kFull = p.cin / uint(BK) * uint(BK);
     for (uint a = 0; a < p.kt; a++) {
-        const uint vRow = p.vBase4 + xi * p.cin * p.vRow4 + a * p.tapStride4 + nBase / 4u;
+        const uint vRow = p.vBase4 + xi * p.cin * p.vRow4 + a * p.tapStride4;
         const uint uRow = p.uBase4 + (xu * p.kt + a) * p.cin * p.cout4;
         for (uint c0 = 0; c0 < kFull; c0 += uint(BK)) {
             vec4 xv[BK][TN4];
             vec4 wv[BK][TM4];
             [[unroll]] for (int k = 0; k < BK; k++) {
-                [[unroll]] for (int j = 0; j < TN4; j++) xv[k][j] = loadV(vRow + (c0 + uint(k)) * p.vRow4 + uint(j));
+                [[unroll]] for (int j = 0; j < TN4; j++) xv[k][j] = loadV(vRow + (c0 + uint(k)) * p.vRow4 + vCol[j]);
                 [[unroll]] for (int i = 0; i < TM4; i++) wv[k][i] = loadU(uRow + (c0 + uint(k)) * p.cout4 + wCol[i]);
             }
             // k innermost: each accumulator takes its BK fmas back to back.
@@ -107,7 +130,7 @@ void main()
         }
         for (uint ci = kFull; ci < p.cin; ci++) {
             vec4 xv[TN4];
-            [[unroll]] for (int j = 0; j < TN4; j++) xv[j] = loadV(vRow + ci * p.vRow4 + uint(j));
+            [[unroll]] for (int j = 0; j < TN4; j++) xv[j] = loadV(vRow + ci * p.vRow4 + vCol[j]);
             [[unroll]] for (int i4 = 0; i4 < TM4; i4++) {
                 vec4 w = loadU(uRow + ci * p.cout4 + wCol[i4]);
                 [[unroll]] for (int c = 0; c < 4; c++)

@@ -41,6 +41,7 @@ public static partial class WinogradConv
         public uint VBase4, VRow4, TapStride4, UBase4;
         public uint Cin, Kt, Cout, Cout4;
         public uint N, MBase, Point0;
+        public ulong VAddr, UAddr;   // uvec2 in the shader: no 64-bit integers needed where they are unused
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -68,11 +69,13 @@ public static partial class WinogradConv
 
     /// <summary>
     /// shaders/winograd_gemm.comp (bindings V scratch, transformed weights, M scratch; specialization WG, WGN, TM, TN,
-    /// BK). Variants: shared-memory tiles (GPUs), texel operands (CPU drivers).
+    /// BK). Variants: shared-memory tiles (GPUs), texel operands (CPU drivers), the texel kernel reading its operands
+    /// through device addresses (binding: M scratch only; <see cref="UsesAddressLoads"/>).
     /// </summary>
     public static ShaderFamily GemmShader { get; } = ShaderFamily.Create<GemmPush>("winograd_gemm", ["WG", "WGN", "TM", "TN", "BK"], ShaderFamily.BothPrecisions,
         ShaderVariant.Plain(3),
-        new ShaderVariant("texel", [BindingKind.Texels4, BindingKind.Texels4, BindingKind.Storage]));
+        new ShaderVariant("texel", [BindingKind.Texels4, BindingKind.Texels4, BindingKind.Storage]),
+        new ShaderVariant("address", [BindingKind.Storage]));
 
     /// <summary>
     /// shaders/winograd_output.comp (bindings M scratch, bias, residual, y; specialization
@@ -101,6 +104,15 @@ public static partial class WinogradConv
 
     /// <summary>Whether the Winograd kernels read their operands through texel views on this device (<see cref="Conv.UsesTexels"/>).</summary>
     public static bool UsesTexels(VulkanDevice d, Precision precision) => Conv.UsesTexels(d, precision);
+
+    /// <summary>
+    /// Whether the texel products read V and U through device addresses: <see cref="KernelOptions.AddressLoads"/>, else
+    /// on lavapipe from Mesa 25, which compiles an address load into a vector gather but a texel fetch into a call to a
+    /// sampling function (WF-VAE-L 9x64x64: products 1.3x faster); Mesa 22.3 compiles an address load into a loop over
+    /// the lanes (7x slower). Versions between were not measured. Same fma chains, same bits either way.
+    /// </summary>
+    public static bool UsesAddressLoads(VulkanDevice d) =>
+        d.DeviceAddresses && (d.Options.Kernels.AddressLoads ?? (d.Info.Kind == DeviceKind.Cpu && d.Info.MesaVersion >= new Version(25, 0)));
 
     /// <summary>
     /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="n"/> columns, by
@@ -205,6 +217,7 @@ public static partial class WinogradConv
         var v = rec.Scratch(ScratchV, (long)pts * w.Cin * inFrames * c.Tiles4);
         var mt = rec.Scratch(ScratchM, pts * w.Cout * n);
         int variant = (texel ? 2 : 0) + (tile == WinogradTile.F2 ? 1 : 0);
+        int group = texel ? TexelTileGroup : 1;
         var d = rec.Device;
 
         var inPush = new InputPush
@@ -214,7 +227,7 @@ public static partial class WinogradConv
             F0 = (uint)c.T0, Frames = (uint)inFrames, Row0 = (uint)c.Row0, TilesW = (uint)c.TilesW,
             Tiles = (uint)c.Tiles, Tiles4 = (uint)c.Tiles4, VBase = v.BaseElement, VRow = (uint)(inFrames * c.Tiles4),
         };
-        var (ix, iy) = Dispatch.Linear((long)inFrames * w.Cin * c.Tiles4, 64);
+        var (ix, iy) = Dispatch.Linear((long)inFrames * w.Cin * c.Tiles4 / group, 64);
         var inPipe = d.Pipelines.Get(InputShader.Kernel(variant, precision), [64]);
         if (texel)
             rec.Dispatch(inPipe, [Binding.Texels(past ?? x), Binding.Texels(x), Binding.Written(v)], inPush, ix, iy, 1, label);
@@ -239,6 +252,12 @@ public static partial class WinogradConv
             outPush, ox, oy, 1, label);
     }
 
+    /// <summary>
+    /// Tiles per invocation of the texel input transform (CPU drivers): 4 consecutive tiles, so V is written as vec4s
+    /// (a chunk's tiles are padded to a multiple of 4 per frame): about 0.8x the transform's time on lavapipe 22.3.
+    /// </summary>
+    private const int TexelTileGroup = 4;
+
     /// <summary>Phase 2 of a chunk: M[ξ] = Σ U[ξ]·V[ξ], one product dispatch per part of the transformed weights.</summary>
     private static void RecordProducts(CommandRecorder rec, ConvWeights w, GpuTensor y, GpuTensor v, GpuTensor mt, Precision precision,
         bool texel, string label, Chunk c)
@@ -248,7 +267,8 @@ public static partial class WinogradConv
         long n = c.Columns;
         var g = GemmTiles(texel, n);
         long flops = 2L * w.Cout * w.Cin * w.Kt * 9 * c.Frames * Math.Min(c.Rows * (int)tile, y.H - c.Row0 * (int)tile) * y.W;
-        var gemmPipe = rec.Device.Pipelines.Get(GemmShader.Kernel(texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
+        bool address = texel && UsesAddressLoads(rec.Device);
+        var gemmPipe = rec.Device.Pipelines.Get(GemmShader.Kernel(address ? 2 : texel ? 1 : 0, precision), [g.WG, g.WGN, g.TM, g.TN, g.BK]);
         uint gx = Dispatch.CeilDiv(n, g.WGN * g.TN), gz = Dispatch.CeilDiv(w.Cout, g.WG / g.WGN * g.TM);
         // One product dispatch per part of the transformed weights (a range of points each, see ConvWeights.WinogradParts).
         for (int part = 0; part < w.WinogradParts.Count; part++)
@@ -259,10 +279,12 @@ public static partial class WinogradConv
             {
                 VBase4 = v.BaseElement / 4, VRow4 = (uint)(inFrames * c.Tiles4 / 4), TapStride4 = (uint)(c.Tiles4 / 4), UBase4 = u.BaseElement / 4,
                 Cin = (uint)w.Cin, Kt = (uint)w.Kt, Cout = (uint)w.Cout, Cout4 = (uint)(w.CoutPad / 4), N = (uint)n, MBase = mt.BaseElement,
-                Point0 = (uint)point0,
+                Point0 = (uint)point0, VAddr = v.BlockAddress, UAddr = u.BlockAddress,
             };
             long partFlops = flops * count / pts;
-            if (texel)
+            if (address)
+                rec.Dispatch(gemmPipe, [Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+            else if (texel)
                 rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
             else
                 rec.Dispatch(gemmPipe, [Binding.Read(v), Binding.Read(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
@@ -276,7 +298,8 @@ public static partial class WinogradConv
         string chunk = first.Rows < tileRows ? $"bands of {first.Rows} of {tileRows} tile rows" : $"{first.Frames} frame(s) per pass";
         // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
         var g = GemmTiles(texel, first.Columns);
-        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {(texel ? "texel" : "ssbo")} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
+        string loads = !texel ? "ssbo" : UsesAddressLoads(d) ? "texel, products through addresses" : "texel";
+        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {loads} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
     /// <summary>

@@ -29,8 +29,16 @@ public sealed record PhysicalDeviceInfo(
     public bool HostCachedDeviceMemory { get; init; }
     /// <summary>Meaningful low bits of a timestamp of the compute queue (the counter wraps past them); 0 = no timestamps.</summary>
     public int TimestampValidBits { get; init; } = 64;
+    /// <summary>Shaders may read memory through device addresses (Vulkan 1.2 bufferDeviceAddress).</summary>
+    public bool BufferDeviceAddress { get; init; }
     /// <summary>Cooperative-matrix extensions, features and shapes the device offers (issue #6).</summary>
     public CooperativeMatrixOffer CooperativeMatrix { get; init; } = CooperativeMatrixOffer.None;
+
+    /// <summary>The Mesa release of a Mesa driver ("llvmpipe Mesa 25.0.7 (LLVM 15.0.6)" gives 25.0.7); null for others.</summary>
+    public Version? MesaVersion =>
+        System.Text.RegularExpressions.Regex.Match(Driver, @"\bMesa (\d+)\.(\d+)(?:\.(\d+))?") is { Success: true } m
+            ? new Version(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0)
+            : null;
 
     public string Vendor => VendorId switch
     {

@@ -138,13 +138,19 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
             SType = StructureType.BufferCreateInfo,
             Size = size,
             // Uniform texel buffer: read-only operands may be bound as texel views of the block (BindingKind.Texels).
-            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.UniformTexelBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
+            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.UniformTexelBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit
+                | (_device.DeviceAddresses ? BufferUsageFlags.ShaderDeviceAddressBit : 0),
             SharingMode = SharingMode.Exclusive,
         };
         vk.CreateBuffer(_device.Handle, in info, null, out var buffer).Check("vkCreateBuffer");
         vk.GetBufferMemoryRequirements(_device.Handle, buffer, out var req);
         int type = ChooseMemoryType(req.MemoryTypeBits, usage);
-        var alloc = new MemoryAllocateInfo { SType = StructureType.MemoryAllocateInfo, AllocationSize = req.Size, MemoryTypeIndex = (uint)type };
+        var addressable = new MemoryAllocateFlagsInfo { SType = StructureType.MemoryAllocateFlagsInfo, Flags = MemoryAllocateFlags.DeviceAddressBit };
+        var alloc = new MemoryAllocateInfo
+        {
+            SType = StructureType.MemoryAllocateInfo, AllocationSize = req.Size, MemoryTypeIndex = (uint)type,
+            PNext = _device.DeviceAddresses ? &addressable : null,
+        };
         var r = vk.AllocateMemory(_device.Handle, in alloc, null, out var memory);
         if (r == Result.ErrorOutOfDeviceMemory || r == Result.ErrorOutOfHostMemory)
         {
@@ -158,6 +164,11 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0 && (usage != MemoryUsage.Device || MapsDevice(flags)))
             vk.MapMemory(_device.Handle, memory, 0, Vk.WholeSize, 0, &mapped).Check("vkMapMemory");
         var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped);
+        if (_device.DeviceAddresses)
+        {
+            var addressInfo = new BufferDeviceAddressInfo { SType = StructureType.BufferDeviceAddressInfo, Buffer = buffer };
+            block.Address = vk.GetBufferDeviceAddress(_device.Handle, in addressInfo);
+        }
         _blocks.Add(block);
         ReservedBytes += (long)req.Size;
         return block;
@@ -222,6 +233,8 @@ internal sealed unsafe class MemoryBlock
     public readonly long Size;
     public readonly MemoryUsage Usage;
     public readonly byte* Mapped;
+    /// <summary>The buffer's device address where the device has them (VulkanDevice.DeviceAddresses), else 0.</summary>
+    public ulong Address { get; internal set; }
     private readonly List<(long Offset, long Size)> _free;
 
     public MemoryBlock(Buffer buffer, DeviceMemory memory, long size, MemoryUsage usage, byte* mapped)

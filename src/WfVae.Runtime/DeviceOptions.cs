@@ -58,6 +58,11 @@ public sealed record KernelOptions
     public WinogradMode? Winograd { get; init; }
     /// <summary>The Winograd tile wherever Winograd runs (winograd-f2, winograd-f4); null = F(4x4,3x3) in fp32, F(2x2,3x3) in fp16.</summary>
     public WinogradTile? WinogradTile { get; init; }
+    /// <summary>
+    /// The Winograd products on CPU drivers read their operands through device addresses instead of texel views
+    /// (WFVAE_ADDRESS_LOADS); null = where the driver turns such loads into vector gathers (lavapipe from Mesa 25).
+    /// </summary>
+    public bool? AddressLoads { get; init; }
     /// <summary>Bytes of transformed-tile scratch one Winograd pass may use; null = 32 MiB (larger pushes run in chunks, same bits).</summary>
     public long? WinogradScratchBytes { get; init; }
 
@@ -108,6 +113,7 @@ public sealed record DeviceOptions
     public const string VerboseVariable = "WFVAE_VERBOSE";
     public const string ParallelCompileVariable = "WFVAE_PARALLEL_COMPILE";
     public const string StagedTransfersVariable = "WFVAE_STAGED_TRANSFERS";
+    public const string AddressLoadsVariable = "WFVAE_ADDRESS_LOADS";
 
     /// <summary>Index (as listed by <c>wfvae devices</c>) or a case-insensitive name substring (WFVAE_DEVICE); null = default rank.</summary>
     public string? Selector { get; init; }
@@ -177,6 +183,7 @@ public sealed record DeviceOptions
             Winograd = Kernels.Winograd ?? v.Winograd,
             WinogradTile = Kernels.WinogradTile ?? v.WinogradTile,
             Tiles = Kernels.Tiles ?? (get(TilesVariable) is { } t ? TileShape.Parse(t, TilesVariable) : null),
+            AddressLoads = Kernels.AddressLoads ?? ParseFlag(get(AddressLoadsVariable), AddressLoadsVariable),
         };
     }
 

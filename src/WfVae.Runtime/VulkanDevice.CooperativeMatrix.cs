@@ -104,7 +104,7 @@ public sealed unsafe partial class VulkanDevice
     /// SPIR-V uses the Vulkan memory model).
     /// </summary>
     private static Result CreateLogicalDevice(Vk vk, PhysicalDevice physical, PhysicalDeviceInfo info, uint queueFamily,
-        IReadOnlyList<CooperativeMatrixPath> coop, out Device handle)
+        IReadOnlyList<CooperativeMatrixPath> coop, bool deviceAddresses, out Device handle)
     {
         float priority = 1f;
         var queueInfo = new DeviceQueueCreateInfo
@@ -118,7 +118,8 @@ public sealed unsafe partial class VulkanDevice
         var khrF = new PhysicalDeviceCooperativeMatrixFeaturesKHR { SType = StructureType.PhysicalDeviceCooperativeMatrixFeaturesKhr, CooperativeMatrix = true };
         var nvF = new PhysicalDeviceCooperativeMatrixFeaturesNV { SType = StructureType.PhysicalDeviceCooperativeMatrixFeaturesNV, CooperativeMatrix = true };
         var f11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features, StorageBuffer16BitAccess = info.Storage16Bit };
-        var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, ShaderFloat16 = info.ShaderFloat16, PNext = &f11 };
+        var f12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, ShaderFloat16 = info.ShaderFloat16,
+            BufferDeviceAddress = deviceAddresses, PNext = &f11 };
         bool api12 = Version.Parse(info.ApiVersion) >= new Version(1, 2);
         var extensions = new List<string>();
         foreach (var path in coop)

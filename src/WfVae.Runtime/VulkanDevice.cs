@@ -37,6 +37,11 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     public bool Float16Enabled { get; }
     /// <summary>Cooperative-matrix path of this device (enabled extension, self-check outcome, reasons).</summary>
     public CooperativeMatrixState CooperativeMatrix { get; }
+    /// <summary>
+    /// bufferDeviceAddress is enabled and every memory block has an address (<see cref="GpuTensor.BlockAddress"/>): on CPU
+    /// drivers that offer it, unless <see cref="KernelOptions.AddressLoads"/> is false, and wherever that option is true.
+    /// </summary>
+    public bool DeviceAddresses { get; }
 
     private VulkanDevice(Vk vk, Instance instance, DebugMessenger? debug, PhysicalDevice physical, PhysicalDeviceInfo info, DeviceOptions options)
     {
@@ -55,19 +60,20 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var setting = options.CooperativeMatrix ?? CooperativeMatrixSetting.Auto;
         var plan = CooperativeMatrixPlan.Create(info.CooperativeMatrix, CooperativeMatrixBuild.Unknown, setting);
         var enabled = plan.Usable;
-        var r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
+        DeviceAddresses = WantsDeviceAddresses(info, options);
+        var r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, DeviceAddresses, out Handle);
         string? note = null;
         if (r != Result.Success && enabled.Count > 1)
         {
             note = $"vkCreateDevice with {string.Join(" and ", enabled.Select(ExtensionName))} failed ({r})";
             enabled = [enabled[0]];
-            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
+            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, DeviceAddresses, out Handle);
         }
         if (r != Result.Success && enabled.Count > 0)
         {
             note = $"vkCreateDevice with {ExtensionName(enabled[0])} failed ({r}); scalar kernels used";
             enabled = [];
-            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, out Handle);
+            r = CreateLogicalDevice(vk, physical, info, QueueFamily, enabled, DeviceAddresses, out Handle);
         }
         CooperativeMatrix = new CooperativeMatrixState(plan, enabled, info.CooperativeMatrix, setting, note);
         r.Check("vkCreateDevice");
@@ -78,6 +84,15 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             Math.Min(info.MaxStorageBufferRange, info.MaxMemoryAllocationBytes), mapDeviceMemory: options.StagedTransfers != true);
         Pipelines = new PipelineLibrary(this, ResolveCachePath(options, info));
         Memory.BlockReleased += Pipelines.ForgetBuffer;
+    }
+
+    // Only the CPU-driver kernels read through addresses, so GPUs keep the plain buffers unless the option asks.
+    private static bool WantsDeviceAddresses(PhysicalDeviceInfo info, DeviceOptions options)
+    {
+        bool? wanted = options.Kernels.AddressLoads;
+        if (wanted == true && !info.BufferDeviceAddress)
+            throw new ArgumentException($"{DeviceOptions.AddressLoadsVariable}=1: {info.Name} does not offer bufferDeviceAddress (Vulkan 1.2)");
+        return info.BufferDeviceAddress && (wanted ?? info.Kind == DeviceKind.Cpu);
     }
 
     /// <summary>Lists every Vulkan physical device on this machine.</summary>
@@ -288,6 +303,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             MaxMemoryAllocationBytes = maintenance3.MaxMemoryAllocationSize is 0 ? ulong.MaxValue : maintenance3.MaxMemoryAllocationSize, // 0: not filled in
             TimestampValidBits = (int)timestampBits,
             HostCachedDeviceMemory = hostCached,
+            BufferDeviceAddress = api12 && f12.BufferDeviceAddress,
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };
