@@ -22,33 +22,42 @@ namespace WfVae.Tests.Operators;
 /// </list>
 /// fp16 runs F(2x2,3x3) only: F(4x4,3x3)'s transformed weights rounded to halves cost 4-7e-3 of rms (F2: up to 8e-4,
 /// within the fp16 bound of the output rounding, see OpTable), so UploadWinograd refuses that pair.
-/// Every case runs with the texel kernels (CPU drivers) and the storage-buffer kernels (GPUs), on devices whose kernel
-/// variant is forced to each (the Winograd kernels follow the device's variant); both run on lavapipe.
+/// Every case runs with the texel kernels (CPU drivers), the texel kernels whose products read through device
+/// addresses (lavapipe from Mesa 25) and the storage-buffer kernels (GPUs), on devices whose kernel variant is forced to
+/// each (the Winograd kernels follow the device's variant); all three run on lavapipe.
 /// </summary>
 [Collection(Gpu.Ops)]
-public sealed class WinogradTexelTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: true);
+public sealed class WinogradTexelTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, WinogradLoads.Texel);
 
 [Collection(Gpu.Ops)]
-public sealed class WinogradSsboTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, texel: false);
+public sealed class WinogradAddressTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, WinogradLoads.Address);
+
+[Collection(Gpu.Ops)]
+public sealed class WinogradSsboTests(GpuFixture gpu, ITestOutputHelper output) : WinogradTests(gpu, output, WinogradLoads.Ssbo);
+
+/// <summary>How the Winograd kernels read their operands: texel views, device addresses (products), storage buffers.</summary>
+public enum WinogradLoads { Texel, Address, Ssbo }
 
 public abstract class WinogradTests
 {
     private const double EmulationTol = 1e-5;
     private readonly GpuFixture gpu;
     private readonly ITestOutputHelper output;
-    private readonly bool _texel;
+    private readonly WinogradLoads _loads;
     private readonly VulkanDevice _device;
 
-    protected WinogradTests(GpuFixture gpu, ITestOutputHelper output, bool texel)
+    protected WinogradTests(GpuFixture gpu, ITestOutputHelper output, WinogradLoads loads)
     {
         this.gpu = gpu;
         this.output = output;
-        _texel = texel;
-        _device = gpu.With(Kernels(texel));
+        _loads = loads;
+        _device = gpu.With(Kernels(loads));
     }
 
-    /// <summary>Kernel options that make the Winograd kernels read through texels or storage buffers.</summary>
-    internal static KernelOptions Kernels(bool texel) => new() { Variant = texel ? KernelVariant.Texel : KernelVariant.Ssbo };
+    /// <summary>Kernel options that make the Winograd kernels read through texels, addresses or storage buffers.</summary>
+    internal static KernelOptions Kernels(WinogradLoads loads) => loads == WinogradLoads.Ssbo
+        ? new() { Variant = KernelVariant.Ssbo }
+        : new() { Variant = KernelVariant.Texel, AddressLoads = loads == WinogradLoads.Address };
 
     /// <summary>rel_err bound of a tile against the direct conv in double (see the class comment).</summary>
     public static double DirectTol(WinogradTile tile) => tile == WinogradTile.F2 ? 3e-5 : 2e-4;
@@ -65,7 +74,7 @@ public abstract class WinogradTests
         count == 0 ? new CpuTensor(x.C, 0, x.H, x.W) : CpuTensor.ConcatFrames(Enumerable.Repeat(x.SliceFrames(0, 1), count).ToArray());
 
     private void Close(string what, CpuTensor got, CpuTensor expected, double tol, Precision p) =>
-        ReferenceAssert.Close(output, $"{(_texel ? "texel" : "ssbo")} {p} {what}", got, expected, Fp16.Tolerance(p, expected, tol));
+        ReferenceAssert.Close(output, $"{_loads.ToString().ToLowerInvariant()} {p} {what}", got, expected, Fp16.Tolerance(p, expected, tol));
 
     /// <summary>Runs the Winograd conv of past ++ x with every operand stored in <paramref name="p"/>.</summary>
     private CpuTensor Gpu(CpuTensor? past, CpuTensor x, float[] w, float[] b, int cout, int kt, WinogradTile tile, CpuTensor? residual = null,
@@ -153,7 +162,7 @@ public abstract class WinogradTests
         var (wt, b) = RandomWeights(cout, cin, kt, seed: 72, p: p);
         var a = WholeClip(_device, x, wt, b, cout, kt, tile, p);
         // The scratch budget is a device option: the streamed run goes through a device with the small budget.
-        var ds = budget > 0 ? gpu.With(Kernels(_texel) with { WinogradScratchBytes = budget }) : _device;
+        var ds = budget > 0 ? gpu.With(Kernels(_loads) with { WinogradScratchBytes = budget }) : _device;
         var s = Streamed(ds, x, wt, b, cout, kt, tile, p, chunks);
         ReferenceAssert.Bits(a, s, "whole vs streamed");
         var emulated = CpuWinograd.Conv(CpuTensor.ConcatFrames(RepeatFirst(x, kt - 1), x), wt, b, cout, kt, (int)tile);
@@ -225,15 +234,16 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
     [InlineData(WinogradTile.F4, Precision.Fp32)]
     [InlineData(WinogradTile.F2, Precision.Fp32)]
     [InlineData(WinogradTile.F2, Precision.Fp16)]
-    public void TexelAndSsboKernelsGiveIdenticalBits(WinogradTile tile, Precision p)
+    public void TexelAddressAndSsboKernelsGiveIdenticalBits(WinogradTile tile, Precision p)
     {
         var x = CpuTensor.Random(21, 3, 9, 7, seed: 5).In(p);
         var w = CpuTensor.Random(1, 1, 1, 19 * 21 * 27, 8, 0.05f).Data;
         var b = CpuTensor.Random(1, 1, 1, 19, 9, 0.5f).Data;
-        float[] Run(bool texel)
+        float[] Run(WinogradLoads loads)
         {
-            var d = gpu.With(WinogradTests.Kernels(texel));
-            Assert.Equal(texel, WinogradConv.UsesTexels(d, p));
+            var d = gpu.With(WinogradTests.Kernels(loads));
+            Assert.Equal(loads != WinogradLoads.Ssbo, WinogradConv.UsesTexels(d, p));
+            Assert.Equal(loads == WinogradLoads.Address, WinogradConv.UsesAddressLoads(d));
             using var cw = ConvWeights.UploadWinograd(d, w, b, 19, 21, 3, tile, p);
             using var gx = d.Upload(x.ToFrameMajor(), 21, 3, 9, 7, p);
             using var past = d.Upload(x.SliceFrames(0, 2).ToFrameMajor(), 21, 2, 9, 7, p);
@@ -245,9 +255,10 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
             }
             return d.Download(gy);
         }
-        var a = Run(true);
-        var e = Run(false);
+        var a = Run(WinogradLoads.Texel);
+        var e = Run(WinogradLoads.Ssbo);
         ReferenceAssert.Bits(a, e, "texel vs ssbo");
+        ReferenceAssert.Bits(Run(WinogradLoads.Address), e, "address vs ssbo");
         gpu.AssertClean();
     }
 
@@ -286,6 +297,34 @@ public sealed class WinogradChoiceTests(GpuFixture gpu)
         Assert.Equal(WinogradMode.Off, new KernelOptions { Variant = KernelVariant.Ssbo }.WinogradInForce);
         Assert.Equal(WinogradMode.Auto, new KernelOptions().WinogradInForce);
         Assert.Contains("winograd-f4", Assert.Throws<ArgumentException>(() => Parse("winograd-f3")).Message);
+        gpu.AssertClean();
+    }
+
+    /// <summary>
+    /// Address loads: by default on CPU drivers from Mesa 25 only (the suite's lavapipe is Mesa 22.3: texel fetches;
+    /// Mesa25Tests sees the other side), WFVAE_ADDRESS_LOADS forces either way, and a device whose addresses are off
+    /// never takes them. The Mesa release is read from the driver string.
+    /// </summary>
+    [Fact]
+    public void AddressLoadsFollowTheDriverAndTheOption()
+    {
+        var d = gpu.Device;
+        var mesa = d.Info.MesaVersion;
+        Assert.Equal(d.Info.Kind == DeviceKind.Cpu && d.Info.BufferDeviceAddress, d.DeviceAddresses);
+        Assert.Equal(d.DeviceAddresses && mesa >= new Version(25, 0), WinogradConv.UsesAddressLoads(d));
+        KernelOptions Env(string value) => new DeviceOptions().WithEnvironment(n => n == DeviceOptions.AddressLoadsVariable ? value : null).Kernels;
+        Assert.True(Env("1").AddressLoads);
+        Assert.False(Env("off").AddressLoads);
+        Assert.Contains(DeviceOptions.AddressLoadsVariable, Assert.Throws<ArgumentException>(() => Env("gather")).Message);
+        if (d.Info.BufferDeviceAddress)
+            Assert.True(WinogradConv.UsesAddressLoads(gpu.With(new KernelOptions { AddressLoads = true })));
+        var off = gpu.With(new KernelOptions { AddressLoads = false });
+        Assert.False(off.DeviceAddresses);
+        Assert.False(WinogradConv.UsesAddressLoads(off));
+
+        Assert.Equal(new Version(25, 0, 7), (d.Info with { Driver = "llvmpipe Mesa 25.0.7 (LLVM 15.0.6)" }).MesaVersion);
+        Assert.Equal(new Version(24, 2, 0), (d.Info with { Driver = "radv Mesa 24.2" }).MesaVersion);
+        Assert.Null((d.Info with { Driver = "NVIDIA 560.35.03" }).MesaVersion);
         gpu.AssertClean();
     }
 
