@@ -23,11 +23,11 @@
 // V and M are float scratch in both precisions (the transform would lose accuracy in halves); U, the transformed
 // weights (vec4s of 4 output channels, padded with zeros to CoutPad), are ELEM4: halves in the _f16 modules.
 //
-// Two variants (the //! lines above):
+// Three variants (the //! lines above):
 //  - winograd_gemm.spv: shared-memory tiles for GPUs. A workgroup of WG invocations computes BM = WGM*TM channels x
 //    BN = WGN*TN tiles; K advances BK rows of (a, ci) at a time through shared memory as vec4s.
 //  - winograd_gemm_texel.spv: for CPU drivers (lavapipe), where storage-buffer and shared-memory loads are per-lane
-//    loops and texel fetches are gathers (docs/performance.md). V and U are read as RGBA32F (RGBA16F for halves) texel
+//    loops and texel fetches are gathers on Mesa 22.3 (docs/performance.md). V and U are read as RGBA32F (RGBA16F for halves) texel
 //    views: one fetch gives 4 consecutive tiles of V or 4 output channels of U. Invocation (mi, ni) owns TM channels x
 //    TN consecutive tiles; per step of KU rows it fetches KU*(TN/4 + TM/4) vec4s and applies KU fmas to each of its
 //    TM*TN accumulators back to back (llvmpipe keeps large accumulator sets in memory: each load/store serves KU fmas).

@@ -108,11 +108,11 @@ public static partial class WinogradConv
     /// <summary>
     /// Whether the texel products read V and U through device addresses: <see cref="KernelOptions.AddressLoads"/>, else
     /// on lavapipe from Mesa 25, which compiles an address load into a vector gather but a texel fetch into a call to a
-    /// sampling function (WF-VAE-L 9x64x64: products 1.3x faster); Mesa 22.3 compiles an address load into a loop over
+    /// sampling function (WF-VAE-L 9x64x64: the products in about 0.7x the time); Mesa 22.3 compiles an address load into a loop over
     /// the lanes (7x slower). Versions between were not measured. Same fma chains, same bits either way.
     /// </summary>
     public static bool UsesAddressLoads(VulkanDevice d) =>
-        d.DeviceAddresses && (d.Options.Kernels.AddressLoads ?? (d.Info.Kind == DeviceKind.Cpu && d.Info.MesaVersion >= new Version(25, 0)));
+        d.DeviceAddresses && (d.Options.Kernels.AddressLoads ?? (d.Info.Kind == DeviceKind.Cpu && d.Info.MesaVersion?.Major >= 25));
 
     /// <summary>
     /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="n"/> columns, by
@@ -283,7 +283,10 @@ public static partial class WinogradConv
             };
             long partFlops = flops * count / pts;
             if (address)
+            {
+                rec.AccessesThroughAddresses([Binding.Read(v), Binding.Read(u)]);
                 rec.Dispatch(gemmPipe, [Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
+            }
             else if (texel)
                 rec.Dispatch(gemmPipe, [Binding.Texels4(v), Binding.Texels4(u), Binding.Written(mt)], gemmPush, gx, (uint)count, gz, label, partFlops);
             else

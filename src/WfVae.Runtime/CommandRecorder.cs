@@ -142,6 +142,17 @@ public sealed unsafe partial class CommandRecorder : IDisposable
     }
 
     /// <summary>
+    /// Declares what the next dispatch reads or writes through device addresses rather than bindings, so that the
+    /// hazard tracking orders it after earlier writes (and later writes after it) as if the tensors were bound.
+    /// </summary>
+    public void AccessesThroughAddresses(ReadOnlySpan<Binding> accesses)
+    {
+        if (_discarding) return;
+        EnsureRecording();
+        Hazards(accesses);
+    }
+
+    /// <summary>
     /// Records a dispatch of no workgroups: nothing runs, but a driver that compiles a shader when it first runs
     /// (llvmpipe) compiles it here for these bindings (<see cref="FirstDispatchCompiler"/>).
     /// </summary>

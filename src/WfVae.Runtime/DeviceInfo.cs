@@ -34,9 +34,12 @@ public sealed record PhysicalDeviceInfo(
     /// <summary>Cooperative-matrix extensions, features and shapes the device offers (issue #6).</summary>
     public CooperativeMatrixOffer CooperativeMatrix { get; init; } = CooperativeMatrixOffer.None;
 
-    /// <summary>The Mesa release of a Mesa driver ("llvmpipe Mesa 25.0.7 (LLVM 15.0.6)" gives 25.0.7); null for others.</summary>
-    public Version? MesaVersion =>
-        System.Text.RegularExpressions.Regex.Match(Driver, @"\bMesa (\d+)\.(\d+)(?:\.(\d+))?") is { Success: true } m
+    /// <summary>The Mesa release of a Mesa driver (<see cref="ParseMesaVersion"/> of <see cref="Driver"/>); null for others.</summary>
+    public Version? MesaVersion { get; init; }
+
+    /// <summary>"llvmpipe Mesa 25.0.7 (LLVM 15.0.6)" gives 25.0.7, "radv Mesa 24.2" 24.2.0; null without "Mesa x.y".</summary>
+    public static Version? ParseMesaVersion(string driver) =>
+        System.Text.RegularExpressions.Regex.Match(driver, @"\bMesa (\d+)\.(\d+)(?:\.(\d+))?") is { Success: true } m
             ? new Version(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0)
             : null;
 

@@ -49,12 +49,13 @@ public sealed class GpuTensor : IDisposable
     /// </summary>
     public bool Vec4Aligned => BaseElement % 4 == 0 && FrameStride % 4 == 0 && Plane % 4 == 0;
 
-    /// <summary>Index of the view's first element in the whole memory block, as shaders address it.</summary>
     /// <summary>
     /// Device address of the memory block that holds the view (element 0 of <see cref="BaseElement"/>'s count), for
     /// kernels reading through addresses; 0 where the device has none (<see cref="VulkanDevice.DeviceAddresses"/>).
     /// </summary>
     public ulong BlockAddress => Storage.Block.Address;
+
+    /// <summary>Index of the view's first element in the whole memory block, as shaders address it.</summary>
     public uint BaseElement => checked((uint)(Storage.Offset / ElementBytes + Offset));
 
     /// <summary>Bytes from the block start of the first to one past the last element the view covers.</summary>

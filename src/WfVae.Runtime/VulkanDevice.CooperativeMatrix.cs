@@ -101,7 +101,7 @@ public sealed unsafe partial class VulkanDevice
     /// <summary>
     /// vkCreateDevice with one compute queue, fp16 storage/arithmetic where offered and, for each cooperative-matrix
     /// path in <paramref name="coop"/>, its extension and cooperativeMatrix feature, plus vulkanMemoryModel (the kernels'
-    /// SPIR-V uses the Vulkan memory model).
+    /// SPIR-V uses the Vulkan memory model), and bufferDeviceAddress where <paramref name="deviceAddresses"/>.
     /// </summary>
     private static Result CreateLogicalDevice(Vk vk, PhysicalDevice physical, PhysicalDeviceInfo info, uint queueFamily,
         IReadOnlyList<CooperativeMatrixPath> coop, bool deviceAddresses, out Device handle)

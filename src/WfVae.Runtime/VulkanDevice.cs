@@ -91,7 +91,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     {
         bool? wanted = options.Kernels.AddressLoads;
         if (wanted == true && !info.BufferDeviceAddress)
-            throw new ArgumentException($"{DeviceOptions.AddressLoadsVariable}=1: {info.Name} does not offer bufferDeviceAddress (Vulkan 1.2)");
+            throw new ArgumentException($"address loads were asked for (KernelOptions.AddressLoads, {DeviceOptions.AddressLoadsVariable}=1) but {info.Name} does not offer bufferDeviceAddress (Vulkan 1.2)");
         return info.BufferDeviceAddress && (wanted ?? info.Kind == DeviceKind.Cpu);
     }
 
@@ -304,6 +304,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             TimestampValidBits = (int)timestampBits,
             HostCachedDeviceMemory = hostCached,
             BufferDeviceAddress = api12 && f12.BufferDeviceAddress,
+            MesaVersion = PhysicalDeviceInfo.ParseMesaVersion(driverName),
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };

@@ -105,7 +105,8 @@ public static class OperatorBenchmark
         foreach (var tile in new[] { WinogradTile.F4, WinogradTile.F2 })
         {
             using var w = ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile);
-            Row(w, $"winograd {WinogradConv.Name(tile)} {(WinogradConv.UsesTexels(device, Precision.Fp32) ? "texel" : "ssbo")}", modelTile == tile, direct);
+            string loads = !WinogradConv.UsesTexels(device, Precision.Fp32) ? "ssbo" : WinogradConv.UsesAddressLoads(device) ? "texel+address" : "texel";
+            Row(w, $"winograd {WinogradConv.Name(tile)} {loads}", modelTile == tile, direct);
         }
     }
 
