@@ -44,7 +44,7 @@ public static class OperatorBenchmark
         ArgumentNullException.ThrowIfNull(device);
         log ??= TextWriter.Null;
         bool cpu = device.Info.Kind == DeviceKind.Cpu;
-        int reps = quick ? 3 : cpu ? 3 : 10;
+        int reps = quick ? 3 : cpu ? 7 : 10;
         var inv = CultureInfo.InvariantCulture;
 
         log.WriteLine($"bench ops: {device.Info.Name}, measuring fp32 FMA peak ...");
@@ -57,7 +57,7 @@ public static class OperatorBenchmark
         sb.AppendLine($"- device: {device.Info.Name} ({device.Info.Kind}, {device.Info.Driver})");
         sb.AppendLine(string.Format(inv, "- measured fp32 FMA peak: {0:F1} GFLOP/s (shaders/peak.comp)", peak));
         sb.AppendLine($"- per layer: the direct kernel and workgroup tile (channels x positions) the device picks without Winograd ({DeviceOptions.VariantVariable} and {DeviceOptions.TilesVariable} force them), then on stride-1 3x3 layers Winograd F(4x4,3x3) and F(2x2,3x3); the model runs the row marked *; GFLOP/s of Winograd rows are effective (direct-conv FLOPs / time); × direct = direct time / row time");
-        sb.AppendLine($"- {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} after warm-up, {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
+        sb.AppendLine($"- {(quick ? "quick sizes" : cpu ? "reduced frame sizes for a CPU driver" : "real frame sizes")}, fp32, median of {reps} rounds after a warm-up round (each round runs a layer's kernels in turn), {(device.Info.TimestampsSupported ? "GPU timestamps" : "wall clock")}");
         sb.AppendLine();
         sb.AppendLine("| layer | shape | kernel | GFLOP | ms | GFLOP/s | % of peak | × direct |");
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|");
@@ -84,29 +84,31 @@ public static class OperatorBenchmark
         bool winograd = WinogradConv.Applies(l.K, l.K, l.St, l.Shw, l.Padding);
         // The tile the model would load this layer with on this device (forced modes included).
         var modelTile = winograd ? WinogradConv.TileFor(device, Precision.Fp32, l.Kt, l.K, l.K, l.St, l.Shw, l.Padding, l.Name) : null;
-        double Row(ConvWeights w, string kernel, bool model, double directMs)
+        // The layer's kernels: its direct one, then Winograd F4 and F2 where Winograd can run it.
+        var rows = new List<(ConvWeights W, string Kernel, bool Model)>();
+        try
         {
-            double ms = Time(device, reps, rec => Conv.Forward(rec, past, x, w, y, l.St, l.Shw, l.Padding, label: "conv"));
-            double gflop = l.Flops(to, ho) / 1e9;
-            double rate = gflop / (ms / 1e3);
-            sb.AppendLine(string.Format(inv, "| {0} | {1} | {2}{3} | {4:F3} | {5:F2} | {6:F1} | {7:F1} | {8:F2} |", l.Name, shape, kernel, model ? " *" : "",
-                gflop, ms, rate, 100 * rate / peak, (directMs > 0 ? directMs : ms) / ms));
-            log.WriteLine(string.Format(inv, "  {0}, {1}: {2:F2} ms, {3:F1} GFLOP/s", l.Name, kernel, ms, rate));
-            return ms;
-        }
-        double direct;
-        using (var w = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K))
-        {
-            var variant = Conv.VariantFor(device, Precision.Fp32, w, past, x, l.St, l.Shw, l.Padding, ho);
+            var dw = ConvWeights.Upload(device, weight, bias, l.Cout, l.Cin, l.Kt, l.K, l.K);
+            var variant = Conv.VariantFor(device, Precision.Fp32, dw, past, x, l.St, l.Shw, l.Padding, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout, (long)to * ho * ho);
-            direct = Row(w, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null, 0);
-        }
-        if (!winograd) return;
-        foreach (var tile in new[] { WinogradTile.F4, WinogradTile.F2 })
-        {
-            using var w = ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile);
+            rows.Add((dw, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null));
             string loads = !WinogradConv.UsesTexels(device, Precision.Fp32) ? "ssbo" : WinogradConv.UsesAddressLoads(device) ? "texel+address" : "texel";
-            Row(w, $"winograd {WinogradConv.Name(tile)} {loads}", modelTile == tile, direct);
+            foreach (var tile in winograd ? new[] { WinogradTile.F4, WinogradTile.F2 } : [])
+                rows.Add((ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile), $"winograd {WinogradConv.Name(tile)} {loads}", modelTile == tile));
+            var ms = TimeInterleaved(device, reps, rows.Select(r => (Action<CommandRecorder>)(rec =>
+                Conv.Forward(rec, past, x, r.W, y, l.St, l.Shw, l.Padding, label: "conv"))).ToArray());
+            double gflop = l.Flops(to, ho) / 1e9;
+            for (int i = 0; i < rows.Count; i++)
+            {
+                double rate = gflop / (ms[i] / 1e3);
+                sb.AppendLine(string.Format(inv, "| {0} | {1} | {2}{3} | {4:F3} | {5:F2} | {6:F1} | {7:F1} | {8:F2} |", l.Name, shape, rows[i].Kernel,
+                    rows[i].Model ? " *" : "", gflop, ms[i], rate, 100 * rate / peak, ms[0] / ms[i]));
+                log.WriteLine(string.Format(inv, "  {0}, {1}: {2:F2} ms, {3:F1} GFLOP/s", l.Name, rows[i].Kernel, ms[i], rate));
+            }
+        }
+        finally
+        {
+            foreach (var r in rows) r.W.Dispose();
         }
     }
 
@@ -117,23 +119,32 @@ public static class OperatorBenchmark
         return a;
     }
 
-    /// <summary>Median milliseconds of one recorded batch over <paramref name="reps"/> runs, after one warm-up run.</summary>
-    private static double Time(VulkanDevice device, int reps, Action<CommandRecorder> record)
+    /// <summary>
+    /// Median milliseconds of one recorded batch of each of <paramref name="records"/> over <paramref name="reps"/>
+    /// rounds after one warm-up round; each round runs every batch once, so a slow phase of a shared machine falls on
+    /// all of a layer's kernels alike instead of on whichever was being timed.
+    /// </summary>
+    private static double[] TimeInterleaved(VulkanDevice device, int reps, Action<CommandRecorder>[] records)
     {
-        var times = new List<double>();
+        var times = records.Select(_ => new List<double>()).ToArray();
         using var rec = device.BeginCommands(timestamps: true);
         for (int r = 0; r <= reps; r++)
-        {
-            rec.ClearTimings();
-            record(rec);
-            var sw = Stopwatch.StartNew();
-            rec.Submit();
-            sw.Stop();
-            double ms = device.Info.TimestampsSupported ? rec.Timings.Sum(x => x.Milliseconds) : sw.Elapsed.TotalMilliseconds;
-            if (r > 0) times.Add(ms);
-        }
-        times.Sort();
-        return times[times.Count / 2];
+            for (int i = 0; i < records.Length; i++)
+            {
+                double ms = TimeOnce(device, rec, records[i]);
+                if (r > 0) times[i].Add(ms);
+            }
+        return times.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
+    }
+
+    private static double TimeOnce(VulkanDevice device, CommandRecorder rec, Action<CommandRecorder> record)
+    {
+        rec.ClearTimings();
+        record(rec);
+        var sw = Stopwatch.StartNew();
+        rec.Submit();
+        sw.Stop();
+        return device.Info.TimestampsSupported ? rec.Timings.Sum(x => x.Milliseconds) : sw.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>fp32 FMA GFLOP/s of shaders/peak.comp, sized to run ~50 ms (quick: ~10 ms) per measurement.</summary>
@@ -142,7 +153,7 @@ public static class OperatorBenchmark
         bool cpu = device.Info.Kind == DeviceKind.Cpu;
         uint count = cpu ? 64u * 64 : 1u << 20;
         using var outBuf = device.CreateTensor(1, 1, 1, (int)count);
-        double Measure(uint iters) => Time(device, reps, rec => PeakProbe.Record(rec, outBuf, iters));
+        double Measure(uint iters) => TimeInterleaved(device, reps, [rec => PeakProbe.Record(rec, outBuf, iters)])[0];
         uint it = 16;
         double ms = Measure(it);
         double target = quick ? 10 : 50;
