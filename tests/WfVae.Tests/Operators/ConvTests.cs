@@ -398,7 +398,7 @@ public sealed class ConvBenchmarkTests(GpuFixture gpu)
             var cells = row.Split('|', StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
             Assert.Equal(8, cells.Length);
             // The kernel: direct with its workgroup tile, or Winograd with its tile; * marks the one the model runs.
-            Assert.Matches(@"^((ssbo|texel|texel-rows|texel-pointwise) \d+x\d+|winograd F\([24]x[24],3x3\) (texel|ssbo))( \*)?$", cells[2]);
+            Assert.Matches(@"^((ssbo|texel|texel-rows|texel-pointwise) \d+x\d+|winograd F\([24]x[24],3x3\) (texel|texel\+address|ssbo))( \*)?$", cells[2]);
             var v = cells[3..].Select(c => double.Parse(c, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             Assert.True(v[0] > 0 && v.All(x => x >= 0), row); // GFLOP, ms, GFLOP/s, % of peak, × direct
             // The rate is the row's own GFLOP over its ms, within the rounding of the three printed figures (F3, F2, F1):
