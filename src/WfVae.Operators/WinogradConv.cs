@@ -114,6 +114,9 @@ public static partial class WinogradConv
     public static bool UsesAddressLoads(VulkanDevice d) =>
         d.DeviceAddresses && (d.Options.Kernels.AddressLoads ?? (d.Info.Kind == DeviceKind.Cpu && d.Info.MesaVersion?.Major >= 25));
 
+    /// <summary>How the Winograd kernels read their operands, as logs and `bench ops` name it: ssbo, texel or texel+address.</summary>
+    public static string LoadsName(VulkanDevice d, bool texel) => !texel ? "ssbo" : UsesAddressLoads(d) ? "texel+address" : "texel";
+
     /// <summary>
     /// GEMM tiles (WG, WGN, TM, TN, BK) for <paramref name="n"/> columns, by
     /// device class. Any tiling gives the same bits.
@@ -301,8 +304,7 @@ public static partial class WinogradConv
         string chunk = first.Rows < tileRows ? $"bands of {first.Rows} of {tileRows} tile rows" : $"{first.Frames} frame(s) per pass";
         // The product tile of the first pass: it follows the pass's columns, so other pushes may use others (same bits).
         var g = GemmTiles(texel, first.Columns);
-        string loads = !texel ? "ssbo" : UsesAddressLoads(d) ? "texel, products through addresses" : "texel";
-        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {loads} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
+        Conv.LogKernel(d, label, w, n, $"winograd {Name(tile)} {LoadsName(d, texel)} {precision.Name()}, {chunk}, products {first.Columns} columns (WG {g.WG}, WGN {g.WGN}, TM {g.TM}, TN {g.TN}) [{ChoiceSource(d)}]");
     }
 
     /// <summary>

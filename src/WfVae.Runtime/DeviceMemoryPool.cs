@@ -163,12 +163,9 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         var flags = _device.MemoryProperties.MemoryTypes[type].PropertyFlags;
         if ((flags & MemoryPropertyFlags.HostVisibleBit) != 0 && (usage != MemoryUsage.Device || MapsDevice(flags)))
             vk.MapMemory(_device.Handle, memory, 0, Vk.WholeSize, 0, &mapped).Check("vkMapMemory");
-        var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped);
-        if (_device.DeviceAddresses)
-        {
-            var addressInfo = new BufferDeviceAddressInfo { SType = StructureType.BufferDeviceAddressInfo, Buffer = buffer };
-            block.Address = vk.GetBufferDeviceAddress(_device.Handle, in addressInfo);
-        }
+        var addressInfo = new BufferDeviceAddressInfo { SType = StructureType.BufferDeviceAddressInfo, Buffer = buffer };
+        ulong address = _device.DeviceAddresses ? vk.GetBufferDeviceAddress(_device.Handle, in addressInfo) : 0;
+        var block = new MemoryBlock(buffer, memory, (long)size, usage, (byte*)mapped, address);
         _blocks.Add(block);
         ReservedBytes += (long)req.Size;
         return block;
@@ -193,12 +190,19 @@ public sealed unsafe class DeviceMemoryPool : IDisposable
         // resizable BAR, all of VRAM read uncached over PCIe: downloads from it crawl. There the plain device-local type
         // and staged copies win.
         int t = usage == MemoryUsage.Device
-            ? FirstOf(Find(local | hostCoherent | MemoryPropertyFlags.HostCachedBit), Find(local, avoid: MemoryPropertyFlags.HostVisibleBit),
+            ? FirstOf(Find(MappedDeviceType), Find(local, avoid: MemoryPropertyFlags.HostVisibleBit),
                 Find(local), Find(hostCoherent))
             : FirstOf(Find(hostCoherent | MemoryPropertyFlags.HostCachedBit), Find(hostCoherent));
         if (t < 0) throw new VulkanException($"No suitable Vulkan memory type for {usage} buffers on {_device.Info.Name}.");
         return t;
     }
+
+    /// <summary>
+    /// The memory type tensors take first, and the host maps: device-local and host-cached (CPU drivers, integrated GPUs
+    /// that mark it so). <see cref="PhysicalDeviceInfo.HostCachedDeviceMemory"/> reports whether a device has one.
+    /// </summary>
+    internal const MemoryPropertyFlags MappedDeviceType = MemoryPropertyFlags.DeviceLocalBit | MemoryPropertyFlags.HostVisibleBit
+        | MemoryPropertyFlags.HostCoherentBit | MemoryPropertyFlags.HostCachedBit;
 
     private static int FirstOf(params int[] candidates) => candidates.FirstOrDefault(c => c >= 0, -1);
 
@@ -234,11 +238,12 @@ internal sealed unsafe class MemoryBlock
     public readonly MemoryUsage Usage;
     public readonly byte* Mapped;
     /// <summary>The buffer's device address where the device has them (VulkanDevice.DeviceAddresses), else 0.</summary>
-    public ulong Address { get; internal set; }
+    public readonly ulong Address;
     private readonly List<(long Offset, long Size)> _free;
 
-    public MemoryBlock(Buffer buffer, DeviceMemory memory, long size, MemoryUsage usage, byte* mapped)
+    public MemoryBlock(Buffer buffer, DeviceMemory memory, long size, MemoryUsage usage, byte* mapped, ulong address)
     {
+        Address = address;
         Buffer = buffer;
         Memory = memory;
         Size = size;

@@ -319,8 +319,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         for (int h = 0; h < mem.MemoryHeapCount; h++)
             if ((mem.MemoryHeaps[h].Flags & MemoryHeapFlags.DeviceLocalBit) != 0) local += mem.MemoryHeaps[h].Size;
         bool uma = true, cached = false;
-        const MemoryPropertyFlags mappable = MemoryPropertyFlags.DeviceLocalBit | MemoryPropertyFlags.HostVisibleBit
-            | MemoryPropertyFlags.HostCoherentBit | MemoryPropertyFlags.HostCachedBit;
+        const MemoryPropertyFlags mappable = DeviceMemoryPool.MappedDeviceType;
         for (int t = 0; t < mem.MemoryTypeCount; t++)
         {
             var f = mem.MemoryTypes[t].PropertyFlags;

@@ -92,7 +92,7 @@ public static class OperatorBenchmark
             var variant = Conv.VariantFor(device, Precision.Fp32, dw, past, x, l.St, l.Shw, l.Padding, ho);
             var tiles = Conv.TilesFor(device, variant, l.Cout, (long)to * ho * ho);
             rows.Add((dw, $"{KernelOptions.Name(variant)} {tiles.BM}x{tiles.BN}", modelTile == null));
-            string loads = !WinogradConv.UsesTexels(device, Precision.Fp32) ? "ssbo" : WinogradConv.UsesAddressLoads(device) ? "texel+address" : "texel";
+            string loads = WinogradConv.LoadsName(device, WinogradConv.UsesTexels(device, Precision.Fp32));
             foreach (var tile in winograd ? new[] { WinogradTile.F4, WinogradTile.F2 } : [])
                 rows.Add((ConvWeights.UploadWinograd(device, weight, bias, l.Cout, l.Cin, l.Kt, tile), $"winograd {WinogradConv.Name(tile)} {loads}", modelTile == tile));
             var ms = TimeInterleaved(device, reps, rows.Select(r => (Action<CommandRecorder>)(rec =>
