@@ -86,7 +86,7 @@ public static class CommandLine
           bench soak --model <path> [--frames 10000] [--size 64x64] [--json <file>] [--markdown <file>]
                                   a long stream of raw frames through a pipe into encode and recon, host RSS and
                                   device memory sampled every second; slopes in bytes per frame after frame 100
-          bench --preset wfvae-l-16chn | --model <path> [--frames 9] [--height 64] [--width 64]
+          bench --preset wfvae-l-16chn | --model <path> [--config <config.json>] [--frames 9] [--height 64] [--width 64]
                 [--runs 3] [--precision fp32|fp16] [--json <file>] [--markdown <file>]
                 [--peer torch [--peer-device cpu|cuda] [--peer-precision fp32|tf32|bf16]]
                                   whole-model encode/decode: median time, GFLOP/s, peak memory, per-layer GPU time;
@@ -110,6 +110,8 @@ public static class CommandLine
           --precision fp32|fp16   storage precision of weights and activations (arithmetic is fp32 in both);
                                   default fp16 on GPUs that offer it, fp32 on CPU drivers and elsewhere
                                   (also: environment variable WFVAE_PRECISION)
+          --verbose               full multi-line error reports, and one line per convolution layer with its
+                                  kernel, precision and tile shape (also: WFVAE_VERBOSE=1)
 
         exit codes: 0 success, 1 bad input/model/output or device error, 2 usage error, 70 internal error,
         129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM, 141 the reader of the output went away (broken pipe).

@@ -17,12 +17,12 @@ internal static class CommandTree
         foreach (var (verb, names) in Verbs.OptionsOf)
         {
             var command = new Command(verb, Verbs.Summaries[verb]);
-            var options = names.Distinct().Select(NewOption).ToList();
+            var options = names.Distinct().Select(name => NewOption(verb, name)).ToList();
             foreach (var option in options) command.Add(option);
             var bare = new Argument<string[]>(verb == "bench" ? "benchmark" : "input-and-output")
             {
                 Arity = new ArgumentArity(0, 2),
-                Description = verb == "bench" ? "ops, stream or soak" : "stand for --input and --output when those are not given",
+                Description = BareDescription(verb, names),
             };
             command.Add(bare);
             command.SetAction(parse => dispatch(verb, Options.From(verb, Values(parse, options), parse.GetValue(bare) ?? [])));
@@ -31,12 +31,19 @@ internal static class CommandTree
         return root;
     }
 
-    private static Option NewOption(string name)
+    // Bare arguments fill --input, then --output; a verb without them refuses any (Options.From).
+    private static string BareDescription(string verb, string[] names) =>
+        verb == "bench" ? "ops, stream or soak"
+        : !names.Contains("--input") ? "none: this command takes no bare argument"
+        : names.Contains("--output") ? "stand for --input and --output when those are not given"
+        : "stands for --input when it is not given";
+
+    private static Option NewOption(string verb, string name)
     {
         Option option = Verbs.Flags.Contains(name)
             ? new Option<bool>(name) { Arity = ArgumentArity.Zero }
             : new Option<string>(name) { HelpName = name[2..] };
-        option.Description = Verbs.Help.GetValueOrDefault(name, "");
+        option.Description = Verbs.HelpOf(verb, name);
         if (Verbs.Completions.TryGetValue(name, out var values)) option.CompletionSources.Add(values);
         return option;
     }

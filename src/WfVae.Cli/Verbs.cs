@@ -91,6 +91,32 @@ internal static class Verbs
         ["--runs"] = "timed runs (median reported)",
     };
 
+    /// <summary>
+    /// Where one verb's option means something else than <see cref="Help"/> says ("verb --option"): bench's --frames is
+    /// the clip length, not a limit on what is read; repair, convert and generate run no convolution.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> VerbHelp = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["repair --input"] = "the latent stream to complete (a .wfl or a writer's .partial); also the first bare argument",
+        ["repair --output"] = "write the completed stream here instead of in place; also the second bare argument",
+        ["convert --config"] = "the checkpoint's config.json (default: beside it)",
+        ["generate --config"] = "config.json to instantiate (instead of --preset)",
+        ["bench --frames"] = "frames of the clip (default 9; --sessions: 17; soak: 10000)",
+        ["bench --height"] = "frame height (default 64)",
+        ["bench --width"] = "frame width (default 64)",
+        ["bench --size"] = "soak: frame size WxH (default 64x64)",
+        ["repair --verbose"] = "full error reports",
+        ["convert --verbose"] = "full error reports",
+        ["generate --verbose"] = "full error reports",
+        ["repair --quiet"] = "no summary line",
+        ["convert --quiet"] = "no summary line",
+        ["generate --quiet"] = "no summary and no progress line",
+    };
+
+    /// <summary>The help line of <paramref name="option"/> under <paramref name="verb"/>.</summary>
+    public static string HelpOf(string verb, string option) =>
+        VerbHelp.TryGetValue($"{verb} {option}", out var text) ? text : Help.GetValueOrDefault(option, "");
+
     /// <summary>Values offered by tab completion (checked by the commands themselves, with their own messages).</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Completions = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {

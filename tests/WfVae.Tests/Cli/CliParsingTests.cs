@@ -18,6 +18,12 @@ public sealed class CliParsingTests : IDisposable
         Assert.Contains("--policy", output);
         Assert.Contains("--pad", output);
         Assert.DoesNotContain("--codec", output); // a decode/recon option, not encode's
+        // Help lines that depend on the verb: bench's --frames is the clip length; devices takes no bare argument.
+        Assert.Contains("frames of the clip", Run("bench", "--help").Out);
+        Assert.DoesNotContain("read at most", Run("bench", "--help").Out);
+        var devices = Run("devices", "--help").Out;
+        Assert.Contains("takes no bare argument", devices);
+        Assert.DoesNotContain("stand for --input", devices);
         var full = Run("help");
         Assert.Equal(0, full.Code);
         Assert.Contains("exit codes:", full.Out);
