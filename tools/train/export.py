@@ -24,7 +24,8 @@ def _card(state, config, params, curve_final, cache):
         f" WF-VAE-L-16Chn, at a smaller width: base_channels {config['base_channels']}, latent_dim"
         f" {config['latent_dim']}, energy-flow width {config['encoder_energy_flow_hidden_size']}/"
         f"{config['decoder_energy_flow_hidden_size']}, {config['encoder_num_resblocks']}/"
-        f"{config['decoder_num_resblocks']} resblocks, LayerNorm, trilinear, attention on. {params:,} parameters."
+        f"{config['decoder_num_resblocks']} resblocks, LayerNorm, trilinear, attention on. {params:,} values in its weights file"
+        f" (the learned weights and the fixed wavelet filters)."
         f" Compression 8x8 in space and 4x in time: 17 frames of 128x128 RGB become 5 x 16 x 16 x {config['latent_dim']} values.",
         "",
         "## Training",
