@@ -79,9 +79,10 @@ targets:
   test     setup and mesa, then dotnet test WfVae.Vulkan.sln -c Debug (Debug: Vulkan validation layers on)
            with TRX results in artifacts/test-results/; ends with the line
              tests: <N> passed, <F> failed, <S> skipped
-           and fails when the build or any test fails or when no test ran. With --blame: a crash of the test
-           host itself (not a failing test) runs the suite once more, the crashed run kept in
-           artifacts/test-results-crashed/. Extra arguments are passed to dotnet test (e.g. -- --filter DeviceTests).
+           and fails when the build or any test fails or when no test ran. It runs with --blame: a crash of the
+           test host itself (not a failing test) runs the suite once more, the crashed run's results and blame
+           sequence kept in artifacts/test-results-crashed/.
+           Extra arguments are passed to dotnet test (e.g. -- --filter DeviceTests).
   bench    build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- bench <arguments>
            (default arguments: ops --markdown <repo>/docs/performance.md)
   run      build, then: dotnet run --project src/WfVae.Cli -c <Configuration> --no-build -- <arguments>
@@ -139,8 +140,8 @@ targets:
   clean    remove bin/ and obj/ under src/, tests/, plugin/ and demo/, and artifacts/
 
 options:
-  -Configuration Debug|Release   (alias -c) configuration for build, bench, run, pack and demo; default Release.
-                                 test always uses Debug.
+  -Configuration Debug|Release   (alias -c) configuration for build, bench, run, soak, pack and demo; default
+                                 Release. test always uses Debug; plugin, quality and gpu-kit always use Release.
   --                             everything after it is passed on unchanged (test, bench, run, plugin, pack,
                                  demo, fuzz, soak, quality; ffmpeg-build and ffmpeg-test take release lines);
                                  other unrecognised arguments are passed on as well.
