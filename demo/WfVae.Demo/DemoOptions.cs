@@ -56,6 +56,8 @@ public sealed record DemoOptions
 
     private static string Quote(string s) => s.Any(char.IsWhiteSpace) ? $"\"{s}\"" : s;
 
+    private static readonly string[] ValueOptions = ["--input", "--model", "--frames", "--size", "--chunk", "--output", "--devices"];
+
     public static DemoOptions Parse(IReadOnlyList<string> args)
     {
         var o = new DemoOptions();
@@ -65,6 +67,7 @@ public sealed record DemoOptions
             if (name is "--help" or "-h" or "help") { o = o with { Help = true }; continue; }
             if (name == "--synthetic") { o = o with { Synthetic = true }; continue; }
             if (!name.StartsWith("--", StringComparison.Ordinal)) throw new DemoUsageException($"unexpected argument '{name}' (see --help)");
+            if (!ValueOptions.Contains(name)) throw new DemoUsageException($"unknown option '{name}' (see --help)");
             if (i + 1 >= args.Count) throw new DemoUsageException($"{name} needs a value");
             string value = args[++i];
             o = name switch

@@ -140,7 +140,7 @@ public static class ModelBenchmark
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         sb.AppendLine($"| {r.Model} | {r.Frames}x{r.Height}x{r.Width} | {r.EncodeS:F3} | {r.DecodeS:F3} | {r.EncodeFramesPerS:F2} | {r.DecodeFramesPerS:F2} | {r.EncodeGflopPerS:F1} | {r.DecodeGflopPerS:F1} | {r.EncodePeakBytes / 1048576.0:F0} / {r.DecodePeakBytes / 1048576.0:F0} MiB |");
         sb.AppendLine();
-        sb.AppendLine($"Device: {r.Device}, {r.Precision} ({r.CooperativeMatrix}); median of {r.Runs} run(s) after a warm-up and a profiled run; {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (docs/model.md#flops counting); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
+        sb.AppendLine($"Device: {r.Device}, {r.Precision} ({r.CooperativeMatrix}); median of {r.Runs} run(s) after a warm-up and a profiled run; {r.EncodeGflop:F1} + {r.DecodeGflop:F1} GFLOP (counted as in docs/model.md#flops); weights {r.WeightBytes / 1048576.0:F0} MiB; measured FMA peak {r.PeakGflopPerS:F1} GFLOP/s.");
         foreach (var (title, column, layers) in new[]
         {
             ("Slowest encoder layers", "layer", r.EncoderLayers), ("Slowest decoder layers", "layer", r.DecoderLayers),

@@ -128,6 +128,14 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
     }
 
     [Fact]
+    public void UnknownOptionLastIsNamedUnknown()
+    {
+        var (code, log) = Run("--bogus");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown option '--bogus'", log);
+    }
+
+    [Fact]
     public void SyntheticAndInputExcludeEachOther()
     {
         var (code, log) = Run("--synthetic", "--input", "clip.mp4");
