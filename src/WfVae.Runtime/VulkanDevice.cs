@@ -362,11 +362,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     {
         if (options.PipelineCachePath == "") return null;
         if (options.PipelineCachePath != null) return options.PipelineCachePath;
-        var root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        if (string.IsNullOrEmpty(root))
-            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae");
-        else
-            root = Path.Combine(root, "wfvae");
+        var root = UserCache.Folder;
         var safe = string.Concat(info.Name.Select(c => char.IsLetterOrDigit(c) ? c : '_'));
         return Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
     }

@@ -161,11 +161,7 @@ public static class ModelBenchmark
     /// <summary>A randomly initialised checkpoint of <paramref name="config"/>, written once into the user's cache and reused.</summary>
     public static string RandomCheckpointFolder(WfVaeConfig config, string name, TextWriter log)
     {
-        var root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        root = string.IsNullOrEmpty(root)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae")
-            : Path.Combine(root, "wfvae");
-        var folder = Path.Combine(root, "random-checkpoints", name + "-seed0");
+        var folder = Path.Combine(UserCache.Folder, "random-checkpoints", name + "-seed0");
         var weights = Path.Combine(folder, "diffusion_pytorch_model.safetensors");
         var configPath = Path.Combine(folder, "config.json");
         if (File.Exists(weights) && File.Exists(configPath) && File.ReadAllText(configPath) == config.ToJson())

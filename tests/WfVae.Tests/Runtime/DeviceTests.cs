@@ -235,6 +235,17 @@ public sealed class DisposalTests(GpuFixture gpu)
 public sealed class PipelineCacheTests
 {
     [Fact]
+    public void TheUserCacheFollowsXdgCacheHomeElseHomeDotCache()
+    {
+        Assert.Equal(Path.Combine("/x/cache", "wfvae"), UserCache.Resolve("/x/cache", "/home/u"));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal("/home/u/.cache/wfvae", UserCache.Resolve(null, "/home/u"));
+            Assert.Equal("/home/u/.cache/wfvae", UserCache.Resolve("", "/home/u"));
+        }
+    }
+
+    [Fact]
     public void ThePipelineCacheIsSavedOnDisposeAndReadBack()
     {
         var dir = Directory.CreateTempSubdirectory("wfvae-cache-");

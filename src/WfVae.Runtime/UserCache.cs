@@ -1,0 +1,21 @@
+namespace WfVae.Runtime;
+
+/// <summary>
+/// The user's cache folder for the engine's own files (pipeline caches, the bench's random checkpoints):
+/// <c>$XDG_CACHE_HOME/wfvae</c>, else <c>~/.cache/wfvae</c> as the XDG base-directory convention has it; on Windows
+/// <c>%LOCALAPPDATA%\wfvae</c>. Everything in it can be deleted and is rebuilt on demand.
+/// </summary>
+public static class UserCache
+{
+    public static string Folder => Resolve(Environment.GetEnvironmentVariable("XDG_CACHE_HOME"),
+        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify));
+
+    /// <summary>The folder for an <c>XDG_CACHE_HOME</c> value (null or empty when unset) and a home folder.</summary>
+    public static string Resolve(string? xdgCacheHome, string home)
+    {
+        if (!string.IsNullOrEmpty(xdgCacheHome)) return Path.Combine(xdgCacheHome, "wfvae");
+        if (OperatingSystem.IsWindows())
+            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae");
+        return Path.Combine(home, ".cache", "wfvae");
+    }
+}
