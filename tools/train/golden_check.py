@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Checks the PyTorch twin against the official-code reference cases (tests/fixtures/golden).
 
+--golden names another folder of cases (config.json, weights, io.safetensors with video/mean/logvar/decoded), e.g.
+the engine's outputs on off-golden configs (tests/WfVae.Tests/Tools/TwinConfigVariantTests.cs).
+
 rel_err = max|a - e| / rms(e), float32, one thread; bounds are the engine's fp32 bounds.
 Exit 0 when every case passes, 1 when one fails, 2 when the cases cannot be read.
 """
@@ -36,7 +39,11 @@ def load_twin(folder, weights_name):
 
 
 def check_case(folder):
-    model = load_twin(folder, "model.safetensors")
+    # Golden cases name their weights model.safetensors; a case written by `wfvae generate` (the engine tests'
+    # off-golden configs) holds the diffusers name.
+    weights = "model.safetensors" if os.path.isfile(os.path.join(folder, "model.safetensors")) \
+        else "diffusion_pytorch_model.safetensors"
+    model = load_twin(folder, weights)
     io, _ = safetensors_io.read(os.path.join(folder, "io.safetensors"))
     with torch.no_grad():
         mean, logvar = model.encode(torch.from_numpy(io["video"]))

@@ -158,6 +158,13 @@ public sealed partial record WfVaeConfig
         RequireRange(src, "decoder_num_resblocks", DecoderNumResBlocks, 1, MaxBlocks);
         RequireRange(src, "connect_res_layer_num", ConnectResLayerNum, 0, MaxBlocks);
 
+        // The attention shader keeps a query's accumulators in registers, which bounds its width; refusing here names the
+        // setting before gigabytes of weights load only for the first encode to fail.
+        if (UseAttention && 4L * BaseChannels > WfVae.Operators.Attention.MaxChannels)
+            throw new ConfigException(
+                $"Config '{src}': key 'base_channels' has unsupported value {BaseChannels.ToString(CultureInfo.InvariantCulture)} with use_attention true: " +
+                $"the attention block is 4*base_channels = {4 * BaseChannels} channels wide, this engine supports at most " +
+                $"{WfVae.Operators.Attention.MaxChannels} (base_channels <= {WfVae.Operators.Attention.MaxChannels / 4}).");
         if (AttentionType != SupportedAttentionType)
             throw Unsupported(src, "attention_type", AttentionType,
                 "only AttnBlock3DFix is supported (the legacy AttnBlock3D mixes frames through a wrong reshape)");

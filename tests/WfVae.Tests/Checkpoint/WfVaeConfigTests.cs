@@ -160,6 +160,19 @@ public sealed class WfVaeConfigTests
         Assert.Contains($"width {width}", e.Message);
     }
 
+    [Fact]
+    public void Attention_wider_than_the_shader_supports_is_refused_at_parse_not_at_the_first_encode()
+    {
+        int widest = WfVae.Operators.Attention.MaxChannels / 4;
+        var e = Assert.Throws<ConfigException>(() => WfVaeConfig.Parse(WithInts(TinyJson, ("base_channels", widest + 1)), "wide"));
+        Assert.Contains("base_channels", e.Message);
+        Assert.Contains($"{widest + 1}", e.Message);
+        Assert.Contains("use_attention", e.Message);
+        Assert.Equal(widest, WfVaeConfig.Parse(WithInts(TinyJson, ("base_channels", widest)), "ok").BaseChannels);
+        // Without the attention block nothing else bounds the width this way.
+        Assert.Equal(widest + 1, WfVaeConfig.Create(baseChannels: widest + 1, useAttention: false).BaseChannels);
+    }
+
     private static string WithInts(string json, params (string Key, int Value)[] values)
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
