@@ -12,7 +12,7 @@ namespace WfVae.Tests.Tools;
 /// The engine and the PyTorch twin (tools/train/twin.py, a second implementation written from docs/model.md) agree
 /// on configurations no golden case has: random checkpoints, the engine's outputs stored as a case folder and checked
 /// by the twin's own golden check (same metric and fp32 bounds). Both configs were also checked, engine and twin,
-/// against the official PyTorch code (docs/model.md, "Configurations checked against the official code").
+/// against the official PyTorch code (docs/testing.md).
 /// </summary>
 [Collection(Gpu.Golden)]
 public sealed class TwinConfigVariantTests(GpuFixture gpu) : IDisposable
