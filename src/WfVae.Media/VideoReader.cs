@@ -160,6 +160,9 @@ public sealed unsafe class VideoReader : IDisposable
             }
             if (r == AVERROR_EOF || (r == AVERROR_EAGAIN && _demuxEof)) return false;
             if (r != AVERROR_EAGAIN && r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("decoding failed"));
+            // Draining (a truncated file's last packets): a damaged frame is skipped and the rest still come out; the
+            // demuxer is done and the decoder already has its flush packet (a second one is refused with EOF).
+            if (_demuxEof) continue;
 
             r = av_read_frame(_fmt, _pkt);
             if (r < 0 && r != AVERROR_EOF && r != AVERROR_EAGAIN && _endOnReadError && SourceWidth > 0)
@@ -170,7 +173,8 @@ public sealed unsafe class VideoReader : IDisposable
             if (r == AVERROR_EOF)
             {
                 _demuxEof = true;
-                FFmpegError.Check(avcodec_send_packet(_dec, 0), Fail("flushing the decoder failed"));
+                r = avcodec_send_packet(_dec, 0); // may decode a held packet, damaged in a cut-off file: skipped as below
+                if (r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("flushing the decoder failed"));
                 continue;
             }
             FFmpegError.Check(r, Fail("reading failed"));

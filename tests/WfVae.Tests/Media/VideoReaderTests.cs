@@ -122,6 +122,31 @@ public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClip
     }
 
     [Fact]
+    public void A_truncated_file_gives_the_frames_it_still_holds_as_ffprobe_counts_them()
+    {
+        // moov first, so a cut-off file still opens; its last packet is partial: a damaged frame while draining.
+        var whole = clips.File("faststart.mp4");
+        MediaTools.Run("ffmpeg", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=12", "-frames:v", "33", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-movflags", "+faststart", whole);
+        var bytes = System.IO.File.ReadAllBytes(whole);
+        foreach (int percent in new[] { 75, 90 })
+        {
+            var cut = clips.File($"cut{percent}.mp4");
+            System.IO.File.WriteAllBytes(cut, bytes[..(bytes.Length * percent / 100)]);
+            int expected = int.Parse(MediaTools.ProbeStream(cut, "v:0", "-count_frames")["nb_read_frames"]);
+            using var reader = VideoReader.Open(cut);
+            Assert.Equal(expected, reader.ReadFrames().Count());
+        }
+
+        // Cut inside the first frame: nothing decodes (ffprobe counts none either), which is said as such.
+        var first = clips.File("cut50.mp4");
+        System.IO.File.WriteAllBytes(first, bytes[..(bytes.Length / 2)]);
+        Assert.Equal("N/A", MediaTools.ProbeStream(first, "v:0", "-count_frames")["nb_read_frames"]);
+        var e = Assert.Throws<MediaException>(() => VideoReader.Open(first));
+        Assert.Contains("no video frame could be decoded", e.Message);
+    }
+
+    [Fact]
     public void Bad_filter_or_format_is_a_MediaException()
     {
         var e = Assert.Throws<MediaException>(() => VideoReader.Open(clips.Mp4, new VideoReaderOptions { VideoFilter = "nosuchfilter=1" }));
