@@ -173,6 +173,10 @@ public static class CommandLine
     {
         // The devices a command opens log to stderr under the verb's name (coop self-check, --verbose kernel lines).
         options.Log = line => stderr.WriteLine($"wfvae {verb}: {line}");
+        // repair's --output may name its input: that is the in-place repair, done safely by the repair itself.
+        if (verb != "repair" && options.Get("--input") is { } input && options.Get("--output") is { } output
+            && WfVae.IO.OutputFile.WouldReplace(output, input))
+            throw new UsageException($"--output '{output}' is the input file: writing it would replace the input; choose another name");
         return Run(verb, options, stdout, stderr);
     }
 

@@ -172,6 +172,16 @@ public sealed class OutputFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether writing <paramref name="output"/> would replace the existing regular file <paramref name="input"/>
+    /// (relative names and symbolic links resolved): the commit's rename would destroy what the output is made from.
+    /// </summary>
+    public static bool WouldReplace(string output, string input)
+    {
+        if (output == "-" || input == "-" || FileKinds.Of(input) != FileKind.Regular) return false;
+        return ResolveLinks(Path.GetFullPath(output)) == ResolveLinks(Path.GetFullPath(input));
+    }
+
     /// <summary>Temporaries left beside <paramref name="path"/> by writers that never completed (newest first).</summary>
     public static IReadOnlyList<string> TemporariesOf(string path)
     {

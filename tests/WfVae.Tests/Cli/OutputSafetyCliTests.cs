@@ -109,4 +109,31 @@ public sealed class OutputSafetyCliTests : IDisposable
         Assert.Equal("old", File.ReadAllText(P("out.rgb")));
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
     }
+
+    [Fact]
+    public void AnOutputThatNamesTheInputIsRefusedAndTheInputKept()
+    {
+        File.WriteAllBytes(P("in.rgb"), Enumerable.Range(0, Frames * W * H * 3).Select(i => (byte)(i * 7 % 253)).ToArray());
+        var rgb = File.ReadAllBytes(P("in.rgb"));
+        File.CreateSymbolicLink(P("alias.rgb"), "in.rgb");
+        var enc = Run("encode", "--model", _model, "--input", P("in.rgb"), "--raw", $"{W}x{H}@25", "--output", P("z.safetensors"));
+        Assert.True(enc.Code == 0, enc.Err);
+        var latents = File.ReadAllBytes(P("z.safetensors"));
+        var cases = new[]
+        {
+            new[] { "recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("in.rgb") },
+            ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("alias.rgb")],          // through a link
+            ["decode", P("z.safetensors"), Path.Combine(_dir, ".", "z.safetensors")], // another spelling
+        };
+        foreach (var args in cases)
+        {
+            var r = Run([.. args, "--model", _model]);
+            Assert.True(r.Code == 2, $"exit {r.Code}: {r.Err}");
+            Assert.Single(r.Err.Trim().Split('\n'));
+            Assert.Contains("is the input file", r.Err);
+        }
+        Assert.Equal(rgb, File.ReadAllBytes(P("in.rgb")));
+        Assert.Equal(latents, File.ReadAllBytes(P("z.safetensors")));
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
+    }
 }
