@@ -68,7 +68,7 @@ public sealed class OutputFile : IDisposable
             return new OutputFile(path, target, target, direct: true, keepOnFailure, -1, null);
         var folder = Path.GetDirectoryName(target)!;
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"cannot write '{path}': the folder '{folder}' does not exist");
-        var (temp, stream) = CreateTemporary(target);
+        var (temp, stream) = CreateTemporary(path, target, folder);
         if (kind == FileKind.Regular && !OperatingSystem.IsWindows()) CopyMode(target, temp);
         var output = new OutputFile(path, target, temp, direct: false, keepOnFailure, -1, stream);
         lock (Gate)
@@ -199,7 +199,7 @@ public sealed class OutputFile : IDisposable
         name.Length == prefix.Length + 8 + TemporarySuffix.Length
         && name.AsSpan(prefix.Length, 8).IndexOfAnyExcept("0123456789abcdef") < 0;
 
-    private static (string Path, FileStream Stream) CreateTemporary(string target)
+    private static (string Path, FileStream Stream) CreateTemporary(string name, string target, string folder)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -210,6 +210,12 @@ public sealed class OutputFile : IDisposable
                 return (temp, new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16));
             }
             catch (IOException) when (attempt < 8 && File.Exists(temp)) { }
+            // The error names the temporary, which the user never named: say which output and folder failed.
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                var why = e is UnauthorizedAccessException ? "permission denied" : e is FileNotFoundException ? "it takes no new files" : e.Message;
+                throw new IOException($"cannot write '{name}': no file can be created in '{folder}' ({why})", e);
+            }
         }
     }
 

@@ -102,6 +102,13 @@ public sealed class OutputFileTests : IDisposable
         Assert.Contains("is a directory", dir.Message);
         var missing = Assert.Throws<DirectoryNotFoundException>(() => OutputFile.Create(_dir.File("no/such/out.bin")));
         Assert.Contains("does not exist", missing.Message);
+
+        // Folders that take no new file, even from root: the error names the output and the folder, not the temporary.
+        foreach (var (path, why) in new[] { ("/proc/out.bin", "it takes no new files"), ("/sys/out.bin", "permission denied") })
+        {
+            var e = Assert.Throws<IOException>(() => OutputFile.Create(path));
+            Assert.Equal($"cannot write '{path}': no file can be created in '{Path.GetDirectoryName(path)}' ({why})", e.Message);
+        }
     }
 
     [Fact]
