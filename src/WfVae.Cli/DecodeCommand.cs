@@ -30,6 +30,8 @@ internal static class DecodeCommand
         // A latent stream by its first bytes, whatever its name (a writer's temporary included).
         bool isStream = InputFormats.Of(input) == InputFormat.LatentStream
                         || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
+        if (isStream) StreamOptions.RefuseIgnored(o, "on a latent stream input (it names a tensor of a safetensors input)", "--tensor");
+        if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf");
         using var wfl = isStream ? LatentStreamReader.Open(input) : null;
         var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
         if (!tensorOutput && items.Count != 1)

@@ -20,8 +20,13 @@ internal static class EncodeCommand
         var input = o.Require("--input");
         var output = o.Require("--output");
         var messages = StreamOptions.MessageWriter(o, stdout, stderr);
+        bool tensorInput = IsTensorInput(o, input);
+        if (tensorInput) StreamOptions.RefuseIgnored(o, "on a safetensors tensor input", "--vf", "--format", "--frames", "--timeout", "--follow", "--size");
+        else StreamOptions.RefuseIgnored(o, "on a video or raw input (it names a tensor of a safetensors input)", "--tensor");
+        bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
+        if (wfl) StreamOptions.RefuseIgnored(o, "on a .wfl output (it adds a 'sample' tensor to a .safetensors output)", "--sample-seed");
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
-        using var source = IsTensorInput(o, input) ? null : FrameSource.Open(o, input, stderr, "encode");
+        using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
         var size = source?.ModelSize(o);
         using var model = ModelCommands.LoadModel(o, stderr, "encode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 4, videoFrames: true);
@@ -30,7 +35,6 @@ internal static class EncodeCommand
 
         // Encoders first: a bad chunk size or frame size fails before any output file is started. A .wfl sink writes
         // each chunk at once and keeps none, so its encoders may recycle the latent arrays (no allocation per push).
-        bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
         var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy) { RecycleLatents = wfl }).ToList();
         var stats = new List<StreamStats>();
         ILatentSink sink = wfl

@@ -37,6 +37,7 @@ internal sealed class FrameSink : IDisposable
     {
         if (rawPixel is { } pixel)
         {
+            StreamOptions.RefuseIgnored(o, "on raw frames (they set the video encoder)", "--codec", "--crf");
             var format = new RawFrameFormat(pixel, width, height, fps.Num, fps.Den);
             var file = OutputFile.Create(output);
             return new FrameSink(format, null, file, $"{(output == "-" ? "stdout" : output)} (raw {format.Describe()})");

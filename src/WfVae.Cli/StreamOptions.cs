@@ -37,7 +37,11 @@ internal static class StreamOptions
     /// </summary>
     public static RawFrameFormat? RawFormat(Options o, bool sizeRequired)
     {
-        if (o.Get("--raw") is not { } raw) return null;
+        if (o.Get("--raw") is not { } raw)
+        {
+            RefuseIgnored(o, "without --raw (the input gives the frame size; --vf scale=W:H resizes)", "--size");
+            return null;
+        }
         var compact = System.Text.RegularExpressions.Regex.Match(raw, @"^(\d+)x(\d+)(?:@(.+))?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
         if (compact.Success)
         {
@@ -58,6 +62,15 @@ internal static class StreamOptions
         if (parts.Length != 2 || !int.TryParse(parts[0], out int w) || !int.TryParse(parts[1], out int h))
             throw new UsageException($"--size must be WIDTHxHEIGHT, got '{size}'");
         return new RawFrameFormat(pixel, w, h, num, den);
+    }
+
+    /// <summary>
+    /// Refuses the first of <paramref name="names"/> that was given although it has no effect <paramref name="where"/>:
+    /// silently ignored, it would run with a result the user meant to change, as a misspelt option would.
+    /// </summary>
+    public static void RefuseIgnored(Options o, string where, params string[] names)
+    {
+        if (names.FirstOrDefault(o.Has) is { } name) throw new UsageException($"{name} has no effect {where}; leave it out");
     }
 
     private static int ParseDim(string text, string raw) =>

@@ -19,7 +19,7 @@ internal static class Verbs
     public static readonly IReadOnlyDictionary<string, string[]> OptionsOf = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["encode"] = ["--input", "--output", "--tensor", "--sample-seed", .. Model, .. VideoInput, .. Streaming],
-        ["decode"] = ["--input", "--output", "--tensor", "--raw", "--size", "--fps", .. Model, .. Streaming, .. VideoOutput],
+        ["decode"] = ["--input", "--output", "--tensor", "--raw", "--fps", .. Model, .. Streaming, .. VideoOutput],
         ["recon"] = ["--input", "--output", .. Model, .. VideoInput, .. Streaming, .. VideoOutput],
         ["info"] = ["--input", "--height", "--width", "--chunk", .. Model, .. VideoInput],
         ["repair"] = ["--input", "--output", "--quiet", "--verbose"],

@@ -197,6 +197,30 @@ public sealed class BadInputCliTests : IDisposable
     }
 
     [Fact]
+    public void OptionsThatWouldHaveNoEffectAreUsageErrors()
+    {
+        var video = VideoTensor("v.safetensors", 5, 16, 16);
+        File.WriteAllBytes(P("in.rgb"), new byte[5 * 16 * 16 * 3]);
+        var ok = Run("encode", "--model", _small, video, P("z.wfl"));
+        Assert.True(ok.Code == 0, ok.Err);
+        var cases = new (string[] Args, string Named)[]
+        {
+            (["encode", video, P("a.wfl"), "--vf", "scale=8:8"], "--vf"),
+            (["encode", video, P("b.wfl"), "--size", "8x8"], "--size"),
+            (["encode", P("in.rgb"), P("c.safetensors"), "--raw", "16x16@25", "--tensor", "video"], "--tensor"),
+            (["encode", video, P("d.wfl"), "--sample-seed", "7"], "--sample-seed"),
+            (["recon", P("in.rgb"), P("e.mp4"), "--size", "8x8"], "--size"),
+            (["decode", P("z.wfl"), P("f.mp4"), "--tensor", "mean"], "--tensor"),
+            (["decode", P("z.wfl"), P("g.safetensors"), "--codec", "ffv1"], "--codec"),
+            (["decode", P("z.wfl"), P("h.rgb"), "--raw", "rgb24", "--crf", "20"], "--crf"),
+        };
+        foreach (var (args, named) in cases)
+            AssertFails(2, Run([.. args, "--model", _small]), $"{named} has no effect");
+        AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("i.rgb"), "--raw", "rgb24", "--size", "8x8"), "unknown option '--size'");
+        Assert.Equal(["in.rgb", "v.safetensors", "z.wfl"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order().ToArray());
+    }
+
+    [Fact]
     public void OverflowingStreamDimensionsNameTheFile()
     {
         var enc = Run("encode", "--model", _small, "--input", VideoTensor("v.safetensors", 1, 16, 16), "--output", P("v.wfl"));
