@@ -79,6 +79,8 @@ public static unsafe class Exports
         if (model == 0) return;
         try
         {
+            // Looked up first: a close from the log callback of a call on this handle is refused, the handle stays open.
+            if (Models.TryGet(model, out var busy)) RefuseReentry(busy);
             if (!Models.TryRemove(model, out var m)) throw new ArgumentException($"wfvae_close: unknown or already closed handle 0x{model:x}");
             lock (m) m.Dispose();
         }
@@ -258,6 +260,8 @@ public static unsafe class Exports
             var status = Classify(e);
             // Unexpected failures keep their type (and, with WFVAE_PLUGIN_TRACE=1, the stack) for bug reports.
             string message = status == Status.Internal ? $"{e.GetType().FullName}: {e.Message}" : e.Message;
+            // One line, as the header promises (ObjectDisposedException, for one, adds "\nObject name: ...").
+            message = string.Join(' ', message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             if (status == Status.Internal && Environment.GetEnvironmentVariable("WFVAE_PLUGIN_TRACE") == "1") message += "\n" + e.StackTrace;
             SetError(message);
             return (int)status;
@@ -296,7 +300,34 @@ public static unsafe class Exports
     private static PluginModel Get(nint handle)
     {
         if (handle == 0) throw new HandleException("the model handle is NULL");
-        return Models.TryGet(handle, out var m) ? m : throw new HandleException($"unknown or closed model handle 0x{handle:x}");
+        if (!Models.TryGet(handle, out var m)) throw new HandleException($"unknown or closed model handle 0x{handle:x}");
+        RefuseReentry(m);
+        return m;
+    }
+
+    /// <summary>
+    /// The handle's lock is reentrant, so the host's log callback, run inside a call on this handle, could otherwise
+    /// end or close the stream that call is still using (it then failed with the session disposed under it).
+    /// </summary>
+    private static void RefuseReentry(PluginModel m)
+    {
+        if (Monitor.IsEntered(m))
+            throw new InvalidOperationException("called from the log callback during another call on the same handle; make the call after that one returns");
+    }
+
+    /// <summary>The thread's last error, taken out (the log callback's own calls set and clear it; see <see cref="PluginLog"/>).</summary>
+    internal static nint TakeError()
+    {
+        var p = _lastError;
+        _lastError = null;
+        return (nint)p;
+    }
+
+    /// <summary>Puts back what <see cref="TakeError"/> took, freeing what the callback's calls left.</summary>
+    internal static void RestoreError(nint saved)
+    {
+        ClearError();
+        _lastError = (byte*)saved;
     }
 
     private static string Utf8(byte* s) => Marshal.PtrToStringUTF8((nint)s) ?? "";

@@ -33,7 +33,17 @@ internal static unsafe class PluginLog
             Span<byte> bytes = n < 1024 ? stackalloc byte[n + 1] : new byte[n + 1];
             Encoding.UTF8.GetBytes(line, bytes);
             bytes[n] = 0;
-            fixed (byte* p = bytes) _callback(p, _user);
+            // The callback may call the plugin (other handles, wfvae_last_error): those calls must not leave their status
+            // as the last error of the call being logged, which may still succeed.
+            nint error = Exports.TakeError();
+            try
+            {
+                fixed (byte* p = bytes) _callback(p, _user);
+            }
+            finally
+            {
+                Exports.RestoreError(error);
+            }
         }
     }
 }

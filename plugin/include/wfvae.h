@@ -46,6 +46,9 @@
  *   waits), so a handle may be shared, but the stream order above is then the callers' business.
  *   Different handles are independent (each owns its own Vulkan device and queue) and run concurrently.
  *   The last-error string is per thread.
+ *   The log callback (wfvae_set_log) may call the plugin, but not on the handle whose call it is logging: such a
+ *   call returns WFVAE_E_STATE (wfvae_close leaves that handle open), since that call is still using its stream.
+ *   The callback's own calls do not change the last error of the call being logged.
  */
 #ifndef WFVAE_H
 #define WFVAE_H

@@ -2,7 +2,8 @@
  * plugin_misuse: a host that misuses the wfvae C ABI in every way the header allows a caller to get
  * wrong (built with AddressSanitizer and run by tests/WfVae.Tests/Plugin/PluginMisuseTests.cs):
  * NULL handles and pointers, made-up and closed handles, calls out of order and twice, bad sizes,
- * several threads on one handle while another thread closes it, two handles at once.
+ * several threads on one handle while another thread closes it, two handles at once, a log callback that
+ * calls back into the handle whose call it logs (run with WFVAE_VERBOSE=1, so that pushes log).
  *
  *   plugin_misuse <model>
  *
@@ -150,6 +151,41 @@ static void bad_sizes(wfvae_model *m)
     EXPECT("decoder_end_after_huge", wfvae_decoder_end(m), WFVAE_OK);
 }
 
+/* A log callback that, during a push on `busy`, ends its stream, closes it and asks for its info: each is refused
+ * (the push still needs the stream), the push itself succeeds with an empty last error, the handle stays usable. */
+static wfvae_model *busy;
+static int in_push, reentered;
+
+static void reentrant_log(const char *line, void *user)
+{
+    (void)line;
+    (void)user;
+    if (!in_push || reentered++) return;
+    int l = 0;
+    EXPECT("callback_encoder_end", wfvae_encoder_end(busy), WFVAE_E_STATE);
+    wfvae_close(busy);
+    assert_that("callback_close_refused_on_one_line", wfvae_last_error()[0] != 0 && strchr(wfvae_last_error(), '\n') == NULL);
+    EXPECT("callback_info", wfvae_info(busy, &l, NULL, NULL), WFVAE_E_STATE);
+    EXPECT("callback_push_null", wfvae_push_frames(NULL, frames, 1), WFVAE_E_HANDLE); /* leaves an error behind */
+}
+
+static void reentrant_callback(const char *model)
+{
+    int n = 0;
+    wfvae_set_log(reentrant_log, NULL);
+    EXPECT("reentrant_open", wfvae_open(model, NULL, &busy), WFVAE_OK);
+    EXPECT("reentrant_begin", wfvae_encoder_begin(busy, H, W), WFVAE_OK);
+    in_push = 1;
+    EXPECT("reentrant_push", wfvae_push_frames(busy, frames, 5), WFVAE_OK); /* check() also wants an empty message */
+    in_push = 0;
+    assert_that("reentrant_callback_ran", reentered > 0);
+    EXPECT("reentrant_pull", wfvae_pull_latents(busy, latents, NULL, 4, &n), WFVAE_OK);
+    assert_that("reentrant_pull_counts_2", n == 2);
+    wfvae_set_log(NULL, NULL);
+    wfvae_close(busy);
+    assert_that("reentrant_closed_quietly", wfvae_last_error()[0] == 0);
+}
+
 /* Threads share one handle and run streams in any interleaving; the stream order is theirs to get wrong. */
 static wfvae_model *shared;
 static volatile int closed;
@@ -230,6 +266,7 @@ int main(int argc, char **argv)
     wfvae_close(m);
     every_call_on(m, "closed_handle", WFVAE_E_HANDLE);
 
+    reentrant_callback(argv[1]);
     threads(argv[1]);
     printf("%d failed\n", failures);
     return failures;
