@@ -18,7 +18,8 @@ internal static class RepairCommand
         if (o.Has("--quiet")) return 0;
         var where = o.Get("--output") is { } output ? $" -> {output}" : " (in place)";
         stdout.WriteLine(r.WasComplete
-            ? $"{input} is already complete: {r.LatentFrames} latent frames in {r.Chunks} chunks, {r.VideoFrames} video frames; nothing to do"
+            ? $"{input} is already complete: {r.LatentFrames} latent frames in {r.Chunks} chunks, {r.VideoFrames} video frames; " +
+              (o.Get("--output") is { } copy ? $"copied to {copy}" : "nothing to do")
             : $"repaired {input}{where}: {r.LatentFrames} latent frames in {r.Chunks} chunks kept, covering {r.VideoFrames} video frames" +
               $"{(r.DiscardedBytes > 0 ? $"; {r.DiscardedBytes} bytes after the last intact chunk cut" : "")} ({r.StopReason})");
         return 0;

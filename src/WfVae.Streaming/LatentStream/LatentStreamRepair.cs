@@ -16,8 +16,9 @@ public static class LatentStreamRepair
 {
     /// <summary>
     /// Repairs <paramref name="path"/> in place, or writes the repaired stream to <paramref name="output"/>
-    /// (through <see cref="OutputFile"/>) and leaves the source alone. In place, a file still open by its
-    /// writer is refused: the writer's lock makes the exclusive open fail.
+    /// (through <see cref="OutputFile"/>) and leaves the source alone; a stream that is already complete is left
+    /// as it is, or copied whole to <paramref name="output"/>. In place, a file still open by its writer is
+    /// refused: the writer's lock makes the exclusive open fail.
     /// </summary>
     public static LatentStreamRepairResult Repair(string path, string? output = null)
     {
@@ -30,7 +31,11 @@ public static class LatentStreamRepair
             foreach (var _ in reader.ReadChunks()) { }
             long length = new FileInfo(path).Length;
             if (reader.Complete)
+            {
+                // One asking for a repaired copy gets one, also of a stream that needs no repair (up to its trailer).
+                if (output != null) CopyPrefix(path, output, reader.ValidBytes, null);
                 return new LatentStreamRepairResult(path, true, reader.LatentFramesRead, reader.ChunksRead, reader.Trailer!.VideoFrames, 0, reader.StopReason);
+            }
             if (reader.ChunksRead == 0)
                 throw new InvalidDataException($"'{path}' holds no intact chunk ({reader.StopReason}); there is nothing to repair");
             int t = reader.LatentFramesRead;
@@ -40,7 +45,7 @@ public static class LatentStreamRepair
         }
         // Closed first: the in-place repair's exclusive open must only meet other processes' handles.
         if (output is null) RepairInPlace(path, valid, trailer);
-        else CopyRepaired(path, output, valid, trailer);
+        else CopyPrefix(path, output, valid, trailer);
         return result;
     }
 
@@ -61,7 +66,8 @@ public static class LatentStreamRepair
         }
     }
 
-    private static void CopyRepaired(string path, string output, long valid, LatentStreamTrailer trailer)
+    /// <summary>The first <paramref name="valid"/> bytes of <paramref name="path"/> to <paramref name="output"/>, then <paramref name="trailer"/> if any.</summary>
+    private static void CopyPrefix(string path, string output, long valid, LatentStreamTrailer? trailer)
     {
         using var target = OutputFile.Create(output);
         using (var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
@@ -75,7 +81,7 @@ public static class LatentStreamRepair
                 left -= n;
             }
         }
-        target.Stream.Write(trailer.ToRecord());
+        if (trailer != null) target.Stream.Write(trailer.ToRecord());
         target.Commit();
     }
 }

@@ -136,4 +136,21 @@ public sealed class OutputSafetyCliTests : IDisposable
         Assert.Equal(latents, File.ReadAllBytes(P("z.safetensors")));
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
     }
+
+    [Fact]
+    public void RepairToAnotherNameWritesIt_AlsoWhenNothingNeedsRepair()
+    {
+        var z = Latents();
+        var r = Run("repair", z, P("copy.wfl"));
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("already complete", r.Out);
+        Assert.Contains("copied to", r.Out);
+        Assert.Equal(File.ReadAllBytes(z), File.ReadAllBytes(P("copy.wfl")));
+
+        // Bytes after the trailer are not part of the stream: the copy is the stream alone.
+        File.WriteAllBytes(P("tail.wfl"), [.. File.ReadAllBytes(z), 1, 2, 3]);
+        Assert.Equal(0, Run("repair", P("tail.wfl"), P("copy2.wfl")).Code);
+        Assert.Equal(File.ReadAllBytes(z), File.ReadAllBytes(P("copy2.wfl")));
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
+    }
 }
