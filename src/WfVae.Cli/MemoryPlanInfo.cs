@@ -15,7 +15,7 @@ internal static class MemoryPlanInfo
 
     public static void Print(Options o, WfVaeModel model, TextWriter stdout)
     {
-        int h = Dim(o, "--height"), w = Dim(o, "--width");
+        var (h, w) = FrameSize(o);
         int chunk = Dim(o, "--chunk", fallback: 4);
         if (chunk % WfVaeConfig.TemporalCompression != 0)
             throw new UsageException($"--chunk must be a multiple of {WfVaeConfig.TemporalCompression} video frames, got {chunk}");
@@ -52,6 +52,15 @@ internal static class MemoryPlanInfo
                          $"weights + caches + {(r.ScratchBytes > 0 ? "scratch + " : "")}activations {MiB(r.PlannedBytes)}");
 
     private static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
+
+    /// <summary>--height and --width: multiples of 8 whose frame of floats fits one push (as raw f32 input must).</summary>
+    internal static (int Height, int Width) FrameSize(Options o)
+    {
+        int h = Dim(o, "--height"), w = Dim(o, "--width");
+        try { _ = new WfVae.Streaming.RawFrameFormat(WfVae.Streaming.RawPixelFormat.PlanarFloat32, w, h); }
+        catch (ArgumentException e) { throw new UsageException($"--width {w} --height {h}: {e.Message}"); }
+        return (h, w);
+    }
 
     internal static int Dim(Options o, string name, int? fallback = null)
     {

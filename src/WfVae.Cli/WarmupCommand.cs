@@ -18,8 +18,7 @@ internal static class WarmupCommand
 
     public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
-        int h = o.Has("--height") || o.Has("--width") ? MemoryPlanInfo.Dim(o, "--height") : DefaultSize;
-        int w = o.Has("--height") || o.Has("--width") ? MemoryPlanInfo.Dim(o, "--width") : DefaultSize;
+        var (h, w) = o.Has("--height") || o.Has("--width") ? MemoryPlanInfo.FrameSize(o) : (DefaultSize, DefaultSize);
         var clock = Stopwatch.StartNew();
         var model = ModelCommands.LoadModel(o, stderr, "warmup");
         var device = model.Device;

@@ -193,6 +193,9 @@ public sealed class BadInputCliTests : IDisposable
         AssertFails(2, Run("encode", "--model", model, "--input", io, "--output", P("a.wfl"), "--polcy", "drop"), "did you mean --policy?");
         AssertFails(2, Run("encode", "--model", model, "--input", io, "--output", P("a.wfl"), "--chunk", "3"), "multiple of 4");
         AssertFails(2, Run("info", "--model", model, "--frobnicate"), "unknown option '--frobnicate'");
+        // Frame sizes whose frames of floats overflow a push (an "Arithmetic operation resulted in an overflow" of old).
+        AssertFails(2, Run("warmup", "--model", model, "--height", "65536", "--width", "65536"), "65536x65536 frame is too large");
+        AssertFails(2, Run("info", "--model", model, "--height", "100000", "--width", "100000"), "100000x100000 frame is too large");
         Assert.Empty(Directory.GetFiles(_dir));
     }
 
