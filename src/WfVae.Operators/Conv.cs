@@ -208,7 +208,11 @@ public static class Conv
         }
         var variant = VariantFor(rec.Device, precision, w, past, x, strideT, strideHW, padding, wo, y, residual);
         var tiles = TilesFor(rec.Device, variant, w.Cout, n);
-        tiles.Validate(rec.Device, variant);
+        try { tiles.Validate(rec.Device, variant); }
+        catch (ArgumentException e) when (rec.Device.Options.Kernels.Tiles != null)
+        {
+            throw new ArgumentException($"{DeviceOptions.TilesVariable}={rec.Device.Options.Kernels.Tiles}: {e.Message}", e);
+        }
         LogChoice(rec.Device, label ?? "conv", w, n, variant, precision, tiles);
         var pipe = rec.Device.Pipelines.Get(Shader.Kernel((int)variant, precision), [tiles.WG, tiles.WGN, tiles.TM, tiles.TN, tiles.BK, tiles.Subgroup8 ? 1 : 0]);
         // The row kernel's invocations own segments of TN consecutive columns of one output row (WGN per workgroup).

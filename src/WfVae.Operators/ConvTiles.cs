@@ -94,9 +94,21 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
         return rest > 0 && rest <= BN / 2 ? this with { TN = TN / 2 } : this;
     }
 
+    /// <summary>
+    /// Outputs one invocation computes at most (TM × TN): twice the largest default tile (16 × 16). Each keeps an
+    /// accumulator in registers and the loops over them are unrolled, so the compile time grows faster than the tile:
+    /// on lavapipe a 32 × 32 tile took about 2 minutes to compile, a 64 × 32 one outlasted a 4-minute run.
+    /// </summary>
+    public const int MaxOutputsPerInvocation = 512;
+
+    /// <summary>Invocations per workgroup at most: what GPUs and lavapipe offer (maxComputeWorkGroupInvocations).</summary>
+    public const int MaxInvocations = 1024;
+
     /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
     public void Validate(VulkanDevice d, KernelVariant v)
     {
+        if ((long)TM * TN > MaxOutputsPerInvocation || WG > MaxInvocations)
+            throw new ArgumentException($"conv tiles {this}: at most {MaxInvocations} invocations (WG) of at most {MaxOutputsPerInvocation} outputs (TM x TN) each");
         if (v != KernelVariant.Ssbo)
         {
             // Texel variant: TN is any count (positions 8 apart), WGN a multiple of 8 (subgroups of consecutive positions).

@@ -41,6 +41,25 @@ public sealed class ConvTileChoiceTests(GpuFixture gpu)
             Assert.Equal(wide, ConvTiles.For(d, variant, cout));
     }
 
+    /// <summary>Tiles no compiler finishes in reasonable time (64x64 outputs per invocation) are refused before any shader is built.</summary>
+    [Theory]
+    [InlineData(64, 64, 64, 64, 64)]
+    [InlineData(2048, 8, 4, 4, 8)]
+    public void OversizedTileOverridesAreRefusedNamingTheVariable(int wg, int wgn, int tm, int tn, int bk)
+    {
+        var tiles = new TileShape(wg, wgn, tm, tn, bk);
+        using var d = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", Kernels = new KernelOptions { Tiles = tiles } });
+        using var w = ConvWeights.Upload(d, new float[3 * 5], new float[3], 3, 5, 1, 1, 1);
+        using var x = d.CreateTensor(5, 2, 7, 11);
+        using var y = d.CreateTensor(3, 2, 7, 11);
+        using var rec = d.BeginCommands();
+        int built = d.Pipelines.Built;
+        var e = Assert.Throws<ArgumentException>(() => Conv.Forward(rec, null, x, w, y, label: "test.oversized_tiles"));
+        Assert.StartsWith($"WFVAE_CONV_TILES={tiles}: ", e.Message);
+        Assert.Contains("at most", e.Message);
+        Assert.Equal(built, d.Pipelines.Built);
+    }
+
     [Fact]
     public void TheTileLogNamesLayerVariantPrecisionAndTilesOncePerLayer()
     {
