@@ -24,9 +24,13 @@ public static class Interrupts
         {
             (PosixSignal.SIGINT, "SIGINT", 2), (PosixSignal.SIGTERM, "SIGTERM", 15), (PosixSignal.SIGHUP, "SIGHUP", 1),
         };
+        int signalled = 0;
         return new Registrations(handlers.Select(h => PosixSignalRegistration.Create(h.Signal, context =>
         {
             context.Cancel = true; // the process ends below, after the clean-up
+            // The first signal decides the line and the exit code; a later one (timeout(1) signals twice, a second
+            // Ctrl-C) arrives while the first is exiting and must not print a second line or change the code.
+            if (Interlocked.Exchange(ref signalled, 1) != 0) return;
             var kept = OutputFile.Abandon();
             stderr.WriteLine($"{prefix}: interrupted by {h.Name}; unfinished outputs deleted{(kept.Count > 0 ? "; " + keptNote(kept) : "")}");
             stderr.Flush();

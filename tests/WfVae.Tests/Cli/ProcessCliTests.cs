@@ -164,6 +164,22 @@ public sealed class ProcessCliTests : IDisposable
     }
 
     [Fact]
+    public void ASecondSignalDuringTheExitChangesNothing()
+    {
+        using var p = Start("recon", "--model", _model, "--raw", $"{W}x{H}@25", "-", P("out.rgb"), "--quiet");
+        p.StandardInput.BaseStream.Write(Frames(101, seed: 2));
+        p.StandardInput.BaseStream.Flush();
+        WaitFor(() => OutputFile.TemporariesOf(P("out.rgb")) is [var temp] && new FileInfo(temp).Length > 0, "decoded frames");
+        // One kill(1) sends both, back to back, as timeout(1) and an impatient second Ctrl-C do.
+        using (var kill = Process.Start("sh", ["-c", $"kill -s TERM {p.Id}; kill -s INT {p.Id}"])!) kill.WaitForExit();
+        var (code, err) = Finish(p);
+        // Which one is handled first is the kernel's choice (pending signals go lowest number first): one line, its code.
+        string first = code == 143 ? "SIGTERM" : code == 130 ? "SIGINT" : $"exit {code}";
+        Assert.Equal($"wfvae recon: interrupted by {first}; unfinished outputs deleted", err.Trim());
+        Assert.Empty(Directory.GetFiles(_dir, "out.rgb*"));
+    }
+
+    [Fact]
     public void AReaderThatGoesAwayEndsTheProcessWith141()
     {
         File.WriteAllBytes(P("in.rgb"), Frames(120, seed: 3));
