@@ -187,7 +187,7 @@ public static class CommandLine
         "decode" => DecodeCommand.Run(options, stdout, stderr),
         "recon" => ReconCommand.Run(options, stdout, stderr),
         "info" => ModelCommands.Info(options, stdout, stderr),
-        "repair" => RepairCommand.Run(options, stdout),
+        "repair" => RepairCommand.Run(options, stdout, stderr),
         "convert" => ConvertCommand.Run(options, stdout),
         "generate" => GenerateCommand.Run(options, stdout, stderr),
         "verify" => VerifyCommand.Run(options, stdout),

@@ -9,15 +9,17 @@ namespace WfVae.Cli;
 /// </summary>
 internal static class RepairCommand
 {
-    public static int Run(Options o, TextWriter stdout)
+    public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
         var input = o.Require("--input");
         if (InputFormats.Of(input) != InputFormat.LatentStream && File.Exists(input))
             throw new InvalidDataException($"'{input}' is not a latent stream (it does not start with \"WFVAELAT\")");
         var r = LatentStreamRepair.Repair(input, o.Get("--output"));
         if (o.Has("--quiet")) return 0;
+        // With the stream on stdout (--output -), the summary would land inside it.
+        var messages = StreamOptions.MessageWriter(o, stdout, stderr);
         var where = o.Get("--output") is { } output ? $" -> {output}" : " (in place)";
-        stdout.WriteLine(r.WasComplete
+        messages.WriteLine(r.WasComplete
             ? $"{input} is already complete: {r.LatentFrames} latent frames in {r.Chunks} chunks, {r.VideoFrames} video frames; " +
               (o.Get("--output") is { } copy ? $"copied to {copy}" : "nothing to do")
             : $"repaired {input}{where}: {r.LatentFrames} latent frames in {r.Chunks} chunks kept, covering {r.VideoFrames} video frames" +

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 
 namespace WfVae.IO;
 
@@ -109,7 +108,7 @@ public sealed class OutputFile : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (Committed) throw new InvalidOperationException($"'{Name}' is already complete");
             return _stream ??= _descriptor > 0
-                ? new FileStream(new SafeFileHandle(_descriptor, ownsHandle: false), FileAccess.Write, 1)
+                ? new DescriptorStream(_descriptor, _descriptor == 1 ? "stdout" : "stderr")
                 : new FileStream(Target, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
         }
     }

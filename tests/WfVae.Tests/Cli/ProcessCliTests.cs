@@ -179,6 +179,42 @@ public sealed class ProcessCliTests : IDisposable
         Assert.Empty(Directory.GetFiles(_dir, "out.rgb*"));
     }
 
+    /// <summary>Runs <paramref name="script"/> with sh, where "$@" is the CLI (stdout redirected by the script itself).</summary>
+    private (int Code, string Err) Shell(string script)
+    {
+        var psi = new ProcessStartInfo("sh") { RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
+        foreach (var a in new[] { "-c", script, "sh", Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "wfvae.dll") })
+            psi.ArgumentList.Add(a);
+        psi.Environment["WFVAE_VALIDATION"] = "0";
+        using var p = Process.Start(psi)!;
+        return Finish(p);
+    }
+
+    [Fact]
+    public void StdoutRedirectedToAFileGetsTheOutputAtItsOffset_AndSummariesGoToStderr()
+    {
+        File.WriteAllBytes(P("in.rgb"), Frames(5, seed: 6));
+        var enc = CliRunner.Run("encode", "--model", _model, "--raw", $"{W}x{H}@25", P("in.rgb"), P("z.wfl"));
+        Assert.True(enc.Code == 0, enc.Err);
+        // What the shell writes to the same file before and after stays around the frames, not inside them.
+        var dec = Shell($"{{ printf head; \"$@\" decode --model '{_model}' z.wfl --raw rgb24 --quiet; printf tail; }} > out.bin");
+        Assert.True(dec.Code == 0, dec.Err);
+        var bytes = File.ReadAllBytes(P("out.bin"));
+        Assert.Equal(4 + 5 * FrameBytes + 4, bytes.Length);
+        Assert.Equal("head"u8.ToArray(), bytes[..4]);
+        Assert.Equal("tail"u8.ToArray(), bytes[^4..]);
+
+        // repair to stdout: the stream alone on stdout (a readable, complete stream), its summary on stderr.
+        var whole = File.ReadAllBytes(P("z.wfl"));
+        File.WriteAllBytes(P("cut.wfl"), whole[..^10]);
+        var rep = Shell("\"$@\" repair cut.wfl - > repaired.wfl");
+        Assert.True(rep.Code == 0, rep.Err);
+        Assert.Contains("repaired cut.wfl -> -", rep.Err);
+        using var r = LatentStreamReader.Open(P("repaired.wfl"));
+        r.ReadAll();
+        Assert.True(r.Complete, r.StopReason);
+    }
+
     [Fact]
     public void AReaderThatGoesAwayEndsTheProcessWith141()
     {
