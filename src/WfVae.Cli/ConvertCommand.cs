@@ -15,8 +15,8 @@ internal static class ConvertCommand
 {
     public static int Run(Options o, TextWriter stdout)
     {
-        var input = o.Require("--input");
-        var output = Path.GetFullPath(o.Require("--output"));
+        var input = o.RequirePath("--input", "convert reads a checkpoint file");
+        var output = Path.GetFullPath(o.RequirePath("--output", "convert writes a checkpoint folder"));
         if (File.Exists(output)) throw new IOException($"--output {output} is a file; give a folder for the checkpoint");
         if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !o.Has("--force"))
             throw new IOException($"output folder {output} is not empty; pass --force to overwrite the checkpoint files in it");

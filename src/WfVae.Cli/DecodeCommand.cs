@@ -20,7 +20,7 @@ internal static class DecodeCommand
 
     public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
-        var input = o.Require("--input");
+        var input = o.RequirePath("--input", "decode reads latents from a .wfl or .safetensors file");
         var raw = StreamOptions.RawFormat(o, sizeRequired: false);
         var output = o.Get("--output") ?? (raw != null ? "-" : throw new UsageException("--output is required"));
         var messages = StreamOptions.IsStdout(output) ? stderr : stdout;

@@ -26,7 +26,7 @@ public static class GenerateCommand
         int seed = 0;
         if (o.Get("--seed") is { } s && !int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out seed))
             throw new UsageException($"--seed '{s}' is not a 32-bit integer");
-        var output = Path.GetFullPath(o.Require("--output"));
+        var output = Path.GetFullPath(o.RequirePath("--output", "generate writes a checkpoint folder"));
         CheckOutputFolder(output, o.Has("--force"));
 
         var manifest = WeightManifest.For(config);

@@ -41,6 +41,10 @@ public sealed class Options
     public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;
     public string Require(string name) => Get(name) ?? throw new UsageException($"{name} is required");
     public bool Has(string name) => _values.ContainsKey(name);
+
+    /// <summary>A required --input/--output that only a file or folder can be: "-" would be taken as a name in the current folder.</summary>
+    public string RequirePath(string name, string what) =>
+        Require(name) is var value && value == "-" ? throw new UsageException($"{name} -: {what}, not stdin or stdout; give a path") : value;
     public string? Device => Get("--device");
 
     /// <summary>Where the devices this command opens write their log lines (set by the dispatcher: stderr, prefixed with the verb).</summary>

@@ -11,7 +11,7 @@ internal static class RepairCommand
 {
     public static int Run(Options o, TextWriter stdout, TextWriter stderr)
     {
-        var input = o.Require("--input");
+        var input = o.RequirePath("--input", "repair completes a latent stream file");
         if (InputFormats.Of(input) != InputFormat.LatentStream && File.Exists(input))
             throw new InvalidDataException($"'{input}' is not a latent stream (it does not start with \"WFVAELAT\")");
         var r = LatentStreamRepair.Repair(input, o.Get("--output"));

@@ -193,6 +193,13 @@ public sealed class BadInputCliTests : IDisposable
         AssertFails(2, Run("encode", "--model", model, "--input", io, "--output", P("a.wfl"), "--polcy", "drop"), "did you mean --policy?");
         AssertFails(2, Run("encode", "--model", model, "--input", io, "--output", P("a.wfl"), "--chunk", "3"), "multiple of 4");
         AssertFails(2, Run("info", "--model", model, "--frobnicate"), "unknown option '--frobnicate'");
+        // "-" where only a path will do: a folder named "-" of old (generate, convert), "'./-' does not exist" (decode, repair).
+        bool dashBefore = Path.Exists("-");
+        AssertFails(2, Run("generate", "--config", Path.Combine(Tiny, "config.json"), "--output", "-"), "--output -: generate writes a checkpoint folder");
+        AssertFails(2, Run("convert", model, "-"), "--output -: convert writes a checkpoint folder");
+        AssertFails(2, Run("decode", "--model", model, "-", P("d.mp4")), "--input -: decode reads latents from a .wfl or .safetensors file");
+        AssertFails(2, Run("repair", "-"), "--input -: repair completes a latent stream file");
+        Assert.Equal(dashBefore, Path.Exists("-"));
         // Frame sizes whose frames of floats overflow a push (an "Arithmetic operation resulted in an overflow" of old).
         AssertFails(2, Run("warmup", "--model", model, "--height", "65536", "--width", "65536"), "65536x65536 frame is too large");
         AssertFails(2, Run("info", "--model", model, "--height", "100000", "--width", "100000"), "100000x100000 frame is too large");
