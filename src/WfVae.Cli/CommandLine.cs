@@ -173,11 +173,18 @@ public static class CommandLine
     {
         // The devices a command opens log to stderr under the verb's name (coop self-check, --verbose kernel lines).
         options.Log = line => stderr.WriteLine($"wfvae {verb}: {line}");
-        // repair's --output may name its input: that is the in-place repair, done safely by the repair itself.
-        if (verb != "repair" && options.Get("--input") is { } input && options.Get("--output") is { } output
-            && WfVae.IO.OutputFile.WouldReplace(output, input))
-            throw new UsageException($"--output '{output}' is the input file: writing it would replace the input; choose another name");
+        RefuseSharedFiles(verb, options);
         return Run(verb, options, stdout, stderr);
+    }
+
+    /// <summary>An output named like the input, or --stats like either, would replace it when written: a usage error.</summary>
+    private static void RefuseSharedFiles(string verb, Options o)
+    {
+        // repair's --output may name its input: that is the in-place repair, done safely by the repair itself.
+        var pairs = new[] { ("--output", "--input"), ("--stats", "--input"), ("--stats", "--output") }.Where(p => verb != "repair" || p.Item1 != "--output");
+        foreach (var (written, other) in pairs)
+            if (o.Get(written) is { } a && o.Get(other) is { } b && WfVae.IO.OutputFile.SameFile(a, b))
+                throw new UsageException($"{written} '{a}' is also the {other} file: writing it would replace that; choose another name");
     }
 
     private static int Run(string verb, Options options, TextWriter stdout, TextWriter stderr) => verb switch

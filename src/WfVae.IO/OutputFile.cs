@@ -172,13 +172,14 @@ public sealed class OutputFile : IDisposable
     }
 
     /// <summary>
-    /// Whether writing <paramref name="output"/> would replace the existing regular file <paramref name="input"/>
-    /// (relative names and symbolic links resolved): the commit's rename would destroy what the output is made from.
+    /// Whether two names a command reads or writes are one regular file, existing or not yet (relative names and
+    /// symbolic links resolved): writing one would replace the other. "-", devices and FIFOs may be shared (/dev/null).
     /// </summary>
-    public static bool WouldReplace(string output, string input)
+    public static bool SameFile(string a, string b)
     {
-        if (output == "-" || input == "-" || FileKinds.Of(input) != FileKind.Regular) return false;
-        return ResolveLinks(Path.GetFullPath(output)) == ResolveLinks(Path.GetFullPath(input));
+        if (a == "-" || b == "-") return false;
+        var target = ResolveLinks(Path.GetFullPath(a));
+        return target == ResolveLinks(Path.GetFullPath(b)) && FileKinds.Of(target) is FileKind.Regular or FileKind.Missing;
     }
 
     /// <summary>Temporaries left beside <paramref name="path"/> by writers that never completed (newest first).</summary>

@@ -124,14 +124,19 @@ public sealed class OutputSafetyCliTests : IDisposable
             new[] { "recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("in.rgb") },
             ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("alias.rgb")],          // through a link
             ["decode", P("z.safetensors"), Path.Combine(_dir, ".", "z.safetensors")], // another spelling
+            ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("out.mp4"), "--stats", P("out.mp4")], // output not there yet
+            ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("out2.mp4"), "--stats", P("in.rgb")],
         };
         foreach (var args in cases)
         {
             var r = Run([.. args, "--model", _model]);
             Assert.True(r.Code == 2, $"exit {r.Code}: {r.Err}");
             Assert.Single(r.Err.Trim().Split('\n'));
-            Assert.Contains("is the input file", r.Err);
+            Assert.Matches("is also the --(input|output) file", r.Err);
         }
+        Assert.False(File.Exists(P("out.mp4")));
+        var devices = Run("decode", "--model", _model, P("z.safetensors"), "/dev/null", "--raw", "rgb24", "--stats", "/dev/null");
+        Assert.True(devices.Code == 0, devices.Err); // a device is no file to replace: both may name it
         Assert.Equal(rgb, File.ReadAllBytes(P("in.rgb")));
         Assert.Equal(latents, File.ReadAllBytes(P("z.safetensors")));
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
