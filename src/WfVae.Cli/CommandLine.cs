@@ -133,6 +133,12 @@ public static class CommandLine
             stderr.WriteLine($"wfvae: unknown command '{args[0]}' (see 'wfvae help')");
             return 2;
         }
+        // System.CommandLine keeps a response file it cannot read as a word, which surfaced as "Required command was not provided".
+        if (args.FirstOrDefault(a => a.Length > 1 && a[0] == '@' && !File.Exists(a[1..])) is { } missing)
+        {
+            stderr.WriteLine($"wfvae: response file '{missing[1..]}' is not a readable file (an argument starting with @ names one; write ./{missing} for a file named so)");
+            return 2;
+        }
         var verb = args[0];
         try
         {

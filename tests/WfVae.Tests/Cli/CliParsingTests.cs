@@ -47,6 +47,9 @@ public sealed class CliParsingTests : IDisposable
         var fromFile = Run("@" + rsp);
         Assert.Equal(2, fromFile.Code);
         Assert.Contains("unknown preset 'nope'", fromFile.Err);
+        var missing = Run("@" + Path.Combine(_dir, "nope.rsp"));
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("response file '" + Path.Combine(_dir, "nope.rsp") + "' is not a readable file", missing.Err);
         var equals = Run("generate", "--preset=nope", "--output=" + Path.Combine(_dir, "out"));
         Assert.Equal(2, equals.Code);
         Assert.Contains("unknown preset 'nope'", equals.Err);
