@@ -363,7 +363,8 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         if (options.PipelineCachePath == "") return null;
         if (options.PipelineCachePath != null) return options.PipelineCachePath;
         var root = UserCache.Folder;
-        var safe = string.Concat(info.Name.Select(c => char.IsLetterOrDigit(c) ? c : '_'));
+        // The driver is part of the name: two drivers of one device (Mesa 22.3 and 25 lavapipe) would overwrite each other's cache.
+        var safe = string.Concat($"{info.Name}-{info.Driver}".Select(c => char.IsLetterOrDigit(c) ? c : '_'));
         return Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
     }
 

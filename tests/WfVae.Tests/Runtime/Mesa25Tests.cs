@@ -24,9 +24,15 @@ public sealed partial class Mesa25Tests : IDisposable
     public void TheGoldenCaseAndStreamingHoldOnMesa25()
     {
         var env = FetchMesa25();
+        env["XDG_CACHE_HOME"] = P("cache");
         var tiny = TestPaths.Golden("tiny");
         var verify = Wfvae(env, "verify", "--case", tiny, "--verbose");
         Assert.True(verify.Code == 0, verify.Out + verify.Err);
+        // The system's Mesa 22.3 names the device alike, but keeps its own pipeline cache beside Mesa 25's.
+        Ok(Wfvae(new() { ["XDG_CACHE_HOME"] = P("cache") }, "verify", "--case", tiny));
+        var caches = Directory.GetFiles(P("cache/wfvae"), "pipelines-*.bin");
+        Assert.Equal(2, caches.Length);
+        Assert.Single(caches, c => c.Contains("Mesa_25", StringComparison.Ordinal));
         // Mesa 25 runs the Winograd products through device addresses (WinogradConv.UsesAddressLoads).
         Assert.Contains("texel+address", verify.Err);
         // The driver really was Mesa 25's llvmpipe, not the system's 22.3.
