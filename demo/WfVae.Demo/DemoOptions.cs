@@ -56,7 +56,17 @@ public sealed record DemoOptions
 
     private static string Quote(string s) => s.Any(char.IsWhiteSpace) ? $"\"{s}\"" : s;
 
-    private static readonly string[] ValueOptions = ["--input", "--model", "--frames", "--size", "--chunk", "--output", "--devices"];
+    // The options that take a value, each with how it sets the options (one table for the parser and its refusals).
+    private static readonly Dictionary<string, Func<DemoOptions, string, string, DemoOptions>> ValueOptions = new()
+    {
+        ["--input"] = (o, n, v) => o with { Input = NonEmpty(n, v) },
+        ["--model"] = (o, n, v) => o with { Model = NonEmpty(n, v) },
+        ["--frames"] = (o, _, v) => o with { Frames = ParseFrames(v) },
+        ["--size"] = (o, _, v) => ParseSize(o, v),
+        ["--chunk"] = (o, n, v) => o with { Chunk = Positive(n, v) },
+        ["--output"] = (o, n, v) => o with { Output = NonEmpty(n, v) },
+        ["--devices"] = (o, n, v) => o with { Devices = NonEmpty(n, v) },
+    };
 
     public static DemoOptions Parse(IReadOnlyList<string> args)
     {
@@ -67,20 +77,9 @@ public sealed record DemoOptions
             if (name is "--help" or "-h" or "help") { o = o with { Help = true }; continue; }
             if (name == "--synthetic") { o = o with { Synthetic = true }; continue; }
             if (!name.StartsWith("--", StringComparison.Ordinal)) throw new DemoUsageException($"unexpected argument '{name}' (see --help)");
-            if (!ValueOptions.Contains(name)) throw new DemoUsageException($"unknown option '{name}' (see --help)");
+            if (!ValueOptions.TryGetValue(name, out var set)) throw new DemoUsageException($"unknown option '{name}' (see --help)");
             if (i + 1 >= args.Count) throw new DemoUsageException($"{name} needs a value");
-            string value = args[++i];
-            o = name switch
-            {
-                "--input" => o with { Input = NonEmpty(name, value) },
-                "--model" => o with { Model = NonEmpty(name, value) },
-                "--frames" => o with { Frames = ParseFrames(value) },
-                "--size" => ParseSize(o, value),
-                "--chunk" => o with { Chunk = Positive(name, value) },
-                "--output" => o with { Output = NonEmpty(name, value) },
-                "--devices" => o with { Devices = NonEmpty(name, value) },
-                _ => throw new DemoUsageException($"unknown option '{name}' (see --help)"),
-            };
+            o = set(o, name, args[++i]);
         }
         if (o.Synthetic && o.Input != null) throw new DemoUsageException("--synthetic and --input exclude each other");
         return o;

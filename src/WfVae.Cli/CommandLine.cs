@@ -191,6 +191,8 @@ public static class CommandLine
         foreach (var (written, other) in pairs)
             if (o.Get(written) is { } a && o.Get(other) is { } b && WfVae.IO.OutputFile.SameFile(a, b))
                 throw new UsageException($"{written} '{a}' is also the {other} file: writing it would replace that; choose another name");
+        if (o.Get("--stats") is { } stats && o.Get("--output") is { } output && WfVae.IO.OutputFile.IsStdout(stats) && WfVae.IO.OutputFile.IsStdout(output))
+            throw new UsageException($"--stats '{stats}' and --output '{output}' both write to standard output: the statistics would land inside the output; send one of them to a file");
     }
 
     private static int Run(string verb, Options options, TextWriter stdout, TextWriter stderr) => verb switch

@@ -110,7 +110,7 @@ internal static class StreamOptions
     public static Stream OpenInput(string path) => path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
 
     /// <summary>True when an output is standard output: then messages go to stderr, not stdout.</summary>
-    public static bool IsStdout(string? output) => output == "-";
+    public static bool IsStdout(string? output) => output != null && WfVae.IO.OutputFile.IsStdout(output);
 
     /// <summary>Where summaries go: stdout, unless stdout carries the frames.</summary>
     public static TextWriter MessageWriter(Options o, TextWriter stdout, TextWriter stderr) => IsStdout(o.Get("--output")) ? stderr : stdout;

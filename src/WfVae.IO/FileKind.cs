@@ -84,6 +84,29 @@ public static unsafe partial class FileKinds
         }
     }
 
+    private const uint StatxIno = 0x100;
+
+    /// <summary>
+    /// The device and inode of what <paramref name="path"/> names (links followed, in every folder of the path), so
+    /// that two spellings of one file compare equal; null where it is missing or cannot be asked (not Linux).
+    /// </summary>
+    public static (uint Major, uint Minor, ulong Inode)? Identity(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!OperatingSystem.IsLinux()) return null;
+        byte* buffer = stackalloc byte[256];
+        try
+        {
+            if (Statx(AtFdCwd, path, 0, StatxType | StatxIno, buffer) != 0) return null;
+            // struct statx: stx_ino at 32, stx_dev_major and stx_dev_minor at 136 and 140.
+            return (*(uint*)(buffer + 136), *(uint*)(buffer + 140), *(ulong*)(buffer + 32));
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return null;
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 }

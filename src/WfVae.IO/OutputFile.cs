@@ -58,7 +58,7 @@ public sealed class OutputFile : IDisposable
     public static OutputFile Create(string path, bool keepOnFailure = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (path == "-" || path == "/dev/stdout") return Standard(path, 1);
+        if (IsStdout(path)) return Standard(path, 1);
         if (path == "/dev/stderr") return Standard(path, 2);
         var target = ResolveLinks(Path.GetFullPath(path));
         var kind = FileKinds.Of(target);
@@ -178,8 +178,23 @@ public sealed class OutputFile : IDisposable
     public static bool SameFile(string a, string b)
     {
         if (a == "-" || b == "-") return false;
-        var target = ResolveLinks(Path.GetFullPath(a));
-        return target == ResolveLinks(Path.GetFullPath(b)) && FileKinds.Of(target) is FileKind.Regular or FileKind.Missing;
+        var ta = ResolveLinks(Path.GetFullPath(a));
+        var tb = ResolveLinks(Path.GetFullPath(b));
+        return FileKinds.Of(ta) is FileKind.Regular or FileKind.Missing && Place(ta) == Place(tb);
+    }
+
+    /// <summary>Names that write to standard output: "-" and the device names of descriptor 1.</summary>
+    public static bool IsStdout(string path) => path is "-" or "/dev/stdout" or "/dev/fd/1" or "/proc/self/fd/1";
+
+    // Where a file is or would be: its device and inode, else its folder's and its name, so that links in any folder
+    // of either path, "..", hard links and letter case (where the file system ignores it) cannot hide that two names
+    // are one file; the path itself where the system cannot be asked.
+    private static string Place(string full)
+    {
+        if (FileKinds.Identity(full) is { } file) return file.ToString();
+        var folder = Path.GetDirectoryName(full);
+        if (folder != null && FileKinds.Identity(folder) is { } dir) return $"{dir}/{Path.GetFileName(full)}";
+        return OperatingSystem.IsLinux() ? full : full.ToUpperInvariant();
     }
 
     /// <summary>Temporaries left beside <paramref name="path"/> by writers that never completed (newest first).</summary>
@@ -213,7 +228,8 @@ public sealed class OutputFile : IDisposable
             // The error names the temporary, which the user never named: say which output and folder failed.
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                var why = e is UnauthorizedAccessException ? "permission denied" : e is FileNotFoundException ? "it takes no new files" : e.Message;
+                var why = e is UnauthorizedAccessException ? "permission denied" : e is FileNotFoundException ? "it takes no new files"
+                    : e.Message.Replace($" : '{temp}'", "", StringComparison.Ordinal).Replace(temp, name, StringComparison.Ordinal);
                 throw new IOException($"cannot write '{name}': no file can be created in '{folder}' ({why})", e);
             }
         }

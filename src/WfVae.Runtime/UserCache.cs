@@ -7,15 +7,13 @@ namespace WfVae.Runtime;
 /// </summary>
 public static class UserCache
 {
-    public static string Folder => Resolve(Environment.GetEnvironmentVariable("XDG_CACHE_HOME"),
-        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify));
+    public static string Folder => Resolve(Environment.GetEnvironmentVariable("XDG_CACHE_HOME"), DefaultRoot());
 
-    /// <summary>The folder for an <c>XDG_CACHE_HOME</c> value (null or empty when unset) and a home folder.</summary>
-    public static string Resolve(string? xdgCacheHome, string home)
-    {
-        if (!string.IsNullOrEmpty(xdgCacheHome)) return Path.Combine(xdgCacheHome, "wfvae");
-        if (OperatingSystem.IsWindows())
-            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "wfvae");
-        return Path.Combine(home, ".cache", "wfvae");
-    }
+    /// <summary>The folder for an <c>XDG_CACHE_HOME</c> value (null or empty when unset) and the system's default root.</summary>
+    public static string Resolve(string? xdgCacheHome, string defaultRoot) =>
+        Path.Combine(string.IsNullOrEmpty(xdgCacheHome) ? defaultRoot : xdgCacheHome, "wfvae");
+
+    private static string DefaultRoot() => OperatingSystem.IsWindows()
+        ? Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify)
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify), ".cache");
 }

@@ -116,6 +116,8 @@ public sealed class OutputSafetyCliTests : IDisposable
         File.WriteAllBytes(P("in.rgb"), Enumerable.Range(0, Frames * W * H * 3).Select(i => (byte)(i * 7 % 253)).ToArray());
         var rgb = File.ReadAllBytes(P("in.rgb"));
         File.CreateSymbolicLink(P("alias.rgb"), "in.rgb");
+        Directory.CreateSymbolicLink(P("linkdir"), ".");
+        using (var ln = System.Diagnostics.Process.Start("ln", [P("in.rgb"), P("hard.rgb")])) ln.WaitForExit();
         var enc = Run("encode", "--model", _model, "--input", P("in.rgb"), "--raw", $"{W}x{H}@25", "--output", P("z.safetensors"));
         Assert.True(enc.Code == 0, enc.Err);
         var latents = File.ReadAllBytes(P("z.safetensors"));
@@ -123,6 +125,8 @@ public sealed class OutputSafetyCliTests : IDisposable
         {
             new[] { "recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("in.rgb") },
             ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("alias.rgb")],          // through a link
+            ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("linkdir/in.rgb")],     // through a linked folder
+            ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("hard.rgb")],           // a hard link
             ["decode", P("z.safetensors"), Path.Combine(_dir, ".", "z.safetensors")], // another spelling
             ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("out.mp4"), "--stats", P("out.mp4")], // output not there yet
             ["recon", "--raw", $"{W}x{H}@25", P("in.rgb"), P("out2.mp4"), "--stats", P("in.rgb")],
@@ -135,6 +139,12 @@ public sealed class OutputSafetyCliTests : IDisposable
             Assert.Matches("is also the --(input|output) file", r.Err);
         }
         Assert.False(File.Exists(P("out.mp4")));
+        foreach (var stdout in new[] { "-", "/dev/stdout" })
+        {
+            var both = Run("decode", "--model", _model, P("z.safetensors"), stdout, "--raw", "rgb24", "--stats", "-");
+            Assert.True(both.Code == 2, $"exit {both.Code}: {both.Err}");
+            Assert.Contains("both write to standard output", both.Err);
+        }
         var devices = Run("decode", "--model", _model, P("z.safetensors"), "/dev/null", "--raw", "rgb24", "--stats", "/dev/null");
         Assert.True(devices.Code == 0, devices.Err); // a device is no file to replace: both may name it
         Assert.Equal(rgb, File.ReadAllBytes(P("in.rgb")));

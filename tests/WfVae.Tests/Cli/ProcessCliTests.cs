@@ -203,6 +203,11 @@ public sealed class ProcessCliTests : IDisposable
         Assert.Equal(4 + 5 * FrameBytes + 4, bytes.Length);
         Assert.Equal("head"u8.ToArray(), bytes[..4]);
         Assert.Equal("tail"u8.ToArray(), bytes[^4..]);
+        // /dev/stdout is standard output too: the summary goes to stderr, not among the frames.
+        var dev = Shell($"\"$@\" decode --model '{_model}' z.wfl /dev/stdout --raw rgb24 > dev.bin");
+        Assert.True(dev.Code == 0, dev.Err);
+        Assert.Equal(5 * FrameBytes, new FileInfo(P("dev.bin")).Length);
+        Assert.Contains("decoded", dev.Err);
 
         // repair to stdout: the stream alone on stdout (a readable, complete stream), its summary on stderr.
         var whole = File.ReadAllBytes(P("z.wfl"));

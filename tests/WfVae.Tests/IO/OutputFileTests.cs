@@ -104,10 +104,12 @@ public sealed class OutputFileTests : IDisposable
         Assert.Contains("does not exist", missing.Message);
 
         // Folders that take no new file, even from root: the error names the output and the folder, not the temporary.
-        foreach (var (path, why) in new[] { ("/proc/out.bin", "it takes no new files"), ("/sys/out.bin", "permission denied") })
+        // Why differs by how /sys is mounted (permission denied, read-only file system): only the names are fixed.
+        foreach (var path in new[] { "/proc/out.bin", "/sys/out.bin" })
         {
             var e = Assert.Throws<IOException>(() => OutputFile.Create(path));
-            Assert.Equal($"cannot write '{path}': no file can be created in '{Path.GetDirectoryName(path)}' ({why})", e.Message);
+            Assert.StartsWith($"cannot write '{path}': no file can be created in '{Path.GetDirectoryName(path)}' (", e.Message);
+            Assert.DoesNotContain(".partial", e.Message);
         }
     }
 

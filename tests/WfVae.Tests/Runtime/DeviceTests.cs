@@ -235,14 +235,13 @@ public sealed class DisposalTests(GpuFixture gpu)
 public sealed class PipelineCacheTests
 {
     [Fact]
-    public void TheUserCacheFollowsXdgCacheHomeElseHomeDotCache()
+    public void TheUserCacheFollowsXdgCacheHomeElseTheSystemDefault()
     {
-        Assert.Equal(Path.Combine("/x/cache", "wfvae"), UserCache.Resolve("/x/cache", "/home/u"));
-        if (!OperatingSystem.IsWindows())
-        {
-            Assert.Equal("/home/u/.cache/wfvae", UserCache.Resolve(null, "/home/u"));
-            Assert.Equal("/home/u/.cache/wfvae", UserCache.Resolve("", "/home/u"));
-        }
+        Assert.Equal(Path.Combine("/x/cache", "wfvae"), UserCache.Resolve("/x/cache", "/home/u/.cache"));
+        Assert.Equal(Path.Combine("/home/u/.cache", "wfvae"), UserCache.Resolve(null, "/home/u/.cache"));
+        Assert.Equal(Path.Combine("/home/u/.cache", "wfvae"), UserCache.Resolve("", "/home/u/.cache"));
+        if (!OperatingSystem.IsWindows() && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("XDG_CACHE_HOME")))
+            Assert.Equal(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "wfvae"), UserCache.Folder);
     }
 
     [Fact]
