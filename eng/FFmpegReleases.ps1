@@ -36,8 +36,7 @@ $FFmpegAptPackages = @('libx264-dev', 'zlib1g-dev', 'pkg-config', 'make', 'xz-ut
 
 function Get-FFmpegCache {
     if ($env:WFVAE_FFMPEG_CACHE) { return $env:WFVAE_FFMPEG_CACHE }
-    # Outside artifacts/ so `clean` does not throw away builds that take minutes each.
-    return (Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache/wfvae/ffmpeg')
+    return (Join-Path (Get-WfVaeUserCache) 'ffmpeg')
 }
 
 # The newest Debian source version (with epoch) of each release line, from `apt-cache showsrc`.

@@ -16,8 +16,7 @@ $MesaDebs = @('mesa-vulkan-drivers', 'libdrm2', 'libdrm-amdgpu1')
 
 function Get-MesaCache {
     if ($env:WFVAE_MESA_CACHE) { return $env:WFVAE_MESA_CACHE }
-    # Outside artifacts/ so `clean` does not throw the download away.
-    return (Join-Path ([Environment]::GetFolderPath('UserProfile')) ".cache/wfvae/mesa-$MesaMajor")
+    return (Join-Path (Get-WfVaeUserCache) "mesa-$MesaMajor")
 }
 
 # Downloads the packages of $MesaSuite into <cache>/debs (apt-get download; nothing is installed).

@@ -2,6 +2,13 @@
 # carry (FFmpeg sources of newer releases, Mesa from backports), without touching the system's apt state.
 # Dot-sourced by build.ps1 before the scripts that use it.
 
+# The user's cache folder for the build's downloads, as the engine's UserCache.Folder: $XDG_CACHE_HOME/wfvae, else
+# ~/.cache/wfvae. Outside artifacts/ so `clean` does not throw away what takes minutes to fetch or build.
+function Get-WfVaeUserCache {
+    $root = if ($env:XDG_CACHE_HOME) { $env:XDG_CACHE_HOME } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.cache' }
+    return (Join-Path $root 'wfvae')
+}
+
 # apt-get/apt-cache options for <Cache>/apt, whose sources.list holds $Kind ('deb' or 'deb-src') lines of $Suites.
 function Get-PrivateAptOptions([string]$Cache, [string]$Kind, [string[]]$Suites) {
     $apt = Join-Path $Cache 'apt'
