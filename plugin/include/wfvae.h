@@ -49,6 +49,11 @@
  *   The log callback (wfvae_set_log) may call the plugin, but not on the handle whose call it is logging: such a
  *   call returns WFVAE_E_STATE (wfvae_close leaves that handle open), since that call is still using its stream.
  *   The callback's own calls do not change the last error of the call being logged.
+ *   The callback runs on the thread of the call being logged, so calls on different handles may run it at
+ *   the same time on different threads: make it thread-safe. It may call into another handle while that
+ *   handle's call is logging (it then waits for that call to return). wfvae_set_log applies to every handle,
+ *   open ones included, from the next line on; it does not wait for a callback already running, so the old
+ *   callback and user pointer must stay valid until the calls that may be logging with them have returned.
  */
 #ifndef WFVAE_H
 #define WFVAE_H

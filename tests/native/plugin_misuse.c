@@ -3,7 +3,8 @@
  * wrong (built with AddressSanitizer and run by tests/WfVae.Tests/Plugin/PluginMisuseTests.cs):
  * NULL handles and pointers, made-up and closed handles, calls out of order and twice, bad sizes,
  * several threads on one handle while another thread closes it, two handles at once, a log callback that
- * calls back into the handle whose call it logs (run with WFVAE_VERBOSE=1, so that pushes log).
+ * calls back into the handle whose call it logs (run with WFVAE_VERBOSE=1, so that pushes log), log callbacks of
+ * two handles running at once, one of them calling into the other handle while that one's push is logging.
  *
  *   plugin_misuse <model>
  *
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wfvae.h"
@@ -186,6 +188,86 @@ static void reentrant_callback(const char *model)
     assert_that("reentrant_closed_quietly", wfvae_last_error()[0] == 0);
 }
 
+/* Two threads push on two handles; their callbacks must be able to run at once. The one logging A's push waits until
+ * the one logging B's push has started, then asks for B's info while B's push (holding B) still runs and logs. With a
+ * callback run under a lock shared by all handles, B's log line waits for that lock, A's callback for B: a deadlock,
+ * which the bounded waits turn into failed cases. */
+static wfvae_model *cross_a, *cross_b;
+static __thread int cross_role; /* 1: pushing A, 2: pushing B, 0: not in a push of this case */
+static int b_logging, a_asking, a_done, b_gave_up;
+static pthread_mutex_t cross_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cross_cond = PTHREAD_COND_INITIALIZER;
+
+/* Waits (cross_lock held) until *flag is set; 0 after 120 s, far beyond a push of the tiny model. */
+static int cross_wait(const int *flag)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 120;
+    while (!*flag)
+        if (pthread_cond_timedwait(&cross_cond, &cross_lock, &until) != 0) return *flag;
+    return 1;
+}
+
+static void cross_signal(int *flag)
+{
+    pthread_mutex_lock(&cross_lock);
+    *flag = 1;
+    pthread_cond_broadcast(&cross_cond);
+    pthread_mutex_unlock(&cross_lock);
+}
+
+static void cross_log(const char *line, void *user)
+{
+    (void)line;
+    (void)user;
+    if (cross_role == 2 && !b_logging) {
+        cross_signal(&b_logging);
+        pthread_mutex_lock(&cross_lock); /* B's push goes on only once A's callback is about to call into B */
+        b_gave_up = !cross_wait(&a_asking);
+        pthread_mutex_unlock(&cross_lock);
+        assert_that("cross_callbacks_run_at_once_b", !b_gave_up);
+    } else if (cross_role == 1 && !a_done) {
+        a_done = 1;
+        pthread_mutex_lock(&cross_lock);
+        int met = cross_wait(&b_logging) && !b_gave_up;
+        pthread_mutex_unlock(&cross_lock);
+        assert_that("cross_callbacks_run_at_once_a", met);
+        if (!met) return; /* B's push may be waiting for this callback to return: calling into B would hang */
+        int l = 0;
+        cross_signal(&a_asking);
+        EXPECT("cross_callback_info_other_handle", wfvae_info(cross_b, &l, NULL, NULL), WFVAE_OK);
+    }
+}
+
+static void *cross_push(void *which)
+{
+    wfvae_model *m = which == (void *)1 ? cross_a : cross_b;
+    cross_role = (int)(long)which;
+    EXPECT("cross_push", wfvae_push_frames(m, frames, 5), WFVAE_OK);
+    cross_role = 0;
+    if (which == (void *)1) cross_signal(&a_asking); /* if A's push never logged, B's callback must not wait for it */
+    return NULL;
+}
+
+static void cross_handle_callbacks(const char *model)
+{
+    pthread_t a, b;
+    EXPECT("cross_open_a", wfvae_open(model, NULL, &cross_a), WFVAE_OK);
+    EXPECT("cross_open_b", wfvae_open(model, NULL, &cross_b), WFVAE_OK);
+    EXPECT("cross_begin_a", wfvae_encoder_begin(cross_a, H, W), WFVAE_OK);
+    EXPECT("cross_begin_b", wfvae_encoder_begin(cross_b, H, W), WFVAE_OK);
+    wfvae_set_log(cross_log, NULL);
+    pthread_create(&a, NULL, cross_push, (void *)1);
+    pthread_create(&b, NULL, cross_push, (void *)2);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    wfvae_set_log(NULL, NULL);
+    assert_that("cross_both_callbacks_ran", a_done && b_logging);
+    wfvae_close(cross_a);
+    wfvae_close(cross_b);
+}
+
 /* Threads share one handle and run streams in any interleaving; the stream order is theirs to get wrong. */
 static wfvae_model *shared;
 static volatile int closed;
@@ -267,6 +349,7 @@ int main(int argc, char **argv)
     every_call_on(m, "closed_handle", WFVAE_E_HANDLE);
 
     reentrant_callback(argv[1]);
+    cross_handle_callbacks(argv[1]);
     threads(argv[1]);
     printf("%d failed\n", failures);
     return failures;
