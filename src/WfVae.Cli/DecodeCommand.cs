@@ -25,13 +25,14 @@ internal static class DecodeCommand
         var output = o.Get("--output") ?? (raw != null ? "-" : throw new UsageException("--output is required"));
         var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
         bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
-        using var model = ModelCommands.LoadModel(o, stderr, "decode");
-        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         // A latent stream by its first bytes, whatever its name (a writer's temporary included).
         bool isStream = InputFormats.Of(input) == InputFormat.LatentStream
                         || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
+        // Usage errors before the weights load.
         if (isStream) StreamOptions.RefuseIgnored(o, "on a latent stream input (it names a tensor of a safetensors input)", "--tensor");
         if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf");
+        using var model = ModelCommands.LoadModel(o, stderr, "decode");
+        int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = isStream ? LatentStreamReader.Open(input) : null;
         var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
         if (!tensorOutput && items.Count != 1)

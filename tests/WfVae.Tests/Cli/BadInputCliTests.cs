@@ -227,6 +227,8 @@ public sealed class BadInputCliTests : IDisposable
         foreach (var (args, named) in cases)
             AssertFails(2, Run([.. args, "--model", _small]), $"{named} has no effect");
         AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("i.rgb"), "--raw", "rgb24", "--size", "8x8"), "unknown option '--size'");
+        // Said before any weights load: a model that is not there is not reached.
+        AssertFails(2, Run("decode", "--model", P("no-model"), P("z.wfl"), P("j.mp4"), "--tensor", "mean"), "--tensor has no effect");
         Assert.Equal(["in.rgb", "v.safetensors", "z.wfl"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order().ToArray());
     }
 
