@@ -14,21 +14,28 @@ public sealed class TwinGoldenTests
     public const string Python = "/usr/bin/python3";
 
     [Fact]
-    public void TwinMatchesEveryGoldenCaseWithinTheFp32Bounds()
+    public void TwinMatchesEveryGoldenCaseWithinTheFp32Bounds() => AssertTwinWithinFp32Bounds(TestPaths.GoldenCases);
+
+    /// <summary>
+    /// Runs the twin's golden check (tools/train/golden_check.py with <paramref name="args"/>) and asserts that it ran
+    /// exactly <paramref name="expectedCases"/>, each within the engine's fp32 bounds on mean, logvar and decoded.
+    /// </summary>
+    internal static void AssertTwinWithinFp32Bounds(IEnumerable<string> expectedCases, params string[] args)
     {
         string json = Path.Combine(Path.GetTempPath(), $"wfvae-twin-{Guid.NewGuid():N}.json");
         try
         {
-            var (code, output) = RunPython(Path.Combine(TestPaths.RepoRoot, "tools", "train", "golden_check.py"), "--json", json);
+            var (code, output) = RunPython(Path.Combine(TestPaths.RepoRoot, "tools", "train", "golden_check.py"), [.. args, "--json", json]);
             Assert.True(code == 0, output);
             using var report = JsonDocument.Parse(File.ReadAllText(json));
             var cases = report.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
-            Assert.Equal(TestPaths.GoldenCases.OrderBy(c => c), cases.Keys.OrderBy(c => c));
+            Assert.Equal(expectedCases.OrderBy(c => c), cases.Keys.OrderBy(c => c));
+            double latentBound = Conformance.LatentBound(WfVae.Runtime.Precision.Fp32), decodedBound = Conformance.DecodedBound(WfVae.Runtime.Precision.Fp32);
             foreach (var (name, errors) in cases)
             {
-                Assert.True(errors.GetProperty("mean").GetDouble() <= Conformance.LatentBound(WfVae.Runtime.Precision.Fp32), $"{name}: {output}");
-                Assert.True(errors.GetProperty("logvar").GetDouble() <= Conformance.LatentBound(WfVae.Runtime.Precision.Fp32), $"{name}: {output}");
-                Assert.True(errors.GetProperty("decoded").GetDouble() <= Conformance.DecodedBound(WfVae.Runtime.Precision.Fp32), $"{name}: {output}");
+                Assert.True(errors.GetProperty("mean").GetDouble() <= latentBound, $"{name}: {output}");
+                Assert.True(errors.GetProperty("logvar").GetDouble() <= latentBound, $"{name}: {output}");
+                Assert.True(errors.GetProperty("decoded").GetDouble() <= decodedBound, $"{name}: {output}");
             }
         }
         finally
