@@ -30,7 +30,8 @@ internal static class DecodeCommand
                         || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
         // Usage errors before the weights load.
         if (isStream) StreamOptions.RefuseIgnored(o, "on a latent stream input (it names a tensor of a safetensors input)", "--tensor");
-        if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf");
+        if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf", "--fps");
+        using var statsFile = StreamOptions.StartStats(o);
         using var model = ModelCommands.LoadModel(o, stderr, "decode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = isStream ? LatentStreamReader.Open(input) : null;
@@ -68,7 +69,7 @@ internal static class DecodeCommand
         }
         progress.Done(framesOut);
         sink?.Complete();
-        StreamOptions.WriteStats(o, stats);
+        StreamOptions.WriteStats(statsFile, stats);
 
         if (tensorOutput) WriteTensor(output, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
         if (!o.Has("--quiet"))

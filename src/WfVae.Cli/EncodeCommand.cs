@@ -25,6 +25,7 @@ internal static class EncodeCommand
         else StreamOptions.RefuseIgnored(o, "on a video or raw input (it names a tensor of a safetensors input)", "--tensor");
         bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
         if (wfl) StreamOptions.RefuseIgnored(o, "on a .wfl output (it adds a 'sample' tensor to a .safetensors output)", "--sample-seed");
+        using var statsFile = StreamOptions.StartStats(o);
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
         using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
         var size = source?.ModelSize(o);
@@ -47,7 +48,7 @@ internal static class EncodeCommand
             {
                 var failure = await EncodeItems(items, encoders, sink, source, progress, stats);
                 progress?.Done(stats.Sum(x => x.FramesIn));
-                StreamOptions.WriteStats(o, stats);
+                StreamOptions.WriteStats(statsFile, stats);
                 if (failure != null) throw failure;
                 if (stats.Sum(x => x.FramesOut) == 0)
                     throw new InvalidDataException($"'{(source?.Name ?? input)}': no latent came out ({stats.Sum(x => x.FramesIn)} frames in{(policy == FramePolicy.Drop ? "; policy drop needs at least 1" : "")}); nothing was written");

@@ -25,6 +25,7 @@ internal static class ReconCommand
         var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
         long? maxFrames = StreamOptions.MaxFrames(o);
 
+        using var statsFile = StreamOptions.StartStats(o);
         using var source = FrameSource.Open(o, input, stderr, "recon");
         var size = source.ModelSize(o);
         using var model = ModelCommands.LoadModel(o, stderr, "recon");
@@ -66,7 +67,7 @@ internal static class ReconCommand
         if (metrics.Compared == 0) throw new InvalidDataException($"'{source.Name}': no frames came out (the input had {encoder.FramesIn}; policy drop needs at least 1)");
         sink.Complete();
 
-        if (o.Get("--stats") is { } statsPath) WriteStats(statsPath, encoder, decoder, metrics);
+        if (statsFile != null) WriteStats(statsFile, encoder, decoder, metrics);
         if (!o.Has("--quiet"))
         {
             messages.WriteLine($"recon {source.Description} -> {sink.Description}: {encoder.FramesIn} frames in, {metrics.Compared} out (chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(encoder.Stats!)})");
@@ -75,10 +76,10 @@ internal static class ReconCommand
         return 0;
     }
 
-    private static void WriteStats(string path, StreamingEncoder encoder, StreamingDecoder decoder, Metrics metrics)
+    private static void WriteStats(WfVae.IO.OutputFile file, StreamingEncoder encoder, StreamingDecoder decoder, Metrics metrics)
     {
         var es = encoder.Stats!;
-        WfVae.IO.OutputFile.WriteAllText(path, JsonSerializer.Serialize(new Dictionary<string, object?>
+        StreamOptions.CompleteStats(file, JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["frames_in"] = encoder.FramesIn,
             ["frames_out"] = metrics.Compared,
@@ -88,7 +89,7 @@ internal static class ReconCommand
             ["ssim"] = metrics.HasSsim ? metrics.Ssim : null,
             ["encode"] = es,
             ["decode"] = decoder.Stats,
-        }, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }, new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>PSNR of the mean per-frame MSE and mean SSIM over the frames compared so far.</summary>

@@ -115,13 +115,19 @@ internal static class StreamOptions
     /// <summary>Where summaries go: stdout, unless stdout carries the frames.</summary>
     public static TextWriter MessageWriter(Options o, TextWriter stdout, TextWriter stderr) => IsStdout(o.Get("--output")) ? stderr : stdout;
 
-    /// <summary>Writes the --stats file: one stream's figures, or the sum of several (one per batch item).</summary>
-    public static void WriteStats(Options o, IReadOnlyList<StreamStats> all)
+    /// <summary>
+    /// Starts the --stats file before any work: a folder it cannot be written to fails before the run, not after
+    /// it, and a run that fails leaves no statistics file behind (<see cref="WriteStats"/> completes it).
+    /// </summary>
+    public static WfVae.IO.OutputFile? StartStats(Options o) => o.Get("--stats") is { } path ? WfVae.IO.OutputFile.Create(path) : null;
+
+    /// <summary>Completes the --stats file: one stream's figures, or the sum of several (one per batch item).</summary>
+    public static void WriteStats(WfVae.IO.OutputFile? file, IReadOnlyList<StreamStats> all)
     {
-        if (o.Get("--stats") is not { } path || all.Count == 0) return;
+        if (file == null || all.Count == 0) return;
         if (all.Count == 1)
         {
-            all[0].WriteJson(path);
+            CompleteStats(file, all[0].ToJson());
             return;
         }
         var chunks = all.SelectMany(s => s.Chunks).Select((c, i) => c with { Index = i }).ToList();
@@ -145,7 +151,14 @@ internal static class StreamOptions
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,
         };
-        WfVae.IO.OutputFile.WriteAllText(path, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        CompleteStats(file, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Writes the JSON text and a newline to a file from <see cref="StartStats"/> and commits it.</summary>
+    public static void CompleteStats(WfVae.IO.OutputFile file, string json)
+    {
+        file.Stream.Write(System.Text.Encoding.UTF8.GetBytes(json + "\n"));
+        file.Commit();
     }
 
     /// <summary>A pipe reader over frame-major planar float32 frames already in memory.</summary>

@@ -85,8 +85,6 @@ public sealed class StreamStats
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
-
-    public void WriteJson(string path) => WfVae.IO.OutputFile.WriteAllText(path, ToJson() + "\n");
 }
 
 /// <summary>The --stats form of a <see cref="MemoryReport"/> (bytes).</summary>

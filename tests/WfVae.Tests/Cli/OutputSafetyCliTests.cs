@@ -103,10 +103,32 @@ public sealed class OutputSafetyCliTests : IDisposable
             }
             w.Complete(Frames, 0, 0);
         }
-        var dec = Run("decode", "--model", _model, "--input", poisoned, "--raw", "rgb24", "--output", P("out.rgb"));
+        var dec = Run("decode", "--model", _model, "--input", poisoned, "--raw", "rgb24", "--output", P("out.rgb"), "--stats", P("s.json"));
         Assert.Equal(1, dec.Code);
         Assert.Contains("latent frame 1 holds NaN at channel 0, row 1, column 1", dec.Err);
         Assert.Equal("old", File.ReadAllText(P("out.rgb")));
+        Assert.False(File.Exists(P("s.json")), "a failed run wrote statistics");
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
+    }
+
+    [Fact]
+    public void AStatsFileThatCannotBeWrittenFailsBeforeTheRun_NotAfterItsOutput()
+    {
+        var z = Latents();
+        var stats = P("missing/s.json");
+        var runs = new[]
+        {
+            Run("encode", "--model", _model, P("in.rgb"), P("z2.wfl"), "--raw", $"{W}x{H}@25", "--stats", stats),
+            Run("decode", "--model", _model, z, P("out.rgb"), "--raw", "rgb24", "--stats", stats),
+            Run("recon", "--model", _model, P("in.rgb"), P("out.rgb"), "--raw", $"{W}x{H}@25", "--stats", stats),
+        };
+        foreach (var r in runs)
+        {
+            Assert.True(r.Code == 1, $"exit {r.Code}: {r.Err}");
+            Assert.Contains($"cannot write '{stats}': the folder '{P("missing")}' does not exist", r.Err);
+        }
+        Assert.False(File.Exists(P("z2.wfl")));
+        Assert.False(File.Exists(P("out.rgb")));
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
     }
 
