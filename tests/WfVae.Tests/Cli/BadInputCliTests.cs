@@ -223,9 +223,17 @@ public sealed class BadInputCliTests : IDisposable
             (["decode", P("z.wfl"), P("f.mp4"), "--tensor", "mean"], "--tensor"),
             (["decode", P("z.wfl"), P("g.safetensors"), "--codec", "ffv1"], "--codec"),
             (["decode", P("z.wfl"), P("h.rgb"), "--raw", "rgb24", "--crf", "20"], "--crf"),
+            (["decode", P("z.wfl"), P("k.safetensors"), "--fps", "24"], "--fps"),
         };
         foreach (var (args, named) in cases)
             AssertFails(2, Run([.. args, "--model", _small]), $"{named} has no effect");
+        // info --input loads no model and reads no frames.
+        AssertFails(2, Run("info", "--input", P("z.wfl"), "--fps", "24"), "--fps has no effect on a latent stream input");
+        AssertFails(2, Run("info", "--input", P("z.wfl"), "--height", "64", "--width", "64"), "--height has no effect on info --input");
+        AssertFails(2, Run("info", "--input", P("in.rgb"), "--raw", "16x16@25", "--frames", "2"), "--frames has no effect on info");
+        AssertFails(2, Run("info", "--input", P("z.wfl"), "--model", _small), "not both");
+        var info = Run("info", "--input", P("in.rgb"), "--raw", "16x16@25");
+        Assert.True(info.Code == 0, info.Err);
         AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("i.rgb"), "--raw", "rgb24", "--size", "8x8"), "unknown option '--size'");
         // Said before any weights load: a model that is not there is not reached.
         AssertFails(2, Run("decode", "--model", P("no-model"), P("z.wfl"), P("j.mp4"), "--tensor", "mean"), "--tensor has no effect");
