@@ -13,6 +13,28 @@ public static class UserCache
     public static string Resolve(string? xdgCacheHome, string defaultRoot) =>
         Path.Combine(string.IsNullOrEmpty(xdgCacheHome) ? defaultRoot : xdgCacheHome, "wfvae");
 
+    /// <summary>
+    /// Deletes the files of <paramref name="folder"/> that match <paramref name="pattern"/> and were not written for
+    /// <paramref name="age"/>, except <paramref name="keep"/>: a driver update starts a new pipeline cache under a new
+    /// name, and the old ones would pile up. Best effort: a file that cannot be read or deleted is left.
+    /// </summary>
+    public static void PruneStale(string folder, string pattern, TimeSpan age, string keep)
+    {
+        try
+        {
+            var (cutoff, kept) = (DateTime.UtcNow - age, Path.GetFullPath(keep));
+            foreach (var file in Directory.EnumerateFiles(folder, pattern))
+            {
+                if (Path.GetFullPath(file) == kept || File.GetLastWriteTimeUtc(file) >= cutoff) continue;
+                try { File.Delete(file); }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
     private static string DefaultRoot() => OperatingSystem.IsWindows()
         ? Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify)
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify), ".cache");

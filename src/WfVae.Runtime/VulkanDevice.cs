@@ -358,6 +358,9 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         return best < 0 ? uint.MaxValue : (uint)best;
     }
 
+    /// <summary>How long a pipeline cache file of the user cache folder outlives its last use.</summary>
+    public static readonly TimeSpan PipelineCacheLifetime = TimeSpan.FromDays(90);
+
     private static string? ResolveCachePath(DeviceOptions options, PhysicalDeviceInfo info)
     {
         if (options.PipelineCachePath == "") return null;
@@ -365,7 +368,10 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var root = UserCache.Folder;
         // The driver is part of the name: two drivers of one device (Mesa 22.3 and 25 lavapipe) would overwrite each other's cache.
         var safe = string.Concat($"{info.Name}-{info.Driver}".Select(c => char.IsLetterOrDigit(c) ? c : '_'));
-        return Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
+        var path = Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
+        // Every run rewrites its cache file, so one untouched for months belongs to a driver no longer used.
+        UserCache.PruneStale(root, "pipelines-*.bin", PipelineCacheLifetime, keep: path);
+        return path;
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _logged = new();
