@@ -1,6 +1,7 @@
 """Writes a training checkpoint's EMA weights as config.json + diffusion_pytorch_model.safetensors + MODEL_CARD.md."""
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -11,13 +12,58 @@ import safetensors_io
 import twin
 
 
+def read_model(model_dir):
+    """(tensors, config) of an exported model folder."""
+    try:
+        with open(os.path.join(model_dir, "config.json")) as f:
+            config = json.load(f)
+        tensors, _ = safetensors_io.read(os.path.join(model_dir, "diffusion_pytorch_model.safetensors"))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: cannot read the model in {model_dir}: {e}")
+    return tensors, config
+
+
+def prior_training(model_dir):
+    """Steps, hours and curve of the training behind an exported model, read back from the card this file wrote."""
+    try:
+        with open(os.path.join(model_dir, "MODEL_CARD.md")) as f:
+            card = f.read()
+    except OSError:
+        return {"model": model_dir, "steps": 0, "hours": 0.0, "curve": []}
+    m = re.search(r"^- ([\d,]+) steps in ([\d.]+) h of wall time", card, re.M)
+    lr = re.search(r"AdamW \(lr ([\d.e-]+), cosine over the (\d+)-minute", card)
+    curve = [{"step": int(a), "minutes": float(b), "psnr": float(c), "ssim": float(d)}
+             for a, b, c, d in re.findall(r"^ {4}\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", card, re.M)]
+    return {"model": model_dir, "steps": int(m.group(1).replace(",", "")) if m else 0,
+            "hours": float(m.group(2)) if m else 0.0, "curve": curve,
+            "schedule": f"lr {lr.group(1)}, cosine over {lr.group(2)} minutes" if lr else "its card names no schedule"}
+
+
+def _history(state):
+    """Total steps and hours, the training lines and the whole curve, earlier training (--init) included."""
+    args, prior = state["args"], state.get("prior")
+    tail = (f"AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the run; a run resumed"
+            f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']}")
+    own = (f"{state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on a 2-core CPU"
+           f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}")
+    if not prior:
+        return state["step"], state["curve"], [f"- {own}."], tail
+    steps, minutes = prior["steps"], prior["hours"] * 60
+    curve = prior["curve"] + [dict(c, step=c["step"] + steps, minutes=c["minutes"] + minutes) for c in state["curve"]]
+    lines = [f"- {steps + state['step']:,} steps in all: {steps:,} steps in {prior['hours']:.2f} h of wall time"
+             f" ({prior['schedule']}),"
+             f" then (`train.py --init`) {own}, starting from those weights with a fresh optimizer;"
+             f" the curve's last {len(state['curve'])} rows are that fine-tuning."]
+    return steps + state["step"], curve, lines, tail
+
+
 def _card(state, config, params, curve_final, cache):
-    args = state["args"]
-    first, last = state["curve"][0], state["curve"][-1]
+    steps, curve, trained, schedule = _history(state)
+    first = curve[0]
     lines = [
         "# WfVae.Vulkan default model",
         "",
-        f"Status: trained ({state['step']:,} steps on real footage; validation {curve_final['psnr']:.2f} dB PSNR at 128x128)",
+        f"Status: trained ({steps:,} steps on real footage; validation {curve_final['psnr']:.2f} dB PSNR at 128x128)",
         "",
         f"A small WF-VAE trained by this project on real footage from Debian packages, with `tools/train/train.py`"
         f" (the PyTorch twin of the engine's model). Same architecture and key layout as the published"
@@ -30,16 +76,13 @@ def _card(state, config, params, curve_final, cache):
         "",
         "## Training",
         "",
-        f"- {state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on a 2-core CPU"
-        f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}.",
+        *trained,
         f"- Clips of 9-17 frames, 64-128 px crops of frames scaled to a short side of 112-288 px, flips, temporal"
         f" strides 1-3, reversed playback, and still photographs as short pans/zooms (20 %).",
         f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL"
         f" (per sample and relative to its pixel count, as the official training weighs KL against a per-sample sum;"
         f" the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy);"
-        f" AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the last run; a run resumed"
-        f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']},"
-        f" gradient clipping at 1.0."
+        f" {schedule}, gradient clipping at 1.0."
         f" The exported weights are the EMA weights.",
         "- LPIPS (the paper's perceptual term) needs VGG weights that cannot be obtained on these machines;"
         " it was not used, so textures are smoother than in the published model.",
@@ -66,7 +109,7 @@ def _card(state, config, params, curve_final, cache):
               f" (at the first validation, step {first['step']}: {first['psnr']:.2f} dB).",
               "- The engine's own figures (fp32, fp16, streamed) are in docs/quality.md (`build.ps1 quality`).",
               "", "Curve (step, minutes, PSNR dB, SSIM):", ""]
-    lines += [f"    {c['step']:6d} {c['minutes']:7.1f} {c['psnr']:6.2f} {c['ssim']:.4f}" for c in state["curve"]]
+    lines += [f"    {c['step']:6d} {c['minutes']:7.1f} {c['psnr']:6.2f} {c['ssim']:.4f}" for c in curve]
     return "\n".join(lines) + "\n"
 
 

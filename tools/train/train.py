@@ -4,6 +4,7 @@
     python3 tools/train/data.py fetch                        # once: the footage cache
     python3 tools/train/train.py --run artifacts/train-run --minutes 180
     python3 tools/train/train.py --run artifacts/train-run --minutes 240 --resume   # continue
+    python3 tools/train/train.py --run artifacts/tune --minutes 120 --init demo/assets/default-model --lr 1e-4
     python3 tools/train/train.py --run artifacts/train-run --export demo/assets/default-model
 
 Losses: L1 + SSIM term + wavelet-domain WL loss (0.1) + KL (1e-6). AdamW, EMA of the weights, gradient
@@ -40,6 +41,8 @@ def parse_args():
     p.add_argument("--minutes", type=float, default=180, help="training wall-time budget (the LR schedule spans it)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--reset-ema", action="store_true", help="on --resume, restart the EMA from the current weights")
+    p.add_argument("--init", metavar="DIR", help="start a new run from an exported model's weights and size"
+                   " (config.json + safetensors, e.g. the shipped default) instead of random ones: fine-tuning")
     p.add_argument("--export", metavar="DIR", help="write the EMA weights of run/last.pt in the official layout and exit")
     p.add_argument("--base", type=int, default=32)
     p.add_argument("--latent", type=int, default=16)
@@ -111,11 +114,22 @@ class Run:
         self.opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=1e-4)
         self.step, self.elapsed, self.curve = 0, 0.0, []
         self.generator = torch.Generator().manual_seed(args.seed + 1)
+        self.prior = None  # the training behind the --init weights, for the model card
+
+    def start_from(self, model_dir):
+        """--init: model and EMA both hold the exported (EMA) weights; optimizer and schedule start afresh."""
+        tensors, config = export.read_model(model_dir)
+        if config != self.config:
+            raise SystemExit(f"error: {model_dir} is another model size than --base/--latent/--flow/--resblocks")
+        self.model.load_state(tensors)
+        self.ema.load_state(tensors)
+        self.prior = export.prior_training(model_dir)
 
     def save(self, path):
         state = {"config": self.config, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                  "opt": self.opt.state_dict(), "step": self.step, "elapsed": self.elapsed, "curve": self.curve,
-                 "args": vars(self.args), "rng": self.generator.get_state()}
+                 "args": vars(self.args), "rng": self.generator.get_state(),
+                 "prior": self.prior}
         tmp = path + ".partial"
         torch.save(state, tmp)
         os.replace(tmp, path)
@@ -129,6 +143,7 @@ class Run:
         self.opt.load_state_dict(state["opt"])
         self.step, self.elapsed, self.curve = state["step"], state["elapsed"], state["curve"]
         self.generator.set_state(state["rng"])
+        self.prior = state.get("prior")
 
     def update_ema(self):
         # Warm-up: early on the average would still hold most of the random initial weights.
@@ -146,6 +161,8 @@ def log(run_dir, line):
 
 
 def record_validation(run, sampler_seen):
+    if run.curve and run.curve[-1]["step"] == run.step:
+        return  # the final validation right after a periodic one
     rows = validate(run.ema, run.args.cache)
     psnr = float(np.mean([r[0] for r in rows.values()]))
     ssim = float(np.mean([r[1] for r in rows.values()]))
@@ -163,6 +180,12 @@ def train(args):
     torch.set_num_threads(args.threads)
     run = Run(args)
     last = os.path.join(args.run, "last.pt")
+    if args.init and (args.resume or os.path.exists(last)):
+        raise SystemExit(f"error: --init starts a new run, but {'--resume was given' if args.resume else last + ' exists'};"
+                         " pick a new --run folder")
+    if args.init:
+        run.start_from(args.init)
+        log(args.run, f"initialised from {args.init}" + (f" ({run.prior['steps']:,} steps of training behind it)" if run.prior else ""))
     if args.resume:
         if not os.path.isfile(last):
             raise SystemExit(f"error: --resume but {last} does not exist")
