@@ -32,6 +32,8 @@ internal static class DecodeCommand
         if (isStream) StreamOptions.RefuseIgnored(o, "on a latent stream input (it names a tensor of a safetensors input)", "--tensor");
         if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf", "--fps");
         using var statsFile = StreamOptions.StartStats(o);
+        // A tensor output is written at the end but started now: an output that cannot be written fails before the decode.
+        using var tensorFile = tensorOutput ? WfVae.IO.OutputFile.Create(output) : null;
         using var model = ModelCommands.LoadModel(o, stderr, "decode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = isStream ? LatentStreamReader.Open(input) : null;
@@ -71,7 +73,7 @@ internal static class DecodeCommand
         sink?.Complete();
         StreamOptions.WriteStats(statsFile, stats);
 
-        if (tensorOutput) WriteTensor(output, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
+        if (tensorFile != null) WriteTensor(tensorFile, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
         if (!o.Has("--quiet"))
             messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
@@ -82,7 +84,7 @@ internal static class DecodeCommand
     /// 'decoded' [N,3,T,H,W]. Latents of a --pad encode decode to the padded size; the tensor gets the source
     /// size back, as video outputs do.
     /// </summary>
-    private static void WriteTensor(string output, WfVaeModel model, List<float[]> items, int t, int width, int height, (int Width, int Height) size)
+    private static void WriteTensor(WfVae.IO.OutputFile output, WfVaeModel model, List<float[]> items, int t, int width, int height, (int Width, int Height) size)
     {
         var video = new HostTensor(items.Count, 3, t, size.Height, size.Width);
         for (int n = 0; n < items.Count; n++) video.SetFrames(n, 0, CropFrames(items[n], t, width, height, size), t);

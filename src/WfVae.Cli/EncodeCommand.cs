@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using WfVae.IO;
 using WfVae.Model;
 using WfVae.Model.Checkpoint;
 using WfVae.Streaming;
@@ -157,9 +158,13 @@ internal static class EncodeCommand
         void Complete();
     }
 
-    /// <summary>mean/logvar (and a seeded sample) as [N,L,t,h,w]; metadata records the true frame count and policy.</summary>
-    private sealed class SafetensorsSink(Options o, string output, WfVaeModel model, int items, (int Width, int Height)? crop) : ILatentSink
+    /// <summary>
+    /// mean/logvar (and a seeded sample) as [N,L,t,h,w]; metadata records the true frame count and policy. The file
+    /// is started at once, so an output that cannot be written fails before the encode, and written at the end.
+    /// </summary>
+    private sealed class SafetensorsSink(Options o, string output, WfVaeModel model, int items, (int Width, int Height)? crop) : ILatentSink, IDisposable
     {
+        private readonly OutputFile _file = OutputFile.Create(output);
         private readonly List<LatentFrames>[] _chunks = Enumerable.Range(0, items).Select(_ => new List<LatentFrames>()).ToArray();
         private StreamingEncoder? _last;
         private int _h, _w;
@@ -205,8 +210,10 @@ internal static class EncodeCommand
                 metadata["source_width"] = c.Width.ToString();
                 metadata["source_height"] = c.Height.ToString();
             }
-            SafetensorsWriter.Write(output, tensors, metadata: metadata);
+            SafetensorsWriter.Write(_file, tensors, metadata);
         }
+
+        public void Dispose() => _file.Dispose();
     }
 
     /// <summary>

@@ -26,6 +26,22 @@ public static class SafetensorsWriter
         Write(path, tensors.Select(t => (t.Name, t.Shape, t.Data, storeAs)), metadata);
     }
 
+    /// <summary>
+    /// Into an output started earlier (<see cref="WfVae.IO.OutputFile.Create"/>), which this commits: a command
+    /// starts it before its work, so an output that cannot be written fails before that work, not after it.
+    /// </summary>
+    public static void Write(
+        WfVae.IO.OutputFile output,
+        IEnumerable<(string Name, long[] Shape, ReadOnlyMemory<float> Data)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(tensors);
+        var list = tensors.Select(t => (t.Name, t.Shape, t.Data, DType: SafetensorsDType.F32)).ToList();
+        var data = Index(list);
+        Write(output, PlanLayout(list.Select(t => (t.Name, t.Shape, t.DType))), name => data[name], metadata);
+    }
+
     /// <summary>Per-tensor storage type, e.g. F16 learned weights next to F32 fixed filters.</summary>
     public static void Write(
         string path,
@@ -34,13 +50,19 @@ public static class SafetensorsWriter
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var list = tensors.ToList();
+        var data = Index(list);
+        WriteStreaming(path, list.Select(t => (t.Name, t.Shape, t.DType)), name => data[name], metadata);
+    }
+
+    private static Dictionary<string, ReadOnlyMemory<float>> Index(List<(string Name, long[] Shape, ReadOnlyMemory<float> Data, SafetensorsDType DType)> list)
+    {
         var data = new Dictionary<string, ReadOnlyMemory<float>>(StringComparer.Ordinal);
         foreach (var t in list)
         {
             if (t.Name is not null && !data.TryAdd(t.Name, t.Data))
-                throw new ArgumentException($"Tensor '{t.Name}' is given twice.", nameof(tensors));
+                throw new ArgumentException($"Tensor '{t.Name}' is given twice.", "tensors");
         }
-        WriteStreaming(path, list.Select(t => (t.Name, t.Shape, t.DType)), name => data[name], metadata);
+        return data;
     }
 
     /// <summary>
@@ -58,11 +80,15 @@ public static class SafetensorsWriter
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(produce);
-
         var entries = PlanLayout(layout);
-        var header = BuildHeader(entries, metadata);
-
         using var output = WfVae.IO.OutputFile.Create(path);
+        Write(output, entries, produce, metadata);
+    }
+
+    private static void Write(WfVae.IO.OutputFile output, List<Entry> entries, Func<string, ReadOnlyMemory<float>> produce,
+        IReadOnlyDictionary<string, string>? metadata)
+    {
+        var header = BuildHeader(entries, metadata);
         var stream = output.Stream;
         Span<byte> prefix = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);

@@ -112,7 +112,7 @@ public sealed class OutputSafetyCliTests : IDisposable
     }
 
     [Fact]
-    public void AStatsFileThatCannotBeWrittenFailsBeforeTheRun_NotAfterItsOutput()
+    public void AnOutputOrStatsFileThatCannotBeWrittenFailsBeforeTheRun()
     {
         var z = Latents();
         var stats = P("missing/s.json");
@@ -129,6 +129,18 @@ public sealed class OutputSafetyCliTests : IDisposable
         }
         Assert.False(File.Exists(P("z2.wfl")));
         Assert.False(File.Exists(P("out.rgb")));
+        // Safetensors outputs are written at the end, but started first: their run does not happen (no statistics).
+        var tensors = new[]
+        {
+            Run("encode", "--model", _model, P("in.rgb"), P("missing/z.safetensors"), "--raw", $"{W}x{H}@25", "--stats", P("s1.json")),
+            Run("decode", "--model", _model, z, P("missing/v.safetensors"), "--stats", P("s2.json")),
+        };
+        foreach (var r in tensors)
+        {
+            Assert.True(r.Code == 1, $"exit {r.Code}: {r.Err}");
+            Assert.Contains($"the folder '{P("missing")}' does not exist", r.Err);
+        }
+        Assert.False(File.Exists(P("s1.json")) || File.Exists(P("s2.json")), "the run went ahead of an output that cannot be written");
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
     }
 
