@@ -36,10 +36,26 @@ public static class Report
     public static ReportDocument Build(DemoOutcome o)
     {
         var doc = new ReportDocument("WF-VAE streaming demo");
-        var clip = o.Clip;
         var ran = o.Results.Where(r => r.Ok).ToList();
-        string pushes = PushPattern(clip.Frames.Count, o.Options.Chunk);
+        AddIntro(doc, o, ran);
+        AddResults(doc, o, ran);
+        AddContactSheet(doc, o, ran);
+        foreach (var r in o.Results.Where(r => !r.Ok))
+        {
+            doc.AddHeading(1, $"Failure on {r.Label}");
+            doc.AddParagraph($"`{r.Error}`");
+        }
+        AddLatency(doc, ran);
+        AddDevices(doc, o);
+        AddMethod(doc, o);
+        return doc;
+    }
 
+    /// <summary>What ran, on which input and model, and how the clip is pushed.</summary>
+    private static void AddIntro(ReportDocument doc, DemoOutcome o, List<DeviceResult> ran)
+    {
+        var clip = o.Clip;
+        string pushes = PushPattern(clip.Frames.Count, o.Options.Chunk);
         doc.AddParagraph($"{Stamp()} — {o.Results.Count} Vulkan device(s), {ran.Count} ran. " +
             "Each device loads the model and streams the clip: the encoder gets the first frame alone and then " +
             $"{o.Options.Chunk} frames per push ({pushes}); each push's latents go straight into the decoder, " +
@@ -53,7 +69,11 @@ public static class Report
         if (o.Model.Config.NormType == NormType.GroupNorm)
             doc.AddNote("This model uses GroupNorm, which pools statistics over the frames of one push: streamed output " +
                 "differs slightly from whole-clip inference (LayerNorm models, such as WF-VAE-L-16Chn, stream exactly).");
+    }
 
+    /// <summary>The per-device summary table and the verdict on the latents.</summary>
+    private static void AddResults(ReportDocument doc, DemoOutcome o, List<DeviceResult> ran)
+    {
         doc.AddHeading(1, "Results");
         doc.AddTable(
             ["device", "status", "encode frames/s", "decode frames/s", "end-to-end frames/s", "peak device memory", "PSNR", "SSIM", "latent rel_err"],
@@ -67,7 +87,11 @@ public static class Report
         if (ran.Count > 1)
             doc.AddTable(["device", "latent rel_err", "decoded video rel_err", "agrees"],
                 o.Agreements.Select(a => (IReadOnlyList<string>)[a.Device.Label, Sci(a.LatentRelErr), Sci(a.DecodedRelErr), a.Agrees ? "yes" : "**no**"]));
+    }
 
+    /// <summary>The contact sheet and what its rows and columns are.</summary>
+    private static void AddContactSheet(ReportDocument doc, DemoOutcome o, List<DeviceResult> ran)
+    {
         doc.AddHeading(1, "Contact sheet");
         if (ran.Count > 0)
         {
@@ -81,13 +105,11 @@ public static class Report
         {
             doc.AddParagraph("No device ran, so there is no reconstruction to show.");
         }
+    }
 
-        foreach (var r in o.Results.Where(r => !r.Ok))
-        {
-            doc.AddHeading(1, $"Failure on {r.Label}");
-            doc.AddParagraph($"`{r.Error}`");
-        }
-
+    /// <summary>Wall-clock time of every push, per device.</summary>
+    private static void AddLatency(ReportDocument doc, List<DeviceResult> ran)
+    {
         doc.AddHeading(1, "Per-chunk latency");
         doc.AddParagraph("Wall-clock time of each push, host↔device copies included. The first push of each session also " +
             "builds compute pipelines (from the pipeline cache when it is warm), so it is slower than the rest.");
@@ -102,13 +124,22 @@ public static class Report
                     c.FramesOut.ToString(Inv),
                     c.DecodeMs.ToString("F1", Inv)]));
         }
+    }
 
+    /// <summary>The devices, their drivers, load times and weight memory.</summary>
+    private static void AddDevices(ReportDocument doc, DemoOutcome o)
+    {
         doc.AddHeading(1, "Devices");
         doc.AddTable(["device", "type", "vendor", "driver", "Vulkan", "model load ms", "weights on device"],
             o.Results.Select(r => (IReadOnlyList<string>)[
                 r.Label, r.Info.Kind.ToString(), r.Info.Vendor, r.Info.Driver, r.Info.ApiVersion,
                 r.Ok ? r.LoadMs.ToString("F0", Inv) : "—", r.Ok ? Bytes(r.WeightBytes) : "—"]));
+    }
 
+    /// <summary>How each figure is measured, and the command and host that produced them.</summary>
+    private static void AddMethod(ReportDocument doc, DemoOutcome o)
+    {
+        var clip = o.Clip;
         doc.AddHeading(1, "How the figures are measured");
         doc.AddBullets([
             "**frames/s:** input frames divided by the summed wall-clock time of the encoder pushes (encode), decoded frames by " +
@@ -119,7 +150,6 @@ public static class Report
             $"**Command:** `wfvae-demo {string.Join(' ', o.Options.ToArguments())}`",
             $"**Host:** {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}, {Environment.ProcessorCount} logical CPUs",
         ]);
-        return doc;
     }
 
     /// <summary>The one-line verdict on the latents (also what the exit code reflects).</summary>
