@@ -50,6 +50,25 @@ internal static class DecodeCommand
         using var sink = tensorOutput ? null : FrameSink.Create(o, output, raw?.Pixel, outSize.Width, outSize.Height, fps);
         var progress = new Progress(o, stderr, "decode", first.FrameCount ?? WfVaeConfig.VideoFrames(first.Latents));
 
+        var (stats, collected, framesOut) = DecodeItems(model, items, chunk, sink, progress);
+        progress.Done(framesOut);
+        sink?.Complete();
+        StreamOptions.WriteStats(statsFile, stats);
+
+        if (tensorFile != null) WriteTensor(tensorFile, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
+        if (!o.Has("--quiet"))
+            messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
+                               $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
+        return 0;
+    }
+
+    /// <summary>
+    /// Streams each item's latents through its own decoder: frames go to the sink as they leave it, or are kept
+    /// (one array per item) for a tensor output.
+    /// </summary>
+    private static (List<StreamStats> Stats, List<float[]> Collected, long FramesOut) DecodeItems(
+        WfVaeModel model, List<Item> items, int chunk, FrameSink? sink, Progress progress)
+    {
         var stats = new List<StreamStats>();
         var collected = new List<float[]>();
         long framesOut = 0;
@@ -69,15 +88,7 @@ internal static class DecodeCommand
             stats.Add(decoder.Stats);
             collected.Add(frames.ToArray());
         }
-        progress.Done(framesOut);
-        sink?.Complete();
-        StreamOptions.WriteStats(statsFile, stats);
-
-        if (tensorFile != null) WriteTensor(tensorFile, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
-        if (!o.Has("--quiet"))
-            messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
-                               $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");
-        return 0;
+        return (stats, collected, framesOut);
     }
 
     /// <summary>

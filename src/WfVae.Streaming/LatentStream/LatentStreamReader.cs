@@ -219,17 +219,10 @@ public sealed class LatentStreamReader : IDisposable
         bool hasLogvar = (flags & LatentStreamFormat.ChunkHasLogvar) != 0;
 
         // Check the declared sizes before allocating anything: a damaged count must not allocate gigabytes.
-        if ((flags & ~LatentStreamFormat.ChunkHasLogvar) != 0)
-        {
-            StopReason = $"record at byte {at} has chunk flags 0x{flags:X8} this reader does not know (corrupt, or a newer writer)";
-            return null;
-        }
         ulong values = frameCount * (ulong)Header.FrameValues;
-        ulong expectedBody = LatentStreamFormat.ChunkBodyPrefixBytes + values * 4 * (hasLogvar ? 2UL : 1UL);
-        if (frameCount == 0 || frameCount > int.MaxValue || values > (ulong)Array.MaxLength || bodyLength != expectedBody)
+        if (SizeProblem(at, flags, bodyLength, frameCount, values, hasLogvar) is { } sizeProblem)
         {
-            StopReason = $"record at byte {at} is corrupt: body length {bodyLength} does not fit {frameCount} latent frames " +
-                         $"of {Header.LatentChannels}x{Header.LatentHeight}x{Header.LatentWidth}{(hasLogvar ? " with logvar" : "")}";
+            StopReason = sizeProblem;
             return null;
         }
 
@@ -251,14 +244,12 @@ public sealed class LatentStreamReader : IDisposable
         }
         if (!CheckCrc(at, bodyLength, present, crc)) return null;
 
-        if (firstFrame != LatentFramesRead)
+        string? order = firstFrame != LatentFramesRead ? $"record at byte {at} starts at latent frame {firstFrame}, but {LatentFramesRead} frames precede it"
+            : HasLogvar is bool earlier && earlier != hasLogvar ? $"record at byte {at} {(hasLogvar ? "carries" : "lacks")} logvar, unlike the records before it"
+            : null;
+        if (order != null)
         {
-            StopReason = $"record at byte {at} starts at latent frame {firstFrame}, but {LatentFramesRead} frames precede it";
-            return null;
-        }
-        if (HasLogvar is bool earlier && earlier != hasLogvar)
-        {
-            StopReason = $"record at byte {at} {(hasLogvar ? "carries" : "lacks")} logvar, unlike the records before it";
+            StopReason = order;
             return null;
         }
         HasLogvar = hasLogvar;
@@ -267,6 +258,18 @@ public sealed class LatentStreamReader : IDisposable
         ValidBytes = _position;
         stop = false;
         return new LatentChunk(firstFrame, (int)frameCount, mean, logvar);
+    }
+
+    /// <summary>Why a chunk record's flags or declared body length cannot be right; null when they fit.</summary>
+    private string? SizeProblem(long at, uint flags, ulong bodyLength, uint frameCount, ulong values, bool hasLogvar)
+    {
+        if ((flags & ~LatentStreamFormat.ChunkHasLogvar) != 0)
+            return $"record at byte {at} has chunk flags 0x{flags:X8} this reader does not know (corrupt, or a newer writer)";
+        ulong expectedBody = LatentStreamFormat.ChunkBodyPrefixBytes + values * 4 * (hasLogvar ? 2UL : 1UL);
+        if (frameCount == 0 || frameCount > int.MaxValue || values > (ulong)Array.MaxLength || bodyLength != expectedBody)
+            return $"record at byte {at} is corrupt: body length {bodyLength} does not fit {frameCount} latent frames " +
+                   $"of {Header.LatentChannels}x{Header.LatentHeight}x{Header.LatentWidth}{(hasLogvar ? " with logvar" : "")}";
+        return null;
     }
 
     private void ReadTrailer(long at, uint flags, ulong bodyLength, Crc32 crc)

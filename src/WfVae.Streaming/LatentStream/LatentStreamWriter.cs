@@ -116,24 +116,7 @@ public sealed class LatentStreamWriter : IDisposable
     public void WriteChunk(int firstFrame, int frames, ReadOnlySpan<float> mean, ReadOnlySpan<float> logvar)
     {
         ThrowIfUnusable();
-        if (frames <= 0)
-            throw new ArgumentOutOfRangeException(nameof(frames), frames, "A chunk holds at least one latent frame.");
-        if (firstFrame != LatentFrames)
-            throw new ArgumentException(
-                $"Chunk starts at latent frame {firstFrame}, but {LatentFrames} frames have been written: chunks must be contiguous.",
-                nameof(firstFrame));
-        long values = frames * Header.FrameValues;
-        if (mean.Length != values)
-            throw new ArgumentException(
-                $"mean has {mean.Length} values; {frames} latent frames of {Header.LatentChannels}x{Header.LatentHeight}x{Header.LatentWidth} need {values}.",
-                nameof(mean));
-        bool hasLogvar = !logvar.IsEmpty;
-        if (hasLogvar && logvar.Length != values)
-            throw new ArgumentException($"logvar has {logvar.Length} values, expected {values} (or none).", nameof(logvar));
-        if (_hasLogvar is bool expected && expected != hasLogvar)
-            throw new ArgumentException(
-                expected ? "Earlier chunks carry logvar; this one has none." : "Earlier chunks carry no logvar; this one has some.",
-                nameof(logvar));
+        var (values, hasLogvar) = CheckChunk(firstFrame, frames, mean, logvar);
         long bodyLength = LatentStreamFormat.ChunkBodyPrefixBytes + values * 4 * (hasLogvar ? 2 : 1);
 
         Span<byte> prefix = stackalloc byte[LatentStreamFormat.RecordPrefixBytes + LatentStreamFormat.ChunkBodyPrefixBytes];
@@ -173,6 +156,30 @@ public sealed class LatentStreamWriter : IDisposable
         _hasLogvar = hasLogvar;
         LatentFrames += frames;
         Chunks++;
+    }
+
+    /// <summary>Refuses a chunk that does not continue the stream as its earlier chunks did; its value count and logvar presence.</summary>
+    private (long Values, bool HasLogvar) CheckChunk(int firstFrame, int frames, ReadOnlySpan<float> mean, ReadOnlySpan<float> logvar)
+    {
+        if (frames <= 0)
+            throw new ArgumentOutOfRangeException(nameof(frames), frames, "A chunk holds at least one latent frame.");
+        if (firstFrame != LatentFrames)
+            throw new ArgumentException(
+                $"Chunk starts at latent frame {firstFrame}, but {LatentFrames} frames have been written: chunks must be contiguous.",
+                nameof(firstFrame));
+        long values = frames * Header.FrameValues;
+        if (mean.Length != values)
+            throw new ArgumentException(
+                $"mean has {mean.Length} values; {frames} latent frames of {Header.LatentChannels}x{Header.LatentHeight}x{Header.LatentWidth} need {values}.",
+                nameof(mean));
+        bool hasLogvar = !logvar.IsEmpty;
+        if (hasLogvar && logvar.Length != values)
+            throw new ArgumentException($"logvar has {logvar.Length} values, expected {values} (or none).", nameof(logvar));
+        if (_hasLogvar is bool expected && expected != hasLogvar)
+            throw new ArgumentException(
+                expected ? "Earlier chunks carry logvar; this one has none." : "Earlier chunks carry no logvar; this one has some.",
+                nameof(logvar));
+        return (values, hasLogvar);
     }
 
     /// <summary>
