@@ -87,38 +87,9 @@ public static class DeviceRun
             log.WriteLine($"  model loaded in {result.LoadMs:F0} ms ({Report.Bytes(model.WeightBytes)} of weights)");
 
             int n = clip.Frames.Count, h = clip.Height, w = clip.Width;
-            int lh = WfVaeConfig.LatentSize(h), lw = WfVaeConfig.LatentSize(w), latentSize = model.Config.LatentDim * lh * lw;
-            var latents = new List<float>();
-            var decoded = new List<float>();
+            int latentSize = model.Config.LatentDim * WfVaeConfig.LatentSize(h) * WfVaeConfig.LatentSize(w);
             device.Memory.ResetPeak();
-            using (var encoder = model.OpenEncoder(h, w))
-            using (var decoder = model.OpenDecoder(lh, lw))
-            {
-                foreach (var (pos, count) in ChunkPolicy.Pushes(n, chunk))
-                {
-                    float[] input = FrameConversion.ToPlanar(clip.Frames.Skip(pos).Take(count).ToList(), w, h);
-                    var sw = Stopwatch.StartNew();
-                    var z = encoder.Push(input, count);
-                    double encodeMs = sw.Elapsed.TotalMilliseconds;
-                    latents.AddRange(z.Mean);
-                    int framesOut = 0;
-                    double decodeMs = 0;
-                    if (z.Frames > 0)
-                    {
-                        sw.Restart();
-                        var video = decoder.Push(z.Mean, z.Frames, last: false);
-                        decodeMs = sw.Elapsed.TotalMilliseconds;
-                        decoded.AddRange(video.Data);
-                        framesOut = video.Frames;
-                    }
-                    result.Chunks.Add(new ChunkTiming(result.Chunks.Count, count, z.Frames, encodeMs, framesOut, decodeMs));
-                }
-                var flushTimer = Stopwatch.StartNew();
-                var rest = decoder.Flush();
-                double flushMs = flushTimer.Elapsed.TotalMilliseconds;
-                decoded.AddRange(rest.Data);
-                result.Chunks.Add(new ChunkTiming(result.Chunks.Count, 0, 0, 0, rest.Frames, flushMs));
-            }
+            var (latents, decoded) = Push(result, model, clip, chunk);
             result.PeakBytes = device.Memory.PeakBytes;
             result.Latents = latents.ToArray();
             result.LatentFrames = result.Latents.Length / latentSize;
@@ -140,5 +111,41 @@ public static class DeviceRun
         }
         if (result.ValidationErrors.Count > 0)
             result.Error = $"{result.ValidationErrors.Count} Vulkan validation error(s), first: {result.ValidationErrors[0]}";
+    }
+
+    /// <summary>Streams the clip through an encoder and a decoder as the demo pushes it, timing every push into <paramref name="result"/>.</summary>
+    private static (List<float> Latents, List<float> Decoded) Push(DeviceResult result, WfVaeModel model, RgbClip clip, int chunk)
+    {
+        int n = clip.Frames.Count, h = clip.Height, w = clip.Width;
+        int lh = WfVaeConfig.LatentSize(h), lw = WfVaeConfig.LatentSize(w);
+        var latents = new List<float>();
+        var decoded = new List<float>();
+        using var encoder = model.OpenEncoder(h, w);
+        using var decoder = model.OpenDecoder(lh, lw);
+        foreach (var (pos, count) in ChunkPolicy.Pushes(n, chunk))
+        {
+            float[] input = FrameConversion.ToPlanar(clip.Frames.Skip(pos).Take(count).ToList(), w, h);
+            var sw = Stopwatch.StartNew();
+            var z = encoder.Push(input, count);
+            double encodeMs = sw.Elapsed.TotalMilliseconds;
+            latents.AddRange(z.Mean);
+            int framesOut = 0;
+            double decodeMs = 0;
+            if (z.Frames > 0)
+            {
+                sw.Restart();
+                var video = decoder.Push(z.Mean, z.Frames, last: false);
+                decodeMs = sw.Elapsed.TotalMilliseconds;
+                decoded.AddRange(video.Data);
+                framesOut = video.Frames;
+            }
+            result.Chunks.Add(new ChunkTiming(result.Chunks.Count, count, z.Frames, encodeMs, framesOut, decodeMs));
+        }
+        var flushTimer = Stopwatch.StartNew();
+        var rest = decoder.Flush();
+        double flushMs = flushTimer.Elapsed.TotalMilliseconds;
+        decoded.AddRange(rest.Data);
+        result.Chunks.Add(new ChunkTiming(result.Chunks.Count, 0, 0, 0, rest.Frames, flushMs));
+        return (latents, decoded);
     }
 }
