@@ -22,18 +22,44 @@ internal static class BenchCommand
             throw new UsageException($"unknown benchmark '{what}' (ops, stream, soak, or model options such as --preset)");
         if (what != null && o.Has("--peer"))
             throw new UsageException($"--peer compares whole-model runs; 'bench {what}' has no peer");
+        if (what is "ops" or "stream") StreamOptions.RefuseIgnored(o, $"on 'bench {what}' (it writes --markdown)", "--json");
+        if (what == "stream" && o.Has("--sessions")) StreamOptions.RefuseIgnored(o, "on 'bench stream --sessions' (it prints its report)", "--markdown");
+        // Started before the bench: a report that cannot be written fails now, not after minutes of measuring.
+        using var reports = new Reports(Start(o, "--json"), Start(o, "--markdown"));
         using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
         {
-            "ops" => Ops(device, o, stdout, stderr),
-            "stream" => Stream(device, o, stdout, stderr),
-            "soak" => Soak(device, o, stdout, stderr),
-            _ => Model(device, o, stdout, stderr),
+            "ops" => Ops(device, o, reports, stdout, stderr),
+            "stream" => Stream(device, o, reports, stdout, stderr),
+            "soak" => Soak(device, o, reports, stdout, stderr),
+            _ => Model(device, o, reports, stdout, stderr),
         };
     }
 
+    /// <summary>The --json and --markdown outputs of a bench, started before it runs.</summary>
+    private sealed record Reports(WfVae.IO.OutputFile? Json, WfVae.IO.OutputFile? Markdown) : IDisposable
+    {
+        public void WriteJson(string json)
+        {
+            if (Json != null) StreamOptions.CompleteJson(Json, json);
+        }
+
+        public void WriteSection(string title, string body)
+        {
+            if (Markdown != null) BenchCommand.WriteSection(Markdown, title, body);
+        }
+
+        public void Dispose()
+        {
+            Json?.Dispose();
+            Markdown?.Dispose();
+        }
+    }
+
+    private static WfVae.IO.OutputFile? Start(Options o, string option) => o.Get(option) is { } path ? WfVae.IO.OutputFile.Create(path) : null;
+
     /// <summary>bench soak: --frames (default 10000) through encode and recon at --size (default 64x64), memory sampled every second.</summary>
-    private static int Soak(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    private static int Soak(VulkanDevice device, Options o, Reports reports, TextWriter stdout, TextWriter stderr)
     {
         var modelPath = o.Require("--model");
         int frames = Int(o, "--frames", 10000);
@@ -44,24 +70,23 @@ internal static class BenchCommand
         var results = new[] { "encode", "recon" }.Select(d => SoakBenchmark.Run(model, d, frames, w, h, stderr)).ToList();
         var table = SoakBenchmark.ToMarkdown(results, Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), w, h, device.Info.ToString());
         stdout.WriteLine(table);
-        if (o.Get("--json") is { } json)
-            WfVae.IO.OutputFile.WriteAllText(json, System.Text.Json.JsonSerializer.Serialize(results.Select(r => new
+        reports.WriteJson(System.Text.Json.JsonSerializer.Serialize(results.Select(r => new
             {
                 r.Direction, r.Frames, r.Seconds, rss_slope_bytes_per_frame = r.RssSlope, device_slope_bytes_per_frame = r.DeviceSlope,
                 managed_slope_bytes_per_frame = r.ManagedSlope, native_slope_bytes_per_frame = r.NativeSlope,
                 allocated_bytes_per_frame = r.AllocatedPerFrame, collections = r.Collections,
                 peak_rss_bytes = r.PeakRss, peak_managed_bytes = r.PeakManaged, peak_device_bytes = r.PeakDevice, samples = r.Samples,
-            }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        if (o.Get("--markdown") is { } md) WriteSection(md, "Soak", table);
+            }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        reports.WriteSection("Soak", table);
         return 0;
     }
 
-    private static int Stream(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    private static int Stream(VulkanDevice device, Options o, Reports reports, TextWriter stdout, TextWriter stderr)
     {
         if (o.Has("--sessions")) return Sessions(device, o, stdout, stderr);
         var table = StreamBenchmark.Run(device, stderr, o.Has("--quick"));
         stdout.WriteLine(table);
-        if (o.Get("--markdown") is { } path) WriteSection(path, "Streaming", table);
+        reports.WriteSection("Streaming", table);
         return 0;
     }
 
@@ -83,15 +108,15 @@ internal static class BenchCommand
         return result.BitIdentical ? 0 : 1;
     }
 
-    private static int Ops(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    private static int Ops(VulkanDevice device, Options o, Reports reports, TextWriter stdout, TextWriter stderr)
     {
         var table = OperatorBenchmark.Run(device, stderr, o.Has("--quick"));
         stdout.WriteLine(table);
-        if (o.Get("--markdown") is { } path) WriteSection(path, "Convolution operators", table);
+        reports.WriteSection("Convolution operators", table);
         return 0;
     }
 
-    private static int Model(VulkanDevice device, Options o, TextWriter stdout, TextWriter stderr)
+    private static int Model(VulkanDevice device, Options o, Reports reports, TextWriter stdout, TextWriter stderr)
     {
         int frames = Int(o, "--frames", 9), height = Int(o, "--height", 64), width = Int(o, "--width", 64), runs = Int(o, "--runs", 3);
         if (runs < 1) throw new UsageException("--runs must be at least 1");
@@ -116,8 +141,8 @@ internal static class BenchCommand
         var table = ModelBenchmark.ToMarkdown(result);
         if (peer != null) table += Environment.NewLine + PeerBenchmark.ToMarkdown(result, peer);
         stdout.WriteLine(table);
-        if (o.Get("--json") is { } json) WfVae.IO.OutputFile.WriteAllText(json, ModelBenchmark.ToJson(result, peer?.Json));
-        if (o.Get("--markdown") is { } md) WriteSection(md, $"{name}, {frames}x{height}x{width}, {result.Device}", table);
+        reports.WriteJson(ModelBenchmark.ToJson(result, peer?.Json));
+        reports.WriteSection($"{name}, {frames}x{height}x{width}, {result.Device}", table);
         return 0;
     }
 
@@ -143,11 +168,14 @@ internal static class BenchCommand
         return int.TryParse(v, out int n) && n > 0 ? n : throw new UsageException($"{name} needs a positive whole number, got '{v}'");
     }
 
-    /// <summary>Replaces (or appends) the "## title" section of a Markdown file, keeping the rest.</summary>
-    internal static void WriteSection(string path, string title, string body)
+    /// <summary>
+    /// Replaces (or appends) the "## title" section of a Markdown file, keeping the rest as it is now (read when the
+    /// bench ends, not when its output was started), and completes the output.
+    /// </summary>
+    private static void WriteSection(WfVae.IO.OutputFile output, string title, string body)
     {
         var heading = "## " + title;
-        var text = File.Exists(path) ? File.ReadAllText(path) : "# Performance\n";
+        var text = !output.IsDirect && File.Exists(output.Target) ? File.ReadAllText(output.Target) : "# Performance\n";
         int start = text.IndexOf(heading + "\n", StringComparison.Ordinal);
         var section = $"{heading}\n\n{body.TrimEnd()}\n\n";
         if (start < 0) text = text.TrimEnd() + "\n\n" + section;
@@ -156,6 +184,7 @@ internal static class BenchCommand
             int end = text.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
             text = text[..start] + section + (end < 0 ? "" : text[(end + 1)..]);
         }
-        WfVae.IO.OutputFile.WriteAllText(path, text.TrimEnd() + "\n");
+        output.Stream.Write(System.Text.Encoding.UTF8.GetBytes(text.TrimEnd() + "\n"));
+        output.Commit();
     }
 }

@@ -79,7 +79,7 @@ internal static class ReconCommand
     private static void WriteStats(WfVae.IO.OutputFile file, StreamingEncoder encoder, StreamingDecoder decoder, Metrics metrics)
     {
         var es = encoder.Stats!;
-        StreamOptions.CompleteStats(file, JsonSerializer.Serialize(new Dictionary<string, object?>
+        StreamOptions.CompleteJson(file, JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["frames_in"] = encoder.FramesIn,
             ["frames_out"] = metrics.Compared,

@@ -127,7 +127,7 @@ internal static class StreamOptions
         if (file == null || all.Count == 0) return;
         if (all.Count == 1)
         {
-            CompleteStats(file, all[0].ToJson());
+            CompleteJson(file, all[0].ToJson());
             return;
         }
         var chunks = all.SelectMany(s => s.Chunks).Select((c, i) => c with { Index = i }).ToList();
@@ -151,11 +151,11 @@ internal static class StreamOptions
             ["chunk_latency_ms"] = chunks.Select(c => c.LatencyMs).ToList(),
             ["chunks"] = chunks,
         };
-        CompleteStats(file, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }));
+        CompleteJson(file, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>Writes the JSON text and a newline to a file from <see cref="StartStats"/> and commits it.</summary>
-    public static void CompleteStats(WfVae.IO.OutputFile file, string json)
+    public static void CompleteJson(WfVae.IO.OutputFile file, string json)
     {
         file.Stream.Write(System.Text.Encoding.UTF8.GetBytes(json + "\n"));
         file.Commit();
