@@ -65,6 +65,9 @@ public static class Demo
         log.WriteLine($"input: {clip.Description}");
 
         var devices = SelectDevices(VulkanDevice.Enumerate(), options.Devices);
+        // Before the devices run: a report folder that cannot be made fails now, not after the whole run.
+        string folder = Path.GetFullPath(options.Output);
+        Directory.CreateDirectory(folder);
         var results = new List<DeviceResult>();
         foreach (var info in devices)
         {
@@ -73,7 +76,7 @@ public static class Demo
         }
 
         var outcome = new DemoOutcome(options, clip, model, results, LatentAgreement.Compare(results), ContactSheet.Columns(clip.Frames.Count));
-        string folder = WriteReport(outcome);
+        WriteReport(outcome, folder);
         string reportPath = Path.Combine(folder, Report.MarkdownFile);
         log.WriteLine(Report.AgreementLine(outcome).Replace("**", ""));
         log.WriteLine($"report: {reportPath} (also {Report.HtmlFile}, {Report.SheetFile})");
@@ -126,10 +129,8 @@ public static class Demo
         return chosen;
     }
 
-    private static string WriteReport(DemoOutcome o)
+    private static void WriteReport(DemoOutcome o, string folder)
     {
-        string folder = Path.GetFullPath(o.Options.Output);
-        Directory.CreateDirectory(folder);
         var ran = o.Results.Where(r => r.Ok).ToList();
         string sheetPath = Path.Combine(folder, Report.SheetFile);
         if (ran.Count > 0)
@@ -147,6 +148,5 @@ public static class Demo
         var doc = Report.Build(o);
         WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.MarkdownFile), doc.ToMarkdown());
         WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.HtmlFile), doc.ToHtml());
-        return folder;
     }
 }

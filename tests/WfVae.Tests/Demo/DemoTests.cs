@@ -153,6 +153,17 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
     }
 
     [Fact]
+    public void AReportFolderThatCannotBeMadeFailsBeforeAnyDeviceRuns()
+    {
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "");
+        var (code, log) = Run("--synthetic", "--frames", "5", "--size", "16x16", "--devices", Device, "--output", Path.Combine(file, "report"));
+        Assert.Equal(1, code);
+        Assert.Contains("a-file", log);
+        Assert.DoesNotContain("device ", log); // no device was started
+    }
+
+    [Fact]
     public void ReportNamesAFailedDeviceAndDisagreeingLatents()
     {
         // No GPU needed: the report is built from results as the devices would have returned them.
