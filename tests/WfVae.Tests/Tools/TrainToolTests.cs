@@ -1,0 +1,86 @@
+using Xunit;
+using static WfVae.Tests.Tools.TwinGoldenTests;
+
+namespace WfVae.Tests.Tools;
+
+/// <summary>
+/// tools/train without its footage cache (CI has none): the missing cache is named with the command that builds it;
+/// export refuses non-finite weights; a run started with --init from an export holds its weights and exports a card
+/// that counts the training behind them. A tiny model (base 8) keeps it to seconds.
+/// </summary>
+public sealed class TrainToolTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("wfvae-train-tool-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Train => Path.Combine(TestPaths.RepoRoot, "tools", "train", "train.py");
+
+    [Fact]
+    public void WithoutTheDataCacheTrainingSaysWhichCommandBuildsIt()
+    {
+        var (code, output) = RunPython(Train, "--run", Path.Combine(_dir, "run"), "--cache", Path.Combine(_dir, "no-cache"), "--minutes", "1");
+        Assert.True(code == 2, output);
+        Assert.Contains("no training data cache in", output);
+        Assert.Contains("data.py fetch --cache", output);
+    }
+
+    [Fact]
+    public void InitStartsFromAnExportAndExportCountsTheTrainingBehindIt_NonFiniteWeightsAreRefused()
+    {
+        var script = Path.Combine(_dir, "check.py");
+        File.WriteAllText(script, Script);
+        var (code, output) = RunPython(script, Path.GetDirectoryName(Train)!, _dir);
+        Assert.True(code == 0, output);
+        Assert.Contains("ok", output);
+    }
+
+    // Drives train.Run and export through their own code: the argument parser, save/load, start_from, the card.
+    private const string Script = """
+        import os, sys
+        sys.path.insert(0, sys.argv[1])
+        import torch, export, train
+        d = sys.argv[2]
+        size = ["--base", "8", "--latent", "4", "--flow", "8", "--resblocks", "1", "--cache", os.path.join(d, "cache")]
+
+        def run(name, *more):
+            sys.argv = ["train.py", "--run", os.path.join(d, name), *size, *more]
+            args = train.parse_args()
+            os.makedirs(args.run, exist_ok=True)
+            return train.Run(args)
+
+        first = run("first")
+        first.step, first.elapsed = 40, 7200.0
+        first.curve = [{"step": 20, "minutes": 60.0, "psnr": 12.5, "ssim": 0.3}, {"step": 40, "minutes": 120.0, "psnr": 14.25, "ssim": 0.4}]
+        first.save(os.path.join(d, "first", "last.pt"))
+        assert export.export(os.path.join(d, "first", "last.pt"), os.path.join(d, "m1"), first.args.cache) == 0
+
+        tuned = run("tuned", "--init", os.path.join(d, "m1"))
+        tuned.start_from(os.path.join(d, "m1"))
+        for a, b in zip(tuned.model.state_dict().values(), first.ema.state_dict().values()):
+            assert torch.equal(a, b), "--init did not load the exported (EMA) weights"
+        assert tuned.prior["steps"] == 40 and abs(tuned.prior["hours"] - 2.0) < 1e-9 and len(tuned.prior["curve"]) == 2
+        tuned.step, tuned.elapsed = 5, 600.0
+        tuned.curve = [{"step": 5, "minutes": 10.0, "psnr": 15.0, "ssim": 0.45}]
+        tuned.save(os.path.join(d, "tuned", "last.pt"))
+        assert export.export(os.path.join(d, "tuned", "last.pt"), os.path.join(d, "m2"), tuned.args.cache) == 0
+        card = open(os.path.join(d, "m2", "MODEL_CARD.md")).read()
+        assert "Status: trained (45 steps" in card, card
+        assert "- 45 steps in all: 40 steps in 2.00 h" in card, card
+        assert "        45   130.0  15.00 0.4500" in card, card  # the fine-tuning's row, after the prior ones
+
+        other = run("other", "--init", os.path.join(d, "m1"), "--base", "16")
+        try:
+            other.start_from(os.path.join(d, "m1"))
+            raise AssertionError("a model of another size was accepted")
+        except SystemExit as e:
+            assert "another model size" in str(e), e
+
+        with torch.no_grad():
+            next(iter(tuned.ema.parameters())).view(-1)[3] = float("nan")
+        tuned.save(os.path.join(d, "tuned", "last.pt"))
+        assert export.export(os.path.join(d, "tuned", "last.pt"), os.path.join(d, "m3"), tuned.args.cache) == 1
+        assert not os.path.exists(os.path.join(d, "m3", "diffusion_pytorch_model.safetensors"))
+        print("ok")
+        """;
+}
