@@ -25,7 +25,9 @@ internal static class BenchCommand
         if (what is "ops" or "stream") StreamOptions.RefuseIgnored(o, $"on 'bench {what}' (it writes --markdown)", "--json");
         if (what == "stream" && o.Has("--sessions")) StreamOptions.RefuseIgnored(o, "on 'bench stream --sessions' (it prints its report)", "--markdown");
         // Started before the bench: a report that cannot be written fails now, not after minutes of measuring.
-        using var reports = new Reports(Start(o, "--json"), Start(o, "--markdown"));
+        using var json = Start(o, "--json");
+        using var markdown = Start(o, "--markdown");
+        var reports = new Reports(json, markdown);
         using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
         {
@@ -36,8 +38,8 @@ internal static class BenchCommand
         };
     }
 
-    /// <summary>The --json and --markdown outputs of a bench, started before it runs.</summary>
-    private sealed record Reports(WfVae.IO.OutputFile? Json, WfVae.IO.OutputFile? Markdown) : IDisposable
+    /// <summary>The --json and --markdown outputs of a bench, started before it runs (their owner disposes them).</summary>
+    private sealed record Reports(WfVae.IO.OutputFile? Json, WfVae.IO.OutputFile? Markdown)
     {
         public void WriteJson(string json)
         {
@@ -47,12 +49,6 @@ internal static class BenchCommand
         public void WriteSection(string title, string body)
         {
             if (Markdown != null) BenchCommand.WriteSection(Markdown, title, body);
-        }
-
-        public void Dispose()
-        {
-            Json?.Dispose();
-            Markdown?.Dispose();
         }
     }
 

@@ -53,9 +53,8 @@ internal static class DecodeCommand
         var (stats, collected, framesOut) = DecodeItems(model, items, chunk, sink, progress);
         progress.Done(framesOut);
         sink?.Complete();
-        StreamOptions.WriteStats(statsFile, stats);
-
         if (tensorFile != null) WriteTensor(tensorFile, model, collected, (int)(framesOut / items.Count), WfVaeConfig.PixelSize(first.LatentW), WfVaeConfig.PixelSize(first.LatentH), outSize);
+        StreamOptions.WriteStats(statsFile, stats); // last: a failed run leaves no statistics
         if (!o.Has("--quiet"))
             messages.WriteLine($"decoded {items.Sum(i => i.Latents)} latent frames -> {framesOut} frames of {(sink != null ? $"{outSize.Width}x{outSize.Height}" : $"{WfVaeConfig.PixelSize(first.LatentW)}x{WfVaeConfig.PixelSize(first.LatentH)}")} " +
                                $"in {sink?.Description ?? output} (chunk {(chunk == 0 ? "whole clip" : chunk)})");

@@ -25,6 +25,8 @@ internal static class EncodeCommand
         if (tensorInput) StreamOptions.RefuseIgnored(o, "on a safetensors tensor input", "--vf", "--format", "--frames", "--timeout", "--follow", "--size");
         else StreamOptions.RefuseIgnored(o, "on a video or raw input (it names a tensor of a safetensors input)", "--tensor");
         bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
+        if (!wfl && !output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");
         if (wfl) StreamOptions.RefuseIgnored(o, "on a .wfl output (it adds a 'sample' tensor to a .safetensors output)", "--sample-seed");
         using var statsFile = StreamOptions.StartStats(o);
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
@@ -35,25 +37,22 @@ internal static class EncodeCommand
         var policy = StreamOptions.Policy(o);
         var (items, crop, progress) = source != null ? SourceItems(o, source, size!.Value, stderr) : TensorItems(o, input);
 
-        // Encoders first: a bad chunk size or frame size fails before any output file is started. A .wfl sink writes
+        // Encoders first: a bad chunk size or frame size fails before the output is started. A .wfl sink writes
         // each chunk at once and keeps none, so its encoders may recycle the latent arrays (no allocation per push).
         var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy) { RecycleLatents = wfl }).ToList();
         var stats = new List<StreamStats>();
-        ILatentSink sink = wfl
-            ? WflSink.Create(output, model, items, policy, crop)
-            : output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? new SafetensorsSink(o, output, model, items.Count, crop)
-            : throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");
+        ILatentSink sink = wfl ? WflSink.Create(output, model, items, policy, crop) : new SafetensorsSink(o, output, model, items.Count, crop);
         try
         {
             using (sink as IDisposable)
             {
                 var failure = await EncodeItems(items, encoders, sink, source, progress, stats);
                 progress?.Done(stats.Sum(x => x.FramesIn));
-                StreamOptions.WriteStats(statsFile, stats);
                 if (failure != null) throw failure;
                 if (stats.Sum(x => x.FramesOut) == 0)
                     throw new InvalidDataException($"'{(source?.Name ?? input)}': no latent came out ({stats.Sum(x => x.FramesIn)} frames in{(policy == FramePolicy.Drop ? "; policy drop needs at least 1" : "")}); nothing was written");
                 sink.Complete();
+                StreamOptions.WriteStats(statsFile, stats); // last: a failed run leaves no statistics
             }
         }
         catch (Exception e) when (sink is WflSink { Kept: { } kept })

@@ -13,10 +13,12 @@ internal static class ModelCommands
         if (o.Get("--input") is { } input)
         {
             if (o.Has("--model")) throw new UsageException("info describes a model (--model) or an input (--input), not both; run it once for each");
-            StreamOptions.RefuseIgnored(o, "on info --input (no model is loaded)", "--height", "--width", "--chunk", "--config", "--precision", "--device");
-            StreamOptions.RefuseIgnored(o, "on info (it reads no frames)", "--frames", "--pad");
+            StreamOptions.RefuseIgnored(o, "on info --input (no model is loaded)", ["--height", "--width", "--chunk", .. Verbs.Model.Except(["--verbose"])]);
+            StreamOptions.RefuseIgnored(o, "on info (it reads no frames)", "--frames");
+            StreamOptions.RefuseIgnored(o, "on info (it pads nothing; it says when a video would need --pad)", "--pad");
             return InputInfo(o, input, stdout);
         }
+        StreamOptions.RefuseIgnored(o, "without --input (it tells how an input video is read)", Verbs.VideoInput);
         if (!MemoryPlanInfo.Requested(o) && o.Has("--chunk")) throw new UsageException("--chunk needs --height and --width (the frame size the memory plan is for)");
         using var model = LoadModel(o, stderr, "info");
         var c = model.Config;
@@ -39,7 +41,7 @@ internal static class ModelCommands
     {
         if (InputFormats.Of(input) == InputFormat.LatentStream)
         {
-            StreamOptions.RefuseIgnored(o, "on a latent stream input (they say how video is read)", "--raw", "--size", "--fps", "--vf", "--format", "--timeout", "--follow");
+            StreamOptions.RefuseIgnored(o, "on a latent stream input (it tells how a video is read)", Verbs.VideoInput);
             using var r = WfVae.Streaming.LatentStream.LatentStreamReader.Open(input);
             var h = r.Header;
             int latents = r.ReadChunks().Sum(c => c.Frames);

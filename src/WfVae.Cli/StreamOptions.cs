@@ -154,7 +154,7 @@ internal static class StreamOptions
         CompleteJson(file, JsonSerializer.Serialize(combined, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>Writes the JSON text and a newline to a file from <see cref="StartStats"/> and commits it.</summary>
+    /// <summary>Writes JSON text and a newline to an output started before the work (statistics, bench reports) and commits it.</summary>
     public static void CompleteJson(WfVae.IO.OutputFile file, string json)
     {
         file.Stream.Write(System.Text.Encoding.UTF8.GetBytes(json + "\n"));

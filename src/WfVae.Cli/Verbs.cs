@@ -11,8 +11,8 @@ internal static class Verbs
     public static readonly IReadOnlySet<string> Flags = new HashSet<string> { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
 
     private static readonly string[] Device = ["--device", "--precision", "--verbose"];
-    private static readonly string[] Model = ["--model", "--config", .. Device];
-    private static readonly string[] VideoInput = ["--raw", "--size", "--fps", "--vf", "--format", "--frames", "--timeout", "--follow", "--pad"];
+    internal static readonly string[] Model = ["--model", "--config", .. Device];
+    internal static readonly string[] VideoInput = ["--raw", "--size", "--fps", "--vf", "--format", "--frames", "--timeout", "--follow", "--pad"];
     private static readonly string[] Streaming = ["--chunk", "--policy", "--stats", "--quiet"];
     private static readonly string[] VideoOutput = ["--codec", "--crf"];
 

@@ -361,6 +361,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
     /// <summary>How long a pipeline cache file of the user cache folder outlives its last use.</summary>
     public static readonly TimeSpan PipelineCacheLifetime = TimeSpan.FromDays(90);
 
+    /// <summary>The pipeline cache file (null: none); a default one in the user cache also prunes that folder's stale ones.</summary>
     private static string? ResolveCachePath(DeviceOptions options, PhysicalDeviceInfo info)
     {
         if (options.PipelineCachePath == "") return null;
@@ -370,7 +371,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         var safe = string.Concat($"{info.Name}-{info.Driver}".Select(c => char.IsLetterOrDigit(c) ? c : '_'));
         var path = Path.Combine(root, $"pipelines-{info.VendorId:x}-{info.DeviceId:x}-{safe}.bin");
         // Every run rewrites its cache file, so one untouched for months belongs to a driver no longer used.
-        UserCache.PruneStale(root, "pipelines-*.bin", PipelineCacheLifetime, keep: path);
+        UserCache.PruneStale(root, "pipelines-*", PipelineCacheLifetime, keep: path); // with a crashed save's temporaries
         return path;
     }
 

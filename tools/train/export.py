@@ -24,41 +24,45 @@ def read_model(model_dir):
 
 
 def prior_training(model_dir):
-    """Steps, hours and curve of the training behind an exported model, read back from the card this file wrote."""
+    """The training behind an exported model (steps, hours, schedule, curve), read back from the card this file
+    wrote; a folder without one (weights from `wfvae convert` or `generate`) has none recorded ("card": False)."""
     try:
         with open(os.path.join(model_dir, "MODEL_CARD.md")) as f:
             card = f.read()
     except OSError:
-        return {"model": model_dir, "steps": 0, "hours": 0.0, "curve": []}
-    m = re.search(r"^- ([\d,]+) steps in ([\d.]+) h of wall time", card, re.M)
+        card = ""
+    # Both card forms start so: "- 5,059 steps in 6.52 h of wall time on ..." and "- ... of wall time in all: ...".
+    total = re.search(r"^- ([\d,]+) steps in ([\d.]+) h of wall time", card, re.M)
     lr = re.search(r"AdamW \(lr ([\d.e-]+), cosine over the (\d+)-minute", card)
     curve = [{"step": int(a), "minutes": float(b), "psnr": float(c), "ssim": float(d)}
-             for a, b, c, d in re.findall(r"^ {4}\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", card, re.M)]
-    return {"model": model_dir, "steps": int(m.group(1).replace(",", "")) if m else 0,
-            "hours": float(m.group(2)) if m else 0.0, "curve": curve,
-            "schedule": f"lr {lr.group(1)}, cosine over {lr.group(2)} minutes" if lr else "its card names no schedule"}
+             for a, b, c, d in re.findall(r"^ {4}[ ]*(\d+)[ ]+([\d.]+)[ ]+([\d.]+)[ ]+([\d.]+)$", card, re.M)]
+    return {"model": model_dir, "card": total is not None,
+            "steps": int(total.group(1).replace(",", "")) if total else 0,
+            "hours": float(total.group(2)) if total else 0.0, "curve": curve if total else [],
+            "schedule": f"lr {lr.group(1)}, cosine over {lr.group(2)} minutes" if lr else "no schedule recorded"}
 
 
 def _history(state):
-    """Total steps and hours, the training lines and the whole curve, earlier training (--init) included."""
+    """(total steps, the training lines, the whole curve, the schedule sentence), earlier training (--init) included."""
     args, prior = state["args"], state.get("prior")
-    tail = (f"AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the run; a run resumed"
-            f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']}")
+    schedule = (f"AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the run; a run resumed"
+                f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']}")
     own = (f"{state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on a 2-core CPU"
            f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}")
     if not prior:
-        return state["step"], state["curve"], [f"- {own}."], tail
+        return state["step"], [f"- {own}."], state["curve"], schedule
     steps, minutes = prior["steps"], prior["hours"] * 60
     curve = prior["curve"] + [dict(c, step=c["step"] + steps, minutes=c["minutes"] + minutes) for c in state["curve"]]
-    lines = [f"- {steps + state['step']:,} steps in all: {steps:,} steps in {prior['hours']:.2f} h of wall time"
-             f" ({prior['schedule']}),"
-             f" then (`train.py --init`) {own}, starting from those weights with a fresh optimizer;"
-             f" the curve's last {len(state['curve'])} rows are that fine-tuning."]
-    return steps + state["step"], curve, lines, tail
+    before = (f"{steps:,} steps in {prior['hours']:.2f} h ({prior['schedule']})" if prior["card"]
+              else "weights with no recorded training (their folder has no model card)")
+    lines = [f"- {steps + state['step']:,} steps in {prior['hours'] + state['elapsed'] / 3600:.2f} h of wall time in all:"
+             f" {before}, then (`train.py --init {prior['model']}`) {own}, starting from those weights with a fresh"
+             f" optimizer; the curve's last {len(state['curve'])} rows are that fine-tuning."]
+    return steps + state["step"], lines, curve, schedule
 
 
 def _card(state, config, params, curve_final, cache):
-    steps, curve, trained, schedule = _history(state)
+    steps, trained, curve, schedule = _history(state)
     first = curve[0]
     lines = [
         "# WfVae.Vulkan default model",

@@ -41,8 +41,9 @@ def parse_args():
     p.add_argument("--minutes", type=float, default=180, help="training wall-time budget (the LR schedule spans it)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--reset-ema", action="store_true", help="on --resume, restart the EMA from the current weights")
-    p.add_argument("--init", metavar="DIR", help="start a new run from an exported model's weights and size"
-                   " (config.json + safetensors, e.g. the shipped default) instead of random ones: fine-tuning")
+    p.add_argument("--init", metavar="DIR", help="start a new run from an exported model's weights (config.json +"
+                   " safetensors, e.g. the shipped default) instead of random ones: fine-tuning; its size must be"
+                   " the one --base/--latent/--flow/--resblocks give (their defaults are the shipped model's)")
     p.add_argument("--export", metavar="DIR", help="write the EMA weights of run/last.pt in the official layout and exit")
     p.add_argument("--base", type=int, default=32)
     p.add_argument("--latent", type=int, default=16)
@@ -175,17 +176,18 @@ def record_validation(run, sampler_seen):
 
 
 def train(args):
-    data.require_cache(args.cache)
-    os.makedirs(args.run, exist_ok=True)
-    torch.set_num_threads(args.threads)
-    run = Run(args)
     last = os.path.join(args.run, "last.pt")
     if args.init and (args.resume or os.path.exists(last)):
         raise SystemExit(f"error: --init starts a new run, but {'--resume was given' if args.resume else last + ' exists'};"
                          " pick a new --run folder")
+    data.require_cache(args.cache)
+    os.makedirs(args.run, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    run = Run(args)
     if args.init:
         run.start_from(args.init)
-        log(args.run, f"initialised from {args.init}" + (f" ({run.prior['steps']:,} steps of training behind it)" if run.prior else ""))
+        behind = f"{run.prior['steps']:,} steps of training" if run.prior["card"] else "no recorded training (no model card)"
+        log(args.run, f"initialised from {args.init} ({behind} behind it)")
     if args.resume:
         if not os.path.isfile(last):
             raise SystemExit(f"error: --resume but {last} does not exist")

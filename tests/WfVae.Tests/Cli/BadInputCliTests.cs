@@ -232,6 +232,7 @@ public sealed class BadInputCliTests : IDisposable
         AssertFails(2, Run("info", "--input", P("z.wfl"), "--height", "64", "--width", "64"), "--height has no effect on info --input");
         AssertFails(2, Run("info", "--input", P("in.rgb"), "--raw", "16x16@25", "--frames", "2"), "--frames has no effect on info");
         AssertFails(2, Run("info", "--input", P("z.wfl"), "--model", _small), "not both");
+        AssertFails(2, Run("info", "--model", _small, "--vf", "scale=8:8"), "--vf has no effect without --input");
         var info = Run("info", "--input", P("in.rgb"), "--raw", "16x16@25");
         Assert.True(info.Code == 0, info.Err);
         AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("i.rgb"), "--raw", "rgb24", "--size", "8x8"), "unknown option '--size'");

@@ -29,6 +29,10 @@ public sealed class BenchReportTests : IDisposable
             Assert.Contains($"the folder '{P("missing")}' does not exist", r.Err);
             Assert.Equal("", r.Out); // no table: the bench did not run
         }
+        var both = Run(TinyBench("--json", P("fine.json"), "--markdown", P("missing/report.md")));
+        Assert.Equal(1, both.Code);
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial")); // the --json output started first is not left behind
+        Assert.False(File.Exists(P("fine.json")));
     }
 
     [Fact]

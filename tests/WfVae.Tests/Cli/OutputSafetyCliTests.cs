@@ -141,6 +141,11 @@ public sealed class OutputSafetyCliTests : IDisposable
             Assert.Contains($"the folder '{P("missing")}' does not exist", r.Err);
         }
         Assert.False(File.Exists(P("s1.json")) || File.Exists(P("s2.json")), "the run went ahead of an output that cannot be written");
+        // An encode that fails on its input (a truncated last frame) after its latents: no statistics either.
+        File.WriteAllBytes(P("cut.rgb"), new byte[Frames * W * H * 3 + 10]);
+        var cut = Run("encode", "--model", _model, P("cut.rgb"), P("cut.safetensors"), "--raw", $"{W}x{H}@25", "--stats", P("s3.json"));
+        Assert.True(cut.Code == 1, $"exit {cut.Code}: {cut.Err}");
+        Assert.False(File.Exists(P("s3.json")), "a failed encode wrote statistics");
         Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
     }
 

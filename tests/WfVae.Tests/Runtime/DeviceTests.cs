@@ -241,12 +241,12 @@ public sealed class PipelineCacheTests
         try
         {
             string P(string n) => Path.Combine(dir, n);
-            foreach (var n in new[] { "pipelines-old.bin", "pipelines-recent.bin", "pipelines-current.bin", "random-checkpoints.bin" })
+            foreach (var n in new[] { "pipelines-old.bin", "pipelines-old.bin.0a1b2c3d.partial", "pipelines-recent.bin", "pipelines-current.bin", "random-checkpoints.bin" })
                 File.WriteAllText(P(n), n);
             var old = DateTime.UtcNow - VulkanDevice.PipelineCacheLifetime - TimeSpan.FromDays(1);
-            foreach (var n in new[] { "pipelines-old.bin", "pipelines-current.bin", "random-checkpoints.bin" })
+            foreach (var n in new[] { "pipelines-old.bin", "pipelines-old.bin.0a1b2c3d.partial", "pipelines-current.bin", "random-checkpoints.bin" })
                 File.SetLastWriteTimeUtc(P(n), old);
-            UserCache.PruneStale(dir, "pipelines-*.bin", VulkanDevice.PipelineCacheLifetime, keep: P("pipelines-current.bin"));
+            UserCache.PruneStale(dir, "pipelines-*", VulkanDevice.PipelineCacheLifetime, keep: P("pipelines-current.bin"));
             Assert.Equal(["pipelines-current.bin", "pipelines-recent.bin", "random-checkpoints.bin"],
                 Directory.GetFiles(dir).Select(Path.GetFileName).Order().ToArray());
             UserCache.PruneStale(P("missing"), "pipelines-*.bin", TimeSpan.Zero, keep: P("missing/x.bin")); // no folder yet: nothing to do

@@ -26,6 +26,15 @@ public sealed class TrainToolTests : IDisposable
     }
 
     [Fact]
+    public void InitWithResumeIsRefusedBeforeAnythingElse()
+    {
+        var (code, output) = RunPython(Train, "--run", Path.Combine(_dir, "run"), "--cache", Path.Combine(_dir, "no-cache"),
+            "--init", Path.Combine(_dir, "model"), "--resume");
+        Assert.True(code == 1, output);
+        Assert.Contains("--init starts a new run, but --resume was given", output);
+    }
+
+    [Fact]
     public void InitStartsFromAnExportAndExportCountsTheTrainingBehindIt_NonFiniteWeightsAreRefused()
     {
         var script = Path.Combine(_dir, "check.py");
@@ -66,8 +75,26 @@ public sealed class TrainToolTests : IDisposable
         assert export.export(os.path.join(d, "tuned", "last.pt"), os.path.join(d, "m2"), tuned.args.cache) == 0
         card = open(os.path.join(d, "m2", "MODEL_CARD.md")).read()
         assert "Status: trained (45 steps" in card, card
-        assert "- 45 steps in all: 40 steps in 2.00 h" in card, card
+        assert "- 45 steps in 2.17 h of wall time in all: 40 steps in 2.00 h (lr 0.0003, cosine over 180 minutes)" in card, card
         assert "        45   130.0  15.00 0.4500" in card, card  # the fine-tuning's row, after the prior ones
+
+        again = run("again", "--init", os.path.join(d, "m2"))  # a fine-tuned model fine-tuned again
+        again.start_from(os.path.join(d, "m2"))
+        assert again.prior["steps"] == 45 and [c["step"] for c in again.prior["curve"]] == [20, 40, 45], again.prior
+        again.step, again.elapsed, again.curve = 2, 60.0, [{"step": 2, "minutes": 1.0, "psnr": 15.5, "ssim": 0.5}]
+        again.save(os.path.join(d, "again", "last.pt"))
+        assert export.export(os.path.join(d, "again", "last.pt"), os.path.join(d, "m4"), again.args.cache) == 0
+        card = open(os.path.join(d, "m4", "MODEL_CARD.md")).read()
+        assert "- 47 steps in 2.19 h of wall time in all: 45 steps in 2.17 h" in card, card
+
+        os.remove(os.path.join(d, "m1", "MODEL_CARD.md"))  # weights from elsewhere: no recorded training
+        bare = run("bare", "--init", os.path.join(d, "m1"))
+        bare.start_from(os.path.join(d, "m1"))
+        bare.step, bare.elapsed, bare.curve = 1, 60.0, [{"step": 1, "minutes": 1.0, "psnr": 14.0, "ssim": 0.4}]
+        bare.save(os.path.join(d, "bare", "last.pt"))
+        assert export.export(os.path.join(d, "bare", "last.pt"), os.path.join(d, "m5"), bare.args.cache) == 0
+        card = open(os.path.join(d, "m5", "MODEL_CARD.md")).read()
+        assert "Status: trained (1 steps" in card and "weights with no recorded training" in card, card
 
         other = run("other", "--init", os.path.join(d, "m1"), "--base", "16")
         try:
