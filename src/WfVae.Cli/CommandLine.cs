@@ -260,6 +260,7 @@ public static class CommandLine
             stdout.WriteLine($"{(d.Index == chosen.Index ? "*" : " ")} {d}");
             stdout.WriteLine($"      {CooperativeMatrixLine(CooperativeMatrixPlan.Create(d.CooperativeMatrix, WfVae.Operators.CooperativeConv.Build, setting))}");
             stdout.WriteLine($"      {MemoryLine(d, resolved.StagedTransfers == true)}");
+            if (d.Shortfall is { } why) stdout.WriteLine($"      cannot run the engine: {why}");
         }
         return 0;
     }

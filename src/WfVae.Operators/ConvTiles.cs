@@ -101,14 +101,12 @@ public readonly record struct ConvTiles(int WG, int WGN, int TM, int TN, int BK,
     /// </summary>
     public const int MaxOutputsPerInvocation = 512;
 
-    /// <summary>Invocations per workgroup at most: what GPUs and lavapipe offer (maxComputeWorkGroupInvocations).</summary>
-    public const int MaxInvocations = 1024;
-
     /// <summary>Throws ArgumentException when these tiles cannot run variant <paramref name="v"/> on <paramref name="d"/>.</summary>
     public void Validate(VulkanDevice d, KernelVariant v)
     {
-        if ((long)TM * TN > MaxOutputsPerInvocation || WG > MaxInvocations)
-            throw new ArgumentException($"conv tiles {this}: at most {MaxInvocations} invocations (WG) of at most {MaxOutputsPerInvocation} outputs (TM x TN) each");
+        long maxWg = Math.Min(d.Info.MaxWorkgroupInvocations, d.Info.MaxWorkgroupSizeX);
+        if ((long)TM * TN > MaxOutputsPerInvocation || WG > maxWg)
+            throw new ArgumentException($"conv tiles {this}: at most {maxWg} invocations (WG, the device's limit) of at most {MaxOutputsPerInvocation} outputs (TM x TN) each");
         if (v != KernelVariant.Ssbo)
         {
             // Texel variant: TN is any count (positions 8 apart), WGN a multiple of 8 (subgroups of consecutive positions).

@@ -36,6 +36,18 @@ public sealed record PhysicalDeviceInfo(
 
     /// <summary>The Mesa release of a Mesa driver (<see cref="ParseMesaVersion"/> of <see cref="Driver"/>); null for others.</summary>
     public Version? MesaVersion { get; init; }
+    /// <summary>maxComputeWorkGroupInvocations: invocations one workgroup may have.</summary>
+    public uint MaxWorkgroupInvocations { get; init; } = 1024;
+    /// <summary>maxComputeWorkGroupSize[0]: the x size of a workgroup at most (the engine's kernels are one-dimensional in x).</summary>
+    public uint MaxWorkgroupSizeX { get; init; } = 1024;
+
+    /// <summary>Invocations per workgroup the engine's fixed kernels use (norms, elementwise, GPU conv tiles): 256.</summary>
+    public const uint RequiredWorkgroupInvocations = 256;
+
+    /// <summary>Why the engine cannot run on this device, or null. Vulkan guarantees only 128 invocations per workgroup.</summary>
+    public string? Shortfall => MaxWorkgroupInvocations < RequiredWorkgroupInvocations || MaxWorkgroupSizeX < RequiredWorkgroupInvocations
+        ? $"{Name} allows {Math.Min(MaxWorkgroupInvocations, MaxWorkgroupSizeX)} invocations per compute workgroup; the engine's kernels use {RequiredWorkgroupInvocations}"
+        : null;
 
     /// <summary>"llvmpipe Mesa 25.0.7 (LLVM 15.0.6)" gives 25.0.7, "radv Mesa 24.2" 24.2.0; null without "Mesa x.y".</summary>
     public static Version? ParseMesaVersion(string driver) =>
@@ -55,8 +67,8 @@ public sealed record PhysicalDeviceInfo(
         _ => $"0x{VendorId:X}",
     };
 
-    /// <summary>Default preference: discrete GPU, then integrated, virtual, CPU.</summary>
-    internal int Rank => Kind switch
+    /// <summary>Default preference: discrete GPU, then integrated, virtual, CPU; a device the engine cannot run on last.</summary>
+    internal int Rank => (Shortfall != null ? 10 : 0) + Kind switch
     {
         DeviceKind.DiscreteGpu => 0,
         DeviceKind.IntegratedGpu => 1,

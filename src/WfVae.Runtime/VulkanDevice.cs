@@ -126,6 +126,7 @@ public sealed unsafe partial class VulkanDevice : IDisposable
         {
             var devices = EnumerateDevices(vk, instance);
             var chosen = Select(devices.Select(d => d.Info).ToList(), options.Selector);
+            if (chosen.Shortfall is { } why) throw new NoVulkanDeviceException($"The selected Vulkan device cannot run the engine: {why}.");
             var physical = devices.First(d => d.Info.Index == chosen.Index).Handle;
             return new VulkanDevice(vk, instance, debug, physical, chosen, options);
         }
@@ -305,6 +306,8 @@ public sealed unsafe partial class VulkanDevice : IDisposable
             HostCachedDeviceMemory = hostCached,
             BufferDeviceAddress = api12 && f12.BufferDeviceAddress,
             MesaVersion = PhysicalDeviceInfo.ParseMesaVersion(driverName),
+            MaxWorkgroupInvocations = p.Limits.MaxComputeWorkGroupInvocations,
+            MaxWorkgroupSizeX = p.Limits.MaxComputeWorkGroupSize[0],
             CooperativeMatrix = ProbeCooperativeMatrix(vk, instance, pd, api12,
                 api12 && f12.ShaderFloat16 && f11.StorageBuffer16BitAccess, api12 && f12.VulkanMemoryModel),
         };

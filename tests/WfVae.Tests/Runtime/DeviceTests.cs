@@ -30,6 +30,19 @@ public sealed class DeviceTests(GpuFixture gpu)
     }
 
     [Fact]
+    public void ADeviceWithTooFewWorkgroupInvocationsIsNamedAndRankedLast()
+    {
+        var small = Fake(0, "Tiny GPU", DeviceKind.DiscreteGpu) with { MaxWorkgroupInvocations = 128 };
+        var narrow = Fake(1, "Narrow GPU", DeviceKind.IntegratedGpu) with { MaxWorkgroupSizeX = 192 };
+        var cpu = Fake(2, "llvmpipe", DeviceKind.Cpu);
+        Assert.Equal("Tiny GPU allows 128 invocations per compute workgroup; the engine's kernels use 256", small.Shortfall);
+        Assert.Contains("allows 192 invocations", narrow.Shortfall);
+        Assert.Null(cpu.Shortfall);
+        Assert.Equal(2, VulkanDevice.Select([small, narrow, cpu], null).Index); // a GPU the engine cannot run on is not the default
+        Assert.All(VulkanDevice.Enumerate(), d => Assert.Null(d.Shortfall)); // the real device reports its limits
+    }
+
+    [Fact]
     public void SelectsByIndexOrNameSubstringAndNamesTheChoicesOnAMiss()
     {
         var list = new[] { Fake(0, "llvmpipe (LLVM 15)", DeviceKind.Cpu), Fake(1, "AMD Radeon RX 7900", DeviceKind.DiscreteGpu) };
