@@ -42,13 +42,35 @@ internal static class ReconCommand
 
         var progress = new Progress(o, stderr, "recon", maxFrames is { } m && source.TotalFrames is { } t ? Math.Min(m, t) : maxFrames ?? source.TotalFrames);
         var metrics = new Metrics(f);
+        await Stream(source, size, maxFrames, encoder, decoder, sink, metrics, progress);
+        progress.Done(metrics.Compared);
+        if (source.Error != null) throw source.Error;
+        if (metrics.Compared == 0) throw new InvalidDataException($"'{source.Name}': no frames came out (the input had {encoder.FramesIn}; policy drop needs at least 1)");
+        sink.Complete();
+
+        if (statsFile != null) WriteStats(statsFile, encoder, decoder, metrics);
+        if (!o.Has("--quiet"))
+        {
+            messages.WriteLine($"recon {source.Description} -> {sink.Description}: {encoder.FramesIn} frames in, {metrics.Compared} out (chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(encoder.Stats!)})");
+            messages.WriteLine($"PSNR {(double.IsFinite(metrics.Psnr) ? metrics.Psnr.ToString("F2") : "inf")} dB, SSIM {(metrics.HasSsim ? metrics.Ssim.ToString("F4") : "n/a (frames under 11x11)")} (mean over {metrics.Compared} frames)");
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Frames from the source through the encoder into the decoder and out to the sink, each output frame scored against
+    /// its input frame, which waits in a queue while it is inside the VAE.
+    /// </summary>
+    private static async Task Stream(FrameSource source, (int Width, int Height) size, long? maxFrames, StreamingEncoder encoder,
+        StreamingDecoder decoder, FrameSink sink, Metrics metrics, Progress progress)
+    {
         var inputs = new ConcurrentQueue<byte[]>();
         var latents = encoder.EncodeAsync(source.Pump(size, maxFrames, inputs));
+        int fe = 3 * size.Width * size.Height;
         try
         {
             await foreach (var v in decoder.DecodeAsync(latents))
             {
-                int fe = 3 * size.Width * size.Height;
                 for (int i = 0; i < v.Frames; i++)
                 {
                     // Padding frames (pad policy) come after the last input frame: no input left to pair with.
@@ -62,18 +84,6 @@ internal static class ReconCommand
         {
             throw source.Error; // the encoder met the cut the failing source left; the source's error is the cause
         }
-        progress.Done(metrics.Compared);
-        if (source.Error != null) throw source.Error;
-        if (metrics.Compared == 0) throw new InvalidDataException($"'{source.Name}': no frames came out (the input had {encoder.FramesIn}; policy drop needs at least 1)");
-        sink.Complete();
-
-        if (statsFile != null) WriteStats(statsFile, encoder, decoder, metrics);
-        if (!o.Has("--quiet"))
-        {
-            messages.WriteLine($"recon {source.Description} -> {sink.Description}: {encoder.FramesIn} frames in, {metrics.Compared} out (chunk {(chunk == 0 ? "whole clip" : chunk)}{StreamOptions.PolicyNote(encoder.Stats!)})");
-            messages.WriteLine($"PSNR {(double.IsFinite(metrics.Psnr) ? metrics.Psnr.ToString("F2") : "inf")} dB, SSIM {(metrics.HasSsim ? metrics.Ssim.ToString("F4") : "n/a (frames under 11x11)")} (mean over {metrics.Compared} frames)");
-        }
-        return 0;
     }
 
     private static void WriteStats(WfVae.IO.OutputFile file, StreamingEncoder encoder, StreamingDecoder decoder, Metrics metrics)
