@@ -25,8 +25,8 @@ internal static class BenchCommand
         if (what is "ops" or "stream") StreamOptions.RefuseIgnored(o, $"on 'bench {what}' (it writes --markdown)", "--json");
         if (what == "stream" && o.Has("--sessions")) StreamOptions.RefuseIgnored(o, "on 'bench stream --sessions' (it prints its report)", "--markdown");
         // Started before the bench: a report that cannot be written fails now, not after minutes of measuring.
-        using var json = Start(o, "--json");
-        using var markdown = Start(o, "--markdown");
+        using var json = StreamOptions.StartOutput(o, "--json");
+        using var markdown = StreamOptions.StartOutput(o, "--markdown");
         var reports = new Reports(json, markdown);
         using var device = VulkanDevice.Create(o.DeviceOptions);
         return what switch
@@ -51,8 +51,6 @@ internal static class BenchCommand
             if (Markdown != null) BenchCommand.WriteSection(Markdown, title, body);
         }
     }
-
-    private static WfVae.IO.OutputFile? Start(Options o, string option) => o.Get(option) is { } path ? WfVae.IO.OutputFile.Create(path) : null;
 
     /// <summary>bench soak: --frames (default 10000) through encode and recon at --size (default 64x64), memory sampled every second.</summary>
     private static int Soak(VulkanDevice device, Options o, Reports reports, TextWriter stdout, TextWriter stderr)
@@ -180,7 +178,6 @@ internal static class BenchCommand
             int end = text.IndexOf("\n## ", start + heading.Length, StringComparison.Ordinal);
             text = text[..start] + section + (end < 0 ? "" : text[(end + 1)..]);
         }
-        output.Stream.Write(System.Text.Encoding.UTF8.GetBytes(text.TrimEnd() + "\n"));
-        output.Commit();
+        output.Complete(text.TrimEnd() + "\n");
     }
 }

@@ -119,7 +119,10 @@ internal static class StreamOptions
     /// Starts the --stats file before any work: a folder it cannot be written to fails before the run, not after
     /// it, and a run that fails leaves no statistics file behind (<see cref="WriteStats"/> completes it).
     /// </summary>
-    public static WfVae.IO.OutputFile? StartStats(Options o) => o.Get("--stats") is { } path ? WfVae.IO.OutputFile.Create(path) : null;
+    public static WfVae.IO.OutputFile? StartStats(Options o) => StartOutput(o, "--stats");
+
+    /// <summary>The output <paramref name="option"/> names, started (its temporary created) now; null when it is not given.</summary>
+    public static WfVae.IO.OutputFile? StartOutput(Options o, string option) => o.Get(option) is { } path ? WfVae.IO.OutputFile.Create(path) : null;
 
     /// <summary>Completes the --stats file: one stream's figures, or the sum of several (one per batch item).</summary>
     public static void WriteStats(WfVae.IO.OutputFile? file, IReadOnlyList<StreamStats> all)
@@ -155,11 +158,7 @@ internal static class StreamOptions
     }
 
     /// <summary>Writes JSON text and a newline to an output started before the work (statistics, bench reports) and commits it.</summary>
-    public static void CompleteJson(WfVae.IO.OutputFile file, string json)
-    {
-        file.Stream.Write(System.Text.Encoding.UTF8.GetBytes(json + "\n"));
-        file.Commit();
-    }
+    public static void CompleteJson(WfVae.IO.OutputFile file, string json) => file.Complete(json + "\n");
 
     /// <summary>A pipe reader over frame-major planar float32 frames already in memory.</summary>
     public static PipeReader FromFrames(float[] frames) =>

@@ -98,7 +98,18 @@ public sealed class OutputFile : IDisposable
         output.Commit();
     }
 
-    public static void WriteAllText(string path, string text) => WriteAllBytes(path, new UTF8Encoding(false).GetBytes(text));
+    public static void WriteAllText(string path, string text)
+    {
+        using var output = Create(path);
+        output.Complete(text);
+    }
+
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte-order mark) and commits: an output started before its work, completed at once.</summary>
+    public void Complete(string text)
+    {
+        Stream.Write(new UTF8Encoding(false).GetBytes(text));
+        Commit();
+    }
 
     /// <summary>The stream to write to (the temporary, or the in-place target opened now).</summary>
     public Stream Stream
