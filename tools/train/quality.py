@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
+import export  # noqa: E402
 import metrics  # noqa: E402
 import safetensors_io  # noqa: E402
 import twin  # noqa: E402
@@ -178,9 +179,9 @@ def main():
     args = p.parse_args()
     data.require_cache(args.cache)
     torch.set_num_threads(args.threads)
-    with open(os.path.join(args.model, "config.json")) as f:
-        model = twin.WFVAE(json.load(f))
-    model.load_state(safetensors_io.read(os.path.join(args.model, "diffusion_pytorch_model.safetensors"))[0])
+    tensors, config = export.read_model(args.model)
+    model = twin.WFVAE(config)
+    model.load_state(tensors)
     model.eval()
     engine = Engine(args.wfvae, args.model)
     device = engine.run("devices", model=False).stdout.strip().splitlines()
