@@ -34,7 +34,9 @@ internal sealed class EncodeEffect(int width, int height) : Frei0rEffect(width, 
     {
         if (_frames > 0 && time <= _lastTime)
         {
-            _lastOutput.CopyTo(output);
+            // The same time is the frame shown again; an earlier one (a seek back, a loop) is not part of the stream.
+            if (time == _lastTime) _lastOutput.CopyTo(output);
+            else input.CopyTo(output);
             return;
         }
         _run ??= Start();

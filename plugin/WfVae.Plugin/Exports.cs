@@ -246,7 +246,7 @@ public static unsafe class Exports
 
     private const int Ok = (int)Status.Ok;
 
-    private static void ClearError()
+    internal static void ClearError()
     {
         if (_lastError == null) return;
         NativeMemory.Free(_lastError);

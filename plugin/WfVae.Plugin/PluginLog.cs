@@ -16,6 +16,7 @@ internal static unsafe class PluginLog
     [UnmanagedCallersOnly(EntryPoint = "wfvae_set_log")]
     public static void SetLog(delegate* unmanaged[Cdecl]<byte*, void*, void> callback, void* user)
     {
+        Exports.ClearError(); // it cannot fail: "" afterwards, as after every call that succeeded
         lock (Gate)
         {
             _callback = callback;

@@ -39,8 +39,8 @@ internal sealed class PluginModel : IDisposable
         if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
         CheckSide(height, width, "frame");
+        int latentSize = OneFrame((long)LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width), $"latent frame of {width}x{height}");
         _encoder = Model.OpenEncoder(height, width);
-        int latentSize = LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width);
         _means = new OutputQueue(latentSize);
         _logvars = new OutputQueue(latentSize);
     }
@@ -49,8 +49,9 @@ internal sealed class PluginModel : IDisposable
 
     public void PushFrames(ReadOnlySpan<float> frames, int count)
     {
+        var encoder = Encoder; // no stream open is a state error even for an empty push
         if (count == 0) return;
-        var latents = Encoder.Push(frames, count);
+        var latents = encoder.Push(frames, count);
         _means!.Append(latents.Mean, latents.Frames);
         _logvars!.Append(latents.Logvar, latents.Frames);
     }
@@ -83,9 +84,14 @@ internal sealed class PluginModel : IDisposable
 
     private EncoderSession Encoder => EnsureOpen()._encoder ?? throw new InvalidOperationException("no encoder stream is open on this model; call wfvae_encoder_begin first");
 
+    /// <summary>One frame's values as an array length, or the argument error a host gets at begin rather than at its first push.</summary>
+    private static int OneFrame(long values, string what) =>
+        values <= Array.MaxLength ? (int)values
+            : throw new ArgumentException($"a {what} holds {values} values, more than one buffer can hold ({Array.MaxLength})");
+
     /// <summary>
-    /// Frame sides the plugin accepts: positive and at most 65536 (what a latent stream header allows),
-    /// so that every buffer size derived from them fits an int and a host's bad size is an argument error.
+    /// Frame sides the plugin accepts: positive and at most 65536 (what a latent stream header allows), so that a
+    /// host's bad size is an argument error; the frame buffers are checked against the largest array (<see cref="OneFrame"/>).
     /// </summary>
     private static void CheckSide(long height, long width, string what)
     {
@@ -101,8 +107,9 @@ internal sealed class PluginModel : IDisposable
         EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
         CheckSide(latentHeight * (long)SpatialCompression, latentWidth * (long)SpatialCompression, "latent frame (x8)");
+        int frameSize = OneFrame(3L * latentHeight * SpatialCompression * latentWidth * SpatialCompression, $"frame of latent size {latentWidth}x{latentHeight}");
         _decoder = Model.OpenDecoder(latentHeight, latentWidth);
-        _frames = new OutputQueue(3 * WfVaeConfig.PixelSize(latentHeight) * WfVaeConfig.PixelSize(latentWidth));
+        _frames = new OutputQueue(frameSize);
     }
 
     public long LatentInputValues => (long)LatentChannels * Decoder.Height * Decoder.Width;
@@ -111,8 +118,9 @@ internal sealed class PluginModel : IDisposable
 
     public void PushLatents(ReadOnlySpan<float> latents, int count)
     {
-        if (count == 0) return;
-        var video = Decoder.Push(latents, count, last: false);
+        var decoder = Decoder;
+        if (count == 0 && !decoder.Ended) return; // after the flush an empty push is refused as any other
+        var video = decoder.Push(latents, count, last: false);
         _frames!.Append(video.Data, video.Frames);
     }
 

@@ -28,7 +28,7 @@
  *   latent frame:  [L][h][w] with L = latent_channels (wfvae_info), h = H / 8, w = W / 8.
  *
  * ERRORS
- *   Every function except wfvae_close and wfvae_last_error returns an int status: WFVAE_OK (0) or one of
+ *   Every function except wfvae_close, wfvae_set_log and wfvae_last_error returns an int status: WFVAE_OK (0) or one of
  *   the negative WFVAE_E_* codes below. On error, wfvae_last_error() gives a one-line UTF-8 message
  *   naming the problem (for example the model path that does not exist). No exception or signal
  *   escapes the library for a bad argument or call order. A failed push leaves the stream in an
@@ -80,8 +80,8 @@ typedef struct wfvae_model wfvae_model; /* opaque */
  *   model_path: a .safetensors file with config.json beside it, or a folder holding config.json and
  *               the weights (as the `wfvae` CLI accepts); NULL = the shipped default model, the folder
  *               default-model/ installed beside the library (`build.ps1 plugin` puts it there), a small
- *               WF-VAE trained on real footage. Without that folder NULL fails with WFVAE_E_MODEL and a
- *               message naming where it looked.
+ *               WF-VAE trained on real footage; no other folder is searched. Without that folder NULL fails
+ *               with WFVAE_E_MODEL and a message naming where it looked.
  *   device:     NULL or "" = default choice (environment variable WFVAE_DEVICE, else discrete GPU >
  *               integrated > virtual > CPU); else an index as listed by `wfvae devices`, or a
  *               case-insensitive substring of the device name (e.g. "llvmpipe", "NVIDIA").
@@ -142,8 +142,9 @@ const char *wfvae_last_error(void);
 
 /* Log lines of the engine (warnings, validation-layer messages, and with WFVAE_VERBOSE=1 each convolution's kernel
  * choice) go to this callback, as NUL-terminated UTF-8 valid during the call, with the user pointer given here; it
- * applies to models opened afterwards and may be called from any thread (calls are serialised). NULL: silent, the
- * default (the plugin never writes to the host's stdout or stderr). */
+ * applies to every handle, open ones included, from the next line on, and runs on the thread of the call being
+ * logged: calls on different handles may run it at the same time (make it thread-safe; see the notes above).
+ * NULL: silent, the default (the plugin never writes to the host's stdout or stderr). */
 typedef void (*wfvae_log_fn)(const char *line, void *user);
 void wfvae_set_log(wfvae_log_fn callback, void *user);
 

@@ -240,6 +240,9 @@ public sealed class DecoderSession : StreamSession
     public int LatentsIn { get; private set; }
     public int FramesOut { get; private set; }
 
+    /// <summary>True once the stream has ended (<see cref="Flush"/>, or a push with last set): no push is accepted.</summary>
+    public bool Ended => _ended;
+
     internal DecoderSession(WfVaeModel model, int height, int width, ITapSink? taps, bool profile)
         : base(model, Check(height, width), width, taps, profile) { }
 

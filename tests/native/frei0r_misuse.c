@@ -292,6 +292,32 @@ static void encode_from_threads(plugin_t *p)
     free(in);
 }
 
+/* The filter's stream only goes forward: the same time shows its last frame again, an earlier one (a seek back, a
+ * looping playlist) passes that frame through instead of showing a stale one. */
+static void filter_time_back(plugin_t *p)
+{
+    char wfl[1024];
+    snprintf(wfl, sizeof wfl, "%s/time-back.wfl", work_dir);
+    f0r_instance_t inst = p->construct(W, H);
+    set_string(p, inst, 0, wfl);
+    set_string(p, inst, 1, model_path);
+    uint32_t *a = frame(), *b = frame(), *out = frame();
+    pattern(a, 7);
+    pattern(b, 8);
+    p->update(inst, 10.0, a, out);
+    int first = memcmp(out, a, PIXELS * 4) == 0;
+    p->update(inst, 10.0, b, out);
+    int repeated = memcmp(out, a, PIXELS * 4) == 0;
+    p->update(inst, 5.0, b, out);
+    int earlier = memcmp(out, b, PIXELS * 4) == 0;
+    EXPECT(first && repeated, "filter_same_time_repeats", "the same time did not show the last frame again");
+    EXPECT(earlier, "filter_earlier_time_passes_through", "an earlier time showed another frame than its input");
+    p->destruct(inst);
+    free(a);
+    free(b);
+    free(out);
+}
+
 /* The source on threads.wfl: wrong size, repeat, restart, and threads. */
 static void decode_cases(plugin_t *p)
 {
@@ -350,6 +376,7 @@ int main(int argc, char **argv)
     deinit_first(&enc, 0);
     deinit_first(&dec, 1);
     encode_from_threads(&enc);
+    filter_time_back(&enc);
     decode_cases(&dec);
     printf("%s\n", failures ? "some cases failed" : "all cases passed");
     return failures ? 1 : 0;

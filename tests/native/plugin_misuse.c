@@ -102,6 +102,8 @@ static void out_of_order_and_twice(wfvae_model *m)
 {
     int n = -1;
     EXPECT("push_before_begin", wfvae_push_frames(m, frames, 1), WFVAE_E_STATE);
+    EXPECT("push_none_before_begin", wfvae_push_frames(m, frames, 0), WFVAE_E_STATE);
+    EXPECT("push_no_latents_before_begin", wfvae_push_latents(m, latents, 0), WFVAE_E_STATE);
     EXPECT("pull_before_begin", wfvae_pull_latents(m, latents, NULL, 1, &n), WFVAE_E_STATE);
     EXPECT("end_without_begin", wfvae_encoder_end(m), WFVAE_OK);
     EXPECT("flush_before_begin", wfvae_flush(m), WFVAE_E_STATE);
@@ -132,6 +134,7 @@ static void out_of_order_and_twice(wfvae_model *m)
     EXPECT("flush", wfvae_flush(m), WFVAE_OK);
     EXPECT("flush_twice", wfvae_flush(m), WFVAE_E_STATE);
     EXPECT("push_after_flush", wfvae_push_latents(m, latents, 1), WFVAE_E_STATE);
+    EXPECT("push_none_after_flush", wfvae_push_latents(m, latents, 0), WFVAE_E_STATE);
     EXPECT("pull_frames_null_count", wfvae_pull_frames(m, frames, 5, NULL), WFVAE_E_ARGUMENT);
     EXPECT("pull_frames", wfvae_pull_frames(m, frames, 5, &n), WFVAE_OK);
     assert_that("pull_frames_counts_5", n == 5);
@@ -150,11 +153,17 @@ static void bad_sizes(wfvae_model *m)
     EXPECT("decoder_begin_zero", wfvae_decoder_begin(m, 0, 2), WFVAE_E_ARGUMENT);
     EXPECT("decoder_begin_negative", wfvae_decoder_begin(m, 2, -2), WFVAE_E_ARGUMENT);
     EXPECT("decoder_begin_huge", wfvae_decoder_begin(m, 1 << 28, 1 << 28), WFVAE_E_ARGUMENT);
+    /* 65536x65536 frames: sides the stream format allows, a frame larger than any buffer (3 x 2^32 values) */
+    EXPECT("decoder_begin_frame_too_large", wfvae_decoder_begin(m, 8192, 8192), WFVAE_E_ARGUMENT);
+    wfvae_set_log(NULL, NULL);
+    assert_that("set_log_clears_the_last_error", wfvae_last_error()[0] == 0);
     EXPECT("decoder_end_after_huge", wfvae_decoder_end(m), WFVAE_OK);
 }
 
 /* A log callback that, during a push on `busy`, ends its stream, closes it and asks for its info: each is refused
- * (the push still needs the stream), the push itself succeeds with an empty last error, the handle stays usable. */
+ * (the push still needs the stream), the push itself succeeds with an empty last error, the handle stays usable.
+ * Every line asks, the shader compiler's too (WFVAE_VERBOSE, a first push): the engine's worker threads hand their
+ * lines to the pushing thread, else a call from a worker's line would wait for the push that waits for the worker. */
 static wfvae_model *busy;
 static int in_push, reentered;
 
@@ -162,12 +171,13 @@ static void reentrant_log(const char *line, void *user)
 {
     (void)line;
     (void)user;
-    if (!in_push || reentered++) return;
+    if (!in_push) return;
     int l = 0;
+    EXPECT("callback_info", wfvae_info(busy, &l, NULL, NULL), WFVAE_E_STATE);
+    if (reentered++) return;
     EXPECT("callback_encoder_end", wfvae_encoder_end(busy), WFVAE_E_STATE);
     wfvae_close(busy);
     assert_that("callback_close_refused_on_one_line", wfvae_last_error()[0] != 0 && strchr(wfvae_last_error(), '\n') == NULL);
-    EXPECT("callback_info", wfvae_info(busy, &l, NULL, NULL), WFVAE_E_STATE);
     EXPECT("callback_push_null", wfvae_push_frames(NULL, frames, 1), WFVAE_E_HANDLE); /* leaves an error behind */
 }
 

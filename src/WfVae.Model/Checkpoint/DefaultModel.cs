@@ -21,11 +21,12 @@ public static class DefaultModel
     public static string Locate() => Locate(Candidates());
 
     /// <summary>
-    /// <see cref="Locate()"/> for a library loaded by another program (the C ABI plugin): <paramref name="libraryFolder"/>'s
-    /// default-model/ first, since the process's folder is the host's, not the library's.
+    /// <see cref="Locate()"/> for a library loaded by another program (the C ABI plugin): only <paramref name="libraryFolder"/>'s
+    /// default-model/, since the process's folder and the current directory are the host's (a host started inside an old
+    /// checkout would otherwise load that checkout's weights); where the library's folder is unknown, the usual places.
     /// </summary>
     public static string LocateBeside(string? libraryFolder) =>
-        Locate(libraryFolder == null ? Candidates() : Candidates().Prepend(Path.Combine(libraryFolder, FolderName)));
+        Locate(libraryFolder == null ? Candidates() : [Path.Combine(libraryFolder, FolderName)]);
 
     /// <summary>The first of <paramref name="folders"/> that holds a model, else the error naming them all.</summary>
     public static string Locate(IEnumerable<string> folders)
