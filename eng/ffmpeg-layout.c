@@ -24,6 +24,11 @@ int main(void)
         offsetof(AVFrame, format), offsetof(AVFrame, pts), offsetof(AVFrame, best_effort_timestamp));
     printf("InOutName: %zu, InOutFilterCtx: %zu, InOutPadIdx: %zu, InOutNext: %zu,\n",
         offsetof(AVFilterInOut, name), offsetof(AVFilterInOut, filter_ctx), offsetof(AVFilterInOut, pad_idx), offsetof(AVFilterInOut, next));
-    printf("CodecName: %zu\n", offsetof(AVCodec, name));
+    printf("CodecName: %zu, ", offsetof(AVCodec, name));
+#if LIBAVCODEC_VERSION_MAJOR < 61
+    printf("CodecPixFmts: %zu\n", offsetof(AVCodec, pix_fmts));
+#else
+    printf("CodecPixFmts: -1\n"); /* avcodec_get_supported_config (7.1 on) lists them; the field is deprecated */
+#endif
     return 0;
 }

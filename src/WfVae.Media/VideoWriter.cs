@@ -20,7 +20,10 @@ public sealed record VideoWriterOptions
     /// <summary>Target bit rate in bits/s (null: quality mode).</summary>
     public long? BitRate { get; init; }
 
-    /// <summary>Encoder pixel format. Null: yuv420p, or yuv444p when a side is odd (4:2:0 needs even sizes).</summary>
+    /// <summary>
+    /// Encoder pixel format. Null: yuv420p, or yuv444p when a side is odd (4:2:0 needs even sizes), or where the encoder
+    /// takes neither, its own format closest to RGB24 (<see cref="FFmpeg.EncoderFormats"/>).
+    /// </summary>
     public string? PixelFormat { get; init; }
 
     /// <summary>Container short name (<c>mp4</c>, <c>matroska</c>, <c>mpegts</c>, ...). Null: from the file extension.</summary>
@@ -154,6 +157,8 @@ public sealed unsafe class VideoWriter : IDisposable
         PixelFormatName = o.PixelFormat ?? (Width % 2 == 0 && Height % 2 == 0 ? "yuv420p" : "yuv444p");
         int pixFmt = av_get_pix_fmt(PixelFormatName);
         if (pixFmt < 0) throw new MediaException(Fail($"unknown pixel format '{PixelFormatName}'"));
+        if (o.PixelFormat == null && EncoderFormats.Choose(_enc, codec, pixFmt) is var chosen && chosen != pixFmt)
+            (pixFmt, PixelFormatName) = (chosen, Marshal.PtrToStringUTF8(av_get_pix_fmt_name(chosen)) ?? chosen.ToString());
         _encTimeBase = new AVRational(FrameRate.Den, FrameRate.Num); // one tick per frame
         // Codec context fields are set through AVOptions (no struct offsets): video_size, pixel_format, time_base, b, flags.
         FFmpegError.Check(av_opt_set_image_size(_enc, "video_size", Width, Height, 0), Fail("video_size"));

@@ -20,7 +20,7 @@ internal sealed record FFmpegLayout(
     int PacketStreamIndex, int PacketDuration,             // AVPacket
     int FrameData, int FrameLinesize, int FrameWidth, int FrameHeight, int FrameFormat, int FramePts, int FrameBestEffortTimestamp, // AVFrame
     int InOutName, int InOutFilterCtx, int InOutPadIdx, int InOutNext, // AVFilterInOut
-    int CodecName)                                         // AVCodec
+    int CodecName, int CodecPixFmts)                       // AVCodec; CodecPixFmts -1: listed by avcodec_get_supported_config
 {
     /// <summary>FFmpeg 5.1 (avformat 59, avcodec 59, avutil 57, avfilter 8, swscale 6).</summary>
     public static readonly FFmpegLayout FFmpeg5 = new(
@@ -31,7 +31,7 @@ internal sealed record FFmpegLayout(
         PacketStreamIndex: 36, PacketDuration: 64,
         FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 344,
         InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
-        CodecName: 0);
+        CodecName: 0, CodecPixFmts: 40);
 
     /// <summary>FFmpeg 7.1 (avformat 61, avcodec 61, avutil 59, avfilter 10, swscale 8).</summary>
     public static readonly FFmpegLayout FFmpeg7 = new(
@@ -42,7 +42,7 @@ internal sealed record FFmpegLayout(
         PacketStreamIndex: 36, PacketDuration: 64,
         FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 320,
         InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
-        CodecName: 0);
+        CodecName: 0, CodecPixFmts: -1);
 
     /// <summary>FFmpeg 8.1 (avformat 62, avcodec 62, avutil 60, avfilter 11, swscale 9).</summary>
     public static readonly FFmpegLayout FFmpeg8 = new(
@@ -53,7 +53,7 @@ internal sealed record FFmpegLayout(
         PacketStreamIndex: 36, PacketDuration: 64,
         FrameData: 0, FrameLinesize: 64, FrameWidth: 104, FrameHeight: 108, FrameFormat: 116, FramePts: 136, FrameBestEffortTimestamp: 304,
         InOutName: 0, InOutFilterCtx: 8, InOutPadIdx: 16, InOutNext: 24,
-        CodecName: 0);
+        CodecName: 0, CodecPixFmts: -1);
 
     /// <summary>FFmpeg 9.0 (avformat 63, avcodec 63, avutil 61, avfilter 12, swscale 10): the same offsets as 8.1.</summary>
     public static readonly FFmpegLayout FFmpeg9 = FFmpeg8 with { Release = "9.x" };
@@ -112,5 +112,7 @@ internal static unsafe class Fields
     }
 
     // AVCodec
+    /// <summary>AVCodec.pix_fmts (ends at AV_PIX_FMT_NONE; NULL: any) in releases whose layout reads it, else null.</summary>
+    public static int* CodecPixFmts(nint codec) => L.CodecPixFmts >= 0 ? (int*)Get<nint>(codec, L.CodecPixFmts) : null;
     public static string CodecName(nint codec) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8(Get<nint>(codec, L.CodecName)) ?? "?";
 }

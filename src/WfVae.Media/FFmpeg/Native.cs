@@ -72,6 +72,9 @@ internal static unsafe partial class Native
     [LibraryImport(AvCodec)] public static partial int avcodec_parameters_to_context(nint ctx, nint par);
     [LibraryImport(AvCodec)] public static partial int avcodec_parameters_from_context(nint par, nint ctx);
     [LibraryImport(AvCodec)] public static partial int avcodec_open2(nint ctx, nint codec, nint* options);
+    [LibraryImport(AvCodec)] public static partial int avcodec_find_best_pix_fmt_of_list(int* list, int src, int hasAlpha, int* loss);
+    /// <summary>FFmpeg 7.1 on (the successor of AVCodec.pix_fmts); config 0 is AV_CODEC_CONFIG_PIX_FORMAT.</summary>
+    [LibraryImport(AvCodec)] public static partial int avcodec_get_supported_config(nint ctx, nint codec, int config, uint flags, nint* configs, int* count);
     [LibraryImport(AvCodec)] public static partial int avcodec_send_packet(nint ctx, nint pkt);
     [LibraryImport(AvCodec)] public static partial int avcodec_receive_frame(nint ctx, nint frame);
     [LibraryImport(AvCodec)] public static partial int avcodec_send_frame(nint ctx, nint frame);
@@ -107,6 +110,7 @@ internal static unsafe partial class Native
     // ---- libswscale ----
     [LibraryImport(SwScale)] public static partial uint swscale_version();
     [LibraryImport(SwScale)] public static partial int sws_isSupportedInput(int fmt);
+    [LibraryImport(SwScale)] public static partial int sws_isSupportedOutput(int fmt);
     [LibraryImport(SwScale)] public static partial nint sws_getContext(int srcW, int srcH, int srcFormat, int dstW, int dstH, int dstFormat,
         int flags, nint srcFilter, nint dstFilter, nint param);
     [LibraryImport(SwScale)] public static partial int sws_scale(nint ctx, nint srcSlice, nint srcStride, int srcSliceY, int srcSliceH, nint dst, nint dstStride);

@@ -74,6 +74,30 @@ public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClip
     }
 
     [Fact]
+    public void An_encoder_that_takes_neither_default_pixel_format_gets_its_own_closest_one()
+    {
+        // gif takes palettes and 8-bit RGB only (rgb8, closest to RGB24 among what swscale writes); mpeg4 4:2:0 only.
+        var frames = SourceFrames();
+        var gif = clips.File("written.gif");
+        using (var writer = VideoWriter.Create(gif, 64, 48, (12, 1)))
+        {
+            Assert.Equal(("gif", "rgb8"), (writer.CodecName, writer.PixelFormatName));
+            foreach (var f in frames) writer.WriteFrame(f);
+            writer.Complete();
+        }
+        var probe = MediaTools.ProbeStream(gif, "v:0", "-count_frames");
+        Assert.Equal(("gif", "9"), (probe["codec_name"], probe["nb_read_frames"]));
+        using (var reader = VideoReader.Open(gif))
+            Assert.True(ImageMetrics.MeanPsnr(frames, reader.ReadFrames().ToList()) > 15); // 3-3-2 bits per pixel
+
+        using var odd = VideoWriter.Create(clips.File("odd.avi"), 64, 47, (12, 1), new VideoWriterOptions { Codec = "mpeg4" });
+        Assert.Equal("yuv420p", odd.PixelFormatName); // its only format, though 47 rows halve unevenly
+        // A format named by the caller is kept, and refused by the encoder by name.
+        var named = Assert.Throws<MediaException>(() => VideoWriter.Create(clips.File("named.gif"), 64, 48, (12, 1), new VideoWriterOptions { PixelFormat = "yuv420p" }));
+        Assert.Contains("cannot open encoder gif (yuv420p", named.Message);
+    }
+
+    [Fact]
     public void A_container_that_refuses_h264_gets_its_own_codec_unless_one_is_named()
     {
         // Y4M does not declare its codecs; it refuses H.264 at the header and takes raw frames (wrapped_avframe).
