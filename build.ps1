@@ -114,7 +114,7 @@ targets:
            minimal shared libraries of FFmpeg 7.1, 8.x and 9.0 (only what WfVae.Media and its tests use),
            built from Debian's sources (apt-get source through a private sources list) into
            `$WFVAE_FFMPEG_CACHE (default ~/.cache/wfvae/ffmpeg); installs libx264-dev and build tools.
-           Names of release lines restrict it (e.g. -- 7.1 9.0). Takes minutes per release.
+           Release-line names (7.1, 8, 9.0) restrict it (e.g. -- 7.1 9.0). Takes minutes per release.
   ffmpeg-test
            ffmpeg-build, then the media tests (Media, VideoCliTests) once on the system's FFmpeg and once
            per built release (WFVAE_FFMPEG_DIR); one summary line per release (docs/media.md).

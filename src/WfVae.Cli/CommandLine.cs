@@ -41,6 +41,7 @@ public static class CommandLine
             --codec <name>        libavcodec encoder (default libx264, else mpeg4; .avi mpeg4; .webm .ogv .y4m their own)
             --crf <n>             quality for x264/x265 (default 18; lower is better)
             --raw rgb24|f32       raw frames instead of a video file (decode; recon uses the input's layout)
+            --fps <rate>          decode: override the recorded frame rate of a video or raw output
           a bare argument stands for --input, a second one for --output: wfvae recon --raw 256x256@24 - | ...
           streaming options (encode, decode, recon):
             --chunk <n>           encode: video frames per push after the first frame (a multiple of 4, default 4);
@@ -79,7 +80,7 @@ public static class CommandLine
                                   GFLOP/s of the convolutions at WF-VAE shapes vs the measured FMA peak
           bench stream [--quick] [--markdown <file>]
                                   streaming latency/throughput and peak memory vs stream length
-          bench stream --sessions N [--model <path>] [--frames 17] [--height 64] [--width 64] [--quick]
+          bench stream --sessions N [--model <path>] [--frames 17] [--height 64] [--width 64] [--quick (9 at 32x32)]
                                   N concurrent encode+decode streams of different clips on one model (default:
                                   the shipped model): bit-identical to single-session runs: yes|no, aggregate
                                   frames/s, device memory vs N separate models (exit 1 on "no")
@@ -102,7 +103,7 @@ public static class CommandLine
         a model is a folder with config.json and diffusion_pytorch_model.safetensors (or one other
         .safetensors file, or one .ckpt/.pt/.pth), or such a file with --config <config.json> or a
         config.json beside it; torch checkpoints load directly (read as 'wfvae convert' reads them).
-        Without --model, encode, decode, recon, info and warmup use the shipped default model (a small WF-VAE trained
+        Without --model, encode, decode, recon, info, warmup and bench stream --sessions use the shipped default model (a small WF-VAE trained
         on real footage, installed beside wfvae as default-model/): wfvae recon in.mp4 out.mp4
 
         common options:
@@ -191,8 +192,9 @@ public static class CommandLine
         foreach (var (written, other) in pairs)
             if (o.Get(written) is { } a && o.Get(other) is { } b && WfVae.IO.OutputFile.SameFile(a, b))
                 throw new UsageException($"{written} '{a}' is also the {other} file: writing it would replace that; choose another name");
-        if (o.Get("--stats") is { } stats && o.Get("--output") is { } output && WfVae.IO.OutputFile.IsStdout(stats) && WfVae.IO.OutputFile.IsStdout(output))
-            throw new UsageException($"--stats '{stats}' and --output '{output}' both write to standard output: the statistics would land inside the output; send one of them to a file");
+        var target = verb is "decode" or "recon" ? StreamOptions.FramesOutput(o) : o.Get("--output");
+        if (o.Get("--stats") is { } stats && target is { } output && WfVae.IO.OutputFile.IsStdout(stats) && WfVae.IO.OutputFile.IsStdout(output))
+            throw new UsageException($"--stats '{stats}' and the output '{output}' both write to standard output: the statistics would land inside the output; send one of them to a file");
     }
 
     private static int Run(string verb, Options options, TextWriter stdout, TextWriter stderr) => verb switch

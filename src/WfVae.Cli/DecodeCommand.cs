@@ -22,8 +22,8 @@ internal static class DecodeCommand
     {
         var input = o.RequirePath("--input", "decode reads latents from a .wfl or .safetensors file");
         var raw = StreamOptions.RawFormat(o, sizeRequired: false);
-        var output = o.Get("--output") ?? (raw != null ? "-" : throw new UsageException("--output is required"));
-        var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
+        var output = StreamOptions.FramesOutput(o) ?? throw new UsageException("--output is required");
+        var messages = StreamOptions.MessageWriter(o, stdout, stderr, output);
         bool tensorOutput = raw == null && output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         // A latent stream by its first bytes, whatever its name (a writer's temporary included).
         bool isStream = InputFormats.Of(input) == InputFormat.LatentStream

@@ -28,6 +28,7 @@ internal static class EncodeCommand
         if (!wfl && !output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"encode writes latents: --output must end in .wfl or .safetensors, got '{output}'");
         if (wfl) StreamOptions.RefuseIgnored(o, "on a .wfl output (it adds a 'sample' tensor to a .safetensors output)", "--sample-seed");
+        ulong? sampleSeed = SampleSeed(o);
         using var statsFile = StreamOptions.StartStats(o);
         // A video or raw source is opened first: an unreadable input fails before the GPU starts.
         using var source = tensorInput ? null : FrameSource.Open(o, input, stderr, "encode");
@@ -41,7 +42,7 @@ internal static class EncodeCommand
         // each chunk at once and keeps none, so its encoders may recycle the latent arrays (no allocation per push).
         var encoders = items.Select(i => new StreamingEncoder(model, i.Format, chunk, policy) { RecycleLatents = wfl }).ToList();
         var stats = new List<StreamStats>();
-        ILatentSink sink = wfl ? WflSink.Create(output, model, items, policy, crop) : new SafetensorsSink(o, output, model, items.Count, crop);
+        ILatentSink sink = wfl ? WflSink.Create(output, model, items, policy, crop) : new SafetensorsSink(sampleSeed, output, model, items.Count, crop);
         try
         {
             using (sink as IDisposable)
@@ -161,7 +162,12 @@ internal static class EncodeCommand
     /// mean/logvar (and a seeded sample) as [N,L,t,h,w]; metadata records the true frame count and policy. The file
     /// is started at once, so an output that cannot be written fails before the encode, and written at the end.
     /// </summary>
-    private sealed class SafetensorsSink(Options o, string output, WfVaeModel model, int items, (int Width, int Height)? crop) : ILatentSink, IDisposable
+    /// <summary>--sample-seed, read before any work: a bad value is a usage error, not the end of a finished encode.</summary>
+    private static ulong? SampleSeed(Options o) => o.Get("--sample-seed") is not { } seed ? null
+        : ulong.TryParse(seed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+        : throw new UsageException($"--sample-seed must be a non-negative integer, got '{seed}'");
+
+    private sealed class SafetensorsSink(ulong? sampleSeed, string output, WfVaeModel model, int items, (int Width, int Height)? crop) : ILatentSink, IDisposable
     {
         private readonly OutputFile _file = OutputFile.Create(output);
         private readonly List<LatentFrames>[] _chunks = Enumerable.Range(0, items).Select(_ => new List<LatentFrames>()).ToArray();
@@ -191,10 +197,8 @@ internal static class EncodeCommand
                 ("mean", mean.Shape, mean.Data),
                 ("logvar", logvar.Shape, logvar.Data),
             };
-            if (o.Get("--sample-seed") is { } seed)
+            if (sampleSeed is { } value)
             {
-                var value = ulong.TryParse(seed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
-                    : throw new UsageException($"--sample-seed must be a non-negative integer, got '{seed}'");
                 var sample = new Posterior(model, mean, logvar).Sample(value);
                 tensors.Add(("sample", sample.Shape, sample.Data));
             }

@@ -27,6 +27,21 @@ internal abstract class FrameSource : IDisposable
     /// </summary>
     public Exception? Error { get; private set; }
 
+    private Task? _pump;
+    private PipeReader? _pipeReader;
+
+    /// <summary>
+    /// Ends the <see cref="Pump"/> task, if one runs: its pipe's reader is completed, so a pump waiting for room in the
+    /// pipe stops, and one inside a read finishes that read. False when it did not end within <paramref name="wait"/>.
+    /// </summary>
+    protected bool StopPump(TimeSpan wait)
+    {
+        if (_pump == null) return true;
+        _pipeReader!.Complete();
+        try { return _pump.Wait(wait); }
+        catch (AggregateException) { return true; }
+    }
+
     /// <summary>Reads the next frame (Format.FrameBytes bytes); false at the end.</summary>
     public abstract bool Read(Span<byte> frame);
     public virtual void Dispose() { }
@@ -38,6 +53,7 @@ internal abstract class FrameSource : IDisposable
         if (raw != null)
         {
             if (o.Has("--vf")) throw new UsageException("--vf filters a video input; raw frames are not filtered (put the filter in the ffmpeg that writes them)");
+            StreamOptions.RefuseIgnored(o, "on raw frames (they are read as they come until the input ends, not through FFmpeg)", "--format", "--timeout", "--follow");
             return RawSource.Open(input, raw);
         }
         var timeoutText = o.Get("--timeout") ?? "10";
@@ -57,7 +73,7 @@ internal abstract class FrameSource : IDisposable
             var (num, den) = o.Has("--fps") ? StreamOptions.Fps(o)
                 : reader.FrameRate.Num > 0 && reader.FrameRate.Den > 0 ? (reader.FrameRate.Num, reader.FrameRate.Den)
                 : throw new MediaException($"'{input}': the frame rate is unknown; give it with --fps");
-            return new VideoSource(reader, stderr, verb, live)
+            return new VideoSource(reader, stderr, verb, live, TimeSpan.FromSeconds(Math.Min(timeout, 600) + 5))
             {
                 Name = input,
                 Format = new RawFrameFormat(RawPixelFormat.Rgb24, reader.Width, reader.Height, num, den),
@@ -100,7 +116,8 @@ internal abstract class FrameSource : IDisposable
         var fb = Format.FrameBytes;
         // Room for two frames: the source reads at most about one frame ahead of the encoder.
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 2L * fb + 65536, resumeWriterThreshold: fb + 1));
-        Task.Run(async () =>
+        _pipeReader = pipe.Reader;
+        _pump = Task.Run(async () =>
         {
             try
             {
@@ -196,7 +213,7 @@ internal abstract class FrameSource : IDisposable
     /// seconds of silence, or the connection closed; a followed file stopped growing) has ended — a live
     /// stream has no other end — and the reader drains what its decoder still holds before saying so.
     /// </summary>
-    private sealed class VideoSource(VideoReader reader, TextWriter stderr, string verb, bool live) : FrameSource
+    private sealed class VideoSource(VideoReader reader, TextWriter stderr, string verb, bool live, TimeSpan readTimeout) : FrameSource
     {
         public override bool Read(Span<byte> frame)
         {
@@ -206,6 +223,14 @@ internal abstract class FrameSource : IDisposable
             return false;
         }
 
-        public override void Dispose() => reader.Dispose();
+        /// <summary>
+        /// Frees the reader once the pump is out of it: a command that failed on its output unwinds while the pump may
+        /// still be inside FFmpeg (a live input's read ends within its timeout). A read that outlasts even that keeps
+        /// the reader: leaked at exit rather than freed under the read.
+        /// </summary>
+        public override void Dispose()
+        {
+            if (StopPump(readTimeout)) reader.Dispose();
+        }
     }
 }

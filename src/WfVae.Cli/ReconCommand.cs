@@ -21,8 +21,12 @@ internal static class ReconCommand
     {
         var input = o.Require("--input");
         // A raw pipe filter writes to stdout unless told otherwise: `... | wfvae recon --raw 256x256@24 - | ffmpeg ...`.
-        var output = o.Get("--output") ?? (o.Has("--raw") ? "-" : throw new UsageException("--output is required"));
-        var messages = StreamOptions.IsStdout(output) ? stderr : stdout;
+        var output = StreamOptions.FramesOutput(o) ?? throw new UsageException("--output is required");
+        var messages = StreamOptions.MessageWriter(o, stdout, stderr, output);
+        // Here --raw describes the input, so decode's "--raw rgb24 to stdout" advice does not apply.
+        if (StreamOptions.IsStdout(output) && !o.Has("--raw"))
+            throw new UsageException("recon writes frames to stdout only for raw input frames, in their layout: " +
+                                     "ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | wfvae recon --raw WxH@FPS - -");
         long? maxFrames = StreamOptions.MaxFrames(o);
 
         using var statsFile = StreamOptions.StartStats(o);
@@ -41,7 +45,7 @@ internal static class ReconCommand
         using var sink = FrameSink.Create(o, output, RawOutput(o, output) ? f.Pixel : null, f.Width, f.Height, (f.FpsNumerator, f.FpsDenominator));
 
         var progress = new Progress(o, stderr, "recon", maxFrames is { } m && source.TotalFrames is { } t ? Math.Min(m, t) : maxFrames ?? source.TotalFrames);
-        var metrics = new Metrics(f);
+        var metrics = new Metrics(f, sink.Format);
         await Stream(source, size, maxFrames, encoder, decoder, sink, metrics, progress);
         progress.Done(metrics.Compared);
         if (source.Error != null) throw source.Error;
@@ -102,8 +106,11 @@ internal static class ReconCommand
         }, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>PSNR of the mean per-frame MSE and mean SSIM over the frames compared so far.</summary>
-    private sealed class Metrics(RawFrameFormat format)
+    /// <summary>
+    /// PSNR of the mean per-frame MSE and mean SSIM over the frames compared so far, between input frames in
+    /// <paramref name="format"/> and written frames in <paramref name="outputFormat"/> (planar floats in, a video file out).
+    /// </summary>
+    private sealed class Metrics(RawFrameFormat format, RawFrameFormat outputFormat)
     {
         private double _sumMse, _sumSsim;
 
@@ -115,7 +122,7 @@ internal static class ReconCommand
         public void Add(byte[] original, ReadOnlySpan<byte> written)
         {
             var a = FrameSink.ToRgb24(original, format);
-            var b = FrameSink.ToRgb24(written, format);
+            var b = FrameSink.ToRgb24(written, outputFormat);
             _sumMse += ImageMetrics.Mse(a, b);
             if (HasSsim) _sumSsim += ImageMetrics.Ssim(a, b, format.Width, format.Height);
             Compared++;

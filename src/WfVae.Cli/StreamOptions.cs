@@ -33,7 +33,7 @@ internal static class StreamOptions
 
     /// <summary>
     /// --raw rgb24|f32 with --size WxH [--fps num/den], or the compact --raw WxH[@fps] (rgb24); null when
-    /// --raw is absent.
+    /// --raw is absent. Without <paramref name="sizeRequired"/> (decode's output) only the layout may be named.
     /// </summary>
     public static RawFrameFormat? RawFormat(Options o, bool sizeRequired)
     {
@@ -45,6 +45,8 @@ internal static class StreamOptions
         var compact = System.Text.RegularExpressions.Regex.Match(raw, @"^(\d+)x(\d+)(?:@(.+))?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
         if (compact.Success)
         {
+            // Without a required size the frames are an output whose size and rate the latents give (decode).
+            if (!sizeRequired) throw new UsageException($"--raw {raw}: the latents give the frame size and rate; name the layout only (--raw rgb24 or f32; --fps sets another rate)");
             if (o.Has("--size")) throw new UsageException($"--raw {raw} already gives the size; leave out --size");
             if (compact.Groups[3].Success && o.Has("--fps")) throw new UsageException($"--raw {raw} already gives the frame rate; leave out --fps");
             var (n, d) = compact.Groups[3].Success ? ParseFps(compact.Groups[3].Value, "--raw WxH@fps") : Fps(o);
@@ -112,8 +114,12 @@ internal static class StreamOptions
     /// <summary>True when an output is standard output: then messages go to stderr, not stdout.</summary>
     public static bool IsStdout(string? output) => output != null && WfVae.IO.OutputFile.IsStdout(output);
 
-    /// <summary>Where summaries go: stdout, unless stdout carries the frames.</summary>
-    public static TextWriter MessageWriter(Options o, TextWriter stdout, TextWriter stderr) => IsStdout(o.Get("--output")) ? stderr : stdout;
+    /// <summary>Where decode and recon write: --output, or standard output for raw frames (--raw) without one; null: neither.</summary>
+    public static string? FramesOutput(Options o) => o.Get("--output") ?? (o.Has("--raw") ? "-" : null);
+
+    /// <summary>Where summaries go: stdout, unless stdout carries the output or the statistics.</summary>
+    public static TextWriter MessageWriter(Options o, TextWriter stdout, TextWriter stderr, string? output = null) =>
+        IsStdout(output ?? o.Get("--output")) || IsStdout(o.Get("--stats")) ? stderr : stdout;
 
     /// <summary>
     /// Starts the --stats file before any work: a folder it cannot be written to fails before the run, not after

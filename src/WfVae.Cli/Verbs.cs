@@ -19,7 +19,7 @@ internal static class Verbs
     public static readonly IReadOnlyDictionary<string, string[]> OptionsOf = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["encode"] = ["--input", "--output", "--tensor", "--sample-seed", .. Model, .. VideoInput, .. Streaming],
-        ["decode"] = ["--input", "--output", "--tensor", "--raw", "--fps", .. Model, .. Streaming, .. VideoOutput],
+        ["decode"] = ["--input", "--output", "--tensor", "--raw", "--fps", "--chunk", "--stats", "--quiet", .. Model, .. VideoOutput], // no --policy: latents need no frame-count policy
         ["recon"] = ["--input", "--output", .. Model, .. VideoInput, .. Streaming, .. VideoOutput],
         ["info"] = ["--input", "--height", "--width", "--chunk", .. Model, .. VideoInput],
         ["repair"] = ["--input", "--output", "--quiet", "--verbose"],
@@ -101,9 +101,15 @@ internal static class Verbs
         ["repair --output"] = "write the completed stream here instead of in place; also the second bare argument",
         ["convert --config"] = "the checkpoint's config.json (default: beside it)",
         ["generate --config"] = "config.json to instantiate (instead of --preset)",
-        ["bench --frames"] = "frames of the clip (default 9; --sessions: 17; soak: 10000)",
-        ["bench --height"] = "frame height (default 64)",
-        ["bench --width"] = "frame width (default 64)",
+        ["bench --frames"] = "frames of the clip (default 9; --sessions: 17, with --quick 9; soak: 10000)",
+        ["bench --height"] = "frame height (default 64; --sessions --quick: 32)",
+        ["bench --width"] = "frame width (default 64; --sessions --quick: 32)",
+        ["decode --input"] = "latents (.wfl or .safetensors file); also the first bare argument",
+        ["encode --output"] = "latents: a .wfl stream or a .safetensors file; also the second bare argument",
+        ["convert --input"] = "torch checkpoint (.ckpt, .pt) or weights file; also the first bare argument",
+        ["convert --output"] = "folder for config.json + safetensors; also the second bare argument",
+        ["generate --output"] = "folder for config.json + safetensors",
+        ["decode --fps"] = "frame rate of a video or raw output (default: as recorded by encode)",
         ["bench --size"] = "soak: frame size WxH (default 64x64)",
         ["repair --verbose"] = "full error reports",
         ["convert --verbose"] = "full error reports",

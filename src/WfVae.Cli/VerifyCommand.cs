@@ -18,10 +18,12 @@ internal static class VerifyCommand
             ?? throw new UsageException("no reference case found; pass --case <folder with config.json, model.safetensors, io.safetensors>");
         var io = Path.Combine(folder, "io.safetensors");
         if (!File.Exists(io)) throw new FileNotFoundException($"{io} not found: a reference case holds config.json, model.safetensors and io.safetensors");
+        using var reference = SafetensorsFile.Open(io);
+        if (ReferenceNames.FirstOrDefault(n => !reference.Contains(n)) is { } missing)
+            throw new InvalidDataException($"{io} has no '{missing}' tensor: a reference case's io.safetensors holds {string.Join(", ", ReferenceNames)}");
 
         using var device = VulkanDevice.Create(o.DeviceOptions);
         using var model = WfVaeModel.Load(Path.Combine(folder, "model.safetensors"), device, precision: o.Precision);
-        using var reference = SafetensorsFile.Open(io);
         var video = ModelCommands.ReadTensor(io, "video", 3);
         var mean = ModelCommands.ReadTensor(io, "mean", model.Config.LatentDim);
         stdout.WriteLine($"case:    {folder}");
@@ -53,6 +55,9 @@ internal static class VerifyCommand
         stdout.WriteLine(ok ? "verify: the engine matches the official implementation on this case" : "verify: MISMATCH against the official implementation");
         return ok ? 0 : 1;
     }
+
+    /// <summary>The official code's input and outputs that a reference case records.</summary>
+    private static readonly string[] ReferenceNames = ["video", "mean", "logvar", "decoded"];
 
     internal static double RelErr(float[] actual, float[] expected)
     {

@@ -10,7 +10,14 @@ internal static unsafe class FFmpegError
         return new string((sbyte*)buf);
     }
 
-    /// <summary>Returns <paramref name="code"/> when it is not an error; otherwise throws "<paramref name="what"/>: message".</summary>
+    private const int EPIPE = 32;
+
+    /// <summary>
+    /// Returns <paramref name="code"/> when it is not an error; otherwise throws "<paramref name="what"/>: message". A
+    /// broken pipe (AVERROR(EPIPE): the reader of a FIFO output went away) is the IOException every other output gives.
+    /// </summary>
     public static int Check(int code, string what) =>
-        code >= 0 ? code : throw new MediaException($"{what}: {Message(code)}");
+        code >= 0 ? code
+        : code == -EPIPE ? throw new IOException($"{what}: {Message(code)}", EPIPE)
+        : throw new MediaException($"{what}: {Message(code)}");
 }

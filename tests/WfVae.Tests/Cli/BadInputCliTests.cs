@@ -207,6 +207,18 @@ public sealed class BadInputCliTests : IDisposable
     }
 
     [Fact]
+    public void VerifyOfACaseWithoutAnOutputNamesTheMissingTensor()
+    {
+        var golden = TestPaths.Golden("tiny");
+        var folder = Directory.CreateDirectory(P("case")).FullName;
+        foreach (var name in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(golden, name), Path.Combine(folder, name));
+        using (var io = WfVae.Model.Checkpoint.SafetensorsFile.Open(Path.Combine(golden, "io.safetensors")))
+            WfVae.Model.Checkpoint.SafetensorsWriter.Write(Path.Combine(folder, "io.safetensors"),
+                new[] { "video", "mean", "logvar" }.Select(n => (n, io.GetInfo(n).Shape.ToArray(), (ReadOnlyMemory<float>)io.ReadFloat32(n))));
+        AssertFails(1, Run("verify", "--case", folder), "has no 'decoded' tensor");
+    }
+
+    [Fact]
     public void OptionsThatWouldHaveNoEffectAreUsageErrors()
     {
         var video = VideoTensor("v.safetensors", 5, 16, 16);
@@ -224,6 +236,9 @@ public sealed class BadInputCliTests : IDisposable
             (["decode", P("z.wfl"), P("g.safetensors"), "--codec", "ffv1"], "--codec"),
             (["decode", P("z.wfl"), P("h.rgb"), "--raw", "rgb24", "--crf", "20"], "--crf"),
             (["decode", P("z.wfl"), P("k.safetensors"), "--fps", "24"], "--fps"),
+            (["encode", P("in.rgb"), P("l.wfl"), "--raw", "16x16@25", "--format", "mpegts"], "--format"),
+            (["recon", P("in.rgb"), P("m.rgb"), "--raw", "16x16@25", "--timeout", "3"], "--timeout"),
+            (["encode", P("in.rgb"), P("n.wfl"), "--raw", "16x16@25", "--follow"], "--follow"),
         };
         foreach (var (args, named) in cases)
             AssertFails(2, Run([.. args, "--model", _small]), $"{named} has no effect");
@@ -236,8 +251,12 @@ public sealed class BadInputCliTests : IDisposable
         var info = Run("info", "--input", P("in.rgb"), "--raw", "16x16@25");
         Assert.True(info.Code == 0, info.Err);
         AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("i.rgb"), "--raw", "rgb24", "--size", "8x8"), "unknown option '--size'");
+        AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("o.mp4"), "--policy", "drop"), "unknown option '--policy'");
+        AssertFails(2, Run("decode", "--model", _small, P("z.wfl"), P("q.rgb"), "--raw", "32x32@24"), "the latents give the frame size and rate");
+        AssertFails(2, Run("recon", "--model", _small, P("in.rgb"), "-"), "stdout only for raw input frames");
         // Said before any weights load: a model that is not there is not reached.
         AssertFails(2, Run("decode", "--model", P("no-model"), P("z.wfl"), P("j.mp4"), "--tensor", "mean"), "--tensor has no effect");
+        AssertFails(2, Run("encode", "--model", P("no-model"), video, P("p.safetensors"), "--sample-seed", "abc"), "--sample-seed must be a non-negative integer");
         Assert.Equal(["in.rgb", "v.safetensors", "z.wfl"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order().ToArray());
     }
 

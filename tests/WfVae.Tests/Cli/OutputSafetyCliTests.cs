@@ -184,6 +184,19 @@ public sealed class OutputSafetyCliTests : IDisposable
             Assert.True(both.Code == 2, $"exit {both.Code}: {both.Err}");
             Assert.Contains("both write to standard output", both.Err);
         }
+        // Raw frames go to standard output when no --output is given: the same clash.
+        foreach (var args in new[] { new[] { "decode", P("z.safetensors"), "--raw", "rgb24" }, ["recon", "--raw", $"{W}x{H}@25", P("in.rgb")] })
+        {
+            var implicitStdout = Run([.. args, "--stats", "-", "--model", _model]);
+            Assert.True(implicitStdout.Code == 2, $"exit {implicitStdout.Code}: {implicitStdout.Err}");
+            Assert.Contains("both write to standard output", implicitStdout.Err);
+        }
+        // Statistics on standard output with a file output: the summary moves to stderr, so stdout is the JSON alone.
+        var statsOnStdout = Run("decode", "--model", _model, P("z.safetensors"), P("s.rgb"), "--raw", "rgb24", "--stats", "-");
+        Assert.True(statsOnStdout.Code == 0, statsOnStdout.Err);
+        Assert.DoesNotContain("decoded", statsOnStdout.Out);
+        Assert.Contains("decoded", statsOnStdout.Err);
+        File.Delete(P("s.rgb"));
         var devices = Run("decode", "--model", _model, P("z.safetensors"), "/dev/null", "--raw", "rgb24", "--stats", "/dev/null");
         Assert.True(devices.Code == 0, devices.Err); // a device is no file to replace: both may name it
         Assert.Equal(rgb, File.ReadAllBytes(P("in.rgb")));

@@ -235,6 +235,22 @@ public sealed class ProcessCliTests : IDisposable
     }
 
     [Fact]
+    public void AVideoReaderThatGoesAwayEndsTheProcessWith141Too()
+    {
+        // A video into a FIFO: the muxer's EPIPE is the same broken pipe as a raw write's (it was an exit 1).
+        File.WriteAllBytes(P("in.rgb"), Frames(61, seed: 5));
+        using (var enc = Start("encode", "--model", _model, "--raw", $"{W}x{H}@25", P("in.rgb"), P("z.wfl")))
+            Assert.Equal(0, Finish(enc).Code);
+        using (var mkfifo = Process.Start("mkfifo", [P("out.mkv")])!) mkfifo.WaitForExit();
+        using var p = Start("decode", "--model", _model, P("z.wfl"), P("out.mkv"));
+        using (var fifo = File.OpenRead(P("out.mkv"))) // returns once the writer opened it
+            fifo.ReadExactly(new byte[16]);             // the header's first bytes, then the reader is gone
+        var (code, err) = Finish(p);
+        Assert.True(code == 141, $"exit {code}: {err}");
+        Assert.Contains("broken pipe", err);
+    }
+
+    [Fact]
     public void TwoEncodesToOneNameAtOnceBothSucceed_AndTheFileIsOneWholeStream()
     {
         File.WriteAllBytes(P("a.rgb"), Frames(9, seed: 4));

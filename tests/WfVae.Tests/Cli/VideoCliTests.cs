@@ -103,6 +103,26 @@ public sealed class VideoCliTests : IDisposable
         Assert.Equal(File.ReadAllBytes(P("dec.rgb")), File.ReadAllBytes(P("out.rgb")));
     }
 
+    [Fact]
+    public void Recon_of_planar_float_frames_into_a_video_scores_each_frame_in_its_own_layout()
+    {
+        // f32 in, a video file out: inputs are planar floats, the written frames RGB24 (once read as floats: exit 1).
+        var clip = Clip("clip.mp4", 32, 32);
+        MediaTools.Run("ffmpeg", "-i", clip, "-f", "rawvideo", "-pix_fmt", "rgb24", P("in.rgb"));
+        var rgb = File.ReadAllBytes(P("in.rgb"));
+        int frameBytes = 3 * 32 * 32;
+        var planar = new float[rgb.Length];
+        for (int i = 0; i < rgb.Length / frameBytes; i++)
+            WfVae.Model.PixelMapping.ToPlanar(rgb.AsSpan(i * frameBytes, frameBytes), planar.AsSpan(i * frameBytes, frameBytes), 32 * 32);
+        File.WriteAllBytes(P("in.f32"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(planar.AsSpan()).ToArray());
+        var fromFloats = Run("recon", P("in.f32"), P("f.mkv"), "--raw", "f32", "--size", "32x32", "--fps", "12");
+        Assert.True(fromFloats.Code == 0, fromFloats.Err);
+        AssertVideo(P("f.mkv"), 32, 32, "12/1", 9);
+        var fromBytes = Run("recon", P("in.rgb"), P("b.mkv"), "--raw", "32x32@12");
+        Assert.True(fromBytes.Code == 0, fromBytes.Err);
+        Assert.Equal(Printed(fromBytes.Out, "PSNR"), Printed(fromFloats.Out, "PSNR"), 2);
+    }
+
     private static List<byte[]> Frames(string path, int size)
     {
         var bytes = File.ReadAllBytes(path);
