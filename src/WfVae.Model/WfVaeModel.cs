@@ -20,6 +20,9 @@ public sealed class WfVaeModel : IDisposable
     internal readonly Decoder Decoder;
     /// <summary>Slots of a stream state: one per stateful layer of the encoder and the decoder.</summary>
     internal readonly int StateSlots;
+    /// <summary>Sessions not disposed yet, which <see cref="Dispose"/> closes; locked while one opens or closes.</summary>
+    internal readonly HashSet<StreamSession> OpenSessions = new();
+    private bool _disposed;
 
     public WfVaeConfig Config => _checkpoint.Config;
     public VulkanDevice Device { get; }
@@ -123,8 +126,23 @@ public sealed class WfVaeModel : IDisposable
         return video;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the model is disposed; call holding <see cref="OpenSessions"/>.</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Releases the weights, and the device when the model owns it. Sessions still open are closed first, while the
+    /// device they use exists: their pushes then throw <see cref="ObjectDisposedException"/> naming the model, and
+    /// disposing them does nothing. Dispose the model only when no session is in the middle of a push.
+    /// </summary>
     public void Dispose()
     {
+        lock (OpenSessions)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var s in OpenSessions) s.CloseWithModel();
+            OpenSessions.Clear();
+        }
         foreach (var w in _weights) w.Dispose();
         _checkpoint.Dispose();
         Device.Memory.Trim();

@@ -242,6 +242,41 @@ public sealed class DisposalTests(GpuFixture gpu)
         device.Dispose();
         Assert.Throws<ObjectDisposedException>(() => device.CreateTensor(1, 1, 1, 1));
     }
+
+    private static string Tiny => TestPaths.Golden("tiny") + "/model.safetensors";
+
+    /// <summary>Pushes once, disposes the model, then checks the session refuses the next push and disposes quietly.</summary>
+    private static void PushAfterModelDisposal(WfVae.Model.WfVaeModel model)
+    {
+        var frame = new float[3 * 16 * 16];
+        var session = model.OpenEncoder(16, 16);
+        session.Push(frame, 1);
+        model.Dispose();
+        var e = Assert.Throws<ObjectDisposedException>(() => session.Push(new float[4 * frame.Length], 4));
+        Assert.Equal(typeof(WfVae.Model.WfVaeModel).FullName, e.ObjectName);
+        Assert.Throws<ObjectDisposedException>(() => model.OpenDecoder(2, 2));
+        session.Dispose();
+    }
+
+    [Fact]
+    public void ASessionOutlivingAModelThatOwnsItsDeviceRefusesPushesAndDisposesQuietly()
+    {
+        var model = WfVae.Model.WfVaeModel.LoadOwning(Tiny, new DeviceOptions { PipelineCachePath = "" });
+        var device = model.Device;
+        int errorsBefore = device.ValidationErrors.Count;
+        PushAfterModelDisposal(model);
+        // The session's command pool, fence and memory went before the device: vkDestroyDevice found nothing alive.
+        Assert.Equal(errorsBefore, device.ValidationErrors.Count);
+    }
+
+    [Fact]
+    public void ASessionOutlivingAModelOnASharedDeviceRefusesPushesAndGivesBackItsMemory()
+    {
+        long before = gpu.Device.Memory.CurrentBytes;
+        PushAfterModelDisposal(WfVae.Model.WfVaeModel.Load(Tiny, gpu.Device));
+        Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
+        gpu.AssertClean();
+    }
 }
 
 [Collection(Gpu.Ops)]
