@@ -277,6 +277,24 @@ public sealed class DisposalTests(GpuFixture gpu)
         Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
         gpu.AssertClean();
     }
+
+    [Fact]
+    public void DescriptorSetsBeyondTheFirstPoolAreFreedThroughTheirOwnPool()
+    {
+        // Blocks smaller than the tensors: every tensor has a block of its own, released (with its descriptor sets)
+        // when the tensor is disposed. More tensors than one pool has sets puts the last set in a second pool; freeing it
+        // through the first is invalid usage (a crash on lavapipe, a validation error where the layers catch it).
+        using var device = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", BlockBytes = 4096 });
+        var tensors = Enumerable.Range(0, PipelineLibrary.SetsPerPool + 1).Select(_ => device.CreateTensor(1, 1, 1, 2048)).ToList();
+        using (var rec = device.BeginCommands())
+        {
+            foreach (var t in tensors) Elementwise.Silu(rec, t, t);
+            rec.Submit();
+        }
+        Assert.Equal(2, device.Pipelines.DescriptorPools);
+        for (int i = tensors.Count - 1; i >= 0; i--) tensors[i].Dispose();
+        Assert.Empty(device.ValidationErrors);
+    }
 }
 
 [Collection(Gpu.Ops)]
