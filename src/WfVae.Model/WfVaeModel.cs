@@ -44,8 +44,18 @@ public sealed class WfVaeModel : IDisposable
         Precision = precision;
         long before = device.Memory.CurrentBytes;
         var source = new WeightSource(device, checkpoint, _weights, precision);
-        Encoder = new Encoder(source);
-        Decoder = new Decoder(source);
+        try
+        {
+            Encoder = new Encoder(source);
+            Decoder = new Decoder(source);
+        }
+        catch
+        {
+            // A weight refused late (NaN, wrong size) leaves the earlier ones on the device, which outlives a model
+            // that does not own it.
+            foreach (var w in _weights) w.Dispose();
+            throw;
+        }
         StateSlots = source.State.Count;
         WeightBytes = device.Memory.CurrentBytes - before;
     }
