@@ -115,6 +115,7 @@ public abstract class StreamSession : IDisposable
         }
         finally
         {
+            ctx.ReleaseDeferred(); // what a failed dry run handed to DisposeAfterSubmit; nothing was recorded that uses it
             Rec.Discarding = false;
         }
     }
@@ -175,6 +176,7 @@ public abstract class StreamSession : IDisposable
     {
         _disposed = true;
         Rec.Dispose();
+        Ctx.ReleaseDeferred(); // a push that failed before its submission left them; its commands went with the recorder
         Arena.Dispose();
         State.Dispose();
     }
