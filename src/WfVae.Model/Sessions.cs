@@ -24,7 +24,7 @@ public abstract class StreamSession : IDisposable
     private protected readonly CommandRecorder Rec;
     private protected readonly StreamState State;
     private protected readonly StreamContext Ctx;
-    private bool _disposed;
+    private bool _disposed, _closedWithModel;
 
     public int Height { get; }
     public int Width { get; }
@@ -37,13 +37,24 @@ public abstract class StreamSession : IDisposable
         Taps = taps;
         Height = height;
         Width = width;
-        Arena = new TensorArena(model.Device);
-        Rec = model.Device.BeginCommands(timestamps: profile);
-        State = new StreamState(model.Device, model.StateSlots);
-        Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision, State);
+        // Under the model's lock: a model disposed meanwhile either refuses this session or closes it with the others.
+        lock (model.OpenSessions)
+        {
+            model.ThrowIfDisposed();
+            Arena = new TensorArena(model.Device);
+            Rec = model.Device.BeginCommands(timestamps: profile);
+            State = new StreamState(model.Device, model.StateSlots);
+            Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision, State);
+            model.OpenSessions.Add(this);
+        }
     }
 
-    private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+    private protected void ThrowIfDisposed()
+    {
+        if (_closedWithModel)
+            throw new ObjectDisposedException(typeof(WfVaeModel).FullName, "the model of this stream session has been disposed, which ended the session");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+    }
 
     /// <summary>
     /// Device memory of this stream: the model's weights, the layers' causal caches, and the arena's
@@ -104,6 +115,7 @@ public abstract class StreamSession : IDisposable
         }
         finally
         {
+            ctx.ReleaseDeferred(); // what a failed dry run handed to DisposeAfterSubmit; nothing was recorded that uses it
             Rec.Discarding = false;
         }
     }
@@ -144,9 +156,27 @@ public abstract class StreamSession : IDisposable
 
     public void Dispose()
     {
+        lock (Model.OpenSessions)
+        {
+            if (_disposed) return;
+            Model.OpenSessions.Remove(this);
+            Release();
+        }
+    }
+
+    /// <summary>Ends the session as its model is disposed (called holding <see cref="WfVaeModel.OpenSessions"/>).</summary>
+    internal void CloseWithModel()
+    {
         if (_disposed) return;
+        _closedWithModel = true;
+        Release();
+    }
+
+    private void Release()
+    {
         _disposed = true;
         Rec.Dispose();
+        Ctx.ReleaseDeferred(); // a push that failed before its submission left them; its commands went with the recorder
         Arena.Dispose();
         State.Dispose();
     }

@@ -20,6 +20,9 @@ public sealed class WfVaeModel : IDisposable
     internal readonly Decoder Decoder;
     /// <summary>Slots of a stream state: one per stateful layer of the encoder and the decoder.</summary>
     internal readonly int StateSlots;
+    /// <summary>Sessions not disposed yet, which <see cref="Dispose"/> closes; locked while one opens or closes.</summary>
+    internal readonly HashSet<StreamSession> OpenSessions = new();
+    private bool _disposed;
 
     public WfVaeConfig Config => _checkpoint.Config;
     public VulkanDevice Device { get; }
@@ -41,8 +44,18 @@ public sealed class WfVaeModel : IDisposable
         Precision = precision;
         long before = device.Memory.CurrentBytes;
         var source = new WeightSource(device, checkpoint, _weights, precision);
-        Encoder = new Encoder(source);
-        Decoder = new Decoder(source);
+        try
+        {
+            Encoder = new Encoder(source);
+            Decoder = new Decoder(source);
+        }
+        catch
+        {
+            // A weight refused late (NaN, wrong size) leaves the earlier ones on the device, which outlives a model
+            // that does not own it.
+            foreach (var w in _weights) w.Dispose();
+            throw;
+        }
         StateSlots = source.State.Count;
         WeightBytes = device.Memory.CurrentBytes - before;
     }
@@ -123,8 +136,23 @@ public sealed class WfVaeModel : IDisposable
         return video;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the model is disposed; call holding <see cref="OpenSessions"/>.</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Releases the weights, and the device when the model owns it. Sessions still open are closed first, while the
+    /// device they use exists: their pushes then throw <see cref="ObjectDisposedException"/> naming the model, and
+    /// disposing them does nothing. Dispose the model only when no session is in the middle of a push.
+    /// </summary>
     public void Dispose()
     {
+        lock (OpenSessions)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var s in OpenSessions) s.CloseWithModel();
+            OpenSessions.Clear();
+        }
         foreach (var w in _weights) w.Dispose();
         _checkpoint.Dispose();
         Device.Memory.Trim();

@@ -18,6 +18,10 @@ public sealed unsafe class PipelineLibrary : IDisposable
     private readonly PipelineCache _cache;
     private readonly Dictionary<PipelineKey, ComputePipeline> _pipelines = new();
     private readonly List<DescriptorPool> _pools = new();
+    /// <summary>The pool each live descriptor set came from, which vkFreeDescriptorSets must be given.</summary>
+    private readonly Dictionary<ulong, DescriptorPool> _poolOfSet = new();
+    /// <summary>Live descriptor sets per pool handle.</summary>
+    private readonly Dictionary<ulong, int> _setsInPool = new();
     private readonly Dictionary<(ulong Buffer, Format Format), BufferView> _views = new();
     private readonly long _maxTexels;
     /// <summary>Guards pipelines, descriptor pools, cached sets and texel views (sessions record on several threads).</summary>
@@ -71,6 +75,15 @@ public sealed unsafe class PipelineLibrary : IDisposable
     public int BuiltAtDispatch => Volatile.Read(ref _builtAtDispatch);
 
     internal PipelineCache Cache => _cache;
+
+    /// <summary>Descriptor sets one descriptor pool holds; a further set takes a new pool.</summary>
+    public const int SetsPerPool = 1024;
+
+    /// <summary>Descriptor pools made so far (one per <see cref="SetsPerPool"/> sets alive at once).</summary>
+    public int DescriptorPools
+    {
+        get { lock (Sync) return _pools.Count; }
+    }
 
     /// <summary>
     /// Compiles every pipeline asked for but not built yet, in parallel (vkCreateComputePipelines and the pipeline
@@ -181,8 +194,10 @@ public sealed unsafe class PipelineLibrary : IDisposable
 
     internal DescriptorSet AllocateSet(DescriptorSetLayout layout, int bindings)
     {
+        // A pool is full at SetsPerPool sets by count, not only when the driver says so: lavapipe never refuses a set,
+        // and pools should fill the same way on every driver.
         foreach (var pool in _pools)
-            if (TryAllocate(pool, layout, out var set)) return set;
+            if (_setsInPool[pool.Handle] < SetsPerPool && TryAllocate(pool, layout, out var set)) return Track(set, pool);
         var sizes = stackalloc DescriptorPoolSize[]
         {
             new DescriptorPoolSize { Type = DescriptorType.StorageBuffer, DescriptorCount = 8192 },
@@ -192,14 +207,22 @@ public sealed unsafe class PipelineLibrary : IDisposable
         {
             SType = StructureType.DescriptorPoolCreateInfo,
             Flags = DescriptorPoolCreateFlags.FreeDescriptorSetBit,
-            MaxSets = 1024,
+            MaxSets = SetsPerPool,
             PoolSizeCount = 2,
             PPoolSizes = sizes,
         };
         _device.Vk.CreateDescriptorPool(_device.Handle, in info, null, out var fresh).Check("vkCreateDescriptorPool");
         _pools.Add(fresh);
+        _setsInPool[fresh.Handle] = 0;
         if (!TryAllocate(fresh, layout, out var s)) throw new VulkanException("vkAllocateDescriptorSets failed on a fresh pool");
-        return s;
+        return Track(s, fresh);
+    }
+
+    private DescriptorSet Track(DescriptorSet set, DescriptorPool pool)
+    {
+        _poolOfSet[set.Handle] = pool;
+        _setsInPool[pool.Handle]++;
+        return set;
     }
 
     private bool TryAllocate(DescriptorPool pool, DescriptorSetLayout layout, out DescriptorSet set)
@@ -217,11 +240,10 @@ public sealed unsafe class PipelineLibrary : IDisposable
 
     internal void FreeSet(DescriptorSet set)
     {
-        // The set came from one of our pools; vkFreeDescriptorSets needs that pool, so try each (few pools).
-        foreach (var pool in _pools)
-        {
-            if (_device.Vk.FreeDescriptorSets(_device.Handle, pool, 1, in set) == Result.Success) return;
-        }
+        if (!_poolOfSet.Remove(set.Handle, out var pool))
+            throw new InvalidOperationException($"descriptor set 0x{set.Handle:X} was not allocated by this library or is already freed");
+        _setsInPool[pool.Handle]--;
+        _device.Vk.FreeDescriptorSets(_device.Handle, pool, 1, in set).Check("vkFreeDescriptorSets");
     }
 
     internal void ForgetBuffer(Buffer buffer)
@@ -251,6 +273,8 @@ public sealed unsafe class PipelineLibrary : IDisposable
         _pipelines.Clear();
         foreach (var pool in _pools) _device.Vk.DestroyDescriptorPool(_device.Handle, pool, null);
         _pools.Clear();
+        _poolOfSet.Clear();
+        _setsInPool.Clear();
         foreach (var v in _views.Values) _device.Vk.DestroyBufferView(_device.Handle, v, null);
         _views.Clear();
         _device.Vk.DestroyPipelineCache(_device.Handle, _cache, null);

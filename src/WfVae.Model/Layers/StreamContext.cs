@@ -84,6 +84,15 @@ public sealed class StreamContext
     public void Submit()
     {
         Rec.Submit();
+        ReleaseDeferred();
+    }
+
+    /// <summary>
+    /// Releases what <see cref="DisposeAfterSubmit"/> holds without submitting: for a push that failed before its
+    /// submission, once its recorded commands can no longer run (a dry run records none; a session's recorder is disposed).
+    /// </summary>
+    internal void ReleaseDeferred()
+    {
         foreach (var d in _afterSubmit) d.Dispose();
         _afterSubmit.Clear();
     }

@@ -219,6 +219,11 @@ public sealed class LatentStreamReader : IDisposable
         bool hasLogvar = (flags & LatentStreamFormat.ChunkHasLogvar) != 0;
 
         // Check the declared sizes before allocating anything: a damaged count must not allocate gigabytes.
+        if (TooManyFrames(at, frameCount) is { } countProblem)
+        {
+            StopReason = countProblem;
+            return null;
+        }
         ulong values = frameCount * (ulong)Header.FrameValues;
         if (SizeProblem(at, flags, bodyLength, frameCount, values, hasLogvar) is { } sizeProblem)
         {
@@ -259,6 +264,16 @@ public sealed class LatentStreamReader : IDisposable
         stop = false;
         return new LatentChunk(firstFrame, (int)frameCount, mean, logvar);
     }
+
+    /// <summary>
+    /// Why a chunk's frame count cannot be right: more frames than one array holds, checked before the count is
+    /// multiplied, as frames of a large header times a crafted count can wrap 64 bits to a small size.
+    /// </summary>
+    private string? TooManyFrames(long at, uint frameCount) =>
+        frameCount > Array.MaxLength / Header.FrameValues
+            ? $"record at byte {at} is corrupt: {frameCount} latent frames of {Header.LatentChannels}x{Header.LatentHeight}x{Header.LatentWidth} " +
+              $"are more values than an array holds ({Array.MaxLength})"
+            : null;
 
     /// <summary>Why a chunk record's flags or declared body length cannot be right; null when they fit.</summary>
     private string? SizeProblem(long at, uint flags, ulong bodyLength, uint frameCount, ulong values, bool hasLogvar)

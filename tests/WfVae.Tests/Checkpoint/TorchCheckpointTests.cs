@@ -113,6 +113,61 @@ public sealed class TorchCheckpointTests : IDisposable
         Assert.Contains(mentions, e.Message);
     }
 
+    /// <summary>
+    /// A torch.save archive holding { "encoder.w": a float32 tensor of <paramref name="shape"/> (contiguous, offset 0) on a
+    /// storage of <paramref name="numel"/> elements }, whose data entry has 4 bytes.
+    /// </summary>
+    private string TorchArchive(string name, long numel, long shape)
+    {
+        var p = new List<byte> { 0x80, 2, (byte)'}' };
+        void Text(string s)
+        {
+            p.Add((byte)'X');
+            p.AddRange(BitConverter.GetBytes(s.Length));
+            p.AddRange(Encoding.ASCII.GetBytes(s));
+        }
+        void Long(long v)
+        {
+            p.AddRange([0x8A, 8]);
+            p.AddRange(BitConverter.GetBytes(v));
+        }
+        Text("encoder.w");
+        p.AddRange(Encoding.ASCII.GetBytes("ctorch._utils\n_rebuild_tensor_v2\n("));
+        p.Add((byte)'(');
+        Text("storage");
+        p.AddRange(Encoding.ASCII.GetBytes("ctorch\nFloatStorage\n"));
+        Text("0");
+        Text("cpu");
+        Long(numel);
+        p.AddRange("tQ"u8.ToArray());
+        Long(0);
+        Long(shape);
+        p.Add(0x85);
+        Long(1);
+        p.Add(0x85);
+        p.AddRange([0x89, (byte)'N', (byte)'t', (byte)'R', (byte)'s', (byte)'.']);
+
+        var path = _dir.File(name);
+        using var zip = new System.IO.Compression.ZipArchive(File.Create(path), System.IO.Compression.ZipArchiveMode.Create);
+        void Entry(string entry, byte[] bytes)
+        {
+            using var s = zip.CreateEntry(entry, System.IO.Compression.CompressionLevel.NoCompression).Open();
+            s.Write(bytes);
+        }
+        Entry("archive/data.pkl", p.ToArray());
+        Entry("archive/data/0", new byte[4]);
+        return path;
+    }
+
+    [Theory]
+    [InlineData(1L << 62, 1L, "storage '0' of 4611686018427387904 F32 elements is more bytes than can be counted")]
+    [InlineData(1L << 62, 1L << 62, "tensor 'encoder.w' ([4611686018427387904] at offset 0) is more bytes than can be counted")]
+    public void SizesWhoseBytesOverflowAreRefusedBeforeTheyAreCompared(long numel, long shape, string mentions)
+    {
+        var e = Assert.Throws<CheckpointException>(() => TorchCheckpointFile.Open(TorchArchive("huge.ckpt", numel, shape)));
+        Assert.Contains(mentions, e.Message);
+    }
+
     [Fact]
     public void StackGlobalsAreCheckedToo()
     {

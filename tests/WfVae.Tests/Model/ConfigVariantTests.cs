@@ -178,6 +178,27 @@ public sealed class ConfigVariantTests(GpuFixture gpu, ITestOutputHelper log) : 
         Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
     }
 
+    /// <summary>A NaN in the decoder's last weight is found after every other weight is on the device: all of them go back.</summary>
+    [Fact]
+    public void AWeightRefusedLateInTheLoadLeavesNothingOnASharedDevice()
+    {
+        var folder = Path.Combine(_dir.Path, "late-nan");
+        RandomCheckpoint.Write(Base, folder, seed: 1);
+        var weights = Path.Combine(folder, CheckpointLocator.DiffusersWeightsName);
+        long at;
+        using (var file = SafetensorsFile.Open(weights)) at = file.Tensors["decoder.conv_out.bias"].DataOffset;
+        using (var f = File.OpenWrite(weights))
+        {
+            f.Position = at;
+            f.Write(BitConverter.GetBytes(float.NaN));
+        }
+
+        long before = gpu.Device.Memory.CurrentBytes;
+        var e = Assert.Throws<CheckpointException>(() => WfVaeModel.Load(folder, gpu.Device));
+        Assert.Contains("'decoder.conv_out.bias' holds NaN", e.Message);
+        Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
+    }
+
     // Reference taps the engine does not materialise (the branch adds are fused into the inverse wavelets,
     // the norms into the SiLU that follows them).
     private static readonly HashSet<string> Fused = new() { "dec.connect_l1_plus_l2", "dec.conv_out_plus_l1", "enc.norm_out", "dec.norm_out" };

@@ -242,6 +242,59 @@ public sealed class DisposalTests(GpuFixture gpu)
         device.Dispose();
         Assert.Throws<ObjectDisposedException>(() => device.CreateTensor(1, 1, 1, 1));
     }
+
+    private static string Tiny => TestPaths.Golden("tiny") + "/model.safetensors";
+
+    /// <summary>Pushes once, disposes the model, then checks the session refuses the next push and disposes quietly.</summary>
+    private static void PushAfterModelDisposal(WfVae.Model.WfVaeModel model)
+    {
+        var frame = new float[3 * 16 * 16];
+        var session = model.OpenEncoder(16, 16);
+        session.Push(frame, 1);
+        model.Dispose();
+        var e = Assert.Throws<ObjectDisposedException>(() => session.Push(new float[4 * frame.Length], 4));
+        Assert.Equal(typeof(WfVae.Model.WfVaeModel).FullName, e.ObjectName);
+        Assert.Throws<ObjectDisposedException>(() => model.OpenDecoder(2, 2));
+        session.Dispose();
+    }
+
+    [Fact]
+    public void ASessionOutlivingAModelThatOwnsItsDeviceRefusesPushesAndDisposesQuietly()
+    {
+        var model = WfVae.Model.WfVaeModel.LoadOwning(Tiny, new DeviceOptions { PipelineCachePath = "" });
+        var device = model.Device;
+        int errorsBefore = device.ValidationErrors.Count;
+        PushAfterModelDisposal(model);
+        // The session's command pool, fence and memory went before the device: vkDestroyDevice found nothing alive.
+        Assert.Equal(errorsBefore, device.ValidationErrors.Count);
+    }
+
+    [Fact]
+    public void ASessionOutlivingAModelOnASharedDeviceRefusesPushesAndGivesBackItsMemory()
+    {
+        long before = gpu.Device.Memory.CurrentBytes;
+        PushAfterModelDisposal(WfVae.Model.WfVaeModel.Load(Tiny, gpu.Device));
+        Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
+        gpu.AssertClean();
+    }
+
+    [Fact]
+    public void DescriptorSetsBeyondTheFirstPoolAreFreedThroughTheirOwnPool()
+    {
+        // Blocks smaller than the tensors: every tensor has a block of its own, released (with its descriptor sets)
+        // when the tensor is disposed. More tensors than one pool has sets puts the last set in a second pool; freeing it
+        // through the first is invalid usage (a crash on lavapipe, a validation error where the layers catch it).
+        using var device = VulkanDevice.Create(new DeviceOptions { PipelineCachePath = "", BlockBytes = 4096 });
+        var tensors = Enumerable.Range(0, PipelineLibrary.SetsPerPool + 1).Select(_ => device.CreateTensor(1, 1, 1, 2048)).ToList();
+        using (var rec = device.BeginCommands())
+        {
+            foreach (var t in tensors) Elementwise.Silu(rec, t, t);
+            rec.Submit();
+        }
+        Assert.Equal(2, device.Pipelines.DescriptorPools);
+        for (int i = tensors.Count - 1; i >= 0; i--) tensors[i].Dispose();
+        Assert.Empty(device.ValidationErrors);
+    }
 }
 
 [Collection(Gpu.Ops)]

@@ -225,6 +225,30 @@ public sealed class LatentStreamTests : IDisposable
     }
 
     [Fact]
+    public void AChunkTooLargeForAnArray_IsRefusedBeforeItsSizeIsComputed()
+    {
+        // 4096 latent channels of 8192x8192 (a 65536x65536 video) are 2^38 floats a frame: 2^26 frames make 2^64
+        // floats, which wrap to 0 in 64 bits and would pass for the empty body this record declares.
+        var header = LatentStreamHeader.For(WfVaeConfig.Create(baseChannels: 8, latentDim: 4096), WeightsHash,
+            65536, 65536, 30, 1, LatentStreamHeader.PolicyDrop);
+        var buffer = new MemoryStream();
+        var writer = new LatentStreamWriter(buffer, header, leaveOpen: true);
+        long start = writer.BytesWritten;
+        var record = new byte[16 + 8 + 4];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, LatentStreamFormat.ChunkTag);
+        BinaryPrimitives.WriteUInt64LittleEndian(record.AsSpan(8), 8);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(20), 1u << 26);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(24), Crc32.HashToUInt32(record.AsSpan(0, 24)));
+        var bytes = buffer.ToArray().AsSpan(0, (int)start).ToArray().Concat(record).ToArray();
+
+        using var reader = new LatentStreamReader(new MemoryStream(bytes));
+        Assert.Empty(reader.ReadChunks());
+        Assert.Equal(start, reader.ValidBytes);
+        Assert.Contains($"record at byte {start}", reader.StopReason);
+        Assert.Contains("67108864 latent frames of 4096x8192x8192", reader.StopReason);
+    }
+
+    [Fact]
     public void CorruptFileHeader_IsAClearError()
     {
         var (bytes, ends, _) = InMemory(logvar: false);

@@ -1,4 +1,6 @@
 using WfVae.Model;
+using WfVae.Model.Layers;
+using WfVae.Runtime;
 using WfVae.Streaming;
 using Xunit;
 using static WfVae.Tests.Streaming.StreamTestKit;
@@ -104,6 +106,35 @@ public sealed class StreamEndTests(GpuFixture gpu)
         {
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         }
+        gpu.AssertClean();
+    }
+
+    /// <summary>Throws at the decoder's last tap once armed: after the push grew the frame queue, before it is submitted.</summary>
+    private sealed class FailingTap : ITapSink
+    {
+        public bool Armed;
+
+        public void Tap(StreamContext ctx, string name, GpuTensor value)
+        {
+            if (Armed && name == "dec.conv_out") throw new InvalidOperationException("tap failed");
+        }
+    }
+
+    [Fact]
+    public void APushThatFailsBeforeItsSubmissionLeavesNoDeviceMemoryOnceTheSessionIsDisposed()
+    {
+        using var model = LoadSmall(gpu);
+        long before = gpu.Device.Memory.CurrentBytes;
+        var tap = new FailingTap();
+        var z = new float[4 * model.Config.LatentDim * 2 * 2];
+        using (var s = model.OpenDecoder(2, 2, tap))
+        {
+            s.Push(z.AsSpan(0, z.Length / 4), 1, last: false);
+            tap.Armed = true;
+            // Three latents outgrow the frame queue: its old buffers wait for a submission that never comes.
+            Assert.Throws<InvalidOperationException>(() => s.Push(z.AsSpan(z.Length / 4), 3, last: false));
+        }
+        Assert.Equal(before, gpu.Device.Memory.CurrentBytes);
         gpu.AssertClean();
     }
 

@@ -56,9 +56,7 @@ public sealed class TorchCheckpointFile : ITensorFile
             var folder = pickle[0].FullName[..^"data.pkl".Length];
             var root = RestrictedUnpickler.Load(ReadEntry(full, pickle[0], RestrictedUnpickler.MaxPickleBytes), $"Checkpoint '{full}' ({pickle[0].FullName})");
             var state = TorchStateDict.Find(root, full);
-            TorchCheckpointFile file;
-            try { file = new TorchCheckpointFile(full, stream, zip, folder, state); }
-            catch (OverflowException) { throw Bad(full, "a tensor's shape has more elements than can be counted"); }
+            var file = new TorchCheckpointFile(full, stream, zip, folder, state);
             foreach (var (name, view) in file._views) file.CheckView(name, view);
             return file;
         }
@@ -128,7 +126,9 @@ public sealed class TorchCheckpointFile : ITensorFile
             throw Bad(Path, $"tensor '{name}' ({ShapeFormat.Format(view.Shape)} at offset {view.Offset}) reaches element {extent} of a storage of {view.Storage.Numel}");
         var entry = _zip.GetEntry(_folder + "data/" + view.Storage.Key)
                     ?? throw Bad(Path, $"tensor '{name}' names storage '{view.Storage.Key}', which the archive lacks");
-        long bytes = view.Storage.Numel * view.Storage.DType.SizeInBytes();
+        long bytes;
+        try { bytes = checked(view.Storage.Numel * view.Storage.DType.SizeInBytes()); }
+        catch (OverflowException) { throw Bad(Path, $"storage '{view.Storage.Key}' of {view.Storage.Numel} {view.Storage.DType} elements is more bytes than can be counted"); }
         // torch stores storages uncompressed; requiring their bytes to be present bounds what a read allocates by the file size.
         if (entry.Length < bytes || entry.CompressedLength < bytes)
             throw Bad(Path, $"storage '{view.Storage.Key}' should hold {bytes} bytes but its entry has {Math.Min(entry.Length, entry.CompressedLength)}");
@@ -162,11 +162,19 @@ public sealed class TorchCheckpointFile : ITensorFile
         return bytes;
     }
 
-    private static SafetensorsTensorInfo Info(string name, TorchTensor v)
+    private SafetensorsTensorInfo Info(string name, TorchTensor v)
     {
-        long count = 1;
-        foreach (var d in v.Shape) count = checked(count * d);
-        return new SafetensorsTensorInfo(name, v.Storage.DType, v.Shape, count, v.Offset * v.Storage.DType.SizeInBytes(), count * v.Storage.DType.SizeInBytes());
+        int size = v.Storage.DType.SizeInBytes();
+        try
+        {
+            long count = 1;
+            foreach (var d in v.Shape) count = checked(count * d);
+            return new SafetensorsTensorInfo(name, v.Storage.DType, v.Shape, count, checked(v.Offset * size), checked(count * size));
+        }
+        catch (OverflowException)
+        {
+            throw Bad(Path, $"tensor '{name}' ({ShapeFormat.Format(v.Shape)} at offset {v.Offset}) is more bytes than can be counted");
+        }
     }
 
     private static CheckpointException Bad(string path, string what) => new($"Checkpoint '{path}': {what}.");
