@@ -24,6 +24,7 @@ public sealed class Posterior
     /// <summary>mean + exp(logvar / 2) · ε with ε ~ N(0, 1) drawn from a counter-based generator keyed by <paramref name="seed"/>.</summary>
     public HostTensor Sample(ulong seed)
     {
+        _model.ThrowIfDisposed(); // the device may be gone with it: say which object ended
         var dev = _model.Device;
         var result = new HostTensor(Mean.N, Mean.C, Mean.T, Mean.H, Mean.W);
         for (int n = 0; n < Mean.N; n++)

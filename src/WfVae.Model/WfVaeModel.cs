@@ -136,7 +136,10 @@ public sealed class WfVaeModel : IDisposable
         return video;
     }
 
-    /// <summary>Throws <see cref="ObjectDisposedException"/> once the model is disposed; call holding <see cref="OpenSessions"/>.</summary>
+    /// <summary>
+    /// Throws <see cref="ObjectDisposedException"/> once the model is disposed; hold <see cref="OpenSessions"/> where the
+    /// check must not race a Dispose (opening a session).
+    /// </summary>
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>

@@ -3,7 +3,7 @@ using WfVae.Runtime;
 namespace WfVae.Model.Layers;
 
 /// <summary>
-/// A FIFO of frames on the device: the decoder's level-3 outflow branch runs one latent ahead of the
+/// A FIFO of frames on the device: the decoder's connect_l2 outflow branch runs one latent ahead of the
 /// backbone (docs/model.md, "Causal streaming"), so its frames wait here until the backbone reaches them.
 /// The queued frames belong to the stream (<see cref="StreamState"/>).
 /// </summary>

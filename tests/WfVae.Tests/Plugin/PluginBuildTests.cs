@@ -25,4 +25,15 @@ public sealed class PluginBuildTests
         var exported = Regex.Matches(nm.Stdout, @"\s(wfvae_\w+)(@@\S+)?$", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToHashSet(); // name@@version
         Assert.Empty(declared.Except(exported));
     }
+
+    [Fact]
+    public void ThePluginStaysMappedWhenAHostUnloadsIt()
+    {
+        // The runtime inside keeps threads running after dlclose: unmapping the library under them crashes the host.
+        if (!OperatingSystem.IsLinux()) return; // -z nodelete is an ELF flag
+        var build = NativePluginBuild.Get();
+        var readelf = NativePluginBuild.Run("readelf", ["-d", build.Library], TimeSpan.FromMinutes(1));
+        Assert.True(readelf.Exit == 0, readelf.Output);
+        Assert.Matches(@"FLAGS_1\)\s+Flags:.*\bNODELETE\b", readelf.Stdout);
+    }
 }

@@ -251,7 +251,9 @@ public sealed class DisposalTests(GpuFixture gpu)
         var frame = new float[3 * 16 * 16];
         var session = model.OpenEncoder(16, 16);
         session.Push(frame, 1);
+        var posterior = model.Encode(new WfVae.Model.HostTensor(1, 3, 1, 16, 16));
         model.Dispose();
+        Assert.Equal(typeof(WfVae.Model.WfVaeModel).FullName, Assert.Throws<ObjectDisposedException>(() => posterior.Sample(1)).ObjectName);
         var e = Assert.Throws<ObjectDisposedException>(() => session.Push(new float[4 * frame.Length], 4));
         Assert.Equal(typeof(WfVae.Model.WfVaeModel).FullName, e.ObjectName);
         Assert.Throws<ObjectDisposedException>(() => model.OpenDecoder(2, 2));
