@@ -6,8 +6,8 @@ namespace WfVae.Frei0r;
 /// wfvae_encode, a frei0r filter: frames pass through (or, with "reconstruct", are replaced by the model's
 /// reconstruction <see cref="Reconstruction.Delay"/> frames late) while their latents stream into a .wfl file.
 /// The parameters are read at the first frame; destroying the instance ends the stream with the CLI's
-/// end-of-stream rule, so no frame is lost. A call whose time is not later than the previous one shows the
-/// same frame again (MLT re-renders its last frame at the end): it is not encoded twice.
+/// end-of-stream rule, so no frame is lost. A call at the previous time shows the same frame again (MLT re-renders
+/// its last frame at the end): it is not encoded twice. An earlier time (a seek back) passes its frame through.
 /// </summary>
 internal sealed class EncodeEffect(int width, int height) : Frei0rEffect(width, height)
 {

@@ -61,7 +61,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m)
+            lock (m) using (m.Log.Call())
             {
                 if (latentChannels != null) *latentChannels = m.LatentChannels;
                 if (temporalCompression != null) *temporalCompression = PluginModel.TemporalCompression;
@@ -96,7 +96,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m) m.BeginEncoder(height, width);
+            lock (m) using (m.Log.Call()) m.BeginEncoder(height, width);
             return Ok;
         }
         catch (Exception e) { return Fail(e); }
@@ -109,7 +109,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m)
+            lock (m) using (m.Log.Call())
             {
                 long values = m.FrameValues;  // throws (state) before the arguments are looked at when no stream is open
                 var span = Input(frames, count, values, "frames");
@@ -129,7 +129,7 @@ public static unsafe class Exports
             if (framesOut == null) throw new ArgumentException("frames_out is NULL");
             *framesOut = 0;
             var m = Get(model);
-            lock (m)
+            lock (m) using (m.Log.Call())
             {
                 int available = m.LatentsAvailable;
                 if (maxFrames == 0) { *framesOut = available; return Ok; }
@@ -149,7 +149,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m) m.EndEncoder();
+            lock (m) using (m.Log.Call()) m.EndEncoder();
             return Ok;
         }
         catch (Exception e) { return Fail(e); }
@@ -164,7 +164,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m) m.BeginDecoder(latentHeight, latentWidth);
+            lock (m) using (m.Log.Call()) m.BeginDecoder(latentHeight, latentWidth);
             return Ok;
         }
         catch (Exception e) { return Fail(e); }
@@ -177,7 +177,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m)
+            lock (m) using (m.Log.Call())
             {
                 long values = m.LatentInputValues;
                 var span = Input(latents, count, values, "latents");
@@ -195,7 +195,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m) m.Flush();
+            lock (m) using (m.Log.Call()) m.Flush();
             return Ok;
         }
         catch (Exception e) { return Fail(e); }
@@ -210,7 +210,7 @@ public static unsafe class Exports
             if (framesOut == null) throw new ArgumentException("frames_out_count is NULL");
             *framesOut = 0;
             var m = Get(model);
-            lock (m)
+            lock (m) using (m.Log.Call())
             {
                 int available = m.FramesAvailable;
                 if (maxFrames == 0) { *framesOut = available; return Ok; }
@@ -229,7 +229,7 @@ public static unsafe class Exports
         try
         {
             var m = Get(model);
-            lock (m) m.EndDecoder();
+            lock (m) using (m.Log.Call()) m.EndDecoder();
             return Ok;
         }
         catch (Exception e) { return Fail(e); }

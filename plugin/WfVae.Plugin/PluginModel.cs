@@ -25,10 +25,17 @@ internal sealed class PluginModel : IDisposable
 
     public int LatentChannels => EnsureOpen().Model.Config.LatentDim;
 
-    private PluginModel(LoadedModel loaded) => _loaded = loaded;
+    /// <summary>Where this handle's device logs; <see cref="Exports"/> opens a <see cref="CallLog.Call"/> scope per call.</summary>
+    public CallLog Log { get; }
+
+    private PluginModel(LoadedModel loaded, CallLog log) => (_loaded, Log) = (loaded, log);
 
     /// <summary>A null or blank selector means the runtime's default rule (WFVAE_DEVICE, then discrete &gt; ... &gt; CPU).</summary>
-    public static PluginModel Open(string modelPath, string? deviceSelector) => new(LoadedModel.Open(modelPath, deviceSelector, null, PluginLog.Write));
+    public static PluginModel Open(string modelPath, string? deviceSelector)
+    {
+        var log = new CallLog();
+        using (log.Call()) return new(LoadedModel.Open(modelPath, deviceSelector, null, log.Write), log);
+    }
 
     // ------------------------------------------------------------------ encoder
 
@@ -39,6 +46,7 @@ internal sealed class PluginModel : IDisposable
         if (!WfVaeConfig.FitsSpatially(height) || !WfVaeConfig.FitsSpatially(width))
             throw new ArgumentException($"frame height and width must be multiples of {SpatialCompression}, got {width}x{height}");
         CheckSide(height, width, "frame");
+        OneFrame(3L * height * width, $"frame of {width}x{height}"); // what each push of one frame takes
         int latentSize = OneFrame((long)LatentChannels * WfVaeConfig.LatentSize(height) * WfVaeConfig.LatentSize(width), $"latent frame of {width}x{height}");
         _encoder = Model.OpenEncoder(height, width);
         _means = new OutputQueue(latentSize);

@@ -47,7 +47,7 @@ public static class CommandLine
             --chunk <n>           encode: video frames per push after the first frame (a multiple of 4, default 4);
                                   decode: latent frames per push (default 1); 0 = whole-clip inference.
                                   Every chunking gives the same numbers; GroupNorm models run whole clips only.
-            --policy pad|drop     encode: when T is not 1+4k, repeat the last frame (pad, default; decode returns
+            --policy pad|drop     encode, recon: when T is not 1+4k, repeat the last frame (pad, default; decode returns
                                   exactly T frames) or leave the incomplete group out (drop, the official behaviour)
             --stats <file.json>   peak device bytes, frames in/out, padded/dropped frames, per-chunk latency (ms);
                                   recon: both directions plus PSNR and SSIM

@@ -191,7 +191,7 @@ public sealed unsafe class VideoWriter : IDisposable
         FFmpegError.Check(avio_open(Fields.FormatPbAddress(_oc), TemporaryPath, AVIO_FLAG_WRITE), $"'{TemporaryPath}': cannot create");
         r = avformat_write_header(_oc, null);
         _headerRefused = r < 0;
-        FFmpegError.Check(r, Fail("cannot write the container header"));
+        FFmpegError.CheckOutput(r, Fail("cannot write the container header"));
 
         AllocateFrames(pixFmt);
     }
@@ -242,8 +242,8 @@ public sealed unsafe class VideoWriter : IDisposable
         {
             FFmpegError.Check(avcodec_send_frame(_enc, 0), Fail("flushing the encoder failed"));
             Drain();
-            FFmpegError.Check(av_write_trailer(_oc), Fail("cannot write the container trailer"));
-            FFmpegError.Check(avio_closep(Fields.FormatPbAddress(_oc)), Fail("cannot close the output"));
+            FFmpegError.CheckOutput(av_write_trailer(_oc), Fail("cannot write the container trailer"));
+            FFmpegError.CheckOutput(avio_closep(Fields.FormatPbAddress(_oc)), Fail("cannot close the output"));
             _output!.Commit();
         }
         catch { _failed = true; throw; }
@@ -263,7 +263,7 @@ public sealed unsafe class VideoWriter : IDisposable
             av_packet_rescale_ts(_pkt, _encTimeBase, streamTimeBase);
             Fields.SetPacketStreamIndex(_pkt, Fields.StreamIndex(_stream));
             // Takes the packet's reference (and resets _pkt) whether or not it succeeds.
-            FFmpegError.Check(av_interleaved_write_frame(_oc, _pkt), Fail("writing failed"));
+            FFmpegError.CheckOutput(av_interleaved_write_frame(_oc, _pkt), Fail("writing failed"));
         }
     }
 

@@ -148,6 +148,7 @@ static void bad_sizes(wfvae_model *m)
     EXPECT("begin_negative", wfvae_encoder_begin(m, -8, 16), WFVAE_E_ARGUMENT);
     EXPECT("begin_odd", wfvae_encoder_begin(m, 12, 16), WFVAE_E_ARGUMENT);
     EXPECT("begin_huge", wfvae_encoder_begin(m, 1 << 30, 1 << 30), WFVAE_E_ARGUMENT);
+    EXPECT("begin_frame_too_large", wfvae_encoder_begin(m, 65536, 65536), WFVAE_E_ARGUMENT); /* 3 x 2^32 values a frame */
     EXPECT("begin_after_huge", wfvae_encoder_begin(m, H, W), WFVAE_OK);
     EXPECT("end_after_huge", wfvae_encoder_end(m), WFVAE_OK);
     EXPECT("decoder_begin_zero", wfvae_decoder_begin(m, 0, 2), WFVAE_E_ARGUMENT);

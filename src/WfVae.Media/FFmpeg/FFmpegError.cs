@@ -12,12 +12,14 @@ internal static unsafe class FFmpegError
 
     private const int EPIPE = 32;
 
-    /// <summary>
-    /// Returns <paramref name="code"/> when it is not an error; otherwise throws "<paramref name="what"/>: message". A
-    /// broken pipe (AVERROR(EPIPE): the reader of a FIFO output went away) is the IOException every other output gives.
-    /// </summary>
+    /// <summary>Returns <paramref name="code"/> when it is not an error; otherwise throws "<paramref name="what"/>: message".</summary>
     public static int Check(int code, string what) =>
-        code >= 0 ? code
-        : code == -EPIPE ? throw new IOException($"{what}: {Message(code)}", EPIPE)
-        : throw new MediaException($"{what}: {Message(code)}");
+        code >= 0 ? code : throw new MediaException($"{what}: {Message(code)}");
+
+    /// <summary>
+    /// <see cref="Check"/> for writes to an output: a broken pipe (AVERROR(EPIPE): the reader of a FIFO output went away)
+    /// is the IOException every other output gives. Inputs keep MediaException: a server that closes is no reader leaving.
+    /// </summary>
+    public static int CheckOutput(int code, string what) =>
+        code == -EPIPE ? throw new IOException($"{what}: {Message(code)}", EPIPE) : Check(code, what);
 }

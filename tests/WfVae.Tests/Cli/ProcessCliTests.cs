@@ -243,9 +243,15 @@ public sealed class ProcessCliTests : IDisposable
             Assert.Equal(0, Finish(enc).Code);
         using (var mkfifo = Process.Start("mkfifo", [P("out.mkv")])!) mkfifo.WaitForExit();
         using var p = Start("decode", "--model", _model, P("z.wfl"), P("out.mkv"));
-        using (var fifo = File.OpenRead(P("out.mkv"))) // returns once the writer opened it
-            fifo.ReadExactly(new byte[16]);             // the header's first bytes, then the reader is gone
+        // Opening a FIFO waits for its writer: on a thread, so that a decode that never gets there fails the test.
+        var reader = Task.Run(() =>
+        {
+            using var fifo = File.OpenRead(P("out.mkv"));
+            fifo.ReadExactly(new byte[16]); // the header's first bytes, then the reader is gone
+        });
+        bool read = reader.Wait(TimeSpan.FromSeconds(120));
         var (code, err) = Finish(p);
+        Assert.True(read, $"the decode never wrote to the FIFO (exit {code}): {err}");
         Assert.True(code == 141, $"exit {code}: {err}");
         Assert.Contains("broken pipe", err);
     }
