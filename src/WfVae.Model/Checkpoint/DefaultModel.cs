@@ -23,10 +23,11 @@ public static class DefaultModel
     /// <summary>
     /// <see cref="Locate()"/> for a library loaded by another program (the C ABI plugin): only <paramref name="libraryFolder"/>'s
     /// default-model/, since the process's folder and the current directory are the host's (a host started inside an old
-    /// checkout would otherwise load that checkout's weights); where the library's folder is unknown, the usual places.
+    /// checkout would otherwise load that checkout's weights). Null (the system could not tell the library's folder): an error.
     /// </summary>
-    public static string LocateBeside(string? libraryFolder) =>
-        Locate(libraryFolder == null ? Candidates() : [Path.Combine(libraryFolder, FolderName)]);
+    public static string LocateBeside(string? libraryFolder) => libraryFolder != null
+        ? Locate([Path.Combine(libraryFolder, FolderName)])
+        : throw new DefaultModelMissingException("no model given, and the folder of this library (where the default model is installed) cannot be determined on this system; pass a model path");
 
     /// <summary>The first of <paramref name="folders"/> that holds a model, else the error naming them all.</summary>
     public static string Locate(IEnumerable<string> folders)
