@@ -73,7 +73,8 @@ def run(cmd, **kw):
 
 def fetch_packages(cache):
     root = os.path.join(cache, "packages")
-    if os.path.isdir(os.path.join(root, "usr")):
+    done = os.path.join(root, ".extracted")  # written last: a fetch cut short is done again
+    if os.path.isfile(done):
         return root
     os.makedirs(root, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -82,6 +83,7 @@ def fetch_packages(cache):
         run(["apt-get", "download", *PACKAGES], cwd=tmp)
         for deb in glob.glob(os.path.join(tmp, "*.deb")):
             run(["dpkg", "-x", deb, root])
+    open(done, "w").close()
     return root
 
 

@@ -37,6 +37,7 @@ def prior_training(model_dir):
     curve = [{"step": int(a), "minutes": float(b), "psnr": float(c), "ssim": float(d)}
              for a, b, c, d in re.findall(r"^ {4}[ ]*(\d+)[ ]+([\d.]+)[ ]+([\d.]+)[ ]+([\d.]+)$", card, re.M)]
     return {"model": model_dir, "card": total is not None,
+            "kl_history": "the first ~1,700 steps weighed it per pixel mean" in card,
             "steps": int(total.group(1).replace(",", "")) if total else 0,
             "hours": float(total.group(2)) if total else 0.0, "curve": curve if total else [],
             "schedule": f"lr {lr.group(1)}, cosine over {lr.group(2)} minutes" if lr else "no schedule recorded"}
@@ -47,7 +48,7 @@ def _history(state):
     args, prior = state["args"], state.get("prior")
     schedule = (f"AdamW (lr {args['lr']}, cosine over the {args['minutes']:.0f}-minute budget of the run; a run resumed"
                 f" with a longer budget picks the longer cosine up where it stands, a warm restart), EMA {args['ema']}")
-    own = (f"{state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on a 2-core CPU"
+    own = (f"{state['step']:,} steps in {state['elapsed'] / 3600:.2f} h of wall time on the CPU"
            f" ({args['threads']} threads, torch {torch.__version__}, float32), seed {args['seed']}")
     if not prior:
         return state["step"], [f"- {own}."], state["curve"], schedule
@@ -61,13 +62,29 @@ def _history(state):
     return steps + state["step"], lines, curve, schedule
 
 
+def _validation_clips():
+    """One line per validation clip, saying how far training stayed from it."""
+    lines = []
+    for clip, (src, first_frame) in data.VALIDATION.items():
+        held = ("from a video training never read" if data.SOURCES[src][1] == "val"
+                else "held-out frames of a video whose other frames trained the model")
+        lines.append(f"- `{clip}`: {src} frames {first_frame}-{first_frame + data.VAL_FRAMES - 1}, {held}")
+    return lines
+
+
 def _card(state, config, params, curve_final, cache):
     steps, trained, curve, schedule = _history(state)
     first = curve[0]
+    # A checkpoint saved after the last validation (a run killed between the two) holds later weights than the figures.
+    stale = (f" (validated at step {curve_final['step']:,} of this run; the weights are from step {state['step']:,})"
+             if curve_final["step"] != state["step"] else "")
+    # Only the lineage of the first shipped model (continued through --init) had that early weighting.
+    kl_history = ("; the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy"
+                  if (state.get("prior") or {}).get("kl_history") else "")
     lines = [
         "# WfVae.Vulkan default model",
         "",
-        f"Status: trained ({steps:,} steps on real footage; validation {curve_final['psnr']:.2f} dB PSNR at 128x128)",
+        f"Status: trained ({steps:,} steps on real footage; validation {curve_final['psnr']:.2f} dB PSNR at 128x128{stale})",
         "",
         f"A small WF-VAE trained by this project on real footage from Debian packages, with `tools/train/train.py`"
         f" (the PyTorch twin of the engine's model). Same architecture and key layout as the published"
@@ -84,8 +101,8 @@ def _card(state, config, params, curve_final, cache):
         f"- Clips of 9-17 frames, 64-128 px crops of frames scaled to a short side of 112-288 px, flips, temporal"
         f" strides 1-3, reversed playback, and still photographs as short pans/zooms (20 %).",
         f"- Loss: L1 + 0.2 (1 - SSIM) + 0.1 wavelet loss (decoder outflow vs encoder inflow sub-bands) + 1e-6 KL"
-        f" (per sample and relative to its pixel count, as the official training weighs KL against a per-sample sum;"
-        f" the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy);"
+        f" (per sample and relative to its pixel count, as the official training weighs KL against a per-sample sum"
+        f"{kl_history});"
         f" {schedule}, gradient clipping at 1.0."
         f" The exported weights are the EMA weights.",
         "- LPIPS (the paper's perceptual term) needs VGG weights that cannot be obtained on these machines;"
@@ -105,16 +122,24 @@ def _card(state, config, params, curve_final, cache):
         elif limit:
             role = f"train frames {limit[0]}-{limit[1]}, rest held out"
         lines.append(f"| `{os.path.basename(path)}` | {role} | {licence} |")
-    lines += ["", "Validation clips (17 frames each, never seen in training; scaled to cover the size and centre-cropped):", ""]
-    lines += [f"- `{clip}`: {src} frames {first_frame}-{first_frame + data.VAL_FRAMES - 1}"
-              for clip, (src, first_frame) in data.VALIDATION.items()]
+    lines += ["", "Validation clips (17 frames each, never read by training; scaled to cover the size and centre-cropped;"
+                  " vtest is one fixed camera, so its background, though not these frames, was seen):", ""]
+    lines += _validation_clips()
     lines += ["", "## Quality (validation clips, 128x128, the twin in PyTorch, mean over clips)", "",
-              f"- PSNR {curve_final['psnr']:.2f} dB, SSIM {curve_final['ssim']:.4f}"
+              f"- PSNR {curve_final['psnr']:.2f} dB, SSIM {curve_final['ssim']:.4f}{stale}"
               f" (at the first validation, step {first['step']}: {first['psnr']:.2f} dB).",
               "- The engine's own figures (fp32, fp16, streamed) are in docs/quality.md (`build.ps1 quality`).",
               "", "Curve (step, minutes, PSNR dB, SSIM):", ""]
     lines += [f"    {c['step']:6d} {c['minutes']:7.1f} {c['psnr']:6.2f} {c['ssim']:.4f}" for c in curve]
     return "\n".join(lines) + "\n"
+
+
+def _write_text(path, text):
+    """Whole or not at all: a temporary beside the file, renamed over it."""
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def export(checkpoint, out_dir, cache):
@@ -133,14 +158,15 @@ def export(checkpoint, out_dir, cache):
     if not state["curve"]:
         print(f"error: {checkpoint} has no validation yet; train longer before exporting", file=sys.stderr)
         return 1
-    os.makedirs(out_dir, exist_ok=True)
+    prior = state.get("prior")
+    if prior and "kl_history" not in prior:  # a checkpoint from before cards recorded it: read the prior's card now
+        prior["kl_history"] = prior_training(prior["model"])["kl_history"]
     params = sum(v.size for v in tensors.values())
+    card = _card(state, config, params, state["curve"][-1], cache)  # before any file changes: it may read out_dir's card
+    os.makedirs(out_dir, exist_ok=True)
     safetensors_io.write(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"), tensors, {"format": "pt"})
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
-        f.write(_card(state, config, params, state["curve"][-1], cache))
+    _write_text(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")
+    _write_text(os.path.join(out_dir, "MODEL_CARD.md"), card)
     untrained = os.path.join(out_dir, "UNTRAINED.txt")
     if os.path.exists(untrained):
         os.unlink(untrained)

@@ -120,8 +120,12 @@ class Run:
     def start_from(self, model_dir):
         """--init: model and EMA both hold the exported (EMA) weights; optimizer and schedule start afresh."""
         tensors, config = export.read_model(model_dir)
-        if config != self.config:
-            raise SystemExit(f"error: {model_dir} is another model size than --base/--latent/--flow/--resblocks")
+        # Values that do not shape the weights (a converted checkpoint's version stamp, latent scale/shift) may differ.
+        loose = {"_class_name", "_diffusers_version", "scale", "shift", "dropout"}
+        differ = sorted(k for k in set(config) | set(self.config) if k not in loose and config.get(k) != self.config.get(k))
+        if differ:
+            raise SystemExit(f"error: {model_dir} is another model than --base/--latent/--flow/--resblocks give"
+                             f" ({', '.join(f'{k}: {config.get(k)} vs {self.config.get(k)}' for k in differ)})")
         self.model.load_state(tensors)
         self.ema.load_state(tensors)
         self.prior = export.prior_training(model_dir)
@@ -132,7 +136,10 @@ class Run:
                  "args": vars(self.args), "rng": self.generator.get_state(),
                  "prior": self.prior}
         tmp = path + ".partial"
-        torch.save(state, tmp)
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not reach the disk before the bytes do
         os.replace(tmp, path)
 
     def load(self, path):
@@ -180,6 +187,10 @@ def train(args):
     if args.init and (args.resume or os.path.exists(last)):
         raise SystemExit(f"error: --init starts a new run, but {'--resume was given' if args.resume else last + ' exists'};"
                          " pick a new --run folder")
+    if not args.resume and os.path.exists(last):
+        raise SystemExit(f"error: {last} exists: --resume continues that run; a new run needs a new --run folder")
+    if args.reset_ema and not args.resume:
+        raise SystemExit("error: --reset-ema restarts the EMA of a resumed run; give it with --resume")
     data.require_cache(args.cache)
     os.makedirs(args.run, exist_ok=True)
     torch.set_num_threads(args.threads)
@@ -205,13 +216,16 @@ def train(args):
         for g in run.opt.param_groups:
             g["lr"] = lr_at(args, run.step, run.elapsed)
         total, parts = losses(run.model, x, run.generator)
-        if not torch.isfinite(total):
-            run.save(os.path.join(args.run, "nonfinite.pt"))
-            raise SystemExit(f"error: non-finite loss at step {run.step} ({ {k: float(v) for k, v in parts.items()} }) "
-                             f"on batch {notes}; state saved to {args.run}/nonfinite.pt")
         run.opt.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        if torch.isfinite(total):
+            total.backward()
+            norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        if not torch.isfinite(total) or not torch.isfinite(norm):
+            # Before the optimizer step: the weights and their EMA are still those of the last good step.
+            run.save(os.path.join(args.run, "nonfinite.pt"))
+            what = "loss" if not torch.isfinite(total) else "gradient"
+            raise SystemExit(f"error: non-finite {what} at step {run.step + 1} ({ {k: float(v) for k, v in parts.items()} }) "
+                             f"on batch {notes}; state before it saved to {args.run}/nonfinite.pt")
         run.opt.step()
         run.update_ema()
         run.step += 1

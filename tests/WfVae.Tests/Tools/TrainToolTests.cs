@@ -35,6 +35,20 @@ public sealed class TrainToolTests : IDisposable
     }
 
     [Fact]
+    public void ANewRunOverAnExistingOneIsRefused_AsIsResettingTheEmaOfNone()
+    {
+        var run = Directory.CreateDirectory(Path.Combine(_dir, "run")).FullName;
+        File.WriteAllText(Path.Combine(run, "last.pt"), "a run's checkpoint");
+        var (code, output) = RunPython(Train, "--run", run, "--cache", Path.Combine(_dir, "no-cache"), "--minutes", "1");
+        Assert.True(code == 1, output);
+        Assert.Contains("last.pt exists: --resume continues that run", output);
+        Assert.Equal("a run's checkpoint", File.ReadAllText(Path.Combine(run, "last.pt")));
+        (code, output) = RunPython(Train, "--run", Path.Combine(_dir, "fresh"), "--cache", Path.Combine(_dir, "no-cache"), "--reset-ema");
+        Assert.True(code == 1, output);
+        Assert.Contains("--reset-ema restarts the EMA of a resumed run", output);
+    }
+
+    [Fact]
     public void InitStartsFromAnExportAndExportCountsTheTrainingBehindIt_NonFiniteWeightsAreRefused()
     {
         var script = Path.Combine(_dir, "check.py");
@@ -63,6 +77,17 @@ public sealed class TrainToolTests : IDisposable
         first.curve = [{"step": 20, "minutes": 60.0, "psnr": 12.5, "ssim": 0.3}, {"step": 40, "minutes": 120.0, "psnr": 14.25, "ssim": 0.4}]
         first.save(os.path.join(d, "first", "last.pt"))
         assert export.export(os.path.join(d, "first", "last.pt"), os.path.join(d, "m1"), first.args.cache) == 0
+        card = open(os.path.join(d, "m1", "MODEL_CARD.md")).read()
+        assert "first ~1,700 steps" not in card, card  # that weighting belongs to the first shipped model's lineage only
+        assert "- `tree`: tree frames 20-36, from a video training never read" in card, card
+        assert "- `vtest_end`: vtest frames 700-716, held-out frames of a video whose other frames" in card, card
+        assert "validated at step" not in card, card
+        first.step = 45  # weights saved after the last validation (a run killed between the two)
+        first.save(os.path.join(d, "first", "late.pt"))
+        assert export.export(os.path.join(d, "first", "late.pt"), os.path.join(d, "late"), first.args.cache) == 0
+        card = open(os.path.join(d, "late", "MODEL_CARD.md")).read()
+        assert "(validated at step 40 of this run; the weights are from step 45)" in card, card
+        first.step = 40
 
         tuned = run("tuned", "--init", os.path.join(d, "m1"))
         tuned.start_from(os.path.join(d, "m1"))
@@ -101,7 +126,15 @@ public sealed class TrainToolTests : IDisposable
             other.start_from(os.path.join(d, "m1"))
             raise AssertionError("a model of another size was accepted")
         except SystemExit as e:
-            assert "another model size" in str(e), e
+            assert "is another model than" in str(e) and "base_channels: 8 vs 16" in str(e), e
+
+        import json  # a converted checkpoint's version stamp and latent scale do not shape the weights
+        with open(os.path.join(d, "m1", "config.json")) as f:
+            converted = json.load(f)
+        converted["_diffusers_version"], converted["scale"] = "0.31.0", [0.5] * 4
+        with open(os.path.join(d, "m1", "config.json"), "w") as f:
+            json.dump(converted, f)
+        run("converted", "--init", os.path.join(d, "m1")).start_from(os.path.join(d, "m1"))
 
         with torch.no_grad():
             next(iter(tuned.ema.parameters())).view(-1)[3] = float("nan")
