@@ -307,6 +307,9 @@ function Install-AptPackages([string[]]$Packages) {
     $env:DEBIAN_FRONTEND = 'noninteractive'
     # sudo may drop the environment; pass DEBIAN_FRONTEND explicitly.
     $aptGet = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get')
+    # An install cut short earlier (a killed setup) leaves dpkg refusing every install until it is finished.
+    $dpkg = $prefix + @('env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '--configure', '-a')
+    Invoke-Native $dpkg[0] @($dpkg | Select-Object -Skip 1)
 
     Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update'))
 
@@ -395,9 +398,10 @@ function Invoke-Test {
     if (Test-Path $TestResultsDir) { Remove-Item -Recurse -Force $TestResultsDir }
     New-Item -ItemType Directory -Force -Path $TestResultsDir | Out-Null
 
-    # --blame: if the test host dies, a Sequence_*.xml names the tests it was running.
+    # --blame: if the test host dies, a Sequence_*.xml names the tests it was running; a test that hangs (the longest
+    # take a few minutes) is ended after 20 minutes and named, instead of running into the CI's limit unnamed.
     $testArgs = @('test', $Solution, '-c', 'Debug',
-        '--results-directory', $TestResultsDir, '--blame',
+        '--results-directory', $TestResultsDir, '--blame', '--blame-hang-timeout', '20m', '--blame-hang-dump-type', 'none',
         '--logger', 'trx',
         '--logger', 'console;verbosity=normal') + $Forward
     Write-Host "+ dotnet $($testArgs -join ' ')" -ForegroundColor DarkGray
@@ -523,9 +527,12 @@ function Invoke-Fuzz {
     foreach ($t in $targets) {
         Write-Step "fuzz $t for $seconds s"
         $out = Join-Path $FuzzDir $t
-        & afl-fuzz -i (Join-Path $corpus $t) -o $out -V $seconds -t 10000 -m none -- $dotnet (Join-Path $bin 'wfvae-fuzz.dll') $t | Out-Host
         $stats = @{}
         $file = Join-Path $out 'default/fuzzer_stats'
+        # A resumed run keeps its old statistics: gone first, so that a run that fails at start cannot report them.
+        if (Test-Path $file) { Remove-Item -Force -LiteralPath $file }
+        & afl-fuzz -i (Join-Path $corpus $t) -o $out -V $seconds -t 10000 -m none -- $dotnet (Join-Path $bin 'wfvae-fuzz.dll') $t | Out-Host
+        if ($LASTEXITCODE -ne 0) { Fail "afl-fuzz on $t exited with $LASTEXITCODE (see its output above)" }
         if (-not (Test-Path $file)) { Fail "afl-fuzz wrote no $file (see its output above)" }
         foreach ($line in Get-Content $file) { if ($line -match '^(\w+)\s*:\s*(.*)$') { $stats[$Matches[1]] = $Matches[2].Trim() } }
         $crashes = [int]$stats['saved_crashes']

@@ -16,23 +16,23 @@ $FFmpegLines = [ordered]@{
     '9.0' = 'experimental unstable'
 }
 
-# Only what the tests exercise (tests/WfVae.Tests/Media, Cli, Demo): H.264 (libx264) and MPEG-4 Part 2
-# out, H.264/MPEG-4 in, MP4/Matroska/MPEG-TS/WAV/raw containers, the filters VideoReader builds its
+# Only what the tests exercise (tests/WfVae.Tests/Media, Cli, Demo): H.264 (libx264), MPEG-4 Part 2 and GIF
+# out, H.264/MPEG-4/GIF in, MP4/Matroska/MPEG-TS/WAV/GIF/raw containers, the filters VideoReader builds its
 # graph from plus scale/fps, and file/pipe/udp/tcp input.
 $FFmpegConfigure = @(
     '--disable-everything', '--disable-programs', '--disable-doc', '--disable-static', '--enable-shared',
     '--disable-autodetect', '--enable-zlib', '--disable-x86asm', '--disable-avdevice', '--disable-swresample',
     '--disable-postproc', '--enable-gpl', '--enable-libx264',
-    '--enable-decoder=h264,mpeg4,rawvideo,pcm_s16le',
-    '--enable-encoder=libx264,mpeg4,rawvideo,wrapped_avframe',
+    '--enable-decoder=h264,mpeg4,rawvideo,pcm_s16le,gif',
+    '--enable-encoder=libx264,mpeg4,rawvideo,wrapped_avframe,gif',
     '--enable-parser=h264,mpeg4video',
-    '--enable-demuxer=mov,matroska,mpegts,wav,rawvideo,h264,m4v,yuv4mpegpipe',
-    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe',
+    '--enable-demuxer=mov,matroska,mpegts,wav,rawvideo,h264,m4v,yuv4mpegpipe,gif',
+    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe,gif',
     '--enable-bsf=h264_mp4toannexb',
     '--enable-protocol=file,pipe,udp,tcp',
     '--enable-filter=buffer,buffersink,scale,fps,format,null,copy,setpts'
 )
-$FFmpegAptPackages = @('libx264-dev', 'zlib1g-dev', 'pkg-config', 'make', 'xz-utils', 'dpkg-dev')
+$FFmpegAptPackages = @('gcc', 'libc6-dev', 'libx264-dev', 'zlib1g-dev', 'pkg-config', 'make', 'xz-utils', 'dpkg-dev')
 
 function Get-FFmpegCache {
     if ($env:WFVAE_FFMPEG_CACHE) { return $env:WFVAE_FFMPEG_CACHE }
@@ -114,11 +114,17 @@ function Invoke-FFmpegReleaseBuild([string]$Cache, [string]$Tree, [string]$Upstr
 # The release's struct offsets as src/WfVae.Media/FFmpeg/Fields.cs wants them (<prefix>/layout.txt).
 function Write-FFmpegLayout([string]$Prefix) {
     $layout = Join-Path $Prefix 'layout.txt'
-    if (Test-Path $layout) { return }
+    $source = Join-Path $RepoRoot 'eng/ffmpeg-layout.c'
+    $stamp = Join-Path $Prefix 'configure.txt'
+    # Current when newer than both the program that prints it and the build it describes.
+    if ((Test-Path $layout) -and (Get-Item $layout).LastWriteTimeUtc -gt (Get-Item $source).LastWriteTimeUtc -and
+        (-not (Test-Path $stamp) -or (Get-Item $layout).LastWriteTimeUtc -gt (Get-Item $stamp).LastWriteTimeUtc)) { return }
     $exe = Join-Path $Prefix 'ffmpeg-layout'
-    Invoke-Native 'cc' @('-I', (Join-Path $Prefix 'include'), '-o', $exe, (Join-Path $RepoRoot 'eng/ffmpeg-layout.c')) | Out-Host
-    & $exe | Set-Content -LiteralPath $layout
-    if ($LASTEXITCODE -ne 0) { Fail "$exe failed" }
+    Invoke-Native 'cc' @('-I', (Join-Path $Prefix 'include'), '-o', $exe, $source) | Out-Host
+    $offsets = & $exe
+    if ($LASTEXITCODE -ne 0) { Fail "$exe failed (exit $LASTEXITCODE)" }
+    $offsets | Set-Content -LiteralPath "$layout.partial"
+    Move-Item -Force -LiteralPath "$layout.partial" -Destination $layout
     Write-Host "ffmpeg-build: struct offsets in $layout"
 }
 
@@ -139,8 +145,13 @@ function Invoke-FFmpegBuild {
     Invoke-Native 'apt-get' ($apt + @('update')) | Out-Host
     $versions = Get-FFmpegSourceVersions $apt
     $built = [ordered]@{}
+    $explicit = @($Forward | Where-Object { -not $_.StartsWith('-') }).Count -gt 0
     foreach ($line in Get-RequestedFFmpegLines) {
-        if (-not $versions.Contains($line)) { continue }
+        if (-not $versions.Contains($line)) {
+            # Asked for by name, a missing line is a failure: a test run would otherwise pass without it.
+            if ($explicit) { Fail "no Debian source of FFmpeg $line in $($FFmpegLines[$line])" }
+            continue
+        }
         $upstream = Get-UpstreamVersion $versions[$line]
         Write-Step "FFmpeg $upstream (Debian $($versions[$line]))"
         $tree = Get-FFmpegSource $cache $apt $versions[$line]
@@ -153,6 +164,7 @@ function Invoke-FFmpegBuild {
 # Runs the media tests once per built release (and once on the system's FFmpeg), then prints one
 # line per release. WFVAE_FFMPEG_DIR makes WfVae.Media load that release's libraries.
 function Invoke-FFmpegTest {
+    Invoke-Setup # the test build needs what the test command installs (glslc, the .NET tools)
     $built = Invoke-FFmpegBuild
     Invoke-Native 'dotnet' @('build', (Join-Path $RepoRoot 'tests/WfVae.Tests'), '-c', 'Debug')
     $runs = [ordered]@{ 'system' = '' }

@@ -90,7 +90,7 @@ public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClip
         using (var reader = VideoReader.Open(gif))
             Assert.True(ImageMetrics.MeanPsnr(frames, reader.ReadFrames().ToList()) > 15); // 3-3-2 bits per pixel
 
-        using var odd = VideoWriter.Create(clips.File("odd.avi"), 64, 47, (12, 1), new VideoWriterOptions { Codec = "mpeg4" });
+        using var odd = VideoWriter.Create(clips.File("odd-mpeg4.mkv"), 64, 47, (12, 1), new VideoWriterOptions { Codec = "mpeg4" });
         Assert.Equal("yuv420p", odd.PixelFormatName); // its only format, though 47 rows halve unevenly
         // A format named by the caller is kept, and refused by the encoder by name.
         var named = Assert.Throws<MediaException>(() => VideoWriter.Create(clips.File("named.gif"), 64, 48, (12, 1), new VideoWriterOptions { PixelFormat = "yuv420p" }));
