@@ -386,7 +386,10 @@ function Get-TrxCounts([string]$Dir) {
 function Test-HostCrashed([string]$Dir) {
     if (-not (Test-Path $Dir)) { return $false }
     foreach ($file in Get-ChildItem -Path $Dir -Filter '*.trx' -Recurse -File) {
-        if ((Get-Content -Raw -LiteralPath $file.FullName) -match 'Test host process crashed') { return $true }
+        $trx = Get-Content -Raw -LiteralPath $file.FullName
+        # A host ended by --blame-hang-timeout is reported as crashed too; a hang would only hang again.
+        if ($trx -match 'inactivity time') { return $false }
+        if ($trx -match 'Test host process crashed') { return $true }
     }
     return $false
 }

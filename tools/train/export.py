@@ -78,9 +78,10 @@ def _card(state, config, params, curve_final, cache):
     # A checkpoint saved after the last validation (a run killed between the two) holds later weights than the figures.
     stale = (f" (validated at step {curve_final['step']:,} of this run; the weights are from step {state['step']:,})"
              if curve_final["step"] != state["step"] else "")
-    # Only the lineage of the first shipped model (continued through --init) had that early weighting.
+    # Only the lineage of the first shipped model had that early weighting; checkpoints from before train.py recorded
+    # it (no key) are all of that lineage.
     kl_history = ("; the first ~1,700 steps weighed it per pixel mean, 2.5e5x stronger, which kept the posterior noisy"
-                  if (state.get("prior") or {}).get("kl_history") else "")
+                  if state.get("kl_history", True) else "")
     lines = [
         "# WfVae.Vulkan default model",
         "",
@@ -158,11 +159,8 @@ def export(checkpoint, out_dir, cache):
     if not state["curve"]:
         print(f"error: {checkpoint} has no validation yet; train longer before exporting", file=sys.stderr)
         return 1
-    prior = state.get("prior")
-    if prior and "kl_history" not in prior:  # a checkpoint from before cards recorded it: read the prior's card now
-        prior["kl_history"] = prior_training(prior["model"])["kl_history"]
     params = sum(v.size for v in tensors.values())
-    card = _card(state, config, params, state["curve"][-1], cache)  # before any file changes: it may read out_dir's card
+    card = _card(state, config, params, state["curve"][-1], cache)
     os.makedirs(out_dir, exist_ok=True)
     safetensors_io.write(os.path.join(out_dir, "diffusion_pytorch_model.safetensors"), tensors, {"format": "pt"})
     _write_text(os.path.join(out_dir, "config.json"), json.dumps(config, indent=2) + "\n")

@@ -134,7 +134,7 @@ class Run:
         state = {"config": self.config, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                  "opt": self.opt.state_dict(), "step": self.step, "elapsed": self.elapsed, "curve": self.curve,
                  "args": vars(self.args), "rng": self.generator.get_state(),
-                 "prior": self.prior}
+                 "prior": self.prior, "kl_history": bool(self.prior and self.prior.get("kl_history"))}
         tmp = path + ".partial"
         with open(tmp, "wb") as f:
             torch.save(state, f)

@@ -112,6 +112,21 @@ public sealed class TrainToolTests : IDisposable
         card = open(os.path.join(d, "m4", "MODEL_CARD.md")).read()
         assert "- 47 steps in 2.19 h of wall time in all: 45 steps in 2.17 h" in card, card
 
+        kl = "the first ~1,700 steps weighed it per pixel mean"  # the first shipped model's lineage only
+        with open(os.path.join(d, "m4", "MODEL_CARD.md"), "a") as f:
+            f.write(f"(a card of that lineage: {kl})\n")
+        heir = run("heir", "--init", os.path.join(d, "m4"))
+        heir.start_from(os.path.join(d, "m4"))
+        heir.step, heir.elapsed, heir.curve = 1, 60.0, [{"step": 1, "minutes": 1.0, "psnr": 15.5, "ssim": 0.5}]
+        heir.save(os.path.join(d, "heir", "last.pt"))
+        assert export.export(os.path.join(d, "heir", "last.pt"), os.path.join(d, "m6"), heir.args.cache) == 0
+        assert kl in open(os.path.join(d, "m6", "MODEL_CARD.md")).read()
+        old = torch.load(os.path.join(d, "first", "last.pt"))
+        del old["kl_history"]  # written by a train.py from before it was recorded: the first lineage's
+        torch.save(old, os.path.join(d, "first", "old.pt"))
+        assert export.export(os.path.join(d, "first", "old.pt"), os.path.join(d, "m7"), first.args.cache) == 0
+        assert kl in open(os.path.join(d, "m7", "MODEL_CARD.md")).read()
+
         os.remove(os.path.join(d, "m1", "MODEL_CARD.md"))  # weights from elsewhere: no recorded training
         bare = run("bare", "--init", os.path.join(d, "m1"))
         bare.start_from(os.path.join(d, "m1"))
