@@ -41,10 +41,20 @@ public abstract class StreamSession : IDisposable
         lock (model.OpenSessions)
         {
             model.ThrowIfDisposed();
-            Arena = new TensorArena(model.Device);
-            Rec = model.Device.BeginCommands(timestamps: profile);
-            State = new StreamState(model.Device, model.StateSlots);
-            Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision, State);
+            try
+            {
+                Arena = new TensorArena(model.Device);
+                Rec = model.Device.BeginCommands(timestamps: profile);
+                State = new StreamState(model.Device, model.StateSlots);
+                Ctx = new StreamContext(model.Device, Rec, Arena, model.Precision, State);
+            }
+            catch
+            {
+                // A device out of memory for the command pool or its fence: what was made goes back before the throw.
+                Rec?.Dispose();
+                Arena?.Dispose();
+                throw;
+            }
             model.OpenSessions.Add(this);
         }
     }

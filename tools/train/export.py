@@ -34,10 +34,13 @@ def prior_training(model_dir):
     # Both card forms start so: "- 5,059 steps in 6.52 h of wall time on ..." and "- ... of wall time in all: ...".
     total = re.search(r"^- ([\d,]+) steps in ([\d.]+) h of wall time", card, re.M)
     lr = re.search(r"AdamW \(lr ([\d.e-]+), cosine over the (\d+)-minute", card)
+    # A fine-tuned model's card tells its stages ("in all: A, then B"); the schedule line names only the last one's.
+    chain = re.search(r"^- [\d,]+ steps in [\d.]+ h of wall time in all: (.*?); the curve's last", card, re.M)
     curve = [{"step": int(a), "minutes": float(b), "psnr": float(c), "ssim": float(d)}
              for a, b, c, d in re.findall(r"^ {4}[ ]*(\d+)[ ]+([\d.]+)[ ]+([\d.]+)[ ]+([\d.]+)$", card, re.M)]
     return {"model": model_dir, "card": total is not None,
             "kl_history": "the first ~1,700 steps weighed it per pixel mean" in card,
+            "stages": chain.group(1) if chain else None,
             "steps": int(total.group(1).replace(",", "")) if total else 0,
             "hours": float(total.group(2)) if total else 0.0, "curve": curve if total else [],
             "schedule": f"lr {lr.group(1)}, cosine over {lr.group(2)} minutes" if lr else "no schedule recorded"}
@@ -54,7 +57,8 @@ def _history(state):
         return state["step"], [f"- {own}."], state["curve"], schedule
     steps, minutes = prior["steps"], prior["hours"] * 60
     curve = prior["curve"] + [dict(c, step=c["step"] + steps, minutes=c["minutes"] + minutes) for c in state["curve"]]
-    before = (f"{steps:,} steps in {prior['hours']:.2f} h ({prior['schedule']})" if prior["card"]
+    before = (prior["stages"] if prior.get("stages")
+              else f"{steps:,} steps in {prior['hours']:.2f} h ({prior['schedule']})" if prior["card"]
               else "weights with no recorded training (their folder has no model card)")
     lines = [f"- {steps + state['step']:,} steps in {prior['hours'] + state['elapsed'] / 3600:.2f} h of wall time in all:"
              f" {before}, then (`train.py --init {prior['model']}`) {own}, starting from those weights with a fresh"

@@ -110,7 +110,9 @@ public sealed class TrainToolTests : IDisposable
         again.save(os.path.join(d, "again", "last.pt"))
         assert export.export(os.path.join(d, "again", "last.pt"), os.path.join(d, "m4"), again.args.cache) == 0
         card = open(os.path.join(d, "m4", "MODEL_CARD.md")).read()
-        assert "- 47 steps in 2.19 h of wall time in all: 45 steps in 2.17 h" in card, card
+        # Each stage told: the first run's schedule, then each fine-tuning (not 45 steps under the last one's schedule).
+        assert "- 47 steps in 2.19 h of wall time in all: 40 steps in 2.00 h (lr 0.0003, cosine over 180 minutes), then (`train.py --init" in card, card
+        assert "5 steps in 0.17 h of wall time on the CPU" in card and "then (`train.py --init " + os.path.join(d, "m2") + "`) 2 steps" in card, card
 
         kl = "the first ~1,700 steps weighed it per pixel mean"  # the first shipped model's lineage only
         with open(os.path.join(d, "m4", "MODEL_CARD.md"), "a") as f:
