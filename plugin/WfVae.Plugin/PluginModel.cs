@@ -115,7 +115,7 @@ internal sealed class PluginModel : IDisposable
         EnsureOpen();
         if (_decoder != null) throw new InvalidOperationException("a decoder stream is already open on this model; call wfvae_decoder_end first");
         CheckSide(latentHeight * (long)SpatialCompression, latentWidth * (long)SpatialCompression, "latent frame (x8)");
-        int frameSize = OneFrame(3L * latentHeight * SpatialCompression * latentWidth * SpatialCompression, $"frame of latent size {latentWidth}x{latentHeight}");
+        int frameSize = OneFrame(3L * WfVaeConfig.PixelSize(latentHeight) * WfVaeConfig.PixelSize(latentWidth), $"frame of latent size {latentWidth}x{latentHeight}");
         _decoder = Model.OpenDecoder(latentHeight, latentWidth);
         _frames = new OutputQueue(frameSize);
     }

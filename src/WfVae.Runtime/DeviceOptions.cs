@@ -131,6 +131,8 @@ public sealed record DeviceOptions
     /// The one log sink of everything on this device (warnings such as a failed cooperative-matrix self-check,
     /// validation-layer messages, and with <see cref="Verbose"/> the kernel choices); null = silent. The command line
     /// writes to stderr, the native plugin forwards to its host's callback; a library stays silent unless its user sets it.
+    /// It is called from the engine's worker threads too (parallel shader compiles, validation messages raised there), so
+    /// it must be thread-safe; the plugin hands such lines to its host on the thread of the call they belong to (CallLog).
     /// </summary>
     public Action<string>? Log { get; init; }
     /// <summary>

@@ -26,24 +26,20 @@ internal static class FirstDispatchCompiler
         // Without Mesa's disk cache the device would compile the extra devices' shares again: its own queue only.
         int workers = MesaDiskCacheOff() ? 1 : Math.Clamp(Environment.ProcessorCount, 1, todo.Count);
         var clock = Stopwatch.StartNew();
-        // Workers run on pool threads: their lines are logged here, on the pushing thread, because a host's log
-        // callback may call back into the engine and must find itself on the thread of the call being logged.
-        var lines = new ConcurrentQueue<string>();
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
             try
             {
-                if (w == 0) Drain(device, device, queue, p => p, lines);
-                else DrainOnExtraDevice(device, queue, lines);
+                if (w == 0) Drain(device, device, queue, p => p);
+                else DrainOnExtraDevice(device, queue);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // Only a head start, never a reason for a push to fail (a host may lack the resources for an extra
                 // device, a driver may refuse an empty dispatch): the real dispatch compiles whatever this missed.
-                lines.Enqueue($"wfvae: a parallel shader compile worker stopped: {e.GetType().Name}: {e.Message}");
+                device.Log($"wfvae: a parallel shader compile worker stopped: {e.GetType().Name}: {e.Message}");
             }
         });
-        foreach (var line in lines) device.Log(line);
         if (device.Verbose)
             device.Log($"wfvae: compiled {todo.Count} shaders before the first push on {workers} queue(s) in {clock.ElapsedMilliseconds} ms");
     }
@@ -72,7 +68,7 @@ internal static class FirstDispatchCompiler
         Environment.GetEnvironmentVariable("MESA_SHADER_CACHE_DISABLE") is { } v
         && (v == "1" || v.Equals("true", StringComparison.OrdinalIgnoreCase));
 
-    private static void DrainOnExtraDevice(VulkanDevice device, ConcurrentQueue<ComputePipeline> queue, ConcurrentQueue<string> lines)
+    private static void DrainOnExtraDevice(VulkanDevice device, ConcurrentQueue<ComputePipeline> queue)
     {
         if (queue.IsEmpty) return;
         var options = device.Options with
@@ -83,16 +79,14 @@ internal static class FirstDispatchCompiler
         };
         // Disposing the device (its instance) waits until Mesa has written what it compiled to the disk cache.
         using var extra = VulkanDevice.Create(options);
-        Drain(extra, device, queue, p => extra.Pipelines.Get(p.Kernel, p.Specialization), lines);
+        Drain(extra, device, queue, p => extra.Pipelines.Get(p.Kernel, p.Specialization));
     }
 
     /// <summary>
     /// Takes pipelines from the queue until it is empty; each is compiled by its own empty dispatch on
-    /// <paramref name="device"/> (with <paramref name="owner"/>'s --verbose, one line per shader and its compile time into
-    /// <paramref name="lines"/>).
+    /// <paramref name="device"/> (with <paramref name="owner"/>'s --verbose, one line per shader and its compile time).
     /// </summary>
-    private static void Drain(VulkanDevice device, VulkanDevice owner, ConcurrentQueue<ComputePipeline> queue,
-        Func<ComputePipeline, ComputePipeline> onDevice, ConcurrentQueue<string> lines)
+    private static void Drain(VulkanDevice device, VulkanDevice owner, ConcurrentQueue<ComputePipeline> queue, Func<ComputePipeline, ComputePipeline> onDevice)
     {
         var dummies = new Dictionary<int, GpuTensor>();
         try
@@ -113,7 +107,7 @@ internal static class FirstDispatchCompiler
                 rec.RecordEmpty(pipeline, bindings, push);
                 rec.Submit();
                 if (owner.Verbose)
-                    lines.Enqueue($"wfvae: compiled {pipeline.Name} [{string.Join(",", pipeline.Specialization.ToArray())}] in {Stopwatch.GetElapsedTime(start).TotalMilliseconds:F0} ms{(device == owner ? "" : " on an extra device")}");
+                    owner.Log($"wfvae: compiled {pipeline.Name} [{string.Join(",", pipeline.Specialization.ToArray())}] in {Stopwatch.GetElapsedTime(start).TotalMilliseconds:F0} ms{(device == owner ? "" : " on an extra device")}");
             }
         }
         finally

@@ -274,14 +274,21 @@ static int run_threads(void *(*fn)(void *), worker_t *proto, int n)
     return ok;
 }
 
-/* A real encode fed from four threads at once; the test then decodes threads.wfl with the CLI. */
-static void encode_from_threads(plugin_t *p)
+/* A filter instance encoding into <work_dir>/<name> with the test's model. */
+static f0r_instance_t encoder_into(plugin_t *p, const char *name)
 {
     char wfl[1024];
-    snprintf(wfl, sizeof wfl, "%s/threads.wfl", work_dir);
+    snprintf(wfl, sizeof wfl, "%s/%s", work_dir, name);
     f0r_instance_t inst = p->construct(W, H);
     set_string(p, inst, 0, wfl);
     set_string(p, inst, 1, model_path);
+    return inst;
+}
+
+/* A real encode fed from four threads at once; the test then decodes threads.wfl with the CLI. */
+static void encode_from_threads(plugin_t *p)
+{
+    f0r_instance_t inst = encoder_into(p, "threads.wfl");
     uint32_t *in = frame();
     pattern(in, 5);
     worker_t proto = { .p = p, .inst = inst, .source = 0, .in = in };
@@ -296,11 +303,7 @@ static void encode_from_threads(plugin_t *p)
  * looping playlist) passes that frame through instead of showing a stale one. */
 static void filter_time_back(plugin_t *p)
 {
-    char wfl[1024];
-    snprintf(wfl, sizeof wfl, "%s/time-back.wfl", work_dir);
-    f0r_instance_t inst = p->construct(W, H);
-    set_string(p, inst, 0, wfl);
-    set_string(p, inst, 1, model_path);
+    f0r_instance_t inst = encoder_into(p, "time-back.wfl");
     uint32_t *a = frame(), *b = frame(), *out = frame();
     pattern(a, 7);
     pattern(b, 8);
