@@ -42,6 +42,8 @@ public static class CommandLine
             --crf <n>             quality for x264/x265 (default 18; lower is better)
             --raw rgb24|f32       raw frames instead of a video file (decode; recon uses the input's layout)
             --fps <rate>          decode: override the recorded frame rate of a video or raw output
+            --allow-incomplete    decode: decode the intact part of a .wfl without a valid trailer (a killed
+                                  writer's, cut short or damaged; refused otherwise: 'wfvae repair' completes it)
           a bare argument stands for --input, a second one for --output: wfvae recon --raw 256x256@24 - | ...
           streaming options (encode, decode, recon):
             --chunk <n>           encode: video frames per push after the first frame (a multiple of 4, default 4);
@@ -220,7 +222,7 @@ public static class CommandLine
 
     /// <summary>What the signal handler and failures say about a latent stream kept on purpose.</summary>
     internal static string KeptNote(IReadOnlyList<string> kept) =>
-        $"the latents encoded so far are kept in '{string.Join("', '", kept)}' (readable as it is; 'wfvae repair' completes it)";
+        $"the latents encoded so far are kept in '{string.Join("', '", kept)}' ('wfvae repair' completes it; 'wfvae decode --allow-incomplete' reads it as it is)";
 
     /// <summary>
     /// A multi-line report (a checkpoint's missing and mis-shaped weights, say) as one line: its summary and

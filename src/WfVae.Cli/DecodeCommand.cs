@@ -30,6 +30,7 @@ internal static class DecodeCommand
                         || (!File.Exists(input) && input.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase));
         // Usage errors before the weights load.
         if (isStream) StreamOptions.RefuseIgnored(o, "on a latent stream input (it names a tensor of a safetensors input)", "--tensor");
+        else StreamOptions.RefuseIgnored(o, "on a safetensors input (it accepts a latent stream without its trailer)", "--allow-incomplete");
         if (tensorOutput) StreamOptions.RefuseIgnored(o, "on a .safetensors output", "--codec", "--crf", "--fps");
         using var statsFile = StreamOptions.StartStats(o);
         // A tensor output is written at the end but started now: an output that cannot be written fails before the decode.
@@ -37,7 +38,7 @@ internal static class DecodeCommand
         using var model = ModelCommands.LoadModel(o, stderr, "decode");
         int chunk = StreamOptions.Chunk(o, model.Config, streamingDefault: 1);
         using var wfl = isStream ? LatentStreamReader.Open(input) : null;
-        var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, stderr) } : FromSafetensors(o, input, model);
+        var items = wfl != null ? new List<Item> { FromWfl(wfl, model, input, o.Has("--allow-incomplete"), stderr) } : FromSafetensors(o, input, model);
         if (!tensorOutput && items.Count != 1)
             throw new InvalidDataException($"{input} holds {items.Count} videos (batch size N = {items.Count}); a video or raw output holds one: write a .safetensors file instead");
         if (items.Any(i => i.Latents == 0))
@@ -112,9 +113,11 @@ internal static class DecodeCommand
 
     /// <summary>
     /// A .wfl stream. A complete file's trailer (read in a first pass: latents are small) gives the true
-    /// frame count before decoding starts, so frames are cut as they leave; an incomplete file decodes what it holds.
+    /// frame count before decoding starts, so frames are cut as they leave. A file without a valid trailer (a
+    /// killed writer's, cut short, or damaged) is refused before anything is written: decoding only the frames
+    /// before the damage must be asked for (--allow-incomplete), or the file completed first (wfvae repair).
     /// </summary>
-    private static Item FromWfl(LatentStreamReader reader, WfVaeModel model, string path, TextWriter stderr)
+    private static Item FromWfl(LatentStreamReader reader, WfVaeModel model, string path, bool allowIncomplete, TextWriter stderr)
     {
         var h = reader.Header;
         if (h.LatentChannels != model.Config.LatentDim)
@@ -125,7 +128,12 @@ internal static class DecodeCommand
         foreach (var c in reader.ReadChunks()) latents += c.Frames;
         var trailer = reader.Trailer;
         if (trailer == null && latents > 0) // with none, decoding stops with that error instead
-            stderr.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} latent frames");
+        {
+            if (!allowIncomplete)
+                throw new InvalidDataException($"{path} is incomplete ({reader.StopReason}); its {latents} intact latent frames " +
+                    $"(video frames 0-{WfVaeConfig.VideoFrames(latents) - 1}) can be decoded with --allow-incomplete, or kept as a complete stream by 'wfvae repair'");
+            stderr.WriteLine($"wfvae decode: warning: {path} is incomplete ({reader.StopReason}); decoding its {latents} intact latent frames");
+        }
         return new Item(h.LatentHeight, h.LatentWidth, latents, trailer?.PaddedFrames > 0 ? trailer.VideoFrames : null,
             reader.ReadChunks().Select(c => (c.Mean, c.Frames)), (h.FrameRateNum, h.FrameRateDen),
             h.SourceWidth != null || h.SourceHeight != null ? h.OutputSize : null);

@@ -8,7 +8,7 @@ namespace WfVae.Cli;
 internal static class Verbs
 {
     /// <summary>Options that take no value.</summary>
-    public static readonly IReadOnlySet<string> Flags = new HashSet<string> { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow" };
+    public static readonly IReadOnlySet<string> Flags = new HashSet<string> { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow", "--allow-incomplete" };
 
     private static readonly string[] Device = ["--device", "--precision", "--verbose"];
     internal static readonly string[] Model = ["--model", "--config", .. Device];
@@ -19,7 +19,7 @@ internal static class Verbs
     public static readonly IReadOnlyDictionary<string, string[]> OptionsOf = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["encode"] = ["--input", "--output", "--tensor", "--sample-seed", .. Model, .. VideoInput, .. Streaming],
-        ["decode"] = ["--input", "--output", "--tensor", "--raw", "--fps", "--chunk", "--stats", "--quiet", .. Model, .. VideoOutput], // no --policy: latents need no frame-count policy
+        ["decode"] = ["--input", "--output", "--tensor", "--allow-incomplete", "--raw", "--fps", "--chunk", "--stats", "--quiet", .. Model, .. VideoOutput], // no --policy: latents need no frame-count policy
         ["recon"] = ["--input", "--output", .. Model, .. VideoInput, .. Streaming, .. VideoOutput],
         ["info"] = ["--input", "--height", "--width", "--chunk", .. Model, .. VideoInput],
         ["repair"] = ["--input", "--output", "--quiet", "--verbose"],
@@ -109,6 +109,7 @@ internal static class Verbs
         ["convert --input"] = "torch checkpoint (.ckpt, .pt) or weights file; also the first bare argument",
         ["convert --output"] = "folder for config.json + safetensors; also the second bare argument",
         ["generate --output"] = "folder for config.json + safetensors",
+        ["decode --allow-incomplete"] = "decode the intact part of a latent stream without a valid trailer (killed writer, cut off, damaged)",
         ["decode --fps"] = "frame rate of a video or raw output (default: as recorded by encode)",
         ["bench --size"] = "soak: frame size WxH (default 64x64)",
         ["repair --verbose"] = "full error reports",

@@ -168,6 +168,30 @@ public sealed class BadInputCliTests : IDisposable
     }
 
     [Fact]
+    public void AStreamDamagedInTheMiddleIsRefused_ItsIntactPartDecodesOnlyWhenAskedFor()
+    {
+        var enc = Run("encode", "--model", _small, "--input", VideoTensor("v9.safetensors", 9, 16, 16), "--output", P("v9.wfl"));
+        Assert.True(enc.Code == 0, enc.Err);
+        var bytes = File.ReadAllBytes(P("v9.wfl"));
+        var chunks = Enumerable.Range(0, bytes.Length - 4).Where(i => Encoding.ASCII.GetString(bytes, i, 4) == "CHNK").ToList();
+        Assert.Equal(3, chunks.Count); // 1, 4, 4 frames: one latent frame each
+        bytes[chunks[1] + LatentStreamFormat.RecordPrefixBytes + 40] ^= 0x10; // inside the second chunk's body, before more data
+        File.WriteAllBytes(P("damaged.wfl"), bytes);
+
+        AssertFails(1, Run("decode", "--model", _small, "--input", P("damaged.wfl"), "--raw", "rgb24", "--output", P("out.rgb")),
+            $"damaged.wfl is incomplete (CRC mismatch in record at byte {chunks[1]}");
+        Assert.Empty(Directory.GetFiles(_dir, "out.rgb*"));
+        var partial = Run("decode", "--model", _small, "--input", P("damaged.wfl"), "--raw", "rgb24", "--output", P("out.rgb"), "--allow-incomplete");
+        Assert.True(partial.Code == 0, partial.Err);
+        Assert.Contains("decoding its 1 intact latent frames", partial.Err);
+        Assert.Equal(16 * 16 * 3, new FileInfo(P("out.rgb")).Length);
+
+        // The flag belongs to latent streams only.
+        AssertFails(2, Run("decode", "--model", _small, "--input", VideoTensor("t.safetensors", 1, 16, 16), "--tensor", "video",
+            "--raw", "rgb24", "--output", P("t.rgb"), "--allow-incomplete"), "--allow-incomplete");
+    }
+
+    [Fact]
     public void ATrailerThatBreaksTheInvariantIsNotTrusted()
     {
         var enc = Run("encode", "--model", _small, "--input", VideoTensor("v.safetensors", 5, 16, 16), "--output", P("v.wfl"));
@@ -257,7 +281,7 @@ public sealed class BadInputCliTests : IDisposable
         // Said before any weights load: a model that is not there is not reached.
         AssertFails(2, Run("decode", "--model", P("no-model"), P("z.wfl"), P("j.mp4"), "--tensor", "mean"), "--tensor has no effect");
         AssertFails(2, Run("encode", "--model", P("no-model"), video, P("p.safetensors"), "--sample-seed", "abc"), "--sample-seed must be a non-negative integer");
-        Assert.Equal(["in.rgb", "v.safetensors", "z.wfl"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["in.rgb", "v.safetensors", "z.wfl"], Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
     }
 
     [Fact]

@@ -116,8 +116,16 @@ public sealed class ProcessCliTests : IDisposable
         }
         var info = CliRunner.Run("info", "--input", partial);
         Assert.Contains("incomplete:", info.Out);
-        var dec = CliRunner.Run("decode", "--model", _model, "--input", partial, "--raw", "rgb24", "--output", P("out.rgb"));
+        // Refused unless asked for: nothing written, the error names the intact part and both ways on.
+        var refused = CliRunner.Run("decode", "--model", _model, "--input", partial, "--raw", "rgb24", "--output", P("out.rgb"));
+        Assert.True(refused.Code == 1, refused.Err);
+        Assert.Contains($"is incomplete", refused.Err);
+        Assert.Contains($"its {latents} intact latent frames", refused.Err);
+        Assert.Contains("--allow-incomplete", refused.Err);
+        Assert.Empty(Directory.GetFiles(_dir, "out.rgb*"));
+        var dec = CliRunner.Run("decode", "--model", _model, "--input", partial, "--raw", "rgb24", "--output", P("out.rgb"), "--allow-incomplete");
         Assert.True(dec.Code == 0, dec.Err);
+        Assert.Contains("warning", dec.Err);
         Assert.Equal((4L * latents - 3) * FrameBytes, new FileInfo(P("out.rgb")).Length);
 
         var repair = CliRunner.Run("repair", partial);

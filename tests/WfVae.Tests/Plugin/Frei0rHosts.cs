@@ -138,11 +138,11 @@ internal sealed class Frei0rHosts : IDisposable
         return wfl;
     }
 
-    /// <summary>`wfvae decode --raw rgb24` of a stream, as frames.</summary>
+    /// <summary>`wfvae decode --raw rgb24` of a stream (its intact part: --allow-incomplete), as frames.</summary>
     public List<byte[]> DecodeWithCli(string wfl)
     {
         var raw = File(Path.GetFileName(wfl) + ".decoded.rgb");
-        Cli("decode", "--model", DefaultModel, "--input", wfl, "--raw", "rgb24", "--output", raw, "--quiet");
+        Cli("decode", "--model", DefaultModel, "--input", wfl, "--raw", "rgb24", "--output", raw, "--quiet", "--allow-incomplete");
         return Split(raw);
     }
 
