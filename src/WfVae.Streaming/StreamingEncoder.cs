@@ -121,7 +121,9 @@ public sealed class StreamingEncoder
         if (reader.Error != null || Policy == FramePolicy.Drop)
         {
             if (reader.Error == null) stats.DroppedFrames = rho;
-            return have - Math.Min(have, rho); // frames of the incomplete group would stay pending in the encoder anyway
+            // They never reach a latent either way (the encoder keeps an incomplete group pending), but GroupNorm's
+            // whole-clip statistics include the level-1 frame that frames 4k+1 and 4k+2 make, as the official encoder's do.
+            return _model.Config.NormType == NormType.GroupNorm ? have : have - Math.Min(have, rho);
         }
         if (rho == 0) return have;
         int pad = WfVaeConfig.FramesToPad(total);

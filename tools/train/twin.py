@@ -280,7 +280,7 @@ class Config:
             if values.get(key, want) != want:
                 raise ValueError(f"config: {key} = {values[key]!r} is not supported (only {want!r})")
         v = dict(self.DEFAULTS, **values)
-        if v["attention_type"] != "AttnBlock3DFix":
+        if v["use_attention"] and v["attention_type"] != "AttnBlock3DFix":  # unread without attention, as officially
             raise ValueError(f"config: attention_type {v['attention_type']!r} is not AttnBlock3DFix")
         if v["t_interpolation"] not in ("trilinear", "nearest"):
             raise ValueError(f"config: t_interpolation {v['t_interpolation']!r} is not trilinear or nearest")

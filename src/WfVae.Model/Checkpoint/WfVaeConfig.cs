@@ -165,7 +165,8 @@ public sealed partial record WfVaeConfig
                 $"Config '{src}': key 'base_channels' has unsupported value {BaseChannels.ToString(CultureInfo.InvariantCulture)} with use_attention true: " +
                 $"the attention block is 4*base_channels = {4 * BaseChannels} channels wide, this engine supports at most " +
                 $"{WfVae.Operators.Attention.MaxChannels} (base_channels <= {WfVae.Operators.Attention.MaxChannels / 4}).");
-        if (AttentionType != SupportedAttentionType)
+        // Without attention the official model never reads the key, whatever it names.
+        if (UseAttention && AttentionType != SupportedAttentionType)
             throw Unsupported(src, "attention_type", AttentionType,
                 "only AttnBlock3DFix is supported (the legacy AttnBlock3D mixes frames through a wrong reshape)");
         if (!Enum.IsDefined(NormType))

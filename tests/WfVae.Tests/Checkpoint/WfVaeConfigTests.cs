@@ -210,9 +210,11 @@ public sealed class WfVaeConfigTests
         Assert.Throws<ConfigException>(() => WfVaeConfig.Create(decoderNumResBlocks: 0));
         Assert.Throws<ConfigException>(() => WfVaeConfig.Create(baseChannels: 16, normType: NormType.GroupNorm));
 
-        var invalid = c with { AttentionType = "AttnBlock3D" };
+        var invalid = c with { AttentionType = "AttnBlock3D", UseAttention = true };
         var e = Assert.Throws<ConfigException>(() => WeightManifest.For(invalid));
         Assert.Contains("AttnBlock3D", e.Message);
+        // Without attention the key is never read (the official model ignores it too).
+        Assert.Equal(WeightManifest.For(c).Count, WeightManifest.For(c with { AttentionType = "AttnBlock3D" }).Count);
     }
 
     [Fact]

@@ -57,6 +57,34 @@ public sealed class StreamEndTests(GpuFixture gpu)
         gpu.AssertClean();
     }
 
+    /// <summary>
+    /// GroupNorm statistics span the clip, and the official encoder's include the level-1 frame that frames 4k+1
+    /// and 4k+2 of an incomplete last group make: drop leaves their latent out, not their part in the statistics.
+    /// </summary>
+    [Theory]
+    [InlineData(10)]
+    [InlineData(11)]
+    [InlineData(12)]
+    public async Task GroupNormDropKeepsTheIncompleteGroupInTheStatistics(int frames)
+    {
+        using var model = LoadGolden(gpu, "groupnorm");
+        const int h = 32, w = 32;
+        int rho = (frames - 1) % 4, kept = frames - rho;
+        var video = RandomVideo(frames, h, w, seed: 300 + frames);
+        var drop = new StreamingEncoder(model, Planar(h, w), chunk: 0, FramePolicy.Drop);
+        var dropped = Means(await EncodeAsync(drop, video));
+        Assert.Equal(rho, drop.Stats!.DroppedFrames);
+
+        var whole = model.Encode(HostTensor.FromFrameMajor(video, 3, frames, h, w)).Mean;
+        Assert.Equal(kept / 4 + 1, whole.T);
+        Assert.Equal(whole.ToFrameMajor(0), dropped);
+        // Frame 4k+1 alone makes no level-1 frame; with 4k+2 it does, and the statistics move.
+        var cut = model.Encode(HostTensor.FromFrameMajor(video[..(kept * 3 * h * w)], 3, kept, h, w)).Mean.ToFrameMajor(0);
+        if (rho == 1) Assert.Equal(cut, dropped);
+        else Assert.NotEqual(cut, dropped);
+        gpu.AssertClean();
+    }
+
     [Fact]
     public void APushThatEndsTheStreamSkipsTheCacheUpdatesAndYieldsTheSameFrames()
     {
