@@ -65,9 +65,10 @@ public static class Demo
         log.WriteLine($"input: {clip.Description}");
 
         var devices = SelectDevices(VulkanDevice.Enumerate(), options.Devices);
-        // Before the devices run: a report folder that cannot be made fails now, not after the whole run.
+        // Before the devices run: a report folder that cannot be made or written fails now, not after the whole run.
         string folder = Path.GetFullPath(options.Output);
         Directory.CreateDirectory(folder);
+        using var files = new ReportFiles(folder);
         var results = new List<DeviceResult>();
         foreach (var info in devices)
         {
@@ -76,7 +77,7 @@ public static class Demo
         }
 
         var outcome = new DemoOutcome(options, clip, model, results, LatentAgreement.Compare(results), ContactSheet.Columns(clip.Frames.Count));
-        WriteReport(outcome, folder);
+        WriteReport(outcome, files);
         string reportPath = Path.Combine(folder, Report.MarkdownFile);
         log.WriteLine(Report.AgreementLine(outcome).Replace("**", ""));
         log.WriteLine($"report: {reportPath} (also {Report.HtmlFile}, {Report.SheetFile})");
@@ -129,24 +130,61 @@ public static class Demo
         return chosen;
     }
 
-    private static void WriteReport(DemoOutcome o, string folder)
+    private static void WriteReport(DemoOutcome o, ReportFiles files)
     {
         var ran = o.Results.Where(r => r.Ok).ToList();
-        string sheetPath = Path.Combine(folder, Report.SheetFile);
         if (ran.Count > 0)
         {
             var rows = new List<IReadOnlyList<byte[]>> { o.Clip.Frames };
             rows.AddRange(ran.Select(r => r.Reconstruction));
             var sheet = ContactSheet.Compose(rows, o.SheetColumns, o.Clip.Width, o.Clip.Height);
             var (w, h) = ContactSheet.Size(rows.Count, o.SheetColumns.Count, o.Clip.Width, o.Clip.Height);
-            PngWriter.Write(sheetPath, sheet, w, h); // atomic: temporary name, then rename
+            PngWriter.Write(files.Sheet.Stream, sheet, w, h);
+            files.Sheet.Commit();
         }
-        else if (File.Exists(sheetPath))
+        else if (File.Exists(files.Sheet.Target))
         {
-            File.Delete(sheetPath); // a previous run's sheet would contradict this report
+            File.Delete(files.Sheet.Target); // a previous run's sheet would contradict this report
         }
         var doc = Report.Build(o);
-        WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.MarkdownFile), doc.ToMarkdown());
-        WfVae.IO.OutputFile.WriteAllText(Path.Combine(folder, Report.HtmlFile), doc.ToHtml());
+        files.Markdown.Complete(doc.ToMarkdown());
+        files.Html.Complete(doc.ToHtml());
+    }
+
+    /// <summary>The report's three files, started (temporaries created) before the run and completed after it.</summary>
+    private sealed class ReportFiles : IDisposable
+    {
+        private readonly List<WfVae.IO.OutputFile> _all = [];
+
+        public ReportFiles(string folder)
+        {
+            try
+            {
+                Markdown = Start(Path.Combine(folder, Report.MarkdownFile));
+                Html = Start(Path.Combine(folder, Report.HtmlFile));
+                Sheet = Start(Path.Combine(folder, Report.SheetFile));
+            }
+            catch
+            {
+                Dispose(); // the files started before the one that failed leave no temporary
+                throw;
+            }
+        }
+
+        public WfVae.IO.OutputFile Markdown { get; }
+        public WfVae.IO.OutputFile Html { get; }
+        public WfVae.IO.OutputFile Sheet { get; }
+
+        private WfVae.IO.OutputFile Start(string path)
+        {
+            var file = WfVae.IO.OutputFile.Create(path);
+            _all.Add(file);
+            return file;
+        }
+
+        public void Dispose()
+        {
+            foreach (var f in _all) f.Dispose();
+        }
     }
 }

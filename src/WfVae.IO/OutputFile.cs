@@ -277,6 +277,7 @@ public sealed class OutputFile : IDisposable
 
     private static void CopyMode(string from, string to)
     {
+        if (OperatingSystem.IsWindows()) return; // the new file takes the folder's ACL there
         try { File.SetUnixFileMode(to, File.GetUnixFileMode(from)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }

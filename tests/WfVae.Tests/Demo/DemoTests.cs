@@ -164,6 +164,20 @@ public sealed class DemoTests(GpuFixture gpu) : IDisposable
     }
 
     [Fact]
+    public void AReportFileThatCannotBeWrittenFailsBeforeAnyDeviceRuns()
+    {
+        // A folder where report.html should go stands for any report file that cannot be written (root writes
+        // into read-only folders, so that case cannot be made here).
+        var report = Path.Combine(_dir, "report");
+        Directory.CreateDirectory(Path.Combine(report, "report.html"));
+        var (code, log) = Run("--synthetic", "--frames", "5", "--size", "16x16", "--devices", Device, "--output", report);
+        Assert.Equal(1, code);
+        Assert.Contains("report.html", log);
+        Assert.DoesNotContain("device ", log);
+        Assert.Equal(["report.html"], Directory.GetFileSystemEntries(report).Select(f => Path.GetFileName(f)!).ToArray()); // no temporaries left
+    }
+
+    [Fact]
     public void ReportNamesAFailedDeviceAndDisagreeingLatents()
     {
         // No GPU needed: the report is built from results as the devices would have returned them.

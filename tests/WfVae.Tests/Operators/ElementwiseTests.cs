@@ -2,7 +2,6 @@ using WfVae.Operators;
 using WfVae.Runtime;
 using WfVae.Tests.Reference;
 using Xunit;
-using Xunit.Abstractions;
 using static WfVae.Tests.Operators.WaveTestTensors;
 
 namespace WfVae.Tests.Operators;
@@ -21,7 +20,7 @@ namespace WfVae.Tests.Operators;
 /// results in the half subnormal range).
 /// </summary>
 [Collection(Gpu.Ops)]
-public sealed class ElementwiseTests(GpuFixture gpu, ITestOutputHelper output)
+public sealed class ElementwiseTests(GpuFixture gpu)
 {
     private VulkanDevice Dev => gpu.Device;
 

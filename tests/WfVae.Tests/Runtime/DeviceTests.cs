@@ -316,7 +316,7 @@ public sealed class PipelineCacheTests
                 File.SetLastWriteTimeUtc(P(n), old);
             UserCache.PruneStale(dir, "pipelines-*", VulkanDevice.PipelineCacheLifetime, keep: P("pipelines-current.bin"));
             Assert.Equal(["pipelines-current.bin", "pipelines-recent.bin", "random-checkpoints.bin"],
-                Directory.GetFiles(dir).Select(Path.GetFileName).Order().ToArray());
+                Directory.GetFiles(dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
             UserCache.PruneStale(P("missing"), "pipelines-*.bin", TimeSpan.Zero, keep: P("missing/x.bin")); // no folder yet: nothing to do
         }
         finally { Directory.Delete(dir, recursive: true); }
