@@ -17,17 +17,18 @@ $FFmpegLines = [ordered]@{
 }
 
 # Only what the tests exercise (tests/WfVae.Tests/Media, Cli, Demo): H.264 (libx264), MPEG-4 Part 2 and GIF
-# out, H.264/MPEG-4/GIF in, MP4/Matroska/MPEG-TS/WAV/GIF/raw containers, the filters VideoReader builds its
-# graph from plus scale/fps, and file/pipe/udp/tcp input.
+# out, H.264/MPEG-4/GIF in, MP4/Matroska/MPEG-TS/WAV/GIF/raw containers, the image2 muxer (whose image sequences
+# the writer refuses by name), the filters VideoReader builds its graph from plus scale/fps, and file/pipe/udp/tcp
+# input. The gif parser: from 7.1 the GIF demuxer hands whole files to it (without it a GIF reads as one frame).
 $FFmpegConfigure = @(
     '--disable-everything', '--disable-programs', '--disable-doc', '--disable-static', '--enable-shared',
     '--disable-autodetect', '--enable-zlib', '--disable-x86asm', '--disable-avdevice', '--disable-swresample',
     '--disable-postproc', '--enable-gpl', '--enable-libx264',
     '--enable-decoder=h264,mpeg4,rawvideo,pcm_s16le,gif',
     '--enable-encoder=libx264,mpeg4,rawvideo,wrapped_avframe,gif',
-    '--enable-parser=h264,mpeg4video',
+    '--enable-parser=h264,mpeg4video,gif',
     '--enable-demuxer=mov,matroska,mpegts,wav,rawvideo,h264,m4v,yuv4mpegpipe,gif',
-    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe,gif',
+    '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe,gif,image2',
     '--enable-bsf=h264_mp4toannexb',
     '--enable-protocol=file,pipe,udp,tcp',
     '--enable-filter=buffer,buffersink,scale,fps,format,null,copy,setpts'
