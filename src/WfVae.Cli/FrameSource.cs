@@ -220,6 +220,9 @@ internal abstract class FrameSource : IDisposable
             if (reader.ReadFrame(frame)) return true;
             if (live && reader.EndReason != null)
                 stderr.WriteLine($"wfvae {verb}: the stream ended after {reader.FramesRead} frames ({reader.EndReason})");
+            if (reader.DamagedSkipped > 0)
+                stderr.WriteLine($"wfvae {verb}: warning: '{reader.Input}' is damaged: the decoder refused {reader.DamagedSkipped} packet(s) or frame(s), " +
+                                 $"skipped as the ffmpeg CLI skips them; {reader.FramesRead} frames were read, those the damage held are missing");
             return false;
         }
 

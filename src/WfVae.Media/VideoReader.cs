@@ -36,6 +36,9 @@ public sealed record VideoReaderOptions
 public sealed unsafe class VideoReader : IDisposable
 {
     private static readonly int AVERROR_INVALIDDATA = -('I' | ('N' << 8) | ('D' << 16) | ('A' << 24));
+    // One choice of swscale flags for both conversions: the graph's to RGB24 and a mid-stream size change back to the first size.
+    private const int SwsFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT;
+    private const string SwsFlagNames = "bicubic+accurate_rnd+full_chroma_int";
 
     private nint _fmt, _dec, _pkt, _decFrame, _filtFrame, _rgbFrame, _sws, _graph, _src, _sink;
     private nint _stream, _out;
@@ -63,6 +66,8 @@ public sealed unsafe class VideoReader : IDisposable
     public long FramesRead { get; private set; }
     /// <summary>Why a live input ended (the read error taken as its end), or null.</summary>
     public string? EndReason { get; private set; }
+    /// <summary>Packets and frames the decoder refused as damaged and that were skipped (as the ffmpeg CLI skips them).</summary>
+    public int DamagedSkipped { get; private set; }
 
     private VideoReader(string input, string? filter) => (Input, _filterSpec) = (input, string.IsNullOrWhiteSpace(filter) ? null : filter);
 
@@ -108,7 +113,8 @@ public sealed unsafe class VideoReader : IDisposable
         if (_pkt == 0 || _decFrame == 0 || _filtFrame == 0 || _rgbFrame == 0) throw new OutOfMemoryException("av_packet_alloc/av_frame_alloc");
         _rgb24 = av_get_pix_fmt("rgb24");
 
-        if (!NextOutputFrame()) throw new MediaException(Fail("no video frame could be decoded"));
+        if (!NextOutputFrame())
+            throw new MediaException(Fail($"no video frame could be decoded{(DamagedSkipped > 0 ? $" (the decoder refused {DamagedSkipped} damaged packet(s) or frame(s))" : "")}"));
         _pending = true;
         Width = Fields.FrameWidth(_out);
         Height = Fields.FrameHeight(_out);
@@ -160,6 +166,7 @@ public sealed unsafe class VideoReader : IDisposable
             }
             if (r == AVERROR_EOF || (r == AVERROR_EAGAIN && _demuxEof)) return false;
             if (r != AVERROR_EAGAIN && r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("decoding failed"));
+            if (r == AVERROR_INVALIDDATA) DamagedSkipped++;
             // Draining (a truncated file's last packets): a damaged frame is skipped and the rest still come out; the
             // demuxer is done and the decoder already has its flush packet (a second one is refused with EOF).
             if (_demuxEof) continue;
@@ -175,6 +182,7 @@ public sealed unsafe class VideoReader : IDisposable
                 _demuxEof = true;
                 r = avcodec_send_packet(_dec, 0); // may decode a held packet, damaged in a cut-off file: skipped as below
                 if (r != AVERROR_INVALIDDATA) FFmpegError.Check(r, Fail("flushing the decoder failed"));
+                else DamagedSkipped++;
                 continue;
             }
             FFmpegError.Check(r, Fail("reading failed"));
@@ -183,19 +191,15 @@ public sealed unsafe class VideoReader : IDisposable
                 r = avcodec_send_packet(_dec, _pkt);
                 // A damaged packet (e.g. lost datagrams) is skipped, like the ffmpeg CLI does.
                 if (r < 0 && r != AVERROR_INVALIDDATA) { av_packet_unref(_pkt); FFmpegError.Check(r, Fail("decoding failed")); }
+                if (r == AVERROR_INVALIDDATA) DamagedSkipped++;
             }
             av_packet_unref(_pkt);
         }
     }
 
-    /// <summary>Next frame after the filter graph (or straight from the decoder) into <see cref="_out"/>.</summary>
+    /// <summary>Next frame out of the filter graph (RGB24) into <see cref="_out"/>.</summary>
     private bool NextOutputFrame()
     {
-        if (_filterSpec is null)
-        {
-            _out = _decFrame;
-            return NextDecodedFrame(_decFrame);
-        }
         while (true)
         {
             if (_sink != 0)
@@ -222,7 +226,11 @@ public sealed unsafe class VideoReader : IDisposable
         }
     }
 
-    /// <summary>buffer (source geometry, stream time base) -> user filters -> buffersink.</summary>
+    /// <summary>
+    /// buffer (source geometry, stream time base, colour matrix and range) -> user filters -> scale -> format=rgb24
+    /// -> buffersink. The conversion to RGB24 is the graph's, as in the ffmpeg CLI: its scale filter reads the
+    /// frames' colour matrix (BT.709 camera footage), range (full-range 10-bit, VP9) and chroma siting.
+    /// </summary>
     private void BuildGraph(nint first)
     {
         int w = Fields.FrameWidth(first), h = Fields.FrameHeight(first), fmt = Fields.FrameFormat(first);
@@ -232,6 +240,7 @@ public sealed unsafe class VideoReader : IDisposable
         var rate = av_guess_frame_rate(_fmt, _stream, first);
         var args = $"video_size={w}x{h}:pix_fmt={fmt}:time_base={tb.Num}/{tb.Den}:pixel_aspect={sar.Num}/{sar.Den}";
         if (rate.Num > 0 && rate.Den > 0) args += $":frame_rate={rate.Num}/{rate.Den}";
+        args += ColourArgs();
 
         _graph = avfilter_graph_alloc();
         if (_graph == 0) throw new OutOfMemoryException("avfilter_graph_alloc");
@@ -239,16 +248,40 @@ public sealed unsafe class VideoReader : IDisposable
         FFmpegError.Check(avfilter_graph_create_filter(&src, avfilter_get_by_name("buffer"), "in", args, 0, _graph), Fail("cannot create the filter source"));
         FFmpegError.Check(avfilter_graph_create_filter(&sink, avfilter_get_by_name("buffersink"), "out", null, 0, _graph), Fail("cannot create the filter sink"));
         (_src, _sink) = (src, sink);
+        nint rgb = ToRgbChain(sink);
 
-        // The parser's open "outputs" are our source's output pad, its "inputs" are our sink's input pad.
+        // The parser's open "outputs" are our source's output pad, its "inputs" the RGB conversion's input pad.
         nint outputs = avfilter_inout_alloc(), inputs = avfilter_inout_alloc();
         Fields.SetInOut(outputs, av_strdup("in"), src, 0, 0);
-        Fields.SetInOut(inputs, av_strdup("out"), sink, 0, 0);
-        int r = avfilter_graph_parse_ptr(_graph, _filterSpec!, &inputs, &outputs, 0);
+        Fields.SetInOut(inputs, av_strdup("out"), rgb, 0, 0);
+        int r = avfilter_graph_parse_ptr(_graph, _filterSpec ?? "null", &inputs, &outputs, 0);
         avfilter_inout_free(&inputs);
         avfilter_inout_free(&outputs);
         FFmpegError.Check(r, Fail($"invalid video filter '{_filterSpec}'"));
         FFmpegError.Check(avfilter_graph_config(_graph, 0), Fail($"video filter '{_filterSpec}' cannot be configured"));
+    }
+
+    /// <summary>scale (the reader's swscale flags) -> format=rgb24 -> <paramref name="sink"/>; returns the scale filter.</summary>
+    private nint ToRgbChain(nint sink)
+    {
+        nint scale = 0, format = 0;
+        FFmpegError.Check(avfilter_graph_create_filter(&scale, avfilter_get_by_name("scale"), "to_rgb", $"flags={SwsFlagNames}", 0, _graph), Fail("cannot create the RGB conversion"));
+        FFmpegError.Check(avfilter_graph_create_filter(&format, avfilter_get_by_name("format"), "rgb24", "pix_fmts=rgb24", 0, _graph), Fail("cannot create the RGB conversion"));
+        FFmpegError.Check(avfilter_link(scale, 0, format, 0), Fail("cannot link the RGB conversion"));
+        FFmpegError.Check(avfilter_link(format, 0, sink, 0), Fail("cannot link the RGB conversion"));
+        return scale;
+    }
+
+    /// <summary>
+    /// From 7.1 the graph negotiates colour matrix and range per link, taken from the buffer source's options (the
+    /// frames' own tags are not read there): the decoder's, as the ffmpeg CLI passes them. 5.1's scale reads the frames.
+    /// </summary>
+    private string ColourArgs()
+    {
+        if (FFmpegLibrary.Layout == FFmpegLayout.FFmpeg5) return "";
+        av_opt_get_int(_dec, "colorspace", 0, out long space);
+        av_opt_get_int(_dec, "color_range", 0, out long range);
+        return $":colorspace={space}:range={range}";
     }
 
     private void ConvertToRgb(nint frame, Span<byte> dst)
@@ -261,7 +294,7 @@ public sealed unsafe class VideoReader : IDisposable
             _sws = 0;
             var name = Marshal.PtrToStringUTF8(av_get_pix_fmt_name(fmt)) ?? fmt.ToString();
             if (sws_isSupportedInput(fmt) == 0) throw new MediaException(Fail($"pixel format {name} cannot be converted to RGB24"));
-            _sws = sws_getContext(w, h, fmt, Width, Height, _rgb24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, 0, 0, 0);
+            _sws = sws_getContext(w, h, fmt, Width, Height, _rgb24, SwsFlags, 0, 0, 0);
             if (_sws == 0) throw new MediaException(Fail($"cannot convert {name} {w}x{h} to RGB24 {Width}x{Height}"));
             (_swsW, _swsH, _swsFmt) = (w, h, fmt);
         }

@@ -164,6 +164,13 @@ public sealed unsafe class VideoWriter : IDisposable
         FFmpegError.Check(av_opt_set_image_size(_enc, "video_size", Width, Height, 0), Fail("video_size"));
         FFmpegError.Check(av_opt_set_pixel_fmt(_enc, "pixel_format", pixFmt, 0), Fail("pixel_format"));
         FFmpegError.Check(av_opt_set_q(_enc, "time_base", _encTimeBase, 0), Fail("time_base"));
+        if (PixelFormatName.StartsWith("yuv", StringComparison.Ordinal))
+        {
+            // What swscale's RGB24 -> YUV wrote (its default: the BT.601 matrix, limited range), said in the stream:
+            // untagged, players guess BT.709 for HD sizes and would shift every colour.
+            FFmpegError.Check(av_opt_set_int(_enc, "colorspace", AVCOL_SPC_SMPTE170M, 0), Fail("colorspace"));
+            FFmpegError.Check(av_opt_set_int(_enc, "color_range", AVCOL_RANGE_MPEG, 0), Fail("color_range"));
+        }
         if (o.BitRate is long bitRate) FFmpegError.Check(av_opt_set_int(_enc, "b", bitRate, 0), Fail("bit rate"));
         else if (av_opt_set_int(_enc, "crf", o.Crf, AV_OPT_SEARCH_CHILDREN) == AVERROR_OPTION_NOT_FOUND)
         {

@@ -27,6 +27,7 @@ internal static unsafe partial class Native
     public const int AVIO_FLAG_WRITE = 2;
     public const int AVFMT_GLOBALHEADER = 0x0040;
     public const int AVFMT_NOFILE = 0x0001;
+    public const int AVCOL_SPC_SMPTE170M = 6, AVCOL_RANGE_MPEG = 1; // enum AVColorSpace, AVColorRange (stable since FFmpeg 1.x)
     public const int AV_BUFFERSRC_FLAG_KEEP_REF = 8;
     public const int AV_OPT_SEARCH_CHILDREN = 1;
     public const int SWS_BICUBIC = 4, SWS_FULL_CHR_H_INT = 0x2000, SWS_FULL_CHR_H_INP = 0x4000, SWS_ACCURATE_RND = 0x40000;
@@ -126,6 +127,7 @@ internal static unsafe partial class Native
     [LibraryImport(AvFilter)] public static partial void avfilter_inout_free(nint* inout);
     [LibraryImport(AvFilter, StringMarshalling = StringMarshalling.Utf8)] public static partial int avfilter_graph_parse_ptr(nint graph, string filters, nint* inputs, nint* outputs, nint logCtx);
     [LibraryImport(AvFilter)] public static partial int avfilter_graph_config(nint graph, nint logCtx);
+    [LibraryImport(AvFilter)] public static partial int avfilter_link(nint src, uint srcPad, nint dst, uint dstPad);
     [LibraryImport(AvFilter)] public static partial int av_buffersrc_add_frame_flags(nint src, nint frame, int flags);
     [LibraryImport(AvFilter)] public static partial int av_buffersink_get_frame(nint sink, nint frame);
     [LibraryImport(AvFilter)] public static partial int av_buffersink_get_w(nint sink);

@@ -52,6 +52,26 @@ public sealed class VideoCliTests : IDisposable
         double.Parse(Regex.Match(text, metric + @" ([-0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
 
     [Fact]
+    public void A_video_whose_packets_are_damaged_is_read_as_far_as_it_goes_and_said_to_be_damaged()
+    {
+        var clip = Clip("whole.mp4", 32, 32, frames: 17);
+        var whole = Run("encode", "--input", clip, "--output", P("whole.wfl"));
+        Assert.True(whole.Code == 0, whole.Err);
+        Assert.DoesNotContain("damaged", whole.Err);
+
+        // Zeroes over 60-75 % of the media data (MP4 without faststart: mdat before moov; the key frame leads it).
+        var bytes = File.ReadAllBytes(clip);
+        int mdat = System.Text.Encoding.ASCII.GetString(bytes).IndexOf("mdat", StringComparison.Ordinal);
+        int size = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(mdat - 4)) - 8;
+        Array.Clear(bytes, mdat + 4 + size * 3 / 5, size * 3 / 20);
+        File.WriteAllBytes(P("damaged.mp4"), bytes);
+        var damaged = Run("encode", "--input", P("damaged.mp4"), "--output", P("damaged.wfl"));
+        Assert.True(damaged.Code == 0, damaged.Err);
+        var line = Assert.Single(damaged.Err.Split('\n'), l => l.Contains("damaged"));
+        Assert.Matches(@"'.*damaged\.mp4' is damaged: the decoder refused [1-9]\d* packet\(s\) or frame\(s\), .*; \d+ frames were read", line);
+    }
+
+    [Fact]
     public void Encode_decode_and_recon_keep_frame_count_size_and_rate()
     {
         var clip = Clip("clip.mp4", 32, 32);

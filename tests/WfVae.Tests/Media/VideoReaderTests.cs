@@ -30,6 +30,32 @@ public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClip
         Assert.NotEqual(frames[0], frames[8]); // testsrc2 moves: real, distinct frames
     }
 
+    /// <summary>
+    /// Colour tags change the RGB24 frames as they do in the ffmpeg CLI: the same coded planes tagged BT.709 (HD
+    /// camera footage), and 10-bit planes tagged full range (no "J" pixel format says it there).
+    /// </summary>
+    [Theory]
+    [InlineData("yuv420p", "matrix_coefficients=1:colour_primaries=1:transfer_characteristics=1")]
+    [InlineData("yuv420p10le", "video_full_range_flag=1")]
+    public void Colour_matrix_and_range_tags_are_applied_as_the_ffmpeg_cli_applies_them(string pixFmt, string tags)
+    {
+        var plain = clips.File($"plain-{pixFmt}.mp4");
+        MediaTools.Run("ffmpeg", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=12", "-frames:v", "5", "-pix_fmt", pixFmt, "-c:v", "libx264", "-crf", "10", plain);
+        var tagged = clips.File($"tagged-{pixFmt}.mp4");
+        MediaTools.Run("ffmpeg", "-i", plain, "-c", "copy", "-bsf:v", $"h264_metadata={tags}", tagged);
+
+        List<byte[]> Read(string path) { using var r = VideoReader.Open(path); return r.ReadFrames().ToList(); }
+        var asPlain = Read(plain);
+        var asTagged = Read(tagged);
+        double apart = ImageMetrics.MeanPsnr(asPlain, asTagged);
+        Assert.True(apart < 35, $"the tags changed nothing ({apart:F1} dB between the two reads)");
+        foreach (var (path, frames) in new[] { (plain, asPlain), (tagged, asTagged) })
+        {
+            var psnr = ImageMetrics.PsnrPerFrame(frames, clips.DecodeWithCli(path, 64, 48, "bicubic+accurate_rnd+full_chroma_int"));
+            Assert.True(psnr.All(p => p > 45), $"{Path.GetFileName(path)} vs ffmpeg CLI: {string.Join(", ", psnr.Select(p => p.ToString("F1")))} dB");
+        }
+    }
+
     [Fact]
     public void Filter_graph_changes_size_and_rate()
     {

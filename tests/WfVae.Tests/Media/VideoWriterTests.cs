@@ -32,6 +32,7 @@ public sealed class VideoWriterTests(MediaClips clips) : IClassFixture<MediaClip
         Assert.Equal("12/1", probe["avg_frame_rate"]);
         Assert.Equal("9", probe["nb_read_frames"]);
         Assert.Equal("yuv420p", probe["pix_fmt"]);
+        Assert.Equal(("smpte170m", "tv"), (probe["color_space"], probe["color_range"])); // the matrix and range written, said
 
         using var reader = VideoReader.Open(path);
         Assert.Equal((64, 48, 12, 1), (reader.Width, reader.Height, reader.FrameRate.Num, reader.FrameRate.Den));
