@@ -18,7 +18,7 @@ $FFmpegLines = [ordered]@{
 
 # Only what the tests exercise (tests/WfVae.Tests/Media, Cli, Demo): H.264 (libx264), MPEG-4 Part 2 and GIF
 # out, H.264/MPEG-4/GIF in, MP4/Matroska/MPEG-TS/WAV/GIF/raw containers, the image2 muxer (whose image sequences
-# the writer refuses by name), the filters VideoReader builds its graph from plus scale/fps, and file/pipe/udp/tcp
+# the writer refuses by name), the filters VideoReader builds its graph from (rotation included) plus fps, and file/pipe/udp/tcp
 # input. The gif parser: from 7.1 the GIF demuxer hands whole files to it (without it a GIF reads as one frame).
 $FFmpegConfigure = @(
     '--disable-everything', '--disable-programs', '--disable-doc', '--disable-static', '--enable-shared',
@@ -31,7 +31,7 @@ $FFmpegConfigure = @(
     '--enable-muxer=mp4,mov,matroska,mpegts,rawvideo,null,nut,yuv4mpegpipe,gif,image2',
     '--enable-bsf=h264_mp4toannexb',
     '--enable-protocol=file,pipe,udp,tcp',
-    '--enable-filter=buffer,buffersink,scale,fps,format,null,copy,setpts'
+    '--enable-filter=buffer,buffersink,scale,fps,format,null,copy,setpts,transpose,hflip,vflip'
 )
 $FFmpegAptPackages = @('gcc', 'libc6-dev', 'libx264-dev', 'zlib1g-dev', 'pkg-config', 'make', 'xz-utils', 'dpkg-dev')
 

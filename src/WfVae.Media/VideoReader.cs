@@ -66,6 +66,8 @@ public sealed unsafe class VideoReader : IDisposable
     public long FramesRead { get; private set; }
     /// <summary>Why a live input ended (the read error taken as its end), or null.</summary>
     public string? EndReason { get; private set; }
+    /// <summary>Clockwise degrees the reader turns the frames to show them upright, from the stream's display matrix, before any filter (0, 90, 180, 270).</summary>
+    public int Rotation { get; private set; }
     /// <summary>Packets and frames the decoder refused as damaged and that were skipped (as the ffmpeg CLI skips them).</summary>
     public int DamagedSkipped { get; private set; }
 
@@ -248,17 +250,69 @@ public sealed unsafe class VideoReader : IDisposable
         FFmpegError.Check(avfilter_graph_create_filter(&src, avfilter_get_by_name("buffer"), "in", args, 0, _graph), Fail("cannot create the filter source"));
         FFmpegError.Check(avfilter_graph_create_filter(&sink, avfilter_get_by_name("buffersink"), "out", null, 0, _graph), Fail("cannot create the filter sink"));
         (_src, _sink) = (src, sink);
+        nint upright = Upright(src, first);
         nint rgb = ToRgbChain(sink);
 
-        // The parser's open "outputs" are our source's output pad, its "inputs" the RGB conversion's input pad.
+        // The parser's open "outputs" are the upright frames' pad, its "inputs" the RGB conversion's input pad.
         nint outputs = avfilter_inout_alloc(), inputs = avfilter_inout_alloc();
-        Fields.SetInOut(outputs, av_strdup("in"), src, 0, 0);
+        Fields.SetInOut(outputs, av_strdup("in"), upright, 0, 0);
         Fields.SetInOut(inputs, av_strdup("out"), rgb, 0, 0);
         int r = avfilter_graph_parse_ptr(_graph, _filterSpec ?? "null", &inputs, &outputs, 0);
         avfilter_inout_free(&inputs);
         avfilter_inout_free(&outputs);
         FFmpegError.Check(r, Fail($"invalid video filter '{_filterSpec}'"));
         FFmpegError.Check(avfilter_graph_config(_graph, 0), Fail($"video filter '{_filterSpec}' cannot be configured"));
+    }
+
+    /// <summary>
+    /// The stream's display rotation applied as the ffmpeg CLI applies it (a phone's portrait clip comes out upright):
+    /// transpose or a flip pair after <paramref name="src"/>; returns the last filter (src when there is none).
+    /// </summary>
+    private nint Upright(nint src, nint first)
+    {
+        Rotation = DisplayRotation(first);
+        string[] chain = Rotation switch
+        {
+            90 => ["transpose=dir=clock"],
+            180 => ["hflip", "vflip"],
+            270 => ["transpose=dir=cclock"],
+            _ => [],
+        };
+        nint last = src;
+        foreach (var step in chain)
+        {
+            var parts = step.Split('=', 2);
+            nint f = 0;
+            FFmpegError.Check(avfilter_graph_create_filter(&f, avfilter_get_by_name(parts[0]), $"upright_{parts[0]}", parts.Length > 1 ? parts[1] : null, 0, _graph),
+                Fail($"cannot create the {parts[0]} filter that turns the {Rotation} degree rotation upright"));
+            FFmpegError.Check(avfilter_link(last, 0, f, 0), Fail("cannot link the rotation"));
+            last = f;
+        }
+        return last;
+    }
+
+    /// <summary>Clockwise degrees (0, 90, 180, 270) the display matrix asks the frames to be turned; other angles and none: 0.</summary>
+    private int DisplayRotation(nint first)
+    {
+        nint matrix;
+        if (FFmpegLibrary.Layout == FFmpegLayout.FFmpeg5)
+        {
+            nuint size = 0;
+            matrix = av_stream_get_side_data(_stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+            if (size < 36) matrix = 0;
+        }
+        else
+        {
+            nint sd = av_frame_get_side_data(first, AV_FRAME_DATA_DISPLAYMATRIX);
+            matrix = sd == 0 ? 0 : *(nint*)(sd + 8); // AVFrameSideData.data, after the int type
+        }
+        if (matrix == 0) return 0;
+        double theta = -Math.Round(av_display_rotation_get(matrix));
+        if (double.IsNaN(theta)) return 0;
+        theta -= 360 * Math.Floor(theta / 360 + 0.9 / 360);
+        foreach (int q in new[] { 90, 180, 270 })
+            if (Math.Abs(theta - q) < 1) return q;
+        return 0;
     }
 
     /// <summary>scale (the reader's swscale flags) -> format=rgb24 -> <paramref name="sink"/>; returns the scale filter.</summary>

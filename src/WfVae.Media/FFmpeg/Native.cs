@@ -28,6 +28,7 @@ internal static unsafe partial class Native
     public const int AVFMT_GLOBALHEADER = 0x0040;
     public const int AVFMT_NOFILE = 0x0001;
     public const int AVCOL_SPC_SMPTE170M = 6, AVCOL_RANGE_MPEG = 1; // enum AVColorSpace, AVColorRange (stable since FFmpeg 1.x)
+    public const int AV_PKT_DATA_DISPLAYMATRIX = 5, AV_FRAME_DATA_DISPLAYMATRIX = 6; // side data types (stable)
     public const int AV_BUFFERSRC_FLAG_KEEP_REF = 8;
     public const int AV_OPT_SEARCH_CHILDREN = 1;
     public const int SWS_BICUBIC = 4, SWS_FULL_CHR_H_INT = 0x2000, SWS_FULL_CHR_H_INP = 0x4000, SWS_ACCURATE_RND = 0x40000;
@@ -48,6 +49,8 @@ internal static unsafe partial class Native
     [LibraryImport(AvUtil)] public static partial int av_frame_get_buffer(nint frame, int align);
     [LibraryImport(AvUtil)] public static partial int av_frame_make_writable(nint frame);
     [LibraryImport(AvUtil)] public static partial void av_frame_unref(nint frame);
+    [LibraryImport(AvUtil)] public static partial nint av_frame_get_side_data(nint frame, int type);
+    [LibraryImport(AvUtil)] public static partial double av_display_rotation_get(nint matrix);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_dict_set(nint* dict, string key, string value, int flags);
     [LibraryImport(AvUtil)] public static partial void av_dict_free(nint* dict);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_opt_set(nint obj, string name, string val, int searchFlags);
@@ -96,6 +99,8 @@ internal static unsafe partial class Native
     [LibraryImport(AvFormat)] public static partial void avformat_close_input(nint* ctx);
     [LibraryImport(AvFormat)] public static partial AVRational av_guess_frame_rate(nint ctx, nint stream, nint frame);
     [LibraryImport(AvFormat)] public static partial AVRational av_guess_sample_aspect_ratio(nint ctx, nint stream, nint frame);
+    /// <summary>5.x only (removed in 8.0): from 7.0 the stream's side data reaches the decoded frames.</summary>
+    [LibraryImport(AvFormat)] public static partial nint av_stream_get_side_data(nint stream, int type, nuint* size);
     [LibraryImport(AvFormat, StringMarshalling = StringMarshalling.Utf8)] public static partial nint av_guess_format(string? shortName, string? filename, string? mimeType);
     [LibraryImport(AvFormat, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_guess_codec(nint oformat, string? shortName, string? filename, string? mimeType, int mediaType);
     [LibraryImport(AvFormat)] public static partial int avformat_query_codec(nint oformat, int codecId, int stdCompliance);

@@ -56,6 +56,24 @@ public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClip
         }
     }
 
+    /// <summary>A phone's portrait clip (a display matrix on the stream) comes out upright, as the ffmpeg CLI shows it.</summary>
+    [Theory]
+    [InlineData(90)]
+    [InlineData(180)]
+    [InlineData(270)]
+    public void Display_rotation_is_applied_as_the_ffmpeg_cli_applies_it(int rotate)
+    {
+        var rotated = clips.File($"rotate{rotate}.mp4");
+        MediaTools.Run("ffmpeg", "-i", clips.Mp4, "-c", "copy", "-metadata:s:v:0", $"rotate={rotate}", rotated);
+        using var reader = VideoReader.Open(rotated);
+        Assert.Equal((64, 48), (reader.SourceWidth, reader.SourceHeight));
+        Assert.Equal(rotate == 180 ? (64, 48) : (48, 64), (reader.Width, reader.Height));
+        Assert.Equal((360 - rotate) % 360, reader.Rotation); // the tag says how the stored frames are turned; the reader turns them back
+        var frames = reader.ReadFrames().ToList();
+        var psnr = ImageMetrics.PsnrPerFrame(frames, clips.DecodeWithCli(rotated, reader.Width, reader.Height, "bicubic+accurate_rnd+full_chroma_int"));
+        Assert.True(psnr.All(p => p > 45), $"vs ffmpeg CLI: {string.Join(", ", psnr.Select(p => p.ToString("F1")))} dB");
+    }
+
     [Fact]
     public void Filter_graph_changes_size_and_rate()
     {
