@@ -28,7 +28,9 @@ public static class CommandLine
             --raw WxH[@fps]       raw packed RGB24 frames of that size (fps default 30), from a file or - (stdin)
             --raw rgb24|f32 --size WxH [--fps 30000/1001]
                                   the same, or planar float32 [3][H][W] in [-1,1]
-            --vf <filtergraph>    FFmpeg filter graph applied before the VAE, e.g. "scale=512:512,fps=8"
+            --vf <filtergraph>    FFmpeg filter graph applied before the VAE, e.g. "scale=512:512,fps=8"; frames
+                                  reach it upright (a phone clip's display rotation applied, as ffmpeg does)
+            --no-autorotate       keep the frames as stored (ignore the display rotation)
             --format <name>       FFmpeg input format instead of probing (e.g. mpegts for a pipe)
             --fps <rate>          override the source frame rate (30, 29.97, 30000/1001)
             --frames <n>          read at most n frames (e.g. of a live stream)

@@ -22,7 +22,7 @@ internal static class EncodeCommand
         var output = o.Require("--output");
         var messages = StreamOptions.MessageWriter(o, stdout, stderr);
         bool tensorInput = IsTensorInput(o, input);
-        if (tensorInput) StreamOptions.RefuseIgnored(o, "on a safetensors tensor input", "--vf", "--format", "--frames", "--timeout", "--follow", "--size");
+        if (tensorInput) StreamOptions.RefuseIgnored(o, "on a safetensors tensor input", "--vf", "--format", "--frames", "--timeout", "--follow", "--no-autorotate", "--size");
         else StreamOptions.RefuseIgnored(o, "on a video or raw input (it names a tensor of a safetensors input)", "--tensor");
         bool wfl = output.EndsWith(".wfl", StringComparison.OrdinalIgnoreCase);
         if (!wfl && !output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))

@@ -53,7 +53,7 @@ internal abstract class FrameSource : IDisposable
         if (raw != null)
         {
             if (o.Has("--vf")) throw new UsageException("--vf filters a video input; raw frames are not filtered (put the filter in the ffmpeg that writes them)");
-            StreamOptions.RefuseIgnored(o, "on raw frames (they are read as they come until the input ends, not through FFmpeg)", "--format", "--timeout", "--follow");
+            StreamOptions.RefuseIgnored(o, "on raw frames (they are read as they come until the input ends, not through FFmpeg)", "--format", "--timeout", "--follow", "--no-autorotate");
             return RawSource.Open(input, raw);
         }
         var timeoutText = o.Get("--timeout") ?? "10";
@@ -66,7 +66,11 @@ internal abstract class FrameSource : IDisposable
         var inputOptions = new Dictionary<string, string>();
         if (IsNetwork(input)) inputOptions["timeout"] = micros;
         if (o.Has("--follow")) (inputOptions["follow"], inputOptions["rw_timeout"]) = ("1", micros);
-        var options = new VideoReaderOptions { VideoFilter = o.Get("--vf"), InputFormat = o.Get("--format"), InputOptions = inputOptions, EndOnReadError = live };
+        var options = new VideoReaderOptions
+        {
+            VideoFilter = o.Get("--vf"), InputFormat = o.Get("--format"), InputOptions = inputOptions, EndOnReadError = live,
+            AutoRotate = !o.Has("--no-autorotate"),
+        };
         var reader = VideoReader.Open(input, options);
         try
         {
@@ -78,7 +82,8 @@ internal abstract class FrameSource : IDisposable
                 Name = input,
                 Format = new RawFrameFormat(RawPixelFormat.Rgb24, reader.Width, reader.Height, num, den),
                 Description = $"{input} ({reader.CodecName} {reader.PixelFormatName} {reader.SourceWidth}x{reader.SourceHeight}" +
-                              $"{(o.Has("--vf") ? $" -> --vf {o.Get("--vf")} -> {reader.Width}x{reader.Height}" : "")}, {num}/{den} fps)",
+                              $"{(reader.Rotation != 0 ? $", turned {reader.Rotation} degrees upright by its display matrix" : "")}" +
+                              $"{(o.Has("--vf") || reader.Rotation != 0 ? $" -> {(o.Has("--vf") ? $"--vf {o.Get("--vf")} -> " : "")}{reader.Width}x{reader.Height}" : "")}, {num}/{den} fps)",
             };
         }
         catch { reader.Dispose(); throw; }

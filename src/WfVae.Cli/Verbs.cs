@@ -8,11 +8,11 @@ namespace WfVae.Cli;
 internal static class Verbs
 {
     /// <summary>Options that take no value.</summary>
-    public static readonly IReadOnlySet<string> Flags = new HashSet<string> { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow", "--allow-incomplete" };
+    public static readonly IReadOnlySet<string> Flags = new HashSet<string> { "--quiet", "--verbose", "--quick", "--force", "--pad", "--follow", "--allow-incomplete", "--no-autorotate" };
 
     private static readonly string[] Device = ["--device", "--precision", "--verbose"];
     internal static readonly string[] Model = ["--model", "--config", .. Device];
-    internal static readonly string[] VideoInput = ["--raw", "--size", "--fps", "--vf", "--format", "--frames", "--timeout", "--follow", "--pad"];
+    internal static readonly string[] VideoInput = ["--raw", "--size", "--fps", "--vf", "--format", "--frames", "--timeout", "--follow", "--no-autorotate", "--pad"];
     private static readonly string[] Streaming = ["--chunk", "--policy", "--stats", "--quiet"];
     private static readonly string[] VideoOutput = ["--codec", "--crf"];
 
@@ -66,6 +66,7 @@ internal static class Verbs
         ["--frames"] = "read at most this many frames",
         ["--timeout"] = "live inputs: seconds without data that end the stream (default 10)",
         ["--follow"] = "read a file that is still being written",
+        ["--no-autorotate"] = "keep frames as stored instead of turning them upright by the stream's display matrix",
         ["--pad"] = "edge-pad frame sizes that are not multiples of 8 (output cropped back)",
         ["--chunk"] = "frames per push (encode: multiple of 4, default 4; decode: default 1; 0 = whole clip)",
         ["--policy"] = "frame counts other than 1+4k: pad (default) or drop",

@@ -25,6 +25,9 @@ public sealed record VideoReaderOptions
     /// <see cref="VideoReader.EndReason"/>.
     /// </summary>
     public bool EndOnReadError { get; init; }
+
+    /// <summary>Turn frames upright by the stream's display matrix, as the ffmpeg tool does (false: as stored, like its -noautorotate).</summary>
+    public bool AutoRotate { get; init; } = true;
 }
 
 /// <summary>
@@ -42,10 +45,10 @@ public sealed unsafe class VideoReader : IDisposable
 
     private nint _fmt, _dec, _pkt, _decFrame, _filtFrame, _rgbFrame, _sws, _graph, _src, _sink;
     private nint _stream, _out;
-    private int _streamIndex, _swsW, _swsH, _swsFmt = -1, _rgb24;
+    private int _streamIndex, _swsW, _swsH, _rgb24;
     private bool _demuxEof, _filterFlushed, _pending, _disposed;
     private readonly string? _filterSpec;
-    private bool _endOnReadError;
+    private bool _endOnReadError, _autoRotate;
 
     /// <summary>The input as given to <see cref="Open"/>.</summary>
     public string Input { get; }
@@ -79,7 +82,7 @@ public sealed unsafe class VideoReader : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(urlOrPath);
         FFmpegLibrary.EnsureLoaded();
         options ??= new VideoReaderOptions();
-        var reader = new VideoReader(urlOrPath, options.VideoFilter) { _endOnReadError = options.EndOnReadError };
+        var reader = new VideoReader(urlOrPath, options.VideoFilter) { _endOnReadError = options.EndOnReadError, _autoRotate = options.AutoRotate };
         try { reader.Init(urlOrPath == "-" ? "pipe:0" : urlOrPath, options); return reader; }
         catch { reader.Dispose(); throw; }
     }
@@ -236,6 +239,8 @@ public sealed unsafe class VideoReader : IDisposable
     private void BuildGraph(nint first)
     {
         int w = Fields.FrameWidth(first), h = Fields.FrameHeight(first), fmt = Fields.FrameFormat(first);
+        if (sws_isSupportedInput(fmt) == 0)
+            throw new MediaException(Fail($"pixel format {Marshal.PtrToStringUTF8(av_get_pix_fmt_name(fmt)) ?? fmt.ToString()} cannot be converted to RGB24"));
         var tb = Fields.StreamTimeBase(_stream);
         var sar = av_guess_sample_aspect_ratio(_fmt, _stream, first);
         if (sar.Num <= 0 || sar.Den <= 0) sar = new AVRational(1, 1);
@@ -261,38 +266,54 @@ public sealed unsafe class VideoReader : IDisposable
         avfilter_inout_free(&inputs);
         avfilter_inout_free(&outputs);
         FFmpegError.Check(r, Fail($"invalid video filter '{_filterSpec}'"));
-        FFmpegError.Check(avfilter_graph_config(_graph, 0), Fail($"video filter '{_filterSpec}' cannot be configured"));
+        FFmpegError.Check(avfilter_graph_config(_graph, 0),
+            Fail(_filterSpec is null ? "the conversion of its frames to RGB24 cannot be set up" : $"video filter '{_filterSpec}' cannot be configured"));
     }
 
     /// <summary>
-    /// The stream's display rotation applied as the ffmpeg CLI applies it (a phone's portrait clip comes out upright):
-    /// transpose or a flip pair after <paramref name="src"/>; returns the last filter (src when there is none).
+    /// The stream's display matrix applied as the ffmpeg tool applies it (a phone's portrait clip comes out upright,
+    /// a mirrored front-camera clip unmirrored): transpose, hflip or vflip after <paramref name="src"/>, behind a scale
+    /// to the first frame's size (those filters index frames by their configured size, so a frame of another size
+    /// must not reach them). Returns the last filter (src when the matrix asks for nothing).
     /// </summary>
     private nint Upright(nint src, nint first)
     {
-        Rotation = DisplayRotation(first);
-        string[] chain = Rotation switch
-        {
-            90 => ["transpose=dir=clock"],
-            180 => ["hflip", "vflip"],
-            270 => ["transpose=dir=cclock"],
-            _ => [],
-        };
+        var chain = _autoRotate ? UprightFilters(DisplayMatrix(first)) : [];
+        if (chain.Count == 0) return src;
+        chain.Insert(0, ("scale", $"w={Fields.FrameWidth(first)}:h={Fields.FrameHeight(first)}:flags={SwsFlagNames}"));
         nint last = src;
-        foreach (var step in chain)
+        foreach (var (name, args) in chain)
         {
-            var parts = step.Split('=', 2);
-            nint f = 0;
-            FFmpegError.Check(avfilter_graph_create_filter(&f, avfilter_get_by_name(parts[0]), $"upright_{parts[0]}", parts.Length > 1 ? parts[1] : null, 0, _graph),
-                Fail($"cannot create the {parts[0]} filter that turns the {Rotation} degree rotation upright"));
-            FFmpegError.Check(avfilter_link(last, 0, f, 0), Fail("cannot link the rotation"));
-            last = f;
+            last = Chain(last, name, $"upright_{name}_{chain.Count}", args, "that turns the frames upright");
+            chain = chain[1..]; // unique instance names
         }
         return last;
     }
 
-    /// <summary>Clockwise degrees (0, 90, 180, 270) the display matrix asks the frames to be turned; other angles and none: 0.</summary>
-    private int DisplayRotation(nint first)
+    /// <summary>The ffmpeg tool's filters for a display matrix (fftools' autorotate), and <see cref="Rotation"/> from it.</summary>
+    private List<(string Name, string? Args)> UprightFilters(int[]? m)
+    {
+        if (m == null) return [];
+        double theta = -Math.Round(av_display_rotation_get(m));
+        if (double.IsNaN(theta)) return [];
+        theta -= 360 * Math.Floor(theta / 360 + 0.9 / 360);
+        bool Near(double angle) => Math.Abs(theta - angle) < 1;
+        var chain = new List<(string, string?)>();
+        if (Near(90)) chain.Add(("transpose", m[3] > 0 ? "dir=cclock_flip" : "dir=clock"));
+        else if (Near(180))
+        {
+            if (m[0] < 0) chain.Add(("hflip", null));
+            if (m[4] < 0) chain.Add(("vflip", null));
+        }
+        else if (Near(270)) chain.Add(("transpose", m[3] < 0 ? "dir=clock_flip" : "dir=cclock"));
+        else if (Math.Abs(theta) < 1 && m[4] < 0) chain.Add(("vflip", null));
+        // Other angles (rare, and needing the rotate filter's fill) are left as stored.
+        Rotation = Near(90) ? 90 : Near(180) ? 180 : Near(270) ? 270 : 0;
+        return chain;
+    }
+
+    /// <summary>The display matrix (9 int32, 16.16 and 2.30 fixed point): the stream's side data in 5.x, the first frame's from 7.x.</summary>
+    private int[]? DisplayMatrix(nint first)
     {
         nint matrix;
         if (FFmpegLibrary.Layout == FFmpegLayout.FFmpeg5)
@@ -304,58 +325,66 @@ public sealed unsafe class VideoReader : IDisposable
         else
         {
             nint sd = av_frame_get_side_data(first, AV_FRAME_DATA_DISPLAYMATRIX);
-            matrix = sd == 0 ? 0 : *(nint*)(sd + 8); // AVFrameSideData.data, after the int type
+            matrix = sd == 0 ? 0 : *(nint*)(sd + 8); // AVFrameSideData.data, after the int type (same layout 5.1 to 9.0)
         }
-        if (matrix == 0) return 0;
-        double theta = -Math.Round(av_display_rotation_get(matrix));
-        if (double.IsNaN(theta)) return 0;
-        theta -= 360 * Math.Floor(theta / 360 + 0.9 / 360);
-        foreach (int q in new[] { 90, 180, 270 })
-            if (Math.Abs(theta - q) < 1) return q;
-        return 0;
+        return matrix == 0 ? null : new ReadOnlySpan<int>((void*)matrix, 9).ToArray();
+    }
+
+    /// <summary>A filter <paramref name="name"/> linked after <paramref name="from"/>; a filter this FFmpeg lacks is named.</summary>
+    private nint Chain(nint from, string name, string instance, string? args, string purpose)
+    {
+        nint filter = avfilter_get_by_name(name);
+        if (filter == 0) throw new MediaException(Fail($"this FFmpeg has no '{name}' filter, needed for the step {purpose}"));
+        nint ctx = 0;
+        FFmpegError.Check(avfilter_graph_create_filter(&ctx, filter, instance, args, 0, _graph), Fail($"cannot create the {name} filter {purpose}"));
+        if (from != 0) FFmpegError.Check(avfilter_link(from, 0, ctx, 0), Fail($"cannot link the {name} filter {purpose}"));
+        return ctx;
     }
 
     /// <summary>scale (the reader's swscale flags) -> format=rgb24 -> <paramref name="sink"/>; returns the scale filter.</summary>
     private nint ToRgbChain(nint sink)
     {
-        nint scale = 0, format = 0;
-        FFmpegError.Check(avfilter_graph_create_filter(&scale, avfilter_get_by_name("scale"), "to_rgb", $"flags={SwsFlagNames}", 0, _graph), Fail("cannot create the RGB conversion"));
-        FFmpegError.Check(avfilter_graph_create_filter(&format, avfilter_get_by_name("format"), "rgb24", "pix_fmts=rgb24", 0, _graph), Fail("cannot create the RGB conversion"));
-        FFmpegError.Check(avfilter_link(scale, 0, format, 0), Fail("cannot link the RGB conversion"));
-        FFmpegError.Check(avfilter_link(format, 0, sink, 0), Fail("cannot link the RGB conversion"));
+        const string purpose = "that converts the frames to RGB24";
+        nint scale = Chain(0, "scale", "to_rgb", $"flags={SwsFlagNames}", purpose);
+        nint format = Chain(scale, "format", "rgb24", "pix_fmts=rgb24", purpose);
+        FFmpegError.Check(avfilter_link(format, 0, sink, 0), Fail($"cannot link the RGB24 output {purpose}"));
         return scale;
     }
 
     /// <summary>
-    /// From 7.1 the graph negotiates colour matrix and range per link, taken from the buffer source's options (the
-    /// frames' own tags are not read there): the decoder's, as the ffmpeg CLI passes them. 5.1's scale reads the frames.
+    /// From 7.1 the graph negotiates colour matrix and range per link, from the buffer source's options: the decoder's,
+    /// as the ffmpeg CLI passes them (5.1's buffer source has no such options; its scale filter reads the frames).
     /// </summary>
     private string ColourArgs()
     {
         if (FFmpegLibrary.Layout == FFmpegLayout.FFmpeg5) return "";
-        av_opt_get_int(_dec, "colorspace", 0, out long space);
-        av_opt_get_int(_dec, "color_range", 0, out long range);
+        if (av_opt_get_int(_dec, "colorspace", 0, out long space) < 0 || av_opt_get_int(_dec, "color_range", 0, out long range) < 0)
+            return ""; // the frames' own tags, where the buffer source fills unspecified ones from them
         return $":colorspace={space}:range={range}";
     }
 
+    /// <summary>
+    /// Copies a graph output frame (RGB24) into <paramref name="dst"/>; a frame whose size changed mid-stream is first
+    /// scaled back to the first frame's size, which the output keeps.
+    /// </summary>
     private void ConvertToRgb(nint frame, Span<byte> dst)
     {
-        int w = Fields.FrameWidth(frame), h = Fields.FrameHeight(frame), fmt = Fields.FrameFormat(frame);
-        if (_sws == 0 || w != _swsW || h != _swsH || fmt != _swsFmt)
+        int w = Fields.FrameWidth(frame), h = Fields.FrameHeight(frame);
+        if (w != Width || h != Height)
         {
-            // Also covers a mid-stream size change: the output keeps the first frame's size.
-            sws_freeContext(_sws);
-            _sws = 0;
-            var name = Marshal.PtrToStringUTF8(av_get_pix_fmt_name(fmt)) ?? fmt.ToString();
-            if (sws_isSupportedInput(fmt) == 0) throw new MediaException(Fail($"pixel format {name} cannot be converted to RGB24"));
-            _sws = sws_getContext(w, h, fmt, Width, Height, _rgb24, SwsFlags, 0, 0, 0);
-            if (_sws == 0) throw new MediaException(Fail($"cannot convert {name} {w}x{h} to RGB24 {Width}x{Height}"));
-            (_swsW, _swsH, _swsFmt) = (w, h, fmt);
+            if (_sws == 0 || w != _swsW || h != _swsH)
+            {
+                sws_freeContext(_sws);
+                _sws = sws_getContext(w, h, _rgb24, Width, Height, _rgb24, SwsFlags, 0, 0, 0);
+                if (_sws == 0) throw new MediaException(Fail($"cannot scale RGB24 {w}x{h} frames to the first frame's {Width}x{Height}"));
+                (_swsW, _swsH) = (w, h);
+            }
+            FFmpegError.Check(sws_scale(_sws, Fields.FrameData(frame), Fields.FrameLinesize(frame), 0, h, Fields.FrameData(_rgbFrame), Fields.FrameLinesize(_rgbFrame)),
+                Fail("pixel conversion failed"));
+            frame = _rgbFrame;
         }
-        FFmpegError.Check(sws_scale(_sws, Fields.FrameData(frame), Fields.FrameLinesize(frame), 0, h, Fields.FrameData(_rgbFrame), Fields.FrameLinesize(_rgbFrame)),
-            Fail("pixel conversion failed"));
-        byte* src = Fields.FramePlane(_rgbFrame, 0);
-        int stride = Fields.FrameLinesizeOf(_rgbFrame, 0), row = Width * 3;
+        byte* src = Fields.FramePlane(frame, 0);
+        int stride = Fields.FrameLinesizeOf(frame, 0), row = Width * 3;
         for (int y = 0; y < Height; y++)
             new ReadOnlySpan<byte>(src + (long)y * stride, row).CopyTo(dst.Slice(y * row, row));
     }

@@ -164,7 +164,7 @@ public sealed unsafe class VideoWriter : IDisposable
         FFmpegError.Check(av_opt_set_image_size(_enc, "video_size", Width, Height, 0), Fail("video_size"));
         FFmpegError.Check(av_opt_set_pixel_fmt(_enc, "pixel_format", pixFmt, 0), Fail("pixel_format"));
         FFmpegError.Check(av_opt_set_q(_enc, "time_base", _encTimeBase, 0), Fail("time_base"));
-        if (PixelFormatName.StartsWith("yuv", StringComparison.Ordinal))
+        if (Fields.IsYuv(pixFmt))
         {
             // What swscale's RGB24 -> YUV wrote (its default: the BT.601 matrix, limited range), said in the stream:
             // untagged, players guess BT.709 for HD sizes and would shift every colour.

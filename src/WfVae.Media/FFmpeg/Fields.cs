@@ -111,6 +111,15 @@ internal static unsafe class Fields
         Set(io, L.InOutName, avName); Set(io, L.InOutFilterCtx, filterCtx); Set(io, L.InOutPadIdx, padIdx); Set(io, L.InOutNext, next);
     }
 
+    // AVPixFmtDescriptor (unchanged from 5.1 to 9.0: name, nb_components, log2_chroma_w/h, then the 64-bit flags)
+    /// <summary>A format with colour components stored as luma and chroma (yuv*, nv12, p010, yuyv422...), not RGB, palette or gray.</summary>
+    public static bool IsYuv(int pixFmt)
+    {
+        nint d = Native.av_pix_fmt_desc_get(pixFmt);
+        if (d == 0 || Get<byte>(d, 8) < 3) return false;
+        return (Get<ulong>(d, 16) & (Native.AV_PIX_FMT_FLAG_RGB | Native.AV_PIX_FMT_FLAG_PAL)) == 0;
+    }
+
     // AVCodec
     /// <summary>AVCodec.pix_fmts (ends at AV_PIX_FMT_NONE; NULL: any) in releases whose layout reads it, else null.</summary>
     public static int* CodecPixFmts(nint codec) => L.CodecPixFmts >= 0 ? (int*)Get<nint>(codec, L.CodecPixFmts) : null;

@@ -29,6 +29,7 @@ internal static unsafe partial class Native
     public const int AVFMT_NOFILE = 0x0001;
     public const int AVCOL_SPC_SMPTE170M = 6, AVCOL_RANGE_MPEG = 1; // enum AVColorSpace, AVColorRange (stable since FFmpeg 1.x)
     public const int AV_PKT_DATA_DISPLAYMATRIX = 5, AV_FRAME_DATA_DISPLAYMATRIX = 6; // side data types (stable)
+    public const ulong AV_PIX_FMT_FLAG_PAL = 1 << 1, AV_PIX_FMT_FLAG_RGB = 1 << 5;
     public const int AV_BUFFERSRC_FLAG_KEEP_REF = 8;
     public const int AV_OPT_SEARCH_CHILDREN = 1;
     public const int SWS_BICUBIC = 4, SWS_FULL_CHR_H_INT = 0x2000, SWS_FULL_CHR_H_INP = 0x4000, SWS_ACCURATE_RND = 0x40000;
@@ -50,7 +51,7 @@ internal static unsafe partial class Native
     [LibraryImport(AvUtil)] public static partial int av_frame_make_writable(nint frame);
     [LibraryImport(AvUtil)] public static partial void av_frame_unref(nint frame);
     [LibraryImport(AvUtil)] public static partial nint av_frame_get_side_data(nint frame, int type);
-    [LibraryImport(AvUtil)] public static partial double av_display_rotation_get(nint matrix);
+    [LibraryImport(AvUtil)] public static partial double av_display_rotation_get(int[] matrix);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_dict_set(nint* dict, string key, string value, int flags);
     [LibraryImport(AvUtil)] public static partial void av_dict_free(nint* dict);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_opt_set(nint obj, string name, string val, int searchFlags);
@@ -63,6 +64,7 @@ internal static unsafe partial class Native
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_opt_set_pixel_fmt(nint obj, string name, int fmt, int searchFlags);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_opt_get_pixel_fmt(nint obj, string name, int searchFlags, out int fmt);
     [LibraryImport(AvUtil)] public static partial nint av_get_pix_fmt_name(int fmt);
+    [LibraryImport(AvUtil)] public static partial nint av_pix_fmt_desc_get(int fmt);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial int av_get_pix_fmt(string name);
     [LibraryImport(AvUtil, StringMarshalling = StringMarshalling.Utf8)] public static partial nint av_strdup(string s);
 

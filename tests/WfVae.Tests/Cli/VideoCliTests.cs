@@ -72,6 +72,27 @@ public sealed class VideoCliTests : IDisposable
     }
 
     [Fact]
+    public void A_portrait_phone_clip_is_read_upright_unless_told_otherwise()
+    {
+        var clip = Clip("landscape.mp4", 64, 32);
+        var portrait = P("portrait.mp4");
+        MediaTools.Run("ffmpeg", "-i", clip, "-c", "copy", "-metadata:s:v:0", "rotate=90", portrait);
+        static (int Code, string Out, string Err) Info(params string[] args)
+        {
+            var (o, e) = (new StringWriter(), new StringWriter());
+            return (CommandLine.Run(["info", .. args], o, e), o.ToString(), e.ToString());
+        }
+        var upright = Info("--input", portrait);
+        Assert.True(upright.Code == 0, upright.Err);
+        Assert.Contains("turned 270 degrees upright by its display matrix", upright.Out);
+        Assert.Contains("frames: 32x64", upright.Out);
+        var stored = Info("--input", portrait, "--no-autorotate");
+        Assert.True(stored.Code == 0, stored.Err);
+        Assert.Contains("frames: 64x32", stored.Out);
+        Assert.DoesNotContain("turned", stored.Out);
+    }
+
+    [Fact]
     public void Encode_decode_and_recon_keep_frame_count_size_and_rate()
     {
         var clip = Clip("clip.mp4", 32, 32);

@@ -74,6 +74,60 @@ public sealed class VideoReaderTests(MediaClips clips) : IClassFixture<MediaClip
         Assert.True(psnr.All(p => p > 45), $"vs ffmpeg CLI: {string.Join(", ", psnr.Select(p => p.ToString("F1")))} dB");
     }
 
+    /// <summary>A mirroring display matrix (a front camera's) is undone by a flip, not a half turn, as the ffmpeg tool does it.</summary>
+    [Fact]
+    public void A_mirroring_display_matrix_is_undone_by_a_flip()
+    {
+        // The track header's matrix (ISO 14496-12 tkhd, version 0: 40 bytes in) set to x' = -x + width.
+        var bytes = File.ReadAllBytes(clips.Mp4);
+        int tkhd = System.Text.Encoding.ASCII.GetString(bytes).IndexOf("tkhd", StringComparison.Ordinal) - 4;
+        Assert.Equal(0, bytes[tkhd + 8]); // version 0
+        var matrix = bytes.AsSpan(tkhd + 48, 36);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(matrix, -0x10000);                 // a = -1
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(matrix[24..], 64 << 16);           // tx = width
+        var mirrored = clips.File("mirrored.mp4");
+        File.WriteAllBytes(mirrored, bytes);
+
+        List<byte[]> Read(string path, out int rotation)
+        {
+            using var r = VideoReader.Open(path);
+            Assert.Equal((64, 48), (r.Width, r.Height));
+            rotation = r.Rotation;
+            return r.ReadFrames().ToList();
+        }
+        var plain = Read(clips.Mp4, out _);
+        var flipped = Read(mirrored, out int turned);
+        Assert.Equal(180, turned); // the matrix's angle; the flip's signs pick hflip alone
+        var unmirrored = flipped.Select(f => Mirror(f, 64, 48)).ToList();
+        double psnr = ImageMetrics.MeanPsnr(plain, unmirrored);
+        Assert.True(psnr > 40, $"mirrored back vs plain: {psnr:F1} dB");
+        Assert.True(ImageMetrics.MeanPsnr(plain, flipped) < 25); // testsrc2 is not symmetric: the flip happened
+    }
+
+    private static byte[] Mirror(byte[] rgb, int w, int h)
+    {
+        var o = new byte[rgb.Length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                rgb.AsSpan((y * w + x) * 3, 3).CopyTo(o.AsSpan((y * w + (w - 1 - x)) * 3, 3));
+        return o;
+    }
+
+    /// <summary>A stream whose frame size changes mid-way keeps the first size: later frames are scaled to it.</summary>
+    [Fact]
+    public void A_mid_stream_size_change_keeps_the_first_size()
+    {
+        var small = clips.File("small.ts");
+        MediaTools.Run("ffmpeg", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=12", "-frames:v", "5", "-pix_fmt", "yuv420p", "-c:v", "libx264", small);
+        var joined = clips.File("joined.ts");
+        File.WriteAllBytes(joined, [.. File.ReadAllBytes(clips.Ts), .. File.ReadAllBytes(small)]);
+        using var reader = VideoReader.Open(joined);
+        Assert.Equal((64, 48), (reader.Width, reader.Height));
+        var frames = reader.ReadFrames().ToList();
+        Assert.Equal(9 + 5, frames.Count);
+        Assert.All(frames, f => Assert.Equal(64 * 48 * 3, f.Length));
+    }
+
     [Fact]
     public void Filter_graph_changes_size_and_rate()
     {
