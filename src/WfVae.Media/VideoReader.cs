@@ -71,6 +71,16 @@ public sealed unsafe class VideoReader : IDisposable
     public string? EndReason { get; private set; }
     /// <summary>Clockwise degrees the reader turns the frames to show them upright, from the stream's display matrix, before any filter (0, 90, 180, 270).</summary>
     public int Rotation { get; private set; }
+    /// <summary>Error lines FFmpeg logged while this reader read (damage a demuxer resynchronised over, say); the first in <see cref="FirstReadError"/>.</summary>
+    public int ReadErrors => _readErrors;
+    public string? FirstReadError { get; private set; }
+    private int _readErrors;
+
+    internal void NoteLogError(string line)
+    {
+        if (Interlocked.Increment(ref _readErrors) == 1) FirstReadError = line;
+    }
+
     /// <summary>Packets and frames the decoder refused as damaged and that were skipped (as the ffmpeg CLI skips them).</summary>
     public int DamagedSkipped { get; private set; }
 
@@ -205,6 +215,7 @@ public sealed unsafe class VideoReader : IDisposable
     /// <summary>Next frame out of the filter graph (RGB24) into <see cref="_out"/>.</summary>
     private bool NextOutputFrame()
     {
+        using var attribution = FFmpegLog.Reading(this);
         while (true)
         {
             if (_sink != 0)

@@ -96,6 +96,7 @@ public static class FFmpegLibrary
                 var versions = ReadVersions();
                 var release = CheckVersions(versions, SupportedReleases);
                 Native.av_log_set_level(Native.AV_LOG_QUIET); // errors reach callers as exceptions, not as stderr noise
+                FFmpegLog.Install(); // ... and a reader's damage as its ReadErrors
                 Native.avformat_network_init();
                 (_versions, _release, _layout) = (versions, release, Layouts[release]);
             }

@@ -45,6 +45,8 @@ internal static unsafe partial class Native
     [LibraryImport(AvUtil)] public static partial uint avutil_version();
     [LibraryImport(AvUtil)] public static partial int av_strerror(int errnum, byte* errbuf, nuint errbufSize);
     [LibraryImport(AvUtil)] public static partial void av_log_set_level(int level);
+    [LibraryImport(AvUtil)] public static partial void av_log_set_callback(delegate* unmanaged[Cdecl]<nint, int, nint, nint, void> callback);
+    [LibraryImport(AvUtil)] public static partial int av_log_format_line2(nint avcl, int level, nint fmt, nint vl, byte* line, int lineSize, int* printPrefix);
     [LibraryImport(AvUtil)] public static partial nint av_frame_alloc();
     [LibraryImport(AvUtil)] public static partial void av_frame_free(nint* frame);
     [LibraryImport(AvUtil)] public static partial int av_frame_get_buffer(nint frame, int align);
