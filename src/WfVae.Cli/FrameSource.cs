@@ -225,11 +225,11 @@ internal abstract class FrameSource : IDisposable
             if (reader.ReadFrame(frame)) return true;
             if (live && reader.EndReason != null)
                 stderr.WriteLine($"wfvae {verb}: the stream ended after {reader.FramesRead} frames ({reader.EndReason})");
-            if (reader.DamagedSkipped > 0 || reader.ReadErrors > 0)
-                stderr.WriteLine($"wfvae {verb}: warning: '{reader.Input}' is damaged: " +
-                                 $"{(reader.ReadErrors > 0 ? $"FFmpeg reported {reader.ReadErrors} error(s) while reading it (first: \"{reader.FirstReadError}\")" : "")}" +
-                                 $"{(reader.ReadErrors > 0 && reader.DamagedSkipped > 0 ? " and " : "")}" +
-                                 $"{(reader.DamagedSkipped > 0 ? $"the decoder refused {reader.DamagedSkipped} packet(s) or frame(s)" : "")}; " +
+            var damage = new List<string>();
+            if (reader.ReadErrors > 0) damage.Add($"FFmpeg reported {reader.ReadErrors} error(s) while reading it (first: \"{reader.FirstReadError}\")");
+            if (reader.DamagedSkipped > 0) damage.Add($"the decoder refused {reader.DamagedSkipped} packet(s) or frame(s)");
+            if (damage.Count > 0)
+                stderr.WriteLine($"wfvae {verb}: warning: '{reader.Input}' is damaged: {string.Join(" and ", damage)}; " +
                                  $"the damage was skipped as the ffmpeg tool skips it: {reader.FramesRead} frames were read, those it held are missing");
             return false;
         }

@@ -293,11 +293,8 @@ public sealed unsafe class VideoReader : IDisposable
         if (chain.Count == 0) return src;
         chain.Insert(0, ("scale", $"w={Fields.FrameWidth(first)}:h={Fields.FrameHeight(first)}:flags={SwsFlagNames}"));
         nint last = src;
-        foreach (var (name, args) in chain)
-        {
-            last = Chain(last, name, $"upright_{name}_{chain.Count}", args, "that turns the frames upright");
-            chain = chain[1..]; // unique instance names
-        }
+        for (int i = 0; i < chain.Count; i++)
+            last = Chain(last, chain[i].Name, $"upright_{i}", chain[i].Args, "that turns the frames upright");
         return last;
     }
 
